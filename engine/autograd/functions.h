@@ -1,0 +1,89 @@
+#pragma once
+// Differentiable functions on Variables. Each computes its result with engine::ops
+// and records a GradFn whose backward rule lives in engine/autograd/rules/<family>.cpp.
+// Decisions at non-differentiable points:
+//   relu'(0) = 0; clamp passes the gradient only strictly inside (lo, hi);
+//   maximum(a, b) sends the gradient to a where a >= b;
+//   max-reduction and max-pool send it to the first maximum (argmax order);
+//   top-k sends it to the selected elements, ties broken toward the lower index.
+#include <cstdint>
+#include <vector>
+
+#include "engine/autograd/variable.h"
+#include "engine/ops/functional.h"
+
+namespace engine::ag {
+
+// ---- views (rules/views.cpp) ----
+Variable reshape(const Variable& x, const Shape& shape);
+Variable flatten(const Variable& x, int64_t start_dim = 1);
+Variable permute(const Variable& x, const std::vector<int64_t>& dims);
+Variable transpose(const Variable& x, int64_t d0, int64_t d1);
+Variable slice(const Variable& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
+Variable expand(const Variable& x, const Shape& shape);
+Variable contiguous(const Variable& x);  // COPY
+Variable cast(const Variable& x, DType dtype);  // COPY
+
+// ---- elementwise (rules/elementwise.cpp) ----
+Variable add(const Variable& a, const Variable& b);
+Variable sub(const Variable& a, const Variable& b);
+Variable mul(const Variable& a, const Variable& b);
+Variable div(const Variable& a, const Variable& b);
+Variable pow(const Variable& a, const Variable& b);  // a > 0 where b needs a gradient
+Variable maximum(const Variable& a, const Variable& b);
+Variable add(const Variable& a, double b);
+Variable mul(const Variable& a, double b);
+Variable pow(const Variable& a, double b);
+Variable where(const Tensor& cond, const Variable& a, const Variable& b);
+Variable neg(const Variable& x);
+Variable exp(const Variable& x);
+Variable log(const Variable& x);
+Variable sqrt(const Variable& x);
+Variable rsqrt(const Variable& x);
+Variable relu(const Variable& x);
+Variable gelu(const Variable& x);
+Variable sigmoid(const Variable& x);
+Variable tanh(const Variable& x);
+Variable clamp(const Variable& x, double lo, double hi);
+
+// ---- reductions (rules/reduce.cpp) ----
+Variable sum(const Variable& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Variable mean(const Variable& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Variable max(const Variable& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Variable var(const Variable& x, const std::vector<int64_t>& axes = {}, int64_t correction = 1,
+             bool keepdim = false);
+
+// ---- linear algebra (rules/linalg.cpp) ----
+Variable matmul(const Variable& a, const Variable& b);
+Variable linear(const Variable& x, const Variable& w, const Variable& bias);  // bias may be undefined
+
+// ---- convolution, normalisation, pooling (rules/conv.cpp, rules/norm_pool.cpp) ----
+Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const ops::Conv2dOptions& o);
+// running_mean / running_var are buffers updated in place in training.
+Variable batchnorm2d(const Variable& x, const Variable& gamma, const Variable& beta, const Tensor& running_mean,
+                     const Tensor& running_var, bool training, double momentum, double eps);
+Variable maxpool2d(const Variable& x, const ops::Pool2dOptions& o);
+Variable avgpool2d(const Variable& x, const ops::Pool2dOptions& o);
+Variable global_avgpool(const Variable& x);
+
+// ---- softmax and losses (rules/softmax.cpp) ----
+Variable softmax(const Variable& x, int64_t axis);
+Variable log_softmax(const Variable& x, int64_t axis);
+Variable cross_entropy(const Variable& logits, const Tensor& labels, double label_smoothing = 0.0);
+
+// ---- indexing and shape (rules/index.cpp) ----
+Variable gather(const Variable& x, int64_t axis, const Tensor& index);
+Variable scatter_add(const Variable& base, int64_t axis, const Tensor& index, const Variable& src);
+Variable index_select(const Variable& x, int64_t axis, const Tensor& index);
+Variable index_add(const Variable& base, int64_t axis, const Tensor& index, const Variable& src);
+Variable concat(const std::vector<Variable>& xs, int64_t axis);
+std::vector<Variable> split(const Variable& x, const std::vector<int64_t>& sizes, int64_t axis);
+// Identity when !training or p == 0.
+Variable dropout(const Variable& x, double p, bool training, uint64_t seed, uint64_t offset);
+struct TopK {
+  Variable values;
+  Tensor indices;
+};
+TopK topk(const Variable& x, int64_t k, int64_t axis = -1, bool largest = true);
+
+}  // namespace engine::ag

@@ -1,0 +1,58 @@
+#pragma once
+// Attribute structs carried by OpCall::attrs, one per op that needs more than its
+// tensors. Shared by the CPU and CUDA adapters. Tensor order in OpCall::in/out is
+// written beside each op.
+#include <cstdint>
+#include <vector>
+
+#include "kernels/params.h"
+
+namespace engine {
+
+// COPY: in {src (any strides, broadcast allowed)}, out {dst (any strides)}; dtypes may differ.
+// FILL: out {dst}
+struct FillAttrs { double value; };
+// RNG_UNIFORM / RNG_NORMAL: out {dst contiguous}; a, b = lo, hi or mean, stddev
+struct RngAttrs { uint64_t seed, offset; double a, b; };
+// ADD..MAXIMUM: in {a, b} (broadcast views of out's shape), out {y contiguous}
+struct BinaryAttrs { kernels::BinaryOp op; };
+// COMPARE: in {a, b}, out {u8}
+struct CompareAttrs { kernels::CompareOp op; };
+// WHERE: in {cond u8, a, b} broadcast views, out {y}
+// NEG..CLAMP: in {x (any strides)}, out {y contiguous}
+struct UnaryAttrs { kernels::UnaryOp op; double alpha, beta; };
+// ACTIVATION_BWD: in {gy, x_or_y} (same shape, contiguous), out {gx}
+struct ActivationBwdAttrs { kernels::ActivationKind kind; };
+// SUM, MEAN, MAX, VAR: in {x contiguous [outer, inner]} reduced over inner, out {[outer]}
+// ARGMAX: same, out i64
+struct ReduceAttrs { int64_t outer, inner; int64_t correction; };
+// MATMUL: in {a [B, M, K], b [B, K, N]} contiguous, out {[B, M, N]}
+struct MatmulAttrs { int64_t batch, M, K, N; };
+// LINEAR: in {x [N, in], w [out, in], bias [out] or undefined} contiguous, out {[N, out]}
+// CONV2D: in {x, w, bias or undefined}, out {y}; CONV2D_BWD_DATA: in {gy, w}, out {gx};
+// CONV2D_BWD_FILTER: in {gy, x}, out {gw}; all contiguous NCHW
+struct ConvAttrs { kernels::Conv2dParams p; };
+// BATCHNORM2D: in {x, gamma, beta, running_mean, running_var}, out {y, save_mean, save_invstd}
+// BATCHNORM2D_BWD: in {gy, x, gamma, save_mean, save_invstd}, out {gx, ggamma, gbeta}
+struct BatchNormAttrs { kernels::BatchNormParams p; };
+// MAXPOOL2D: in {x}, out {y, indices}; MAXPOOL2D_BWD: in {gy, indices}, out {gx}
+// AVGPOOL2D: in {x}, out {y}; AVGPOOL2D_BWD: in {gy}, out {gx}; GLOBAL_AVGPOOL: in {x}, out {[N, C]}
+struct PoolAttrs { kernels::Pool2dParams p; };
+// SOFTMAX, LOG_SOFTMAX: in {x [outer, n, inner]}, out {y}; *_BWD: in {gy, y}, out {gx}
+struct SoftmaxAttrs { int64_t outer, n, inner; };
+// CROSS_ENTROPY: in {logits [N, C], labels i64 [N]}, out {loss [], lse [N]}
+// CROSS_ENTROPY_BWD: in {gloss [], logits, labels, lse}, out {glogits}
+struct CrossEntropyAttrs { double label_smoothing; };
+// GATHER: in {x, index}, out {y}; SCATTER_ADD: in {base, index, src}, out {y}
+// (contiguous, viewed as [outer, n, inner] around axis; index has the output's shape)
+struct GatherAttrs { int64_t outer, n_x, n_idx, inner; };
+// INDEX_SELECT: in {x, index 1-D}, out {y}; INDEX_ADD: in {base, index, src}, out {y}
+struct IndexAttrs { int64_t outer, n_x, n_idx, inner; };
+// CONCAT: in {xs...} contiguous, out {y}; sizes along the axis in `sizes`
+struct ConcatAttrs { int64_t outer, inner; std::vector<int64_t> sizes; };
+// DROPOUT: in {x contiguous}, out {y, mask u8}
+struct DropoutAttrs { double p; uint64_t seed, offset; };
+// TOPK: in {x contiguous [outer, n, inner]}, out {values, indices i64 [outer, k, inner]}
+struct TopKAttrs { int64_t outer, n, inner, k; bool largest; };
+
+}  // namespace engine

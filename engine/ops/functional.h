@@ -1,0 +1,152 @@
+#pragma once
+// The functional tensor API: pure math on Tensors, no autograd. Every function
+// checks its inputs (shapes are printed on mismatch), allocates outputs on the
+// inputs' device and dispatches to the kernel for that device.
+// Floating kernels support f32 and f64 (bf16/f16 on CUDA where noted).
+#include <cstdint>
+#include <vector>
+
+#include "engine/core/tensor.h"
+#include "kernels/params.h"
+
+namespace engine::ops {
+
+using kernels::ActivationKind;
+using kernels::BinaryOp;
+using kernels::CompareOp;
+using kernels::UnaryOp;
+
+// ---- data movement (cpu_misc.cpp) ----
+Tensor copy(const Tensor& src, DType dtype);             // contiguous copy with cast
+void copy_into(const Tensor& dst, const Tensor& src);     // dst may be strided; src broadcasts
+void fill(const Tensor& dst, double value);               // dst may be strided
+// Counter-based random numbers (Philox-4x32-10): element i of the result takes the
+// Philox output for counter (offset + i): the same on every device for one seed.
+Tensor rand_uniform(const Shape& shape, uint64_t seed, uint64_t offset, DType dtype = DType::f32,
+                    Device device = Device::cpu(), double lo = 0.0, double hi = 1.0);
+Tensor randn(const Shape& shape, uint64_t seed, uint64_t offset, DType dtype = DType::f32,
+             Device device = Device::cpu(), double mean = 0.0, double stddev = 1.0);
+
+// ---- elementwise (cpu_elementwise.cpp); binary ops broadcast like numpy ----
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double b);
+Tensor mul(const Tensor& a, double b);
+Tensor pow(const Tensor& a, double b);
+Tensor compare(CompareOp op, const Tensor& a, const Tensor& b);  // u8 result, 1 where true
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond u8, broadcasting
+Tensor unary(UnaryOp op, const Tensor& x, double alpha = 0, double beta = 0);
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor gelu(const Tensor& x);  // exact: x * Phi(x)
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor clamp(const Tensor& x, double lo, double hi);
+// gx = gy * f'(.) where f' reads x (relu, gelu) or y (sigmoid, tanh).
+// ReLU'(0) = 0: the gradient at the kink goes nowhere (as in PyTorch).
+Tensor activation_bwd(ActivationKind kind, const Tensor& gy, const Tensor& x_or_y);
+
+// ---- reductions (cpu_reduce.cpp); axes may be negative; empty axes = all ----
+Tensor sum(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Tensor max(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
+Tensor argmax(const Tensor& x, int64_t axis, bool keepdim = false);  // i64; first max wins
+Tensor var(const Tensor& x, const std::vector<int64_t>& axes = {}, int64_t correction = 1,
+           bool keepdim = false);
+// Sums a broadcast result back to `shape` (the inverse of broadcasting).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- linear algebra (cpu_linalg.cpp; OpenBLAS sgemm/dgemm) ----
+// a [..., M, K] x b [..., K, N]; batch dims broadcast; 1-D operands as in numpy.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x [N, in], w [out, in], bias [out] or undefined -> [N, out]
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
+
+// ---- convolution (cpu_conv.cpp; im2col + GEMM) ----
+struct Conv2dOptions {
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
+};
+kernels::Conv2dParams conv2d_params(const Shape& x, const Shape& w, const Conv2dOptions& o);
+// x [N, C, H, W], w [K, C/groups, R, S], bias [K] or undefined -> [N, K, P, Q]
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& o);
+Tensor conv2d_bwd_data(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dOptions& o);
+Tensor conv2d_bwd_filter(const Tensor& gy, const Tensor& x, const Shape& w_shape, const Conv2dOptions& o);
+
+// ---- batch norm and pooling (cpu_norm_pool.cpp) ----
+struct BatchNormOutput {
+  Tensor y, save_mean, save_invstd;  // save_* are [C]: batch statistics in training, running ones in eval
+};
+// x [N, C, H, W]; gamma, beta, running_mean, running_var [C] (same dtype as x).
+// In training the running statistics are updated in place with momentum
+// (running = (1 - momentum) * running + momentum * batch; the variance unbiased).
+BatchNormOutput batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                            const Tensor& running_mean, const Tensor& running_var, bool training,
+                            double momentum, double eps);
+struct BatchNormGrads {
+  Tensor gx, ggamma, gbeta;
+};
+BatchNormGrads batchnorm2d_bwd(const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                               const Tensor& save_mean, const Tensor& save_invstd, bool training);
+
+struct Pool2dOptions {
+  int64_t kh = 2, kw = 2, sh = 2, sw = 2, ph = 0, pw = 0;
+  bool count_include_pad = true;
+};
+kernels::Pool2dParams pool2d_params(const Shape& x, const Pool2dOptions& o);
+struct MaxPoolOutput {
+  Tensor y, indices;  // indices i64: flat h*W+w of the max inside each input plane
+};
+// Ties: the first maximum in window scan order (row-major) wins and takes the gradient.
+MaxPoolOutput maxpool2d(const Tensor& x, const Pool2dOptions& o);
+Tensor maxpool2d_bwd(const Tensor& gy, const Tensor& indices, const Shape& x_shape, const Pool2dOptions& o);
+Tensor avgpool2d(const Tensor& x, const Pool2dOptions& o);
+Tensor avgpool2d_bwd(const Tensor& gy, const Shape& x_shape, const Pool2dOptions& o);
+Tensor global_avgpool(const Tensor& x);  // [N, C, H, W] -> [N, C]
+
+// ---- softmax and losses (cpu_softmax.cpp) ----
+Tensor softmax(const Tensor& x, int64_t axis);
+Tensor log_softmax(const Tensor& x, int64_t axis);
+Tensor softmax_bwd(const Tensor& gy, const Tensor& y, int64_t axis);
+Tensor log_softmax_bwd(const Tensor& gy, const Tensor& y, int64_t axis);
+struct CrossEntropyOutput {
+  Tensor loss;  // scalar, mean over rows
+  Tensor lse;   // [N] log-sum-exp per row, kept for the backward pass
+};
+// logits [N, C], labels i64 [N] in [0, C); label smoothing s mixes the one-hot target
+// with the uniform distribution: target = (1 - s) * onehot + s / C.
+CrossEntropyOutput cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
+Tensor cross_entropy_bwd(const Tensor& gloss, const Tensor& logits, const Tensor& labels, const Tensor& lse,
+                         double label_smoothing);
+
+// ---- indexing and shape (cpu_index.cpp) ----
+// out[i][j][k] = x[i][index[i][j][k]][k] for axis 1 (torch.gather); index i64.
+Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);
+// out = base; out[i][index[i][j][k]][k] += src[i][j][k] for axis 1 (torch.scatter_add).
+Tensor scatter_add(const Tensor& base, int64_t axis, const Tensor& index, const Tensor& src);
+// Rows (along axis) of x picked by a 1-D i64 index.
+Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index);
+// out = base; out.select(axis, index[i]) += src.select(axis, i).
+Tensor index_add(const Tensor& base, int64_t axis, const Tensor& index, const Tensor& src);
+Tensor concat(const std::vector<Tensor>& xs, int64_t axis);
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis);  // views
+struct DropoutOutput {
+  Tensor y, mask;  // mask u8: 1 = kept; y = x * mask / (1 - p)
+};
+// Element i is kept when the Philox uniform for counter (offset + i) is >= p.
+DropoutOutput dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset);
+struct TopKOutput {
+  Tensor values, indices;  // indices i64
+};
+// Ties: the lower index ranks first (a stable order), and takes the gradient.
+TopKOutput topk(const Tensor& x, int64_t k, int64_t axis = -1, bool largest = true);
+
+}  // namespace engine::ops

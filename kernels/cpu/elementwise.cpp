@@ -1,0 +1,208 @@
+#include "kernels/cpu/elementwise.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "engine/core/check.h"
+#include "engine/core/rng.h"
+#include "kernels/cpu/convert.h"
+
+namespace engine::kernels {
+namespace {
+
+constexpr int64_t kParallelMin = 1 << 15;
+
+inline int64_t off(const StridedLayout& l, int64_t i) { return l.contiguous ? i : strided_offset(l, i); }
+
+template <class T>
+inline T apply_binary(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::Add: return a + b;
+    case BinaryOp::Sub: return a - b;
+    case BinaryOp::Mul: return a * b;
+    case BinaryOp::Div: return a / b;
+    case BinaryOp::Pow: return std::pow(a, b);
+    case BinaryOp::Maximum: return a >= b ? a : b;
+  }
+  return T(0);
+}
+
+template <class T>
+inline T gelu(T x) {
+  return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
+}
+
+template <class T>
+inline T apply_unary(UnaryOp op, T x, T alpha, T beta) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Rsqrt: return T(1) / std::sqrt(x);
+    case UnaryOp::Relu: return x > T(0) ? x : T(0);
+    case UnaryOp::Gelu: return gelu(x);
+    case UnaryOp::Sigmoid: return T(1) / (T(1) + std::exp(-x));
+    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Clamp: return x < alpha ? alpha : (x > beta ? beta : x);
+  }
+  return T(0);
+}
+
+}  // namespace
+
+template <class T>
+void binary_fwd_cpu(BinaryOp op, T* y, const T* a, const StridedLayout& la, const T* b,
+                    const StridedLayout& lb, int64_t n) {
+  if (la.contiguous && lb.contiguous) {
+#pragma omp parallel for if (n > kParallelMin)
+    for (int64_t i = 0; i < n; ++i) y[i] = apply_binary(op, a[i], b[i]);
+    return;
+  }
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = apply_binary(op, a[off(la, i)], b[off(lb, i)]);
+}
+
+template <class T>
+void compare_fwd_cpu(CompareOp op, uint8_t* y, const T* a, const StridedLayout& la, const T* b,
+                     const StridedLayout& lb, int64_t n) {
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    T x = a[off(la, i)], z = b[off(lb, i)];
+    bool r = false;
+    switch (op) {
+      case CompareOp::Eq: r = x == z; break;
+      case CompareOp::Ne: r = x != z; break;
+      case CompareOp::Lt: r = x < z; break;
+      case CompareOp::Le: r = x <= z; break;
+      case CompareOp::Gt: r = x > z; break;
+      case CompareOp::Ge: r = x >= z; break;
+    }
+    y[i] = r ? 1 : 0;
+  }
+}
+
+template <class T>
+void where_fwd_cpu(T* y, const uint8_t* c, const StridedLayout& lc, const T* a, const StridedLayout& la,
+                   const T* b, const StridedLayout& lb, int64_t n) {
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = c[off(lc, i)] ? a[off(la, i)] : b[off(lb, i)];
+}
+
+template <class T>
+void unary_fwd_cpu(UnaryOp op, double alpha, double beta, T* y, const T* x, const StridedLayout& lx,
+                   int64_t n) {
+  T al = T(alpha), be = T(beta);
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = apply_unary(op, x[off(lx, i)], al, be);
+}
+
+template <class T>
+void activation_bwd_cpu(ActivationKind kind, T* gx, const T* gy, const T* v, int64_t n) {
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    T d = T(0);
+    switch (kind) {
+      case ActivationKind::Relu: d = v[i] > T(0) ? T(1) : T(0); break;
+      case ActivationKind::Gelu: {
+        T x = v[i];
+        T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
+        T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);
+        d = cdf + x * pdf;
+        break;
+      }
+      case ActivationKind::Sigmoid: d = v[i] * (T(1) - v[i]); break;
+      case ActivationKind::Tanh: d = T(1) - v[i] * v[i]; break;
+    }
+    gx[i] = gy[i] * d;
+  }
+}
+
+#define INSTANTIATE(T)                                                                                  \
+  template void binary_fwd_cpu<T>(BinaryOp, T*, const T*, const StridedLayout&, const T*,              \
+                                  const StridedLayout&, int64_t);                                     \
+  template void compare_fwd_cpu<T>(CompareOp, uint8_t*, const T*, const StridedLayout&, const T*,      \
+                                   const StridedLayout&, int64_t);                                    \
+  template void where_fwd_cpu<T>(T*, const uint8_t*, const StridedLayout&, const T*, const StridedLayout&, \
+                                 const T*, const StridedLayout&, int64_t);                            \
+  template void unary_fwd_cpu<T>(UnaryOp, double, double, T*, const T*, const StridedLayout&, int64_t); \
+  template void activation_bwd_cpu<T>(ActivationKind, T*, const T*, const T*, int64_t);
+INSTANTIATE(float)
+INSTANTIATE(double)
+#undef INSTANTIATE
+
+namespace {
+
+template <class D, class S>
+void copy_typed(D* dst, const StridedLayout& ld, const S* src, const StridedLayout& ls, int64_t n) {
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_same_v<D, S>) {
+      dst[off(ld, i)] = src[off(ls, i)];
+    } else {
+      dst[off(ld, i)] = from_f64<D>(to_f64<S>(src[off(ls, i)]));
+    }
+  }
+}
+
+template <class F>
+void with_type(DType d, F&& f) {
+  switch (d) {
+    case DType::f32: f(float{}); break;
+    case DType::f64: f(double{}); break;
+    case DType::bf16: f(bf16_t{}); break;
+    case DType::f16: f(f16_t{}); break;
+    case DType::i32: f(int32_t{}); break;
+    case DType::i64: f(int64_t{}); break;
+    case DType::u8: f(uint8_t{}); break;
+  }
+}
+
+}  // namespace
+
+void copy_cpu(void* dst, DType dt, const StridedLayout& ld, const void* src, DType st, const StridedLayout& ls,
+              int64_t n) {
+  if (dt == st && ld.contiguous && ls.contiguous) {
+    std::memcpy(dst, src, size_t(n) * dtype_size(dt));
+    return;
+  }
+  with_type(dt, [&](auto d) {
+    using D = decltype(d);
+    with_type(st, [&](auto s) {
+      using S = decltype(s);
+      copy_typed(static_cast<D*>(dst), ld, static_cast<const S*>(src), ls, n);
+    });
+  });
+}
+
+void fill_cpu(void* dst, DType dt, const StridedLayout& ld, double value, int64_t n) {
+  with_type(dt, [&](auto d) {
+    using D = decltype(d);
+    D v = from_f64<D>(value);
+    D* p = static_cast<D*>(dst);
+#pragma omp parallel for if (n > kParallelMin)
+    for (int64_t i = 0; i < n; ++i) p[off(ld, i)] = v;
+  });
+}
+
+void rng_uniform_cpu(void* y, DType dt, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi) {
+  with_type(dt, [&](auto d) {
+    using D = decltype(d);
+    D* p = static_cast<D*>(y);
+#pragma omp parallel for if (n > kParallelMin)
+    for (int64_t i = 0; i < n; ++i)
+      p[i] = from_f64<D>(lo + (hi - lo) * double(philox_uniform(seed, offset + uint64_t(i))));
+  });
+}
+
+void rng_normal_cpu(void* y, DType dt, int64_t n, uint64_t seed, uint64_t offset, double mean, double stddev) {
+  with_type(dt, [&](auto d) {
+    using D = decltype(d);
+    D* p = static_cast<D*>(y);
+#pragma omp parallel for if (n > kParallelMin)
+    for (int64_t i = 0; i < n; ++i)
+      p[i] = from_f64<D>(mean + stddev * double(philox_normal(seed, offset + uint64_t(i))));
+  });
+}
+
+}  // namespace engine::kernels

@@ -1,0 +1,56 @@
+#pragma once
+// Plain parameter structs shared by the CPU and CUDA kernels. kernels/ knows nothing
+// about Tensor or autograd: kernels take raw pointers, sizes and these structs.
+#include <cstdint>
+
+namespace engine::kernels {
+
+constexpr int kMaxDims = 8;
+
+// A strided view of one operand over a shared logical shape (element strides; a
+// broadcast dimension has stride 0). The output of an elementwise kernel is contiguous.
+struct StridedLayout {
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};
+  bool contiguous = true;  // strides are the contiguous strides of shape
+};
+
+// Offset of logical element i (row-major over shape) in a strided layout.
+inline int64_t strided_offset(const StridedLayout& l, int64_t i) {
+  int64_t off = 0;
+  for (int d = l.ndim - 1; d >= 0; --d) {
+    int64_t s = l.shape[d];
+    off += (i % s) * l.strides[d];
+    i /= s;
+  }
+  return off;
+}
+
+enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Pow, Maximum };
+enum class UnaryOp : uint8_t { Neg, Exp, Log, Sqrt, Rsqrt, Relu, Gelu, Sigmoid, Tanh, Clamp };
+enum class CompareOp : uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
+// Backward of an activation: relu and gelu read x, sigmoid and tanh read y.
+enum class ActivationKind : uint8_t { Relu, Gelu, Sigmoid, Tanh };
+
+struct Conv2dParams {
+  int64_t N = 0, C = 0, H = 0, W = 0;  // input NCHW
+  int64_t K = 0, R = 0, S = 0;          // filters KxC/groups xRxS
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
+  int64_t P = 0, Q = 0;  // output height, width
+};
+
+struct Pool2dParams {
+  int64_t N = 0, C = 0, H = 0, W = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
+  int64_t P = 0, Q = 0;
+  bool count_include_pad = true;  // avg-pool divisor: kh*kw (true) or the in-bounds count
+};
+
+struct BatchNormParams {
+  int64_t N = 0, C = 0, HW = 0;
+  double momentum = 0.1, eps = 1e-5;
+  bool training = true;
+};
+
+}  // namespace engine::kernels

@@ -1,0 +1,52 @@
+#pragma once
+// Shared test helpers: random inputs, gradient-check assertions, GPU skipping.
+#include <catch2/catch.hpp>
+
+#include <set>
+#include <string>
+
+#include "engine/autograd/functions.h"
+#include "engine/autograd/gradcheck.h"
+#include "engine/ops/functional.h"
+
+namespace engine::testing {
+
+// Deterministic random f64 tensor on the CPU (normal, mean 0, std 1 unless given).
+Tensor randn64(const Shape& shape, uint64_t seed, double mean = 0.0, double stddev = 1.0);
+Tensor uniform64(const Shape& shape, uint64_t seed, double lo, double hi);
+// Distinct values (a shuffled grid with spacing `gap`), so that max/top-k ties and
+// kinks are far from the finite-difference step.
+Tensor distinct64(const Shape& shape, uint64_t seed, double gap = 0.05);
+
+// Max |a - b| / max(1, max|b|): the normalised error used by parity tests.
+double normalized_error(const Tensor& a, const Tensor& b);
+
+// Ops covered by GRAD_TEST cases in this executable.
+std::set<OpKind>& grad_tested_ops();
+bool register_grad_test(OpKind op);
+
+// Exits the test process with code 77 (ctest: skipped) when no CUDA device is usable.
+void require_cuda();
+
+}  // namespace engine::testing
+
+#define ENGINE_TEST_CONCAT2(a, b) a##b
+#define ENGINE_TEST_CONCAT(a, b) ENGINE_TEST_CONCAT2(a, b)
+// A gradient test for an op of the table: registers the op as covered and opens a
+// Catch2 test case tagged [grad].
+#define GRAD_TEST(opkind, name)                                                                 \
+  static const bool ENGINE_TEST_CONCAT(engine_grad_reg_, __LINE__) =                           \
+      ::engine::testing::register_grad_test(opkind);                                           \
+  TEST_CASE(name, "[grad]")
+
+// Runs gradcheck and asserts it passed and that the op under test was exercised.
+#define CHECK_GRAD(opkind, fn, inputs, ...)                                                     \
+  do {                                                                                          \
+    ::engine::GradCheckResult engine_gc_ = ::engine::gradcheck(fn, inputs, ##__VA_ARGS__);      \
+    INFO(::engine::op_name(opkind) << ": checked " << engine_gc_.checked << ", skipped "       \
+                                   << engine_gc_.skipped << ", max error " << engine_gc_.max_error \
+                                   << "; " << engine_gc_.message);                              \
+    CHECK(engine_gc_.ok);                                                                       \
+    CHECK(engine_gc_.checked > 0);                                                              \
+    CHECK(engine_gc_.saw(opkind));                                                              \
+  } while (0)
