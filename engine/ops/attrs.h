@@ -44,7 +44,8 @@ struct SoftmaxAttrs { int64_t outer, n, inner; };
 // CROSS_ENTROPY_BWD: in {gloss [], logits, labels, lse}, out {glogits}
 struct CrossEntropyAttrs { double label_smoothing; };
 // GATHER: in {x, index}, out {y}; SCATTER_ADD: in {base, index, src}, out {y}
-// (contiguous, viewed as [outer, n, inner] around axis; index has the output's shape)
+// (contiguous, viewed as [outer, n, inner] around axis; index has the shape of y for
+// GATHER and of src for SCATTER_ADD; n_x is the axis size of x, or of base and y)
 struct GatherAttrs { int64_t outer, n_x, n_idx, inner; };
 // INDEX_SELECT: in {x, index 1-D}, out {y}; INDEX_ADD: in {base, index, src}, out {y}
 struct IndexAttrs { int64_t outer, n_x, n_idx, inner; };
