@@ -56,4 +56,9 @@ struct DropoutAttrs { double p; uint64_t seed, offset; };
 // TOPK: in {x contiguous [outer, n, inner]}, out {values, indices i64 [outer, k, inner]}
 struct TopKAttrs { int64_t outer, n, inner, k; bool largest; };
 
+// SGD_STEP: in {grad}, out {param, momentum_buf (undefined when momentum == 0)}, all contiguous, same shape
+struct SgdAttrs { double lr, momentum, dampening, weight_decay; bool nesterov, first_step; };
+// ADAMW_STEP: in {grad}, out {param, exp_avg, exp_avg_sq}; step counts from 1
+struct AdamWAttrs { double lr, beta1, beta2, eps, weight_decay; int64_t step; };
+
 }  // namespace engine

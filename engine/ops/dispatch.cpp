@@ -18,6 +18,7 @@ void register_builtin() {
   register_cpu_softmax();
   register_cpu_index();
   register_cpu_misc();
+  register_cpu_optim();
 }
 
 void ensure_table() {

@@ -39,5 +39,6 @@ void register_cpu_norm_pool();
 void register_cpu_softmax();
 void register_cpu_index();
 void register_cpu_misc();
+void register_cpu_optim();
 
 }  // namespace engine

@@ -149,4 +149,14 @@ struct TopKOutput {
 // Ties: the lower index ranks first (a stable order), and takes the gradient.
 TopKOutput topk(const Tensor& x, int64_t k, int64_t axis = -1, bool largest = true);
 
+// ---- optimizer updates, in place (cpu_optim.cpp) ----
+// PyTorch's SGD: g = grad + wd * p; buf = momentum * buf + (1 - dampening) * g (buf = g
+// on the first step); g = nesterov ? g + momentum * buf : buf; p -= lr * g.
+void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf, double lr, double momentum,
+              double dampening, double weight_decay, bool nesterov, bool first_step);
+// AdamW (decoupled weight decay): p *= 1 - lr * wd, then the Adam update with bias
+// correction for `step` (counted from 1).
+void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq, double lr,
+                double beta1, double beta2, double eps, double weight_decay, int64_t step);
+
 }  // namespace engine::ops

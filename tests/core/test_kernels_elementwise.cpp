@@ -1,0 +1,137 @@
+// CPU elementwise and reduction kernels against naive loops written here.
+#include <cmath>
+#include <numeric>
+
+#include "test_util.h"
+
+using namespace engine;
+using namespace engine::testing;
+using namespace engine::kernels;
+
+namespace {
+
+double naive_unary(UnaryOp op, double x) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Rsqrt: return 1 / std::sqrt(x);
+    case UnaryOp::Relu: return x > 0 ? x : 0;
+    case UnaryOp::Gelu: return x * 0.5 * std::erfc(-x / std::sqrt(2.0));
+    case UnaryOp::Sigmoid: return 1 / (1 + std::exp(-x));
+    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Clamp: return std::min(0.5, std::max(-0.5, x));
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("binary ops broadcast like numpy", "[kernels]") {
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor a = uniform64({3, 1, 5}, 1, 0.5, 2.0).to(dt);
+    Tensor b = uniform64({4, 1}, 2, 0.5, 2.0).to(dt);
+    std::vector<double> av = a.to_vector(), bv = b.to_vector();
+    for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Maximum}) {
+      std::vector<double> y = ops::binary(op, a, b).to_vector();
+      REQUIRE(y.size() == 60);
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 4; ++j)
+          for (int k = 0; k < 5; ++k) {
+            double x = av[size_t(i * 5 + k)], z = bv[size_t(j)], r = 0;
+            switch (op) {
+              case BinaryOp::Add: r = x + z; break;
+              case BinaryOp::Sub: r = x - z; break;
+              case BinaryOp::Mul: r = x * z; break;
+              case BinaryOp::Div: r = x / z; break;
+              case BinaryOp::Pow: r = std::pow(x, z); break;
+              case BinaryOp::Maximum: r = std::max(x, z); break;
+            }
+            CHECK(y[size_t((i * 4 + j) * 5 + k)] == Approx(r).epsilon(1e-6));
+          }
+    }
+  }
+}
+
+TEST_CASE("unary ops on a non-contiguous input", "[kernels]") {
+  Tensor x = uniform64({6, 5}, 3, 0.1, 3.0).transpose(0, 1);
+  std::vector<double> xv = x.to_vector();
+  for (UnaryOp op : {UnaryOp::Neg, UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Rsqrt, UnaryOp::Relu,
+                     UnaryOp::Gelu, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Clamp}) {
+    Tensor xs = op == UnaryOp::Relu || op == UnaryOp::Gelu || op == UnaryOp::Clamp ? ops::add(x, -1.5) : x;
+    std::vector<double> in = xs.to_vector();
+    std::vector<double> y = ops::unary(op, xs, -0.5, 0.5).to_vector();
+    for (size_t i = 0; i < y.size(); ++i) CHECK(y[i] == Approx(naive_unary(op, in[i])).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("compare and where", "[kernels]") {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4}, {4}, DType::f64);
+  Tensor b = Tensor::from_vector({2}, {1}, DType::f64);
+  CHECK(ops::compare(CompareOp::Lt, a, b).to_vector() == std::vector<double>{1, 0, 0, 0});
+  CHECK(ops::compare(CompareOp::Ge, a, b).to_vector() == std::vector<double>{0, 1, 1, 1});
+  CHECK(ops::compare(CompareOp::Eq, a, b).to_vector() == std::vector<double>{0, 1, 0, 0});
+  Tensor c = ops::compare(CompareOp::Gt, a, b);
+  CHECK(ops::where(c, a, ops::neg(a)).to_vector() == std::vector<double>{-1, -2, 3, 4});
+}
+
+TEST_CASE("activation backward matches derivatives", "[kernels]") {
+  Tensor x = uniform64({50}, 4, -3, 3);
+  Tensor gy = uniform64({50}, 5, -1, 1);
+  std::vector<double> xv = x.to_vector(), g = gy.to_vector();
+  std::vector<double> relu = ops::activation_bwd(ActivationKind::Relu, gy, x).to_vector();
+  std::vector<double> gelu = ops::activation_bwd(ActivationKind::Gelu, gy, x).to_vector();
+  std::vector<double> sig = ops::activation_bwd(ActivationKind::Sigmoid, gy, ops::sigmoid(x)).to_vector();
+  for (size_t i = 0; i < xv.size(); ++i) {
+    double v = xv[i];
+    CHECK(relu[i] == (v > 0 ? g[i] : 0.0));
+    double h = 1e-5;
+    double dg = (naive_unary(UnaryOp::Gelu, v + h) - naive_unary(UnaryOp::Gelu, v - h)) / (2 * h);
+    CHECK(gelu[i] == Approx(g[i] * dg).margin(1e-8));
+    double s = 1 / (1 + std::exp(-v));
+    CHECK(sig[i] == Approx(g[i] * s * (1 - s)).margin(1e-12));
+  }
+}
+
+TEST_CASE("reductions over any axes against loops", "[kernels]") {
+  Tensor x = randn64({3, 4, 5}, 6);
+  std::vector<double> v = x.to_vector();
+  auto at = [&](int i, int j, int k) { return v[size_t((i * 4 + j) * 5 + k)]; };
+  Tensor s = ops::sum(x, {0, 2});
+  Tensor m = ops::mean(x, {1}, true);
+  Tensor mx = ops::max(x, {-1});
+  Tensor am = ops::argmax(x, 1);
+  Tensor va = ops::var(x, {0, 2});
+  CHECK(s.shape() == Shape{4});
+  CHECK(m.shape() == Shape{3, 1, 5});
+  for (int j = 0; j < 4; ++j) {
+    double acc = 0, sq = 0;
+    for (int i = 0; i < 3; ++i)
+      for (int k = 0; k < 5; ++k) acc += at(i, j, k);
+    for (int i = 0; i < 3; ++i)
+      for (int k = 0; k < 5; ++k) sq += (at(i, j, k) - acc / 15) * (at(i, j, k) - acc / 15);
+    CHECK(s.to_vector()[size_t(j)] == Approx(acc));
+    CHECK(va.to_vector()[size_t(j)] == Approx(sq / 14));
+  }
+  for (int i = 0; i < 3; ++i)
+    for (int k = 0; k < 5; ++k) {
+      double acc = 0, best = -1e300;
+      int64_t bi = 0;
+      for (int j = 0; j < 4; ++j) {
+        acc += at(i, j, k);
+        if (at(i, j, k) > best) best = at(i, j, k), bi = j;
+      }
+      CHECK(m.to_vector()[size_t(i * 5 + k)] == Approx(acc / 4));
+      CHECK(am.to_vector()[size_t(i * 5 + k)] == bi);
+    }
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 4; ++j) {
+      double best = -1e300;
+      for (int k = 0; k < 5; ++k) best = std::max(best, at(i, j, k));
+      CHECK(mx.to_vector()[size_t(i * 4 + j)] == best);
+    }
+  CHECK(ops::sum(x).item() == Approx(std::accumulate(v.begin(), v.end(), 0.0)));
+  CHECK(ops::sum_to(x, {4, 1}).shape() == Shape{4, 1});
+  CHECK(ops::sum_to(x, {4, 1}).to_vector()[0] == Approx(ops::sum(x, {0, 2}).to_vector()[0]));
+}
