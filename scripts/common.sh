@@ -1,0 +1,17 @@
+# Shared by scripts/setup.sh, scripts/test.sh and scripts/train.sh (sourced).
+ENGINE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ENGINE_JOBS=${ENGINE_JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+# Configures (once, or again when the arguments change) and builds incrementally.
+# usage: engine_build BUILD_DIR [cmake args...]
+engine_build() {
+  local dir=$1
+  shift
+  local args=("$@")
+  local stamp="$dir/.engine-configure-args"
+  if [[ ! -f "$dir/CMakeCache.txt" || "$(cat "$stamp" 2>/dev/null)" != "${args[*]}" ]]; then
+    cmake -S "$ENGINE_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release "${args[@]}"
+    echo "${args[*]}" >"$stamp"
+  fi
+  cmake --build "$dir" -j "$ENGINE_JOBS"
+}
