@@ -93,6 +93,7 @@ void concat_fwd_cpu(void* y, const void* const* xs, const int64_t* sizes, int64_
     int64_t at = 0;
     for (int64_t t = 0; t < count; ++t) {
       size_t bytes = size_t(sizes[t] * inner) * elem_size;
+      if (bytes == 0) continue;  // an empty piece may come with a null pointer
       std::memcpy(out + size_t((o * total + at) * inner) * elem_size,
                   static_cast<const char*>(xs[t]) + size_t(o) * bytes, bytes);
       at += sizes[t];
