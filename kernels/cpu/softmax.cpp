@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "engine/core/check.h"
 
@@ -68,8 +69,9 @@ template <class T>
 void cross_entropy_fwd_cpu(T* loss, T* lse, const T* logits, const int64_t* labels, int64_t N, int64_t C,
                            double s) {
   check_labels(labels, N, C);
-  double total = 0;
-#pragma omp parallel for reduction(+ : total) if (N * C > kParallelMin)
+  // Row losses are summed serially afterwards so the result does not depend on the thread count.
+  std::vector<double> row_loss(static_cast<size_t>(N));
+#pragma omp parallel for if (N * C > kParallelMin)
   for (int64_t r = 0; r < N; ++r) {
     const T* x = logits + r * C;
     double mx = -std::numeric_limits<double>::infinity(), sum = 0, xsum = 0;
@@ -83,8 +85,10 @@ void cross_entropy_fwd_cpu(T* loss, T* lse, const T* logits, const int64_t* labe
     // Per-row loss in a shifted form (x - lse <= 0 term by term) so that huge logits cancel exactly.
     double picked = double(x[labels[r]]) - l;
     double mean_logp = xsum / double(C) - l;
-    total += -(1.0 - s) * picked - s * mean_logp;
+    row_loss[size_t(r)] = -(1.0 - s) * picked - s * mean_logp;
   }
+  double total = 0;
+  for (double v : row_loss) total += v;
   *loss = T(total / double(N));
 }
 
