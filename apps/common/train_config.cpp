@@ -1,0 +1,171 @@
+#include "apps/common/train_config.h"
+
+#include <sstream>
+
+namespace engine::app {
+
+io::Json default_train_config() {
+  return io::Json::parse(R"({
+    "name": "",
+    "seed": 0,
+    "device": "auto",
+    "data": {
+      "dataset": "fashion_mnist",
+      "path": "",
+      "cifar100_labels": "fine",
+      "train_limit": 0,
+      "test_limit": 0,
+      "val_size": 0,
+      "augment": {"crop_padding": 0, "hflip": false, "cutout": 0},
+      "prefetch": true
+    },
+    "model": {"arch": "resnet18", "width_mult": 1.0, "zero_init_residual": false},
+    "training": {
+      "epochs": 1,
+      "batch_size": 128,
+      "max_steps": 0,
+      "eval_batch_size": 500,
+      "optimizer": "sgd",
+      "lr": 0.1,
+      "momentum": 0.9,
+      "nesterov": true,
+      "weight_decay": 0.0005,
+      "no_decay_bn_bias": true,
+      "adam_beta1": 0.9,
+      "adam_beta2": 0.999,
+      "schedule": "cosine",
+      "warmup_epochs": 0.0,
+      "milestones": [],
+      "gamma": 0.1,
+      "label_smoothing": 0.0,
+      "grad_clip": 0.0
+    },
+    "output": {"dir": "runs", "log_every": 50, "progress": "auto"}
+  })");
+}
+
+namespace {
+
+template <class T>
+void check_one_of(const std::string& key, const T& value, const std::vector<T>& allowed) {
+  for (const auto& a : allowed)
+    if (a == value) return;
+  std::ostringstream o;
+  for (size_t i = 0; i < allowed.size(); ++i) o << (i ? ", " : "") << '"' << allowed[i] << '"';
+  std::vector<std::string> cands(allowed.begin(), allowed.end());
+  std::string hint = io::did_you_mean(value, cands);
+  ENGINE_CONFIG_CHECK(false, "config key '" << key << "': unknown value \"" << value << "\""
+                                            << (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)")
+                                            << "; expected one of " << o.str());
+}
+
+#define RANGE(cond, key, value, expect) \
+  ENGINE_CONFIG_CHECK(cond, "config key '" << key << "' = " << value << " is out of range: expected " << expect)
+
+}  // namespace
+
+TrainConfig parse_train_config(const io::Json& j) {
+  TrainConfig c;
+  c.json = j;
+  c.name = j["name"];
+  c.seed = j["seed"].get<uint64_t>();
+  c.device = j["device"];
+  if (c.device != "auto") {
+    try {
+      Device::parse(c.device);
+    } catch (const Error&) {
+      ENGINE_CONFIG_CHECK(false, "config key 'device': unknown value \"" << c.device
+                                                                          << "\"; expected \"auto\", \"cpu\" or \"cuda:N\"");
+    }
+  }
+  const auto& d = j["data"];
+  c.data.dataset = d["dataset"];
+  check_one_of<std::string>("data.dataset", c.data.dataset, {"fashion_mnist", "cifar10", "cifar100"});
+  c.data.path = d["path"];
+  c.data.cifar100_labels = d["cifar100_labels"];
+  check_one_of<std::string>("data.cifar100_labels", c.data.cifar100_labels, {"fine", "coarse"});
+  c.data.train_limit = d["train_limit"];
+  c.data.test_limit = d["test_limit"];
+  c.data.val_size = d["val_size"];
+  RANGE(c.data.train_limit >= 0, "data.train_limit", c.data.train_limit, ">= 0 (0 = all)");
+  RANGE(c.data.test_limit >= 0, "data.test_limit", c.data.test_limit, ">= 0 (0 = all)");
+  RANGE(c.data.val_size >= 0, "data.val_size", c.data.val_size, ">= 0");
+  c.data.crop_padding = d["augment"]["crop_padding"];
+  c.data.hflip = d["augment"]["hflip"];
+  c.data.cutout = d["augment"]["cutout"];
+  RANGE(c.data.crop_padding >= 0 && c.data.crop_padding <= 16, "data.augment.crop_padding", c.data.crop_padding,
+        "0..16");
+  RANGE(c.data.cutout >= 0 && c.data.cutout <= 32, "data.augment.cutout", c.data.cutout, "0..32");
+  c.data.prefetch = d["prefetch"];
+
+  const auto& m = j["model"];
+  c.model.arch = m["arch"];
+  check_one_of<std::string>("model.arch", c.model.arch, {"resnet18"});
+  c.model.width_mult = m["width_mult"];
+  RANGE(c.model.width_mult > 0 && c.model.width_mult <= 8, "model.width_mult", c.model.width_mult, "(0, 8]");
+  c.model.zero_init_residual = m["zero_init_residual"];
+
+  const auto& t = j["training"];
+  auto& tr = c.training;
+  tr.epochs = t["epochs"];
+  RANGE(tr.epochs >= 1, "training.epochs", tr.epochs, ">= 1");
+  tr.batch_size = t["batch_size"];
+  RANGE(tr.batch_size >= 1, "training.batch_size", tr.batch_size, ">= 1");
+  tr.max_steps = t["max_steps"];
+  RANGE(tr.max_steps >= 0, "training.max_steps", tr.max_steps, ">= 0 (0 = no limit)");
+  tr.eval_batch_size = t["eval_batch_size"];
+  RANGE(tr.eval_batch_size >= 1, "training.eval_batch_size", tr.eval_batch_size, ">= 1");
+  tr.optimizer = t["optimizer"];
+  check_one_of<std::string>("training.optimizer", tr.optimizer, {"sgd", "adamw"});
+  tr.lr = t["lr"];
+  RANGE(tr.lr > 0 && tr.lr < 100, "training.lr", tr.lr, "> 0");
+  tr.momentum = t["momentum"];
+  RANGE(tr.momentum >= 0 && tr.momentum < 1, "training.momentum", tr.momentum, "[0, 1)");
+  tr.nesterov = t["nesterov"];
+  ENGINE_CONFIG_CHECK(!tr.nesterov || tr.optimizer != "sgd" || tr.momentum > 0,
+                      "config key 'training.nesterov' = true needs 'training.momentum' > 0");
+  tr.weight_decay = t["weight_decay"];
+  RANGE(tr.weight_decay >= 0, "training.weight_decay", tr.weight_decay, ">= 0");
+  tr.no_decay_bn_bias = t["no_decay_bn_bias"];
+  tr.adam_beta1 = t["adam_beta1"];
+  tr.adam_beta2 = t["adam_beta2"];
+  RANGE(tr.adam_beta1 >= 0 && tr.adam_beta1 < 1, "training.adam_beta1", tr.adam_beta1, "[0, 1)");
+  RANGE(tr.adam_beta2 >= 0 && tr.adam_beta2 < 1, "training.adam_beta2", tr.adam_beta2, "[0, 1)");
+  tr.schedule = t["schedule"];
+  check_one_of<std::string>("training.schedule", tr.schedule, {"constant", "step", "cosine", "onecycle"});
+  tr.warmup_epochs = t["warmup_epochs"];
+  RANGE(tr.warmup_epochs >= 0 && tr.warmup_epochs <= double(tr.epochs), "training.warmup_epochs", tr.warmup_epochs,
+        "0..training.epochs");
+  for (const auto& v : t["milestones"]) {
+    ENGINE_CONFIG_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0,
+                        "config key 'training.milestones' must hold non-negative integers (epochs), got " << v.dump());
+    tr.milestones.push_back(v.get<int64_t>());
+  }
+  tr.gamma = t["gamma"];
+  RANGE(tr.gamma > 0 && tr.gamma <= 1, "training.gamma", tr.gamma, "(0, 1]");
+  tr.label_smoothing = t["label_smoothing"];
+  RANGE(tr.label_smoothing >= 0 && tr.label_smoothing < 1, "training.label_smoothing", tr.label_smoothing, "[0, 1)");
+  tr.grad_clip = t["grad_clip"];
+  RANGE(tr.grad_clip >= 0, "training.grad_clip", tr.grad_clip, ">= 0 (0 = off)");
+
+  const auto& o = j["output"];
+  c.output.dir = o["dir"];
+  ENGINE_CONFIG_CHECK(!c.output.dir.empty(), "config key 'output.dir' must not be empty");
+  c.output.log_every = o["log_every"];
+  RANGE(c.output.log_every >= 1, "output.log_every", c.output.log_every, ">= 1");
+  c.output.progress = o["progress"];
+  check_one_of<std::string>("output.progress", c.output.progress, {"auto", "bar", "lines"});
+  return c;
+}
+
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& sets, char** envp,
+                              std::vector<std::string>* applied_env) {
+  io::Json defaults = default_train_config();
+  io::Json j = io::merge_checked(defaults, io::read_json_file(path), "config file '" + path + "'");
+  std::vector<std::string> env = io::apply_env_overrides(j, defaults, envp);
+  if (applied_env) *applied_env = env;
+  for (const auto& s : sets) io::apply_override(j, defaults, s, "--set " + s);
+  return parse_train_config(j);
+}
+
+}  // namespace engine::app

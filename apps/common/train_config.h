@@ -1,0 +1,53 @@
+#pragma once
+// The training configuration: JSON defaults (the schema), overrides from --set and
+// ENGINE_<SECTION>_<key> variables, and validation into a typed TrainConfig.
+#include <string>
+#include <vector>
+
+#include "engine/core/device.h"
+#include "engine/io/config.h"
+
+namespace engine::app {
+
+struct TrainConfig {
+  io::Json json;  // the effective configuration, as saved in the run directory
+  std::string name;
+  uint64_t seed = 0;
+  std::string device;  // "auto", "cpu", "cuda:N"
+
+  struct Data {
+    std::string dataset, path, cifar100_labels;
+    int64_t train_limit = 0, test_limit = 0, val_size = 0;
+    int64_t crop_padding = 0, cutout = 0;
+    bool hflip = false, prefetch = true;
+  } data;
+
+  struct Model {
+    std::string arch;
+    double width_mult = 1.0;
+    bool zero_init_residual = false;
+  } model;
+
+  struct Training {
+    int64_t epochs = 1, batch_size = 128, max_steps = 0, eval_batch_size = 500;
+    std::string optimizer, schedule;
+    double lr = 0.1, momentum = 0.9, weight_decay = 5e-4, adam_beta1 = 0.9, adam_beta2 = 0.999;
+    bool nesterov = true, no_decay_bn_bias = true;
+    double warmup_epochs = 0, gamma = 0.1, label_smoothing = 0, grad_clip = 0;
+    std::vector<int64_t> milestones;
+  } training;
+
+  struct Output {
+    std::string dir, progress;
+    int64_t log_every = 50;
+  } output;
+};
+
+io::Json default_train_config();
+// Loads the file, applies env overrides then --set overrides (later wins), validates.
+// Throws io::ConfigError naming the key path on any problem.
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& sets, char** envp,
+                              std::vector<std::string>* applied_env = nullptr);
+TrainConfig parse_train_config(const io::Json& effective);
+
+}  // namespace engine::app

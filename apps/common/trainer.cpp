@@ -1,0 +1,377 @@
+#include "apps/common/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "data/cifar.h"
+#include "data/fashion_mnist.h"
+#include "data/loader.h"
+#include "engine/core/generator.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/safetensors.h"
+#include "engine/optim/optimizer.h"
+#include "engine/optim/schedule.h"
+#include "engine/runtime/backend.h"
+#include "models/resnet.h"
+
+namespace fs = std::filesystem;
+
+namespace engine::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string timestamp() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+  return buf;
+}
+
+data::Normalization normalization_for(const std::string& dataset) {
+  if (dataset == "cifar10") return data::Normalization::cifar10();
+  if (dataset == "cifar100") return data::Normalization::cifar100();
+  return data::Normalization::fashion_mnist();
+}
+
+std::string cifar_dir(const TrainConfig& c, const char* env, const char* fallback) {
+  if (!c.data.path.empty()) return c.data.path;
+  if (const char* e = std::getenv(env)) return e;
+  return fallback;
+}
+
+struct MetricsRow {
+  int64_t epoch;
+  double lr, train_loss, train_acc, test_loss, test_acc, test_nll, test_ece, img_per_s, wall_s;
+};
+
+const char* kMetricsHeader = "epoch,lr,train_loss,train_acc,test_loss,test_acc,test_nll,test_ece,img_per_s,wall_s";
+
+std::string metrics_csv(const std::vector<MetricsRow>& rows) {
+  std::ostringstream o;
+  o << kMetricsHeader << "\n" << std::setprecision(6);
+  for (const auto& r : rows)
+    o << r.epoch << "," << r.lr << "," << r.train_loss << "," << r.train_acc << "," << r.test_loss << ","
+      << r.test_acc << "," << r.test_nll << "," << r.test_ece << "," << r.img_per_s << "," << r.wall_s << "\n";
+  return o.str();
+}
+
+std::vector<MetricsRow> read_metrics(const std::string& path, int64_t up_to_epoch) {
+  std::vector<MetricsRow> rows;
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  while (std::getline(f, line)) {
+    MetricsRow r{};
+    char c;
+    std::istringstream s(line);
+    s >> r.epoch >> c >> r.lr >> c >> r.train_loss >> c >> r.train_acc >> c >> r.test_loss >> c >> r.test_acc >> c >>
+        r.test_nll >> c >> r.test_ece >> c >> r.img_per_s >> c >> r.wall_s;
+    if (s && r.epoch <= up_to_epoch) rows.push_back(r);
+  }
+  return rows;
+}
+
+// A terminal progress bar, or plain lines when the output is not a terminal.
+class Progress {
+ public:
+  Progress(std::ostream& out, bool bar, int64_t log_every) : out_(out), bar_(bar), every_(log_every) {}
+  void update(int64_t epoch, int64_t epochs, int64_t step, int64_t steps, double loss, double acc, double ips,
+              double eta) {
+    if (bar_) {
+      int width = 24, filled = int(double(width) * double(step) / double(std::max<int64_t>(steps, 1)));
+      out_ << "\r epoch " << epoch + 1 << "/" << epochs << " [" << std::string(size_t(filled), '#')
+           << std::string(size_t(width - filled), '.') << "] " << step << "/" << steps << std::fixed
+           << std::setprecision(4) << " loss " << loss << " acc " << std::setprecision(3) << acc << std::setprecision(0)
+           << " " << ips << " img/s ETA " << eta << "s   " << std::defaultfloat << std::flush;
+    } else if (step % every_ == 0 || step == steps) {
+      out_ << "epoch " << epoch + 1 << "/" << epochs << " step " << step << "/" << steps << std::fixed
+           << std::setprecision(4) << " loss " << loss << " acc " << std::setprecision(3) << acc << std::setprecision(0)
+           << " img/s " << ips << " eta " << eta << "s" << std::defaultfloat << std::endl;
+    }
+  }
+  void end_epoch() {
+    if (bar_) out_ << "\n";
+  }
+
+ private:
+  std::ostream& out_;
+  bool bar_;
+  int64_t every_;
+};
+
+std::map<std::string, std::string> checkpoint_meta(int64_t epoch, int64_t step, double best, const TrainConfig& c) {
+  const Generator& g = default_generator();
+  return {{"epoch", std::to_string(epoch)},
+          {"step", std::to_string(step)},
+          {"best_test_acc", std::to_string(best)},
+          {"rng_seed", std::to_string(g.seed())},
+          {"rng_offset", std::to_string(g.offset())},
+          {"arch", c.model.arch},
+          {"format", "pytorch state_dict names"}};
+}
+
+}  // namespace
+
+Device resolve_device(const std::string& name) {
+  if (name == "auto") return runtime::cuda_available() ? Device::cuda(0) : Device::cpu();
+  Device d = Device::parse(name);
+  if (d.is_cuda())
+    ENGINE_CHECK(runtime::cuda_available() && d.index < runtime::cuda_device_count(),
+                 "device \"" << name << "\" requested but CUDA is unavailable: " << runtime::cuda_unavailable_reason()
+                             << " (use \"device\": \"cpu\" or \"auto\")");
+  return d;
+}
+
+Datasets load_datasets(const TrainConfig& c) {
+  Datasets d;
+  if (c.data.dataset == "fashion_mnist") {
+    std::string dir = c.data.path.empty() ? data::kFashionMnistDefaultDir : c.data.path;
+    d.train = data::load_fashion_mnist(dir, true);
+    d.test = data::load_fashion_mnist(dir, false);
+  } else if (c.data.dataset == "cifar10") {
+    std::string dir = cifar_dir(c, "ENGINE_CIFAR10_DIR", "data_cache/cifar-10-batches-bin");
+    d.train = data::load_cifar10(dir, true);
+    d.test = data::load_cifar10(dir, false);
+  } else {
+    std::string dir = cifar_dir(c, "ENGINE_CIFAR100_DIR", "data_cache/cifar-100-binary");
+    auto labels = c.data.cifar100_labels == "coarse" ? data::Cifar100Labels::coarse : data::Cifar100Labels::fine;
+    d.train = data::load_cifar100(dir, true, labels);
+    d.test = data::load_cifar100(dir, false, labels);
+  }
+  if (c.data.train_limit > 0 && c.data.train_limit < d.train.size())
+    d.train = data::subset(d.train, 0, c.data.train_limit);
+  if (c.data.test_limit > 0 && c.data.test_limit < d.test.size()) d.test = data::subset(d.test, 0, c.data.test_limit);
+  return d;
+}
+
+std::shared_ptr<nn::Module> build_model(const TrainConfig& c, const data::Dataset& train) {
+  models::ResNetConfig rc;
+  rc.in_channels = train.channels();
+  rc.num_classes = train.num_classes;
+  rc.width_mult = c.model.width_mult;
+  rc.zero_init_residual = c.model.zero_init_residual;
+  return std::make_shared<models::ResNet>(rc);
+}
+
+metrics::ClassificationStats evaluate(nn::Module& model, const data::Dataset& d, const TrainConfig& c, Device device,
+                                      int bins, Tensor* probs_out) {
+  NoGradGuard ng;
+  bool was_training = model.is_training();
+  model.eval();
+  data::LoaderOptions lo;
+  lo.batch_size = c.training.eval_batch_size;
+  lo.shuffle = false;
+  lo.normalization = normalization_for(c.data.dataset);
+  lo.prefetch = c.data.prefetch;
+  data::Loader loader(d, lo);
+  metrics::ClassificationStats stats(bins);
+  std::vector<Tensor> all;
+  data::Batch b;
+  while (loader.next(b)) {
+    Tensor logits = model(Variable(b.images.to(device))).data();
+    Tensor p = ops::softmax(logits, 1).to(Device::cpu()).to(DType::f32).contiguous();
+    stats.add(p.data<float>(), b.labels.data<int64_t>(), b.size(), p.size(1));
+    if (probs_out) all.push_back(p);
+  }
+  if (probs_out) *probs_out = ops::concat(all, 0);
+  model.train(was_training);
+  return stats;
+}
+
+TrainResult run_training(const TrainConfig& config_in, const std::string& resume_dir, std::ostream& out) {
+  TrainConfig c = config_in;
+  Device device = resolve_device(c.device);
+  Datasets ds = load_datasets(c);
+  manual_seed(c.seed);
+  std::shared_ptr<nn::Module> model = build_model(c, ds.train);
+  model->to(device);
+
+  data::LoaderOptions lo;
+  lo.batch_size = c.training.batch_size;
+  lo.shuffle = true;
+  lo.seed = c.seed;
+  lo.drop_last = ds.train.size() >= 2 * c.training.batch_size;  // BN needs more than one sample
+  lo.augment.crop_padding = c.data.crop_padding;
+  lo.augment.horizontal_flip = c.data.hflip;
+  lo.augment.cutout_size = c.data.cutout;
+  lo.normalization = normalization_for(c.data.dataset);
+  lo.prefetch = c.data.prefetch;
+  data::Loader loader(ds.train, lo);
+  int64_t steps_per_epoch = loader.size();
+  ENGINE_CHECK(steps_per_epoch > 0, "the training set (" << ds.train.size() << " images) gives no batch of "
+                                                          << c.training.batch_size);
+  int64_t total_steps = c.training.epochs * steps_per_epoch;
+  if (c.training.max_steps > 0) total_steps = std::min(total_steps, c.training.max_steps);
+
+  auto entries = optim::make_param_entries(model->named_parameters(), c.training.weight_decay,
+                                           c.training.no_decay_bn_bias);
+  std::unique_ptr<optim::Optimizer> opt;
+  if (c.training.optimizer == "sgd") {
+    opt = std::make_unique<optim::SGD>(entries, optim::SgdOptions{c.training.lr, c.training.momentum, 0.0,
+                                                                  c.training.nesterov});
+  } else {
+    opt = std::make_unique<optim::AdamW>(entries, optim::AdamWOptions{c.training.lr, c.training.adam_beta1,
+                                                                      c.training.adam_beta2, 1e-8});
+  }
+  optim::ScheduleOptions so;
+  so.kind = c.training.schedule;
+  so.base_lr = c.training.lr;
+  so.total_steps = total_steps;
+  so.warmup_steps = std::min<int64_t>(total_steps, int64_t(std::llround(c.training.warmup_epochs * double(steps_per_epoch))));
+  for (int64_t m : c.training.milestones) so.milestones.push_back(m * steps_per_epoch);
+  so.gamma = c.training.gamma;
+  optim::validate_schedule(so);
+
+  // The run directory is created only now that the config, data and model are good.
+  std::string run_dir = resume_dir;
+  if (run_dir.empty()) {
+    std::string base = c.output.dir + "/" + c.data.dataset + "/" + (c.name.empty() ? c.model.arch : c.name) + "-" +
+                       timestamp();
+    run_dir = base;
+    for (int i = 1; fs::exists(run_dir); ++i) run_dir = base + "-" + std::to_string(i);
+  }
+  fs::create_directories(run_dir + "/checkpoints");
+  io::write_file_atomic(run_dir + "/config.json", c.json.dump(2) + "\n");
+  std::ofstream log(run_dir + "/train.log", std::ios::app);
+  auto say = [&](const std::string& s) {
+    out << s << std::endl;
+    log << s << std::endl;
+  };
+
+  int64_t start_epoch = 0, step = 0;
+  double best_acc = -1;
+  std::vector<MetricsRow> rows;
+  std::string ckpt = run_dir + "/checkpoints/last.safetensors", ckpt_opt = run_dir + "/checkpoints/last_optim.safetensors";
+  if (!resume_dir.empty()) {
+    io::SafetensorsData m = io::load_safetensors(ckpt), o = io::load_safetensors(ckpt_opt);
+    ENGINE_CHECK(m.metadata["step"] == o.metadata["step"],
+                 "resume: " << ckpt << " (step " << m.metadata["step"] << ") and " << ckpt_opt << " (step "
+                            << o.metadata["step"] << ") do not belong together");
+    std::vector<std::pair<std::string, Tensor>> state;
+    for (const auto& n : m.order) state.emplace_back(n, m.tensors.at(n));
+    model->load_state_dict(state);
+    std::vector<std::pair<std::string, Tensor>> ostate;
+    for (const auto& n : o.order) ostate.emplace_back(n, o.tensors.at(n));
+    step = std::stoll(m.metadata["step"]);
+    opt->load_state_dict(ostate, step);
+    opt->to(device);
+    start_epoch = std::stoll(m.metadata["epoch"]);
+    best_acc = std::stod(m.metadata["best_test_acc"]);
+    default_generator().set_state(std::stoull(m.metadata["rng_seed"]), std::stoull(m.metadata["rng_offset"]));
+    rows = read_metrics(run_dir + "/metrics.csv", start_epoch);
+    say("resuming " + run_dir + " at epoch " + std::to_string(start_epoch) + ", step " + std::to_string(step));
+  }
+
+  {
+    std::ostringstream o;
+    o << "run " << run_dir << "\n  device " << device.str() << ", dataset " << c.data.dataset << " (" << ds.train.size()
+      << " train, " << ds.test.size() << " test), model " << c.model.arch << " x" << c.model.width_mult << " ("
+      << model->num_parameters() << " parameters), " << steps_per_epoch << " steps/epoch, " << total_steps
+      << " steps";
+    say(o.str());
+  }
+
+  bool bar = c.output.progress == "bar" || (c.output.progress == "auto" && isatty(STDOUT_FILENO));
+  Progress progress(out, bar, c.output.log_every);
+  auto run_start = Clock::now();
+  double wall_before = rows.empty() ? 0.0 : rows.back().wall_s;
+  TrainResult result;
+  result.run_dir = run_dir;
+  for (int64_t epoch = start_epoch; epoch < c.training.epochs && step < total_steps; ++epoch) {
+    loader.set_epoch(epoch);
+    model->train();
+    auto t0 = Clock::now();
+    double loss_sum = 0, correct = 0;
+    int64_t seen = 0, epoch_steps = 0;
+    double lr = 0;
+    data::Batch b;
+    while (step < total_steps && loader.next(b)) {
+      lr = optim::learning_rate(so, step);
+      opt->set_lr(lr);
+      Tensor x = b.images.to(device), y = b.labels.to(device);
+      Variable logits = (*model)(Variable(x));
+      Variable loss = ag::cross_entropy(logits, y, c.training.label_smoothing);
+      double lv = loss.item();
+      if (!std::isfinite(lv)) {
+        ENGINE_THROW("training stopped: the loss is " << lv << " at step " << step << " (epoch " << epoch + 1
+                                                      << "); the last good checkpoint is "
+                                                      << (fs::exists(ckpt) ? ckpt : std::string("(none yet)"))
+                                                      << ". Try a lower training.lr or training.grad_clip > 0");
+      }
+      opt->zero_grad();
+      loss.backward();
+      if (c.training.grad_clip > 0) optim::clip_grad_norm(model->parameters(), c.training.grad_clip);
+      opt->step();
+      ++step;
+      ++epoch_steps;
+      Tensor pred = ops::argmax(logits.data(), 1).to(Device::cpu());
+      std::vector<double> pv = pred.to_vector(), yv = b.labels.to_vector();
+      for (size_t i = 0; i < pv.size(); ++i) correct += pv[i] == yv[i];
+      loss_sum += lv * double(b.size());
+      seen += b.size();
+      double el = seconds_since(t0);
+      double ips = double(seen) / std::max(el, 1e-9);
+      int64_t left_in_epoch = std::min(steps_per_epoch - epoch_steps, total_steps - step);
+      progress.update(epoch, c.training.epochs, epoch_steps, std::min(steps_per_epoch, epoch_steps + left_in_epoch),
+                      loss_sum / double(seen), correct / double(seen), ips,
+                      el / double(epoch_steps) * double(left_in_epoch));
+    }
+    progress.end_epoch();
+    double train_time = seconds_since(t0);
+    metrics::ClassificationStats ts = evaluate(*model, ds.test, c, device);
+    MetricsRow r{epoch + 1,
+                 lr,
+                 loss_sum / double(std::max<int64_t>(seen, 1)),
+                 correct / double(std::max<int64_t>(seen, 1)),
+                 ts.nll(),
+                 ts.accuracy(),
+                 ts.nll(),
+                 ts.ece(),
+                 double(seen) / std::max(train_time, 1e-9),
+                 wall_before + seconds_since(run_start)};
+    rows.push_back(r);
+    std::ostringstream o;
+    o << std::fixed << std::setprecision(4) << "epoch " << r.epoch << ": train loss " << r.train_loss << " acc "
+      << r.train_acc << " | test loss " << r.test_loss << " acc " << r.test_acc << " ece " << r.test_ece
+      << std::setprecision(1) << " | " << r.img_per_s << " img/s, " << r.wall_s << " s";
+    say(o.str());
+    // Optimizer state first, then the model: resume checks that both carry one step.
+    io::NamedTensors ost = opt->state_dict();
+    auto meta = checkpoint_meta(epoch + 1, step, std::max(best_acc, r.test_acc), c);
+    io::save_safetensors(ckpt_opt, ost, meta);
+    io::save_safetensors(ckpt, model->state_dict(), meta);
+    if (r.test_acc > best_acc) {
+      best_acc = r.test_acc;
+      io::save_safetensors(run_dir + "/checkpoints/best.safetensors", model->state_dict(), meta);
+    }
+    io::write_file_atomic(run_dir + "/metrics.csv", metrics_csv(rows));
+    result.epochs_done = epoch + 1;
+    result.test_accuracy = r.test_acc;
+    result.test_nll = r.test_nll;
+    result.test_ece = r.test_ece;
+  }
+  result.steps = step;
+  if (result.epochs_done == 0 && !rows.empty()) {
+    result.epochs_done = rows.back().epoch;
+    result.test_accuracy = rows.back().test_acc;
+    result.test_nll = rows.back().test_nll;
+    result.test_ece = rows.back().test_ece;
+  }
+  return result;
+}
+
+}  // namespace engine::app

@@ -1,0 +1,74 @@
+#include "models/resnet.h"
+
+#include <cmath>
+
+#include "engine/nn/init.h"
+
+namespace engine::models {
+namespace {
+
+std::shared_ptr<nn::Conv2d> conv(int64_t in, int64_t out, int64_t k, int64_t stride) {
+  auto c = std::make_shared<nn::Conv2d>(in, out, k, stride, k / 2, false);
+  c->weight.data() = nn::init::kaiming_normal_fan_out(c->weight.shape());
+  return c;
+}
+
+}  // namespace
+
+BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride) {
+  conv1 = register_module("conv1", conv(in, out, 3, stride));
+  bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(out));
+  conv2 = register_module("conv2", conv(out, out, 3, 1));
+  bn2 = register_module("bn2", std::make_shared<nn::BatchNorm2d>(out));
+  if (stride != 1 || in != out) {
+    downsample = std::make_shared<nn::Sequential>();
+    downsample->add(conv(in, out, 1, stride)).add(std::make_shared<nn::BatchNorm2d>(out));
+    register_module("downsample", downsample);
+  }
+}
+
+Variable BasicBlock::forward_impl(const Variable& x) {
+  Variable h = ag::relu((*bn1)((*conv1)(x)));
+  h = (*bn2)((*conv2)(h));
+  Variable identity = downsample ? (*downsample)(x) : x;
+  return ag::relu(ag::add(h, identity));
+}
+
+ResNet::ResNet(const ResNetConfig& cfg) : cfg_(cfg) {
+  ENGINE_CHECK(cfg.in_channels >= 1 && cfg.num_classes >= 2 && cfg.width_mult > 0 && cfg.blocks.size() == 4,
+               "ResNet: bad configuration (in_channels " << cfg.in_channels << ", classes " << cfg.num_classes
+                                                          << ", width " << cfg.width_mult << ")");
+  auto width = [&](int64_t base) { return std::max<int64_t>(1, int64_t(std::llround(double(base) * cfg.width_mult))); };
+  int64_t c = width(64);
+  conv1 = register_module("conv1", conv(cfg.in_channels, c, 3, 1));
+  bn1 = register_module("bn1", std::make_shared<nn::BatchNorm2d>(c));
+  const int64_t bases[4] = {64, 128, 256, 512};
+  for (int s = 0; s < 4; ++s) {
+    auto stage = std::make_shared<nn::Sequential>();
+    int64_t out = width(bases[s]);
+    for (int64_t b = 0; b < cfg.blocks[size_t(s)]; ++b) {
+      auto block = std::make_shared<BasicBlock>(c, out, b == 0 && s > 0 ? 2 : 1);
+      if (cfg.zero_init_residual) block->bn2->weight.data().zero_();
+      stage->add(block);
+      c = out;
+    }
+    layers.push_back(register_module("layer" + std::to_string(s + 1), stage));
+  }
+  fc = register_module("fc", std::make_shared<nn::Linear>(c, cfg.num_classes));
+}
+
+void ResNet::check_input(const Variable& x) const {
+  ENGINE_CHECK(x.dim() == 4 && x.size(1) == cfg_.in_channels && x.size(2) >= 8 && x.size(3) >= 8,
+               "ResNet: expected images [N, " << cfg_.in_channels << ", H, W] with H, W >= 8, got "
+                                              << shape_str(x.shape()));
+}
+
+Variable ResNet::features(const Variable& x) {
+  Variable h = ag::relu((*bn1)((*conv1)(x)));
+  for (auto& l : layers) h = (*l)(h);
+  return ag::global_avgpool(h);
+}
+
+Variable ResNet::forward_impl(const Variable& x) { return (*fc)(features(x)); }
+
+}  // namespace engine::models

@@ -1,0 +1,94 @@
+// Training configuration: defaults, overrides and the messages of bad configs.
+#include <cstdio>
+#include <fstream>
+
+#include "apps/common/train_config.h"
+#include "test_util.h"
+
+using namespace engine;
+
+namespace {
+
+std::string write_config(const std::string& name, const std::string& text) {
+  std::string path = std::string(ENGINE_BINARY_DIR) + "/test_config_" + name + ".json";
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string config_error(const std::string& text, const std::vector<std::string>& sets = {}) {
+  std::string path = write_config("bad", text);
+  try {
+    app::load_train_config(path, sets, nullptr);
+  } catch (const io::ConfigError& e) {
+    return e.message();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("the quickstart config parses with its values", "[config]") {
+  app::TrainConfig c =
+      app::load_train_config(std::string(ENGINE_SOURCE_DIR) + "/configs/quickstart_fashion_mnist.json", {}, nullptr);
+  CHECK(c.data.dataset == "fashion_mnist");
+  CHECK(c.model.width_mult == 0.125);
+  CHECK(c.training.batch_size == 64);
+  CHECK(c.training.weight_decay == 0.0005);
+  CHECK(c.output.dir == "runs");
+}
+
+TEST_CASE("every config in configs/ is valid", "[config]") {
+  for (const char* name : {"quickstart_fashion_mnist", "resnet18_fashion_mnist", "resnet18_cifar10",
+                           "resnet18_cifar100"}) {
+    INFO(name);
+    CHECK_NOTHROW(app::load_train_config(std::string(ENGINE_SOURCE_DIR) + "/configs/" + name + ".json", {}, nullptr));
+  }
+}
+
+TEST_CASE("unknown keys are errors with a suggestion and the key path", "[config]") {
+  std::string m = config_error(R"({"training": {"learning_rate": 0.1}})");
+  CHECK(m.find("unknown key 'training.learning_rate'") != std::string::npos);
+  m = config_error(R"({"trainig": {"lr": 0.1}})");
+  CHECK(m.find("did you mean 'training'") != std::string::npos);
+  m = config_error(R"({"training": {"epoch": 3}})");
+  CHECK(m.find("did you mean 'epochs'") != std::string::npos);
+}
+
+TEST_CASE("wrong types and out-of-range values name the key", "[config]") {
+  CHECK(config_error(R"({"training": {"lr": "fast"}})").find("'training.lr' must be a number, got a string") !=
+        std::string::npos);
+  CHECK(config_error(R"({"training": {"lr": -0.1}})").find("'training.lr' = -0.1 is out of range") !=
+        std::string::npos);
+  CHECK(config_error(R"({"training": {"batch_size": 0}})").find("'training.batch_size' = 0") != std::string::npos);
+  CHECK(config_error(R"({"training": {"epochs": 1.5}})").find("'training.epochs' must be an integer") !=
+        std::string::npos);
+  CHECK(config_error(R"({"training": {"epochs": 0}})").find("'training.epochs' = 0") != std::string::npos);
+  CHECK(config_error(R"({"data": {"dataset": "cifar11"}})").find("did you mean \"cifar10\"") != std::string::npos);
+  CHECK(config_error(R"({"device": "gpu"})").find("'device'") != std::string::npos);
+  CHECK(config_error(R"({"training": {"optimizer": "adam"}})").find("'training.optimizer'") != std::string::npos);
+}
+
+TEST_CASE("malformed JSON and a missing file are errors naming the file", "[config]") {
+  CHECK(config_error(R"({"training": {"lr": 0.1,}})").find("is not valid JSON") != std::string::npos);
+  CHECK_THROWS_WITH(app::load_train_config("/nonexistent/x.json", {}, nullptr),
+                    Catch::Contains("'/nonexistent/x.json' cannot be opened"));
+  CHECK(config_error("[1, 2]").find("must be a JSON object") != std::string::npos);
+}
+
+TEST_CASE("--set and environment overrides, later wins", "[config]") {
+  std::string path = write_config("ok", R"({"training": {"lr": 0.1}})");
+  std::string env1 = "ENGINE_TRAINING_lr=0.05", env2 = "ENGINE_DATA_train_limit=100", other = "PATH=/bin";
+  char* envp[] = {env1.data(), env2.data(), other.data(), nullptr};
+  std::vector<std::string> applied;
+  app::TrainConfig c = app::load_train_config(path, {"training.epochs=3", "model.width_mult=0.5"}, envp, &applied);
+  CHECK(c.training.lr == 0.05);
+  CHECK(c.data.train_limit == 100);
+  CHECK(c.training.epochs == 3);
+  CHECK(c.model.width_mult == 0.5);
+  CHECK(applied.size() == 2);
+  c = app::load_train_config(path, {"training.lr=0.2"}, envp);
+  CHECK(c.training.lr == 0.2);
+  CHECK(config_error(R"({})", {"training.lrr=0.1"}).find("--set training.lrr=0.1: unknown key 'training.lrr'") !=
+        std::string::npos);
+  CHECK(config_error(R"({})", {"noequals"}).find("expected key.path=value") != std::string::npos);
+}
