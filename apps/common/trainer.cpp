@@ -192,7 +192,8 @@ metrics::ClassificationStats evaluate(nn::Module& model, const data::Dataset& d,
   return stats;
 }
 
-TrainResult run_training(const TrainConfig& config_in, const std::string& resume_dir, std::ostream& out) {
+TrainResult run_training(const TrainConfig& config_in, const std::string& resume_dir, std::ostream& out,
+                         int64_t stop_after_epochs) {
   TrainConfig c = config_in;
   Device device = resolve_device(c.device);
   Datasets ds = load_datasets(c);
@@ -291,7 +292,9 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
   double wall_before = rows.empty() ? 0.0 : rows.back().wall_s;
   TrainResult result;
   result.run_dir = run_dir;
-  for (int64_t epoch = start_epoch; epoch < c.training.epochs && step < total_steps; ++epoch) {
+  int64_t end_epoch = c.training.epochs;
+  if (stop_after_epochs > 0) end_epoch = std::min(end_epoch, start_epoch + stop_after_epochs);
+  for (int64_t epoch = start_epoch; epoch < end_epoch && step < total_steps; ++epoch) {
     loader.set_epoch(epoch);
     model->train();
     auto t0 = Clock::now();

@@ -19,8 +19,11 @@ struct TrainResult {
 };
 
 // Starts a new run (resume_dir empty) or continues the run in resume_dir, whose saved
-// config.json is used. Progress goes to `out`.
-TrainResult run_training(const TrainConfig& config, const std::string& resume_dir, std::ostream& out);
+// config.json is used. Progress goes to `out`. stop_after_epochs > 0 ends the run
+// after that many epochs of this call, as an interruption would (the schedule is
+// unchanged), so that resuming can be tested.
+TrainResult run_training(const TrainConfig& config, const std::string& resume_dir, std::ostream& out,
+                         int64_t stop_after_epochs = 0);
 
 struct Datasets {
   data::Dataset train, test;
