@@ -33,6 +33,16 @@ enum class CompareOp : uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
 // Backward of an activation: relu and gelu read x, sigmoid and tanh read y.
 enum class ActivationKind : uint8_t { Relu, Gelu, Sigmoid, Tanh };
 
+// Batched row-major GEMM: c[i] = op(a[i]) * op(b[i]) for i < batch, c contiguous
+// [batch, M, N]. op(a) is [M, K]: a[i] is stored [M, K] with leading dimension lda, or
+// [K, M] when trans_a (likewise b: [K, N] or [N, K] when trans_b). Matrix i of a starts
+// at a + i * stride_a; stride 0 shares one matrix across the batch (broadcasting).
+struct MatmulParams {
+  int64_t batch = 1, M = 0, K = 0, N = 0;
+  bool trans_a = false, trans_b = false;
+  int64_t lda = 0, ldb = 0, stride_a = 0, stride_b = 0;
+};
+
 struct Conv2dParams {
   int64_t N = 0, C = 0, H = 0, W = 0;  // input NCHW
   int64_t K = 0, R = 0, S = 0;          // filters KxC/groups xRxS

@@ -26,8 +26,9 @@ struct ActivationBwdAttrs { kernels::ActivationKind kind; };
 // SUM, MEAN, MAX, VAR: in {x contiguous [outer, inner]} reduced over inner, out {[outer]}
 // ARGMAX: same, out i64
 struct ReduceAttrs { int64_t outer, inner; int64_t correction; };
-// MATMUL: in {a [B, M, K], b [B, K, N]} contiguous, out {[B, M, N]}
-struct MatmulAttrs { int64_t batch, M, K, N; };
+// MATMUL: in {a, b} (matrices laid out as p describes, from each tensor's data pointer),
+// out {[batch, M, N] contiguous}
+struct MatmulAttrs { kernels::MatmulParams p; };
 // LINEAR: in {x [N, in], w [out, in], bias [out] or undefined} contiguous, out {[N, out]}
 // CONV2D: in {x, w, bias or undefined}, out {y}; CONV2D_BWD_DATA: in {gy, w}, out {gx};
 // CONV2D_BWD_FILTER: in {gy, x}, out {gw}; all contiguous NCHW

@@ -1,0 +1,18 @@
+// Backward rule of conv2d: the data and filter gradients are ops of their own
+// (CONV2D_BWD_DATA, CONV2D_BWD_FILTER); the bias gradient sums gy over N, P, Q.
+#include "engine/autograd/functions.h"
+
+namespace engine::ag {
+
+Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const ops::Conv2dOptions& o) {
+  Tensor b = bias.defined() ? bias.data() : Tensor();
+  return Variable::make(ops::conv2d(x.data(), w.data(), b, o), OpKind::CONV2D, {x, w, bias},
+                        [o](std::vector<Variable>& v, const Tensor& g) {
+                          const Tensor &X = v[0].data(), &W = v[1].data();
+                          if (v[0].requires_grad()) v[0].add_grad(ops::conv2d_bwd_data(g, W, X.shape(), o));
+                          if (v[1].requires_grad()) v[1].add_grad(ops::conv2d_bwd_filter(g, X, W.shape(), o));
+                          if (v[2].requires_grad()) v[2].add_grad(ops::sum(g, {0, 2, 3}));
+                        });
+}
+
+}  // namespace engine::ag

@@ -1,0 +1,72 @@
+#include "kernels/cpu/linalg.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+
+namespace engine::kernels {
+namespace {
+
+// Zero-sized products are legal in the engine; BLAS rejects ld == 0, so clamp.
+blasint ld(int64_t v) { return blasint(std::max<int64_t>(v, 1)); }
+
+// An empty inner dimension leaves C = beta * C, which not every BLAS does on its own.
+template <class T>
+void scale_rows(int64_t M, int64_t N, T beta, T* c, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+}
+
+}  // namespace
+
+template <>
+void gemm_cpu<float>(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
+                     int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) return scale_rows(M, N, beta, c, ldc);
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, blasint(M),
+              blasint(N), blasint(K), alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
+}
+
+template <>
+void gemm_cpu<double>(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* a,
+                      int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) return scale_rows(M, N, beta, c, ldc);
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, blasint(M),
+              blasint(N), blasint(K), alpha, a, ld(lda), b, ld(ldb), beta, c, ld(ldc));
+}
+
+template <class T>
+void matmul_fwd_cpu(T* c, const T* a, const T* b, const MatmulParams& p) {
+  if (p.batch == 0 || p.M == 0 || p.N == 0) return;
+  // A batch of row-major [M, K] matrices stacked back to back times one shared b is a
+  // single [batch * M, K] GEMM: one call lets BLAS pick its blocking over the whole batch.
+  if (p.batch > 1 && p.stride_b == 0 && !p.trans_a && p.lda == p.K && p.stride_a == p.M * p.K) {
+    gemm_cpu<T>(false, p.trans_b, p.batch * p.M, p.N, p.K, T(1), a, p.lda, b, p.ldb, T(0), c, p.N);
+    return;
+  }
+  // BLAS threads each call internally, so the batch loop stays serial.
+  for (int64_t i = 0; i < p.batch; ++i)
+    gemm_cpu<T>(p.trans_a, p.trans_b, p.M, p.N, p.K, T(1), a + i * p.stride_a, p.lda, b + i * p.stride_b, p.ldb,
+                T(0), c + i * p.M * p.N, p.N);
+}
+
+template <class T>
+void linear_fwd_cpu(T* y, const T* x, const T* w, const T* bias, int64_t N, int64_t in, int64_t out) {
+  if (N == 0 || out == 0) return;
+  T beta = T(0);
+  if (bias) {
+    for (int64_t i = 0; i < N; ++i) std::copy(bias, bias + out, y + i * out);
+    beta = T(1);
+  }
+  gemm_cpu<T>(false, true, N, out, in, T(1), x, in, w, in, beta, y, out);
+}
+
+template void matmul_fwd_cpu<float>(float*, const float*, const float*, const MatmulParams&);
+template void matmul_fwd_cpu<double>(double*, const double*, const double*, const MatmulParams&);
+template void linear_fwd_cpu<float>(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t);
+template void linear_fwd_cpu<double>(double*, const double*, const double*, const double*, int64_t, int64_t,
+                                     int64_t);
+
+}  // namespace engine::kernels
