@@ -15,3 +15,7 @@ engine_build() {
   fi
   cmake --build "$dir" -j "$ENGINE_JOBS"
 }
+
+# OpenMP's idle threads would otherwise spin while OpenBLAS's own threads run the
+# GEMMs, and on a small machine that halves convolution speed. Read before main().
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
