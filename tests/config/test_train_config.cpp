@@ -75,7 +75,7 @@ TEST_CASE("malformed JSON and a missing file are errors naming the file", "[conf
   CHECK(config_error("[1, 2]").find("must be a JSON object") != std::string::npos);
 }
 
-TEST_CASE("--set and environment overrides, later wins", "[config]") {
+TEST_CASE("overrides from the environment and --set, later wins", "[config]") {
   std::string path = write_config("ok", R"({"training": {"lr": 0.1}})");
   std::string env1 = "ENGINE_TRAINING_lr=0.05", env2 = "ENGINE_DATA_train_limit=100", other = "PATH=/bin";
   char* envp[] = {env1.data(), env2.data(), other.data(), nullptr};
