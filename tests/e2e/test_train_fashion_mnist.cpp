@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 
 #include "apps/common/trainer.h"
@@ -78,6 +79,16 @@ TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of st
   io::SafetensorsData ck = io::load_safetensors(r.run_dir + "/checkpoints/last.safetensors");
   CHECK(ck.contains("layer2.0.downsample.0.weight"));
   CHECK(ck.metadata.at("step") == "250");
+  // eval_app reproduces the test accuracy from the best checkpoint and writes one
+  // prediction row per test image.
+  std::string cmd = std::string(ENGINE_BINARY_DIR) + "/eval_app " + r.run_dir + " > " + dir + "/eval.txt 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  std::string eval = slurp(dir + "/eval.txt");
+  std::ostringstream acc;
+  acc << std::fixed << std::setprecision(4) << "accuracy " << r.test_accuracy;
+  INFO(eval);
+  CHECK(eval.find(acc.str()) != std::string::npos);
+  CHECK(csv_rows(r.run_dir + "/predictions.csv").size() == 2001);
 }
 
 TEST_CASE("a resumed run's metrics equal the uninterrupted run's", "[e2e]") {
