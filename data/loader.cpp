@@ -1,0 +1,160 @@
+#include "data/loader.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace engine::data {
+namespace {
+
+constexpr uint64_t kShuffleTag = 0x73687566666c65ull;  // "shuffle"
+
+}  // namespace
+
+Loader::Loader(const Dataset& dataset, LoaderOptions options) : data_(dataset), opt_(std::move(options)) {
+  validate(data_);
+  ENGINE_CHECK(opt_.batch_size >= 1, "loader for '" << data_.name << "': batch_size must be >= 1, got "
+                                                    << opt_.batch_size);
+  ENGINE_CHECK(opt_.num_threads >= 1, "loader for '" << data_.name << "': num_threads must be >= 1, got "
+                                                     << opt_.num_threads);
+  ENGINE_CHECK(opt_.augment.crop_padding >= 0 && opt_.augment.cutout_size >= 0,
+               "loader for '" << data_.name << "': crop_padding and cutout_size must be >= 0");
+  check_normalization(opt_.normalization, data_.channels());
+  const int64_t n = data_.size(), b = opt_.batch_size;
+  batches_ = opt_.drop_last ? n / b : (n + b - 1) / b;
+  order_ = std::make_shared<const std::vector<int64_t>>(epoch_order(0));
+  if (opt_.prefetch) worker_ = std::thread([this] { worker_loop(); });
+}
+
+Loader::~Loader() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
+  if (opt_.shuffle) return random_permutation(data_.size(), derive_seed(opt_.seed, kShuffleTag, uint64_t(epoch)));
+  std::vector<int64_t> order(static_cast<size_t>(data_.size()));
+  std::iota(order.begin(), order.end(), int64_t(0));
+  return order;
+}
+
+void Loader::set_epoch(int64_t epoch, int64_t first_batch) {
+  ENGINE_CHECK(epoch >= 0, "loader for '" << data_.name << "': negative epoch " << epoch);
+  ENGINE_CHECK(first_batch >= 0 && first_batch <= batches_,
+               "loader for '" << data_.name << "': first batch " << first_batch << " outside [0, " << batches_ << "]");
+  auto order = std::make_shared<const std::vector<int64_t>>(epoch_order(epoch));
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    epoch_ = epoch;
+    order_ = std::move(order);
+    cursor_ = first_batch;
+    has_slot_ = false;
+    slot_ = Batch{};
+    error_ = nullptr;
+    ++generation_;
+  }
+  cv_.notify_all();
+}
+
+int64_t Loader::epoch() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return epoch_;
+}
+
+int64_t Loader::position() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return cursor_;
+}
+
+Batch Loader::produce(const std::vector<int64_t>& order, int64_t epoch, int64_t index) const {
+  const int64_t n = int64_t(order.size());
+  const int64_t begin = index * opt_.batch_size, end = std::min(begin + opt_.batch_size, n);
+  std::vector<int64_t> idx(order.begin() + begin, order.begin() + end);
+  Batch b;
+  b.epoch = epoch;
+  b.index = index;
+  b.images = make_batch_images(data_, idx, opt_.augment, opt_.normalization, opt_.seed, epoch, opt_.num_threads);
+  b.indices = Tensor::from_data(idx.data(), {int64_t(idx.size())});
+  b.labels = Tensor::empty({int64_t(idx.size())}, DType::i64);
+  Tensor labels = data_.labels.is_contiguous() ? data_.labels : data_.labels.contiguous();
+  const int64_t* src = labels.data<int64_t>();
+  int64_t* dst = b.labels.data<int64_t>();
+  for (size_t i = 0; i < idx.size(); ++i) dst[i] = src[idx[i]];
+  if (opt_.transform) opt_.transform(b);
+  return b;
+}
+
+void Loader::worker_loop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  while (true) {
+    cv_.wait(lk, [&] { return stop_ || (!has_slot_ && !error_ && cursor_ < batches_); });
+    if (stop_) return;
+    const std::shared_ptr<const std::vector<int64_t>> order = order_;
+    const int64_t epoch = epoch_, index = cursor_;
+    const uint64_t generation = generation_;
+    lk.unlock();
+    Batch b;
+    std::exception_ptr err;
+    try {
+      b = produce(*order, epoch, index);
+    } catch (...) {
+      err = std::current_exception();
+    }
+    lk.lock();
+    if (generation != generation_) continue;  // set_epoch() moved on meanwhile
+    if (err) {
+      error_ = err;
+    } else {
+      slot_ = std::move(b);
+      has_slot_ = true;
+    }
+    cv_.notify_all();
+  }
+}
+
+bool Loader::next(Batch& out) {
+  if (!opt_.prefetch) {
+    std::shared_ptr<const std::vector<int64_t>> order;
+    int64_t epoch, index;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (error_) std::rethrow_exception(error_);
+      if (cursor_ >= batches_) return false;
+      order = order_;
+      epoch = epoch_;
+      index = cursor_;
+    }
+    try {
+      out = produce(*order, epoch, index);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(mu_);
+      error_ = std::current_exception();
+      throw;
+    }
+    std::lock_guard<std::mutex> lk(mu_);
+    ++cursor_;
+  } else {
+    std::unique_lock<std::mutex> lk(mu_);
+    if (error_) std::rethrow_exception(error_);
+    if (cursor_ >= batches_) return false;
+    cv_.wait(lk, [&] { return has_slot_ || error_ != nullptr; });
+    if (error_) std::rethrow_exception(error_);
+    out = std::move(slot_);
+    slot_ = Batch{};
+    has_slot_ = false;
+    ++cursor_;
+    lk.unlock();
+    cv_.notify_all();
+  }
+  if (!opt_.device.is_cpu()) {
+    out.images = out.images.to(opt_.device);
+    out.labels = out.labels.to(opt_.device);
+    out.indices = out.indices.to(opt_.device);
+  }
+  return true;
+}
+
+}  // namespace engine::data

@@ -1,0 +1,50 @@
+#pragma once
+// Atomic file replacement: the bytes go to a temporary file in the target's folder,
+// which is fsynced, renamed over the target, and the folder fsynced. A reader (or a
+// process restarted after a crash) sees either the old file or the complete new one,
+// never a partial write. On any error the temporary file is removed and the old file
+// is left as it was.
+#include <cstddef>
+#include <functional>
+#include <string>
+
+namespace engine::io {
+
+// Streaming writer. Nothing is visible at `path` until commit(); destroying an
+// uncommitted writer (an exception unwinding past it) discards the temporary file.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(const std::string& path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void write(const void* data, size_t nbytes);
+  void write(const std::string& bytes) { write(bytes.data(), bytes.size()); }
+  // fsync, close, rename over the target, fsync the folder.
+  void commit();
+  // Removes the temporary file; a no-op after commit() or a previous abort().
+  void abort() noexcept;
+
+  const std::string& path() const { return path_; }
+  const std::string& temp_path() const { return temp_path_; }
+  size_t bytes_written() const { return written_; }
+
+ private:
+  std::string path_;
+  std::string temp_path_;
+  int fd_ = -1;
+  size_t written_ = 0;
+  bool done_ = false;
+};
+
+void write_file_atomic(const std::string& path, const void* data, size_t nbytes);
+void write_file_atomic(const std::string& path, const std::string& bytes);
+// Runs `fill` on a writer and commits when it returns; an exception from `fill`
+// discards the temporary file and propagates.
+void write_file_atomic(const std::string& path, const std::function<void(AtomicFileWriter&)>& fill);
+
+// Whole-file read; throws naming the path when the file cannot be read.
+std::string read_file(const std::string& path);
+
+}  // namespace engine::io
