@@ -42,7 +42,9 @@ function(engine_add_cuda_backend target)
        ${CMAKE_SOURCE_DIR}/engine/ops/*.cu)
   target_sources(${target} PRIVATE ${cuda_sources})
   target_compile_definitions(${target} PUBLIC ENGINE_HAS_CUDA=1)
-  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo>)
+  # Host-side warnings as for the C++ sources; device-side warnings are on by default.
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo
+                         -Xcompiler=-Wall,-Wextra>)
   target_include_directories(${target} PUBLIC ${CUDNN_INCLUDE_DIR})
   target_link_libraries(${target} PUBLIC CUDA::cudart CUDA::cublas CUDA::cublasLt ${CUDNN_LIBRARY})
 endfunction()

@@ -1,0 +1,101 @@
+#pragma once
+// Helpers for the CUDA adapters (engine/ops/cuda_*.cu), which unpack OpCalls into
+// calls of kernels/cuda. Every adapter is registered through reg<F>(), which runs it
+// with its device current and the op named in error messages, and with
+// ENGINE_CUDA_SYNC=1 waits for the op so that an asynchronous error names its op.
+#include <cuda_runtime_api.h>
+
+#include "engine/ops/adapter_util.h"
+#include "engine/ops/attrs.h"
+#include "engine/ops/dispatch.h"
+#include "engine/runtime/cuda_device.h"
+#include "kernels/cuda/check.h"
+
+namespace engine {
+
+// One per CUDA adapter file; cuda_backend_init calls them all.
+void register_cuda_elementwise();
+void register_cuda_misc();
+void register_cuda_reduce();
+void register_cuda_linalg();
+void register_cuda_conv();
+void register_cuda_norm_pool();
+void register_cuda_softmax();
+void register_cuda_index();
+void register_cuda_optim();
+
+namespace cuda_adapter {
+
+inline int op_device(const OpCall& c) {
+  for (const Tensor& t : c.in)
+    if (t.defined()) return t.device().index;
+  for (const Tensor& t : c.out)
+    if (t.defined()) return t.device().index;
+  return 0;
+}
+
+inline cudaStream_t stream_of(const OpCall& c) { return runtime::cuda::compute_stream(op_device(c)); }
+
+template <void (*F)(const OpCall&)>
+void run(const OpCall& c) {
+  int dev = op_device(c);
+  runtime::cuda::DeviceGuard guard(dev);
+  kernels::CudaOpScope scope(op_name(c.op));
+  F(c);
+  if (kernels::cuda_sync_debug()) runtime::cuda::synchronize(dev);
+}
+
+template <void (*F)(const OpCall&)>
+void reg(OpKind op) {
+  register_kernel(op, DeviceType::CUDA, &run<F>);
+}
+
+}  // namespace cuda_adapter
+}  // namespace engine
+
+// Runs BODY with scalar_t bound to the storage type of a floating dtype (f32, f64,
+// bf16, f16); the kernels compute bf16 and f16 in f32.
+#define ENGINE_CUDA_DISPATCH_FLOAT(dtype, op, ...)                                               \
+  switch (dtype) {                                                                               \
+    case ::engine::DType::f32: {                                                                 \
+      using scalar_t = float;                                                                    \
+      __VA_ARGS__;                                                                               \
+      break;                                                                                     \
+    }                                                                                            \
+    case ::engine::DType::f64: {                                                                 \
+      using scalar_t = double;                                                                   \
+      __VA_ARGS__;                                                                               \
+      break;                                                                                     \
+    }                                                                                            \
+    case ::engine::DType::bf16: {                                                                \
+      using scalar_t = ::engine::bf16_t;                                                         \
+      __VA_ARGS__;                                                                               \
+      break;                                                                                     \
+    }                                                                                            \
+    case ::engine::DType::f16: {                                                                 \
+      using scalar_t = ::engine::f16_t;                                                          \
+      __VA_ARGS__;                                                                               \
+      break;                                                                                     \
+    }                                                                                            \
+    default:                                                                                     \
+      ENGINE_THROW("op " << ::engine::op_name(op) << ": dtype " << ::engine::dtype_name(dtype)  \
+                         << " has no CUDA kernel (CUDA kernels take f32, f64, bf16 and f16)");  \
+  }
+
+// The same for ops whose CUDA kernels accumulate with atomics: f32 and f64 only.
+#define ENGINE_CUDA_DISPATCH_F32_F64(dtype, op, ...)                                             \
+  switch (dtype) {                                                                               \
+    case ::engine::DType::f32: {                                                                 \
+      using scalar_t = float;                                                                    \
+      __VA_ARGS__;                                                                               \
+      break;                                                                                     \
+    }                                                                                            \
+    case ::engine::DType::f64: {                                                                 \
+      using scalar_t = double;                                                                   \
+      __VA_ARGS__;                                                                               \
+      break;                                                                                     \
+    }                                                                                            \
+    default:                                                                                     \
+      ENGINE_THROW("op " << ::engine::op_name(op) << ": dtype " << ::engine::dtype_name(dtype)  \
+                         << " has no CUDA kernel (this op takes f32 and f64 on CUDA)");          \
+  }
