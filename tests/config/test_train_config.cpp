@@ -1,6 +1,7 @@
 // Training configuration: defaults, overrides and the messages of bad configs.
 #include <cstdio>
 #include <fstream>
+#include <unistd.h>
 
 #include "apps/common/train_config.h"
 #include "test_util.h"
@@ -9,8 +10,11 @@ using namespace engine;
 
 namespace {
 
+// ctest runs the cases of this file in parallel processes: each file name is unique.
 std::string write_config(const std::string& name, const std::string& text) {
-  std::string path = std::string(ENGINE_BINARY_DIR) + "/test_config_" + name + ".json";
+  static int counter = 0;
+  std::string path = std::string(ENGINE_BINARY_DIR) + "/test_config_" + name + "_" + std::to_string(getpid()) + "_" +
+                     std::to_string(counter++) + ".json";
   std::ofstream(path) << text;
   return path;
 }
