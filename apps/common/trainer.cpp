@@ -21,6 +21,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
 #include "engine/runtime/backend.h"
+#include "metrics/tfevents.h"
 #include "models/resnet.h"
 
 namespace fs = std::filesystem;
@@ -55,17 +56,27 @@ std::string cifar_dir(const TrainConfig& c, const char* env, const char* fallbac
 
 struct MetricsRow {
   int64_t epoch;
-  double lr, train_loss, train_acc, test_loss, test_acc, test_nll, test_ece, img_per_s, wall_s;
+  double lr, train_loss, train_acc, test_loss, test_acc, test_nll, test_ece, img_per_s, wall_s, val_acc, val_nll;
 };
 
-const char* kMetricsHeader = "epoch,lr,train_loss,train_acc,test_loss,test_acc,test_nll,test_ece,img_per_s,wall_s";
+// val_* are empty when no validation split is held out (data.val_size = 0).
+const char* kMetricsHeader =
+    "epoch,lr,train_loss,train_acc,test_loss,test_acc,test_nll,test_ece,img_per_s,wall_s,val_acc,val_nll";
+
+std::string csv_number(double v) {
+  if (std::isnan(v)) return "";
+  std::ostringstream o;
+  o << std::setprecision(6) << v;
+  return o.str();
+}
 
 std::string metrics_csv(const std::vector<MetricsRow>& rows) {
   std::ostringstream o;
   o << kMetricsHeader << "\n" << std::setprecision(6);
   for (const auto& r : rows)
     o << r.epoch << "," << r.lr << "," << r.train_loss << "," << r.train_acc << "," << r.test_loss << ","
-      << r.test_acc << "," << r.test_nll << "," << r.test_ece << "," << r.img_per_s << "," << r.wall_s << "\n";
+      << r.test_acc << "," << r.test_nll << "," << r.test_ece << "," << r.img_per_s << "," << r.wall_s << ","
+      << csv_number(r.val_acc) << "," << csv_number(r.val_nll) << "\n";
   return o.str();
 }
 
@@ -75,12 +86,12 @@ std::vector<MetricsRow> read_metrics(const std::string& path, int64_t up_to_epoc
   std::string line;
   std::getline(f, line);
   while (std::getline(f, line)) {
-    MetricsRow r{};
-    char c;
-    std::istringstream s(line);
-    s >> r.epoch >> c >> r.lr >> c >> r.train_loss >> c >> r.train_acc >> c >> r.test_loss >> c >> r.test_acc >> c >>
-        r.test_nll >> c >> r.test_ece >> c >> r.img_per_s >> c >> r.wall_s;
-    if (s && r.epoch <= up_to_epoch) rows.push_back(r);
+    std::vector<double> v;
+    std::stringstream s(line);
+    for (std::string cell; std::getline(s, cell, ',');) v.push_back(cell.empty() ? NAN : std::stod(cell));
+    v.resize(12, NAN);
+    MetricsRow r{int64_t(v[0]), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
+    if (r.epoch <= up_to_epoch) rows.push_back(r);
   }
   return rows;
 }
@@ -160,6 +171,14 @@ Datasets load_datasets(const TrainConfig& c) {
   if (c.data.train_limit > 0 && c.data.train_limit < d.train.size())
     d.train = data::subset(d.train, 0, c.data.train_limit);
   if (c.data.test_limit > 0 && c.data.test_limit < d.test.size()) d.test = data::subset(d.test, 0, c.data.test_limit);
+  if (c.data.val_size > 0) {
+    ENGINE_CONFIG_CHECK(c.data.val_size < d.train.size(), "config key 'data.val_size' = "
+                                                               << c.data.val_size << " leaves no training images (the "
+                                                               << "training set has " << d.train.size() << ")");
+    auto split = data::train_val_split(d.train, c.data.val_size, c.seed);
+    d.train = std::move(split.first);
+    d.val = std::move(split.second);
+  }
   return d;
 }
 
@@ -253,6 +272,7 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
   fs::create_directories(run_dir + "/checkpoints");
   io::write_file_atomic(run_dir + "/config.json", c.json.dump(2) + "\n");
   std::ofstream log(run_dir + "/train.log", std::ios::app);
+  metrics::EventWriter events(run_dir);
   auto say = [&](const std::string& s) {
     out << s << std::endl;
     log << s << std::endl;
@@ -341,6 +361,12 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
     progress.end_epoch();
     double train_time = seconds_since(t0);
     metrics::ClassificationStats ts = evaluate(*model, ds.test, c, device);
+    double val_acc = NAN, val_nll = NAN;
+    if (ds.val.size() > 0) {
+      metrics::ClassificationStats vs = evaluate(*model, ds.val, c, device);
+      val_acc = vs.accuracy();
+      val_nll = vs.nll();
+    }
     MetricsRow r{epoch + 1,
                  lr,
                  loss_sum / double(std::max<int64_t>(seen, 1)),
@@ -350,11 +376,26 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
                  ts.nll(),
                  ts.ece(),
                  double(seen) / std::max(train_time, 1e-9),
-                 wall_before + seconds_since(run_start)};
+                 wall_before + seconds_since(run_start),
+                 val_acc,
+                 val_nll};
     rows.push_back(r);
+    for (const auto& [tag, v] : std::vector<std::pair<const char*, double>>{{"lr", r.lr},
+                                                                          {"train/loss", r.train_loss},
+                                                                          {"train/acc", r.train_acc},
+                                                                          {"test/loss", r.test_loss},
+                                                                          {"test/acc", r.test_acc},
+                                                                          {"test/nll", r.test_nll},
+                                                                          {"test/ece", r.test_ece},
+                                                                          {"val/acc", r.val_acc},
+                                                                          {"val/nll", r.val_nll},
+                                                                          {"perf/img_per_s", r.img_per_s}})
+      if (!std::isnan(v)) events.add_scalar(tag, v, r.epoch);
+    events.flush();
     std::ostringstream o;
     o << std::fixed << std::setprecision(4) << "epoch " << r.epoch << ": train loss " << r.train_loss << " acc "
       << r.train_acc << " | test loss " << r.test_loss << " acc " << r.test_acc << " ece " << r.test_ece
+      << (std::isnan(r.val_acc) ? std::string() : " | val acc " + csv_number(r.val_acc))
       << std::setprecision(1) << " | " << r.img_per_s << " img/s, " << r.wall_s << " s";
     say(o.str());
     // Optimizer state first, then the model: resume checks that both carry one step.

@@ -26,7 +26,7 @@ TrainResult run_training(const TrainConfig& config, const std::string& resume_di
                          int64_t stop_after_epochs = 0);
 
 struct Datasets {
-  data::Dataset train, test;
+  data::Dataset train, test, val;  // val: held out of train when data.val_size > 0
 };
 Datasets load_datasets(const TrainConfig& config);
 Device resolve_device(const std::string& name);

@@ -74,7 +74,11 @@ TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of st
   auto rows = csv_rows(r.run_dir + "/metrics.csv");
   REQUIRE(rows.size() == 2);
   CHECK(rows[0][0] == "epoch");
-  CHECK(rows[0].size() == 10);
+  CHECK(rows[0].size() == 12);
+  bool has_events = false;
+  for (const auto& e : fs::directory_iterator(r.run_dir))
+    has_events = has_events || e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  CHECK(has_events);
   CHECK(std::stod(rows[1][5]) == Approx(r.test_accuracy).epsilon(1e-4));
   io::SafetensorsData ck = io::load_safetensors(r.run_dir + "/checkpoints/last.safetensors");
   CHECK(ck.contains("layer2.0.downsample.0.weight"));
@@ -92,7 +96,8 @@ TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of st
 }
 
 TEST_CASE("a resumed run's metrics equal the uninterrupted run's", "[e2e]") {
-  std::vector<std::string> sets{"data.train_limit=768", "data.test_limit=256", "model.width_mult=0.0625",
+  std::vector<std::string> sets{"data.train_limit=896", "data.val_size=128", "data.test_limit=256",
+                                "model.width_mult=0.0625",
                                 "training.epochs=3", "training.batch_size=64"};
   std::string da = scratch("resume_a"), db = scratch("resume_b");
   std::ostringstream out;
@@ -104,9 +109,10 @@ TEST_CASE("a resumed run's metrics equal the uninterrupted run's", "[e2e]") {
   CHECK(b.steps == a.steps);
   auto ra = csv_rows(a.run_dir + "/metrics.csv"), rb = csv_rows(b.run_dir + "/metrics.csv");
   REQUIRE(ra.size() == 4);
+  CHECK_FALSE(ra[1][10].empty());  // the validation split is evaluated
   REQUIRE(rb.size() == 4);
   for (size_t i = 1; i < ra.size(); ++i)
-    for (size_t col = 0; col < 8; ++col) {  // all but img/s and wall seconds
+    for (size_t col : {0, 1, 2, 3, 4, 5, 6, 7, 10, 11}) {  // all but img/s and wall seconds
       INFO("epoch " << i << " column " << ra[0][col]);
       CHECK(ra[i][col] == rb[i][col]);
     }
