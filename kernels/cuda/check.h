@@ -8,9 +8,9 @@
 
 namespace engine::kernels {
 
-// Where index kernels report the first out-of-range index they meet (mapped host
-// memory; the runtime reads it after synchronising and throws). Kernels never touch
-// memory at a bad index.
+// Where index kernels report an out-of-range index they meet (mapped host memory;
+// the runtime reads it after synchronising and throws). Kernels never touch memory
+// at a bad index.
 struct CudaIndexError {
   int flag;  // 0: nothing seen
   int pad;

@@ -87,6 +87,15 @@ template <class A> __device__ __forceinline__ A d_inf();
 template <> __device__ __forceinline__ float d_inf<float>() { return __int_as_float(0x7f800000); }
 template <> __device__ __forceinline__ double d_inf<double>() { return __longlong_as_double(0x7ff0000000000000LL); }
 
+// Records a bad index for the host (see CudaIndexError). Plain stores, not atomics:
+// the record lives in mapped host memory, and any one of several racing reports is
+// a true one (the bound is the same for every thread of a kernel).
+__device__ __forceinline__ void report_bad_index(CudaIndexError* err, int64_t value, int64_t bound) {
+  err->value = value;
+  err->bound = bound;
+  err->flag = 1;
+}
+
 struct SumOp {
   template <class A> __device__ __forceinline__ A operator()(A a, A b) const { return a + b; }
 };

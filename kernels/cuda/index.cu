@@ -8,10 +8,7 @@ namespace {
 
 __device__ __forceinline__ bool index_ok(int64_t v, int64_t n, CudaIndexError* err) {
   if (v >= 0 && v < n) return true;
-  if (atomicCAS(&err->flag, 0, 1) == 0) {
-    err->value = v;
-    err->bound = n;
-  }
+  report_bad_index(err, v, n);
   return false;
 }
 

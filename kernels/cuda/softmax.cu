@@ -119,10 +119,7 @@ __global__ void softmax_bwd_cols_kernel(T* gx, const T* gy, const T* y, int64_t 
 
 __device__ __forceinline__ bool label_ok(int64_t label, int64_t C, CudaIndexError* err) {
   if (label >= 0 && label < C) return true;
-  if (atomicCAS(&err->flag, 0, 1) == 0) {
-    err->value = label;
-    err->bound = C;
-  }
+  report_bad_index(err, label, C);
   return false;
 }
 
