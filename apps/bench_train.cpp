@@ -1,0 +1,146 @@
+// bench_train <config.json> [--set key.path=value ...] [--warmup N] [--iters N] [--batch B] [--device D]
+// End-to-end training throughput of the config's model on synthetic data of the
+// config's image shape: img/s and step time (forward, backward, optimizer step),
+// with the device synchronised before each clock read (a loss read does that). On
+// the CPU it also times the model's convolutions alone and prints their GFLOP/s.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "apps/common/trainer.h"
+#include "engine/optim/optimizer.h"
+#include "engine/runtime/backend.h"
+#include "models/resnet.h"
+
+using namespace engine;
+
+namespace {
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+int usage(const std::string& msg) {
+  std::cerr << "bench_train: " << msg << "\nusage: bench_train <config.json> [--set key.path=value ...] [--warmup N] "
+            << "[--iters N] [--batch B] [--device D]\n";
+  return 2;
+}
+
+// Image shape of the config's dataset, without reading it.
+Shape image_shape(const app::TrainConfig& c, int64_t batch) {
+  if (c.data.dataset == "fashion_mnist") return {batch, 1, 28, 28};
+  return {batch, 3, 32, 32};
+}
+
+int64_t classes_of(const app::TrainConfig& c) {
+  if (c.data.dataset == "cifar100") return c.data.cifar100_labels == "coarse" ? 20 : 100;
+  return 10;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path, device_name;
+  std::vector<std::string> sets;
+  int64_t warmup = 2, iters = 5, batch = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--set") {
+      sets.push_back(next());
+    } else if (a == "--warmup") {
+      warmup = std::atoll(next().c_str());
+    } else if (a == "--iters") {
+      iters = std::atoll(next().c_str());
+    } else if (a == "--batch") {
+      batch = std::atoll(next().c_str());
+    } else if (a == "--device") {
+      device_name = next();
+    } else if (config_path.empty() && !a.empty() && a[0] != '-') {
+      config_path = a;
+    } else {
+      return usage("unexpected argument '" + a + "'");
+    }
+  }
+  if (config_path.empty()) return usage("no config given");
+  if (warmup < 0 || iters < 1) return usage("--warmup must be >= 0 and --iters >= 1");
+  try {
+    app::TrainConfig c = app::load_train_config(config_path, sets, nullptr);
+    Device device = app::resolve_device(device_name.empty() ? c.device : device_name);
+    if (batch <= 0) batch = c.training.batch_size;
+    Shape xs = image_shape(c, batch);
+    models::ResNetConfig rc;
+    rc.in_channels = xs[1];
+    rc.num_classes = classes_of(c);
+    rc.width_mult = c.model.width_mult;
+    models::ResNet model(rc);
+    model.to(device);
+    optim::SGD opt(optim::make_param_entries(model.named_parameters(), 5e-4, true), optim::SgdOptions{0.01, 0.9});
+    Tensor x = ops::randn(xs, 1, 0, DType::f32, device);
+    std::vector<double> labels;
+    for (int64_t i = 0; i < batch; ++i) labels.push_back(double(i % rc.num_classes));
+    Tensor y = Tensor::from_vector(labels, {batch}, DType::i64, device);
+
+    auto step = [&]() {
+      opt.zero_grad();
+      Variable loss = ag::cross_entropy(model(Variable(x)), y);
+      loss.backward();
+      opt.step();
+      return loss.item();  // waits for the device
+    };
+    for (int64_t i = 0; i < warmup; ++i) step();
+    std::vector<double> times;
+    for (int64_t i = 0; i < iters; ++i) {
+      double t0 = now();
+      step();
+      times.push_back(now() - t0);
+    }
+    std::sort(times.begin(), times.end());
+    double median = times[times.size() / 2];
+    std::printf("| model | device | batch | image | params | step ms (median of %lld) | img/s |\n",
+                static_cast<long long>(iters));
+    std::printf("|---|---|---|---|---|---|---|\n");
+    std::printf("| resnet18 x%.3g | %s | %lld | %lldx%lldx%lld | %lld | %.1f | %.1f |\n", c.model.width_mult,
+                device.str().c_str(), static_cast<long long>(batch), static_cast<long long>(xs[1]),
+                static_cast<long long>(xs[2]), static_cast<long long>(xs[3]),
+                static_cast<long long>(model.num_parameters()), median * 1e3, double(batch) / median);
+
+    if (device.is_cpu()) {
+      // The convolutions alone: every conv of the network at its input shape, forward.
+      double flops = 0, secs = 0;
+      NoGradGuard ng;
+      model.eval();
+      Tensor h = x;
+      std::vector<std::pair<Tensor, std::shared_ptr<nn::Conv2d>>> convs;
+      auto collect = [&](const std::shared_ptr<nn::Conv2d>& conv, const Tensor& in) { convs.emplace_back(in, conv); };
+      Tensor a = model.bn1->forward(model.conv1->forward(Variable(h))).data();
+      collect(model.conv1, h);
+      a = ops::relu(a);
+      for (auto& stage : model.layers)
+        for (auto& [name, child] : stage->named_children()) {
+          auto* b = static_cast<models::BasicBlock*>(child.get());
+          collect(b->conv1, a);
+          Tensor t = ops::relu(b->bn1->forward(b->conv1->forward(Variable(a))).data());
+          collect(b->conv2, t);
+          a = b->forward(Variable(a)).data();
+        }
+      for (auto& [in, conv] : convs) {
+        ops::conv2d(in, conv->weight.data(), Tensor(), conv->options);  // warm
+        double t0 = now();
+        Tensor out = ops::conv2d(in, conv->weight.data(), Tensor(), conv->options);
+        secs += now() - t0;
+        flops += 2.0 * double(out.numel()) * double(conv->weight.numel() / conv->weight.size(0));
+      }
+      std::printf("\nCPU convolutions (forward; stem and block convolutions, %zu layers): %.2f GFLOP in %.1f ms = %.1f GFLOP/s\n", convs.size(),
+                  flops * 1e-9, secs * 1e3, flops * 1e-9 / secs);
+    }
+    return 0;
+  } catch (const io::ConfigError& e) {
+    std::cerr << "bench_train: configuration error: " << e.message() << std::endl;
+    return 2;
+  } catch (const Error& e) {
+    std::cerr << "bench_train: error: " << e.message() << std::endl;
+    return 1;
+  }
+}
