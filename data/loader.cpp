@@ -12,6 +12,9 @@ constexpr uint64_t kShuffleTag = 0x73687566666c65ull;  // "shuffle"
 
 Loader::Loader(const Dataset& dataset, LoaderOptions options) : data_(dataset), opt_(std::move(options)) {
   validate(data_);
+  // Batches index records directly; a strided dataset would be copied per batch.
+  if (!data_.images.is_contiguous()) data_.images = data_.images.contiguous();
+  if (!data_.labels.is_contiguous()) data_.labels = data_.labels.contiguous();
   ENGINE_CHECK(opt_.batch_size >= 1, "loader for '" << data_.name << "': batch_size must be >= 1, got "
                                                     << opt_.batch_size);
   ENGINE_CHECK(opt_.num_threads >= 1, "loader for '" << data_.name << "': num_threads must be >= 1, got "
