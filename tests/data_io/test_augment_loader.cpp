@@ -223,7 +223,7 @@ TEST_CASE("loader: every index once per epoch, seeded orders, drop_last", "[data
   for (int64_t i = 0; i < 103; ++i) REQUIRE(is[size_t(i)] == i);
 }
 
-TEST_CASE("loader: prefetch on and off give identical batches; resume mid-epoch", "[data]") {
+TEST_CASE("loader: prefetch on and off give identical batches, resume mid-epoch", "[data]") {
   Dataset d = synthetic(77, 1, 6, 6);
   LoaderOptions o;
   o.batch_size = 8;
