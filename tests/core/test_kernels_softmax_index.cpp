@@ -280,7 +280,7 @@ TEST_CASE("gather and index_select through the functional API on strided inputs"
   CHECK(a.to_vector() == std::vector<double>{0, 0, 3.5});
 }
 
-TEST_CASE("concat matches naive loops; split returns covering views", "[kernels][index]") {
+TEST_CASE("concat matches naive loops, split returns covering views", "[kernels][index]") {
   // Three [2, k, 3] blocks along axis 1 (k = 1, 0, 2), i64 to exercise the byte copy.
   std::vector<int64_t> a(6), c(12);
   std::iota(a.begin(), a.end(), 0);
@@ -333,7 +333,7 @@ TEMPLATE_TEST_CASE("topk kernel matches a stable sort", "[kernels][index]", floa
   }
 }
 
-TEST_CASE("topk tie order: lower index first; NaN ranks highest", "[kernels][index]") {
+TEST_CASE("topk tie order: lower index first, NaN ranks highest", "[kernels][index]") {
   Tensor x = Tensor::from_vector({1, 3, 3, 2, 3, 1}, {6}, DType::f32);
   ops::TopKOutput t = ops::topk(x, 4);
   CHECK(t.indices.to_vector() == std::vector<double>{1, 2, 4, 3});

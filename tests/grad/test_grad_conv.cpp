@@ -22,7 +22,7 @@ GradCheckFn conv_fn(const ops::Conv2dOptions& o) {
 }
 }  // namespace
 
-GRAD_TEST(OpKind::CONV2D, "grad conv2d: x, w and bias; stride 2, padding 1, odd sizes") {
+GRAD_TEST(OpKind::CONV2D, "grad conv2d: x, w and bias, stride 2, padding 1, odd sizes") {
   CHECK_GRAD(OpKind::CONV2D, conv_fn(opts(2, 1, 1, 1)),
              {randn64({2, 3, 5, 7}, 1), randn64({4, 3, 3, 3}, 2), randn64({4}, 3)});
 }

@@ -19,7 +19,7 @@ GradCheckFn bn_train(double momentum, double eps) {
 }
 }  // namespace
 
-GRAD_TEST(OpKind::BATCHNORM2D, "grad batchnorm2d training: x, gamma, beta; odd sizes; batch 1") {
+GRAD_TEST(OpKind::BATCHNORM2D, "grad batchnorm2d training: x, gamma, beta, odd sizes, batch 1") {
   CHECK_GRAD(OpKind::BATCHNORM2D, bn_train(0.1, 1e-5),
              {randn64({3, 5, 3, 2}, 60, 0.5, 1.5), randn64({5}, 61), randn64({5}, 62)});
   // Batch 1 with H*W > 1: the statistics come from one image's plane.
@@ -53,7 +53,7 @@ GRAD_TEST(OpKind::BATCHNORM2D, "grad batchnorm2d without affine parameters, trai
              {randn64({1, 2, 1, 1}, 78)});
 }
 
-TEST_CASE("batchnorm2d: parameter gradients accumulate; running stats move in training", "[grad]") {
+TEST_CASE("batchnorm2d: parameter gradients accumulate, running stats move in training", "[grad]") {
   Variable x(randn64({4, 3, 2, 2}, 79), false), gamma(randn64({3}, 80), true), beta(randn64({3}, 81), true);
   Tensor rm = Tensor::zeros({3}, DType::f64), rv = Tensor::ones({3}, DType::f64);
   ag::sum(ag::batchnorm2d(x, gamma, beta, rm, rv, true, 0.1, 1e-5)).backward();
