@@ -18,14 +18,16 @@ if [[ -z "$config" ]]; then
     config="$ENGINE_ROOT/configs/quickstart_fashion_mnist.json"
   fi
 fi
-# CIFAR configs need the data set: fetched (or unpacked from a named local copy) once.
+# CIFAR configs need the data set: put in data_cache/ once, from the local copy named
+# by ENGINE_CIFAR10_DIR / ENGINE_CIFAR100_DIR (a .bin folder, an unpack.sh folder or the
+# official archive) or else downloaded and checksummed (scripts/fetch_cifar.sh).
 case "$(grep -o '"dataset"[^,}]*' "$config" | head -1)" in
-  *cifar100*) [[ -n "${ENGINE_CIFAR100_DIR:-}" ]] || {
-      bash "$ENGINE_ROOT/scripts/fetch_cifar.sh" cifar100 "$ENGINE_ROOT/data_cache"
-      export ENGINE_CIFAR100_DIR="$ENGINE_ROOT/data_cache/cifar-100-binary"; } ;;
-  *cifar10*) [[ -n "${ENGINE_CIFAR10_DIR:-}" ]] || {
-      bash "$ENGINE_ROOT/scripts/fetch_cifar.sh" cifar10 "$ENGINE_ROOT/data_cache"
-      export ENGINE_CIFAR10_DIR="$ENGINE_ROOT/data_cache/cifar-10-batches-bin"; } ;;
+  *cifar100*)
+    bash "$ENGINE_ROOT/scripts/fetch_cifar.sh" cifar100 "$ENGINE_ROOT/data_cache"
+    export ENGINE_CIFAR100_DIR="$ENGINE_ROOT/data_cache/cifar-100-binary" ;;
+  *cifar10*)
+    bash "$ENGINE_ROOT/scripts/fetch_cifar.sh" cifar10 "$ENGINE_ROOT/data_cache"
+    export ENGINE_CIFAR10_DIR="$ENGINE_ROOT/data_cache/cifar-10-batches-bin" ;;
 esac
 cd "$ENGINE_ROOT"
 exec "$ENGINE_ROOT/build/train_app" "$config" "$@"
