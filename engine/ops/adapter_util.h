@@ -21,20 +21,24 @@ inline kernels::StridedLayout layout_of(const Tensor& t) {
 
 }  // namespace engine
 
-// Runs BODY with scalar_t bound to the C++ type of a floating dtype (f32, f64).
-#define ENGINE_DISPATCH_FLOAT(dtype, op, ...)                                                    \
-  switch (dtype) {                                                                               \
-    case ::engine::DType::f32: {                                                                 \
-      using scalar_t = float;                                                                    \
-      __VA_ARGS__;                                                                               \
-      break;                                                                                     \
-    }                                                                                            \
-    case ::engine::DType::f64: {                                                                 \
-      using scalar_t = double;                                                                   \
-      __VA_ARGS__;                                                                               \
-      break;                                                                                     \
-    }                                                                                            \
-    default:                                                                                     \
-      ENGINE_THROW("op " << ::engine::op_name(op) << ": dtype " << ::engine::dtype_name(dtype)  \
-                         << " has no cpu kernel (cpu kernels take f32 and f64)");                \
+// Dtype dispatch: ENGINE_DTYPE_CASE runs BODY with scalar_t bound to the storage type
+// of one dtype; a dispatch macro lists the cases a device supports and throws for
+// the others, naming the op and the dtype.
+#define ENGINE_DTYPE_CASE(DT, T, ...) \
+  case ::engine::DType::DT: {        \
+    using scalar_t = T;              \
+    __VA_ARGS__;                     \
+    break;                           \
+  }
+#define ENGINE_DTYPE_UNSUPPORTED(dtype, op, what)                                              \
+  default:                                                                                     \
+    ENGINE_THROW("op " << ::engine::op_name(op) << ": dtype " << ::engine::dtype_name(dtype) \
+                       << " has no " << what);
+
+// CPU kernels take f32 and f64.
+#define ENGINE_DISPATCH_FLOAT(dtype, op, ...)                                           \
+  switch (dtype) {                                                                      \
+    ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__)                                          \
+    ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)                                         \
+    ENGINE_DTYPE_UNSUPPORTED(dtype, op, "cpu kernel (cpu kernels take f32 and f64)")    \
   }

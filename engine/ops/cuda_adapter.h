@@ -53,49 +53,20 @@ void reg(OpKind op) {
 }  // namespace cuda_adapter
 }  // namespace engine
 
-// Runs BODY with scalar_t bound to the storage type of a floating dtype (f32, f64,
-// bf16, f16); the kernels compute bf16 and f16 in f32.
-#define ENGINE_CUDA_DISPATCH_FLOAT(dtype, op, ...)                                               \
-  switch (dtype) {                                                                               \
-    case ::engine::DType::f32: {                                                                 \
-      using scalar_t = float;                                                                    \
-      __VA_ARGS__;                                                                               \
-      break;                                                                                     \
-    }                                                                                            \
-    case ::engine::DType::f64: {                                                                 \
-      using scalar_t = double;                                                                   \
-      __VA_ARGS__;                                                                               \
-      break;                                                                                     \
-    }                                                                                            \
-    case ::engine::DType::bf16: {                                                                \
-      using scalar_t = ::engine::bf16_t;                                                         \
-      __VA_ARGS__;                                                                               \
-      break;                                                                                     \
-    }                                                                                            \
-    case ::engine::DType::f16: {                                                                 \
-      using scalar_t = ::engine::f16_t;                                                          \
-      __VA_ARGS__;                                                                               \
-      break;                                                                                     \
-    }                                                                                            \
-    default:                                                                                     \
-      ENGINE_THROW("op " << ::engine::op_name(op) << ": dtype " << ::engine::dtype_name(dtype)  \
-                         << " has no CUDA kernel (CUDA kernels take f32, f64, bf16 and f16)");  \
+// CUDA kernels take f32, f64, bf16 and f16 (bf16 and f16 computed in f32).
+#define ENGINE_CUDA_DISPATCH_FLOAT(dtype, op, ...)                                                  \
+  switch (dtype) {                                                                                 \
+    ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__)                                                     \
+    ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)                                                    \
+    ENGINE_DTYPE_CASE(bf16, ::engine::bf16_t, __VA_ARGS__)                                         \
+    ENGINE_DTYPE_CASE(f16, ::engine::f16_t, __VA_ARGS__)                                           \
+    ENGINE_DTYPE_UNSUPPORTED(dtype, op, "CUDA kernel (CUDA kernels take f32, f64, bf16 and f16)")  \
   }
 
 // The same for ops whose CUDA kernels accumulate with atomics: f32 and f64 only.
-#define ENGINE_CUDA_DISPATCH_F32_F64(dtype, op, ...)                                             \
-  switch (dtype) {                                                                               \
-    case ::engine::DType::f32: {                                                                 \
-      using scalar_t = float;                                                                    \
-      __VA_ARGS__;                                                                               \
-      break;                                                                                     \
-    }                                                                                            \
-    case ::engine::DType::f64: {                                                                 \
-      using scalar_t = double;                                                                   \
-      __VA_ARGS__;                                                                               \
-      break;                                                                                     \
-    }                                                                                            \
-    default:                                                                                     \
-      ENGINE_THROW("op " << ::engine::op_name(op) << ": dtype " << ::engine::dtype_name(dtype)  \
-                         << " has no CUDA kernel (this op takes f32 and f64 on CUDA)");          \
+#define ENGINE_CUDA_DISPATCH_F32_F64(dtype, op, ...)                                          \
+  switch (dtype) {                                                                            \
+    ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__)                                                \
+    ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)                                               \
+    ENGINE_DTYPE_UNSUPPORTED(dtype, op, "CUDA kernel (this op takes f32 and f64 on CUDA)")    \
   }
