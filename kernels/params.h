@@ -63,4 +63,18 @@ struct BatchNormParams {
   bool training = true;
 };
 
+// Mixture-of-experts token routing: T tokens each choose k of E experts (T * k slots;
+// slot s = t * k + j is token t's j-th choice). With drop, an expert keeps at most
+// `capacity` slots; without it every slot is kept (dropless).
+struct MoeRouteParams {
+  int64_t T = 0, k = 1, E = 1, capacity = 0;
+  bool drop = false;
+};
+
+// Grouped GEMM over an expert-contiguous row buffer: rows [offsets[e], offsets[e+1]) of
+// x [R, Cin] belong to expert e and are multiplied by its matrix w[e] [Cin, Cout].
+struct MoeGroupedMatmulParams {
+  int64_t E = 0, R = 0, Cin = 0, Cout = 0;
+};
+
 }  // namespace engine::kernels

@@ -86,4 +86,8 @@ struct TopK {
 };
 TopK topk(const Variable& x, int64_t k, int64_t axis = -1, bool largest = true);
 
+// ---- mixture of experts (rules/moe.cpp) ----
+// y[r] = x[r] @ w[e(r)] over an expert-contiguous row buffer (ops::moe_grouped_matmul).
+Variable moe_grouped_matmul(const Variable& x, const Variable& w, const Tensor& offsets);
+
 }  // namespace engine::ag

@@ -56,6 +56,13 @@ struct ConcatAttrs { int64_t outer, inner; std::vector<int64_t> sizes; };
 struct DropoutAttrs { double p; uint64_t seed, offset; };
 // TOPK: in {x contiguous [outer, n, inner]}, out {values, indices i64 [outer, k, inner]}
 struct TopKAttrs { int64_t outer, n, inner, k; bool largest; };
+// MOE_ROUTE: in {expert_idx i64 [T, k], priority [T, k] f32/f64 or undefined (token order)},
+// out {row_token, row_slot, row_expert i64 [T * k], offsets i64 [E + 1], counts i64 [E]}
+struct MoeRouteAttrs { kernels::MoeRouteParams p; };
+// MOE_GROUPED_MATMUL: in {x [R, Cin], w [E, Cin, Cout], offsets i64 [E + 1]}, out {y [R, Cout]}
+// MOE_GROUPED_MATMUL_BWD_DATA: in {gy [R, Cout], w, offsets}, out {gx [R, Cin]}
+// MOE_GROUPED_MATMUL_BWD_WEIGHT: in {x, gy, offsets}, out {gw [E, Cin, Cout]}; all contiguous
+struct MoeGroupedMatmulAttrs { kernels::MoeGroupedMatmulParams p; };
 
 // SGD_STEP: in {grad}, out {param, momentum_buf (undefined when momentum == 0)}, all contiguous, same shape
 struct SgdAttrs { double lr, momentum, dampening, weight_decay; bool nesterov, first_step; };

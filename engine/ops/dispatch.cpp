@@ -19,6 +19,7 @@ void register_builtin() {
   register_cpu_index();
   register_cpu_misc();
   register_cpu_optim();
+  register_cpu_moe();
 }
 
 void ensure_table() {

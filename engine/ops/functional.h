@@ -149,6 +149,30 @@ struct TopKOutput {
 // Ties: the lower index ranks first (a stable order), and takes the gradient.
 TopKOutput topk(const Tensor& x, int64_t k, int64_t axis = -1, bool largest = true);
 
+// ---- mixture of experts (cpu_moe.cpp) ----
+// ceil(capacity_factor * T * k / E): the most slots an expert keeps when dropping.
+int64_t moe_capacity(double capacity_factor, int64_t T, int64_t k, int64_t E);
+struct MoeRouteOutput {
+  // The kept slots as rows of one expert-contiguous buffer, expert by expert and in
+  // slot order within an expert: [R] i64 each. row_slot = t * k + j, row_token = t.
+  Tensor row_token, row_slot, row_expert;
+  Tensor offsets;        // [E + 1] i64: expert e owns rows [offsets[e], offsets[e + 1])
+  Tensor counts;         // [E] i64: slots that chose each expert, before dropping
+  Tensor dropped_slots;  // [T * k - R] i64, ascending
+  int64_t kept = 0, dropped = 0;  // R and T * k - R (read back from the device)
+};
+// expert_idx i64 [T, k] (each in [0, E)). capacity < 0: dropless, every slot kept.
+// Otherwise an expert over capacity keeps the slots of highest priority [T, k] (router
+// probabilities), or without a priority the first choices before the second ones and
+// earlier tokens first; equal priorities fall back to that order.
+MoeRouteOutput moe_route(const Tensor& expert_idx, const Tensor& priority, int64_t num_experts, int64_t capacity);
+// y[r] = x[r] @ w[e] for the rows r of expert e (offsets [E + 1] i64; rows past
+// offsets[E] give zeros). x [R, Cin], w [E, Cin, Cout] -> [R, Cout].
+Tensor moe_grouped_matmul(const Tensor& x, const Tensor& w, const Tensor& offsets);
+Tensor moe_grouped_matmul_bwd_data(const Tensor& gy, const Tensor& w, const Tensor& offsets);  // gy w[e]^T
+Tensor moe_grouped_matmul_bwd_weight(const Tensor& x, const Tensor& gy, const Tensor& offsets,
+                                     int64_t num_experts);  // gw[e] = x_e^T gy_e
+
 // ---- optimizer updates, in place (cpu_optim.cpp) ----
 // PyTorch's SGD: g = grad + wd * p; buf = momentum * buf + (1 - dampening) * g (buf = g
 // on the first step); g = nesterov ? g + momentum * buf : buf; p -= lr * g.
