@@ -1,0 +1,110 @@
+#pragma once
+// A mixture-of-experts layer on tokens [T, C]: route (router.h), dispatch the kept
+// slots into one expert-contiguous buffer (ops::moe_route), run each expert's MLP
+// C -> H -> C as grouped GEMMs over that buffer, and combine: the expert outputs,
+// scaled by their combine weights, are scatter-added back to their tokens. A dropped
+// slot contributes zero (the surrounding residual connection carries its token).
+//
+// Parameter names (state_dict, under the layer's prefix):
+//   router.weight [E, C]                         linear router
+//   router.query [d, C], router.keys [E, d]      attentive router
+//   router.noise [E, C]                          learned noise scale (noisy + learned_noise)
+//   experts.fc1.weight [E, C, H], experts.fc1.bias [E, H]
+//   experts.fc2.weight [E, H, C], experts.fc2.bias [E, C]
+// Expert weights are stored [in, out] per expert: y = x @ W[e] + b[e].
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/nn/module.h"
+#include "engine/nn/moe/router.h"
+
+namespace engine::nn::moe {
+
+enum class DropPriority { Probability, Order };
+enum class ExpertActivation { Relu, Gelu };
+
+struct MoEOptions {
+  int64_t dim = 0, hidden = 0, num_experts = 4, top_k = 1;
+  RouterOptions router;  // num_experts and top_k are copied from above
+  int64_t router_dim = 64;  // d of the attentive router
+  double capacity_factor = 1.25;
+  bool drop_tokens = false;
+  DropPriority drop_priority = DropPriority::Probability;
+  ExpertActivation activation = ExpertActivation::Relu;
+  double lb_coef = 0.01, z_coef = 0.0, importance_coef = 0.0;
+  DType dtype = DType::f32;
+};
+
+// Per-step statistics, kept as sums so that steps add up into an epoch (add()).
+struct MoEStats {
+  int64_t steps = 0, tokens = 0, slots = 0, dropped = 0;
+  std::vector<int64_t> counts;       // [E] slots routed to each expert, before dropping
+  std::vector<int64_t> kept_counts;  // [E] after dropping
+  double entropy_sum = 0;            // sum over tokens of -sum_e p log p
+  double top1_sum = 0;               // sum over tokens of the largest probability
+  double lb_sum = 0, z_sum = 0, importance_sum = 0;  // loss values summed over steps
+  int64_t num_classes = 0;
+  std::vector<int64_t> expert_class;  // [E, num_classes] row-major: slots per (expert, token label)
+
+  void add(const MoEStats& s);
+  double token_fraction(int64_t e) const;  // counts[e] / slots
+  double max_token_fraction() const;
+  // exp(entropy of the token fractions) / E: 1 when balanced, 1/E when one expert takes all.
+  double utilisation() const;
+  double dropped_fraction() const;
+  double gate_entropy() const;  // mean over tokens
+  double mean_top1() const;
+  double lb_loss() const, z_loss() const, importance_loss() const;  // means over steps
+};
+
+struct MoEParams {
+  RouterParams router;
+  Variable w1, b1, w2, b2;
+};
+
+struct MoEForward {
+  Variable y;  // [T, C]
+  Variable lb_loss, z_loss, importance_loss;  // scalars
+  Variable aux_loss;  // lb_coef * lb + z_coef * z + importance_coef * importance
+  MoEStats stats;
+};
+
+// The layer as a function of its parameters. token_labels: i64 [T] on the CPU (or
+// undefined) for the expert x class counts.
+MoEForward moe_forward(const Variable& x, const MoEParams& p, const MoEOptions& o, bool training,
+                       const Tensor& token_labels = Tensor(), int64_t num_classes = 0);
+
+class MoELayer : public Module {
+ public:
+  explicit MoELayer(const MoEOptions& o);
+  std::string type_name() const override { return "MoELayer"; }
+  const MoEOptions& options() const { return opt_; }
+  MoEParams params;
+
+  // Labels of the images of the next forward pass (i64 [N], any device); token t of
+  // T belongs to image t / (T / N). Cleared by passing an undefined tensor.
+  void set_labels(const Tensor& image_labels, int64_t num_classes);
+  // The last forward pass's weighted aux loss (a scalar in the graph) and statistics.
+  const Variable& aux_loss() const { return last_.aux_loss; }
+  const MoEStats& last_stats() const { return last_.stats; }
+
+  int64_t expert_parameters() const;    // parameters of one expert
+  int64_t inactive_parameters() const;  // (E - k) experts' parameters: unused by any one token
+  int64_t flops_per_token() const;      // multiply-adds x 2 of the router and the k experts
+
+ protected:
+  void check_input(const Variable& x) const override;
+  Variable forward_impl(const Variable& x) override;
+
+ private:
+  MoEOptions opt_;
+  Tensor labels_;
+  int64_t num_classes_ = 0;
+  MoEForward last_;
+};
+
+// Every MoELayer in a module tree with its full name ("moe_layer3.moe").
+std::vector<std::pair<std::string, MoELayer*>> find_moe_layers(Module& root);
+
+}  // namespace engine::nn::moe
