@@ -178,7 +178,8 @@ Tensor naive_grouped(const Tensor& x, const Tensor& w, const std::vector<int64_t
       for (int64_t o = 0; o < out; ++o) {
         double acc = 0;
         for (int64_t i = 0; i < in; ++i)
-          acc += xv[size_t(r * in + i)] * (transpose_w ? wv[size_t((e * A + o) * B + i)] : wv[size_t((e * A + i) * B + o)]);
+          acc += xv[size_t(r * in + i)] *
+                 (transpose_w ? wv[size_t((e * A + o) * B + i)] : wv[size_t((e * A + i) * B + o)]);
         y[size_t(r * out + o)] = acc;
       }
   return Tensor::from_vector(y, {R, out}, DType::f64);
