@@ -1,98 +1,332 @@
-// eval_app <run_dir | checkpoint.safetensors> [--config config.json] [--data DIR] [--bins N] [--out FILE]
-// Evaluates a trained model on its test set: accuracy, NLL, ECE, MCE, and a
-// per-sample predictions file (index, label, prediction, confidence, probabilities).
+// eval_app <run_dir | checkpoint.safetensors> [options]
+// Evaluates a trained model on its test set: accuracy, NLL, ECE, MCE, Brier score,
+// temperature scaling, parameters and FLOPs, a per-sample predictions file, plots in
+// <run_dir>/plots/, a summary eval.json for report_app, and with --corruptions the
+// accuracy, NLL and ECE under CIFAR-C style corruptions at five severities.
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <numeric>
 #include <sstream>
 
+#include "apps/common/evaluation.h"
+#include "apps/common/run_plots.h"
 #include "apps/common/trainer.h"
+#include "data/corruptions.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
+#include "metrics/model_stats.h"
+#include "metrics/plot/charts.h"
 
 namespace fs = std::filesystem;
+using namespace engine;
 
-int main(int argc, char** argv) {
-  using namespace engine;
-  std::string target, config_path, data_dir, out_path;
+namespace {
+
+const char* kUsage =
+    "usage: eval_app <run_dir | checkpoint.safetensors> [--config config.json] [--data DIR] [--device D]\n"
+    "                [--bins N] [--out predictions.csv] [--seed S] [--no-plots] [--layers]\n"
+    "                [--corruptions] [--corruption-images N]\n";
+
+struct Options {
+  std::string target, config_path, data_dir, out_path, device;
   int bins = 15;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << "eval_app: " << a << " needs a value\n";
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--config") {
-      config_path = value();
-    } else if (a == "--data") {
-      data_dir = value();
-    } else if (a == "--bins") {
-      bins = std::atoi(value().c_str());
-    } else if (a == "--out") {
-      out_path = value();
-    } else if (!a.empty() && a[0] != '-' && target.empty()) {
-      target = a;
-    } else {
-      std::cerr << "eval_app: unexpected argument '" << a << "'\n"
-                << "usage: eval_app <run_dir | checkpoint.safetensors> [--config config.json] [--data DIR] "
-                   "[--bins N] [--out predictions.csv]\n";
-      return 2;
-    }
+  uint64_t seed = 0;
+  bool plots = true, layers = false, corruptions = false;
+  int64_t corruption_images = 0;  // 0: the whole test set
+};
+
+std::string fixed(double v, int digits = 4) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(digits) << v;
+  return o.str();
+}
+
+io::Json summary_json(const app::EvalSummary& s) {
+  return {{"images", s.images}, {"accuracy", s.accuracy}, {"nll", s.nll},
+          {"ece", s.ece},       {"mce", s.mce},           {"brier", s.brier}};
+}
+
+plot::Figure reliability(const app::EvalSummary& s, const std::string& what) {
+  return plot::reliability_diagram(s.bins.count, s.bins.confidence_sum, s.bins.correct_sum,
+                                   what + ": ECE " + fixed(s.ece) + ", acc " + fixed(s.accuracy, 3));
+}
+
+std::string class_name(const data::Dataset& d, int64_t k) {
+  return size_t(k) < d.class_names.size() ? d.class_names[size_t(k)] : std::to_string(k);
+}
+
+// A grid of test images with the true label (black) and the prediction with its
+// confidence (green when right, red when wrong).
+plot::Figure sample_grid(const data::Dataset& d, const Tensor& images, const std::vector<float>& probs, int64_t classes,
+                         const std::vector<int64_t>& rows, const std::string& title) {
+  int64_t per = d.channels() * d.height() * d.width();
+  std::vector<plot::GridImage> items;
+  for (int64_t i : rows) {
+    const float* p = probs.data() + i * classes;
+    int64_t pred = int64_t(std::max_element(p, p + classes) - p);
+    int64_t label = d.labels.data<int64_t>()[i];
+    plot::GridImage g;
+    g.chw = images.data<uint8_t>() + i * per;
+    g.channels = int(d.channels());
+    g.height = int(d.height());
+    g.width = int(d.width());
+    g.captions.push_back({class_name(d, label), plot::colors::black});
+    g.captions.push_back({class_name(d, pred) + " " + std::to_string(int(std::lround(p[pred] * 100))) + "%",
+                          pred == label ? plot::colors::green : plot::colors::red});
+    items.push_back(g);
   }
-  if (target.empty()) {
-    std::cerr << "usage: eval_app <run_dir | checkpoint.safetensors> [--config config.json] [--data DIR] [--bins N] "
-                 "[--out predictions.csv]\n";
-    return 2;
-  }
-  try {
-    std::string ckpt = target, run_dir;
-    if (fs::is_directory(target)) {
-      run_dir = target;
-      ckpt = target + "/checkpoints/best.safetensors";
-      if (!fs::exists(ckpt)) ckpt = target + "/checkpoints/last.safetensors";
-    } else {
-      run_dir = fs::path(target).parent_path().parent_path().string();
+  return plot::image_grid(items, 8, d.height() <= 32 ? 4 : 2, title);
+}
+
+io::Json run_corruptions(nn::Module& model, const data::Dataset& test, const app::TrainConfig& cfg, Device device,
+                         const Options& opt, const app::EvalSummary& clean, const std::string& out_dir,
+                         std::vector<std::string>* plots) {
+  data::Dataset d = test;
+  if (opt.corruption_images > 0 && opt.corruption_images < d.size()) d = data::subset(d, 0, opt.corruption_images);
+  app::EvalSummary base = opt.corruption_images > 0 && opt.corruption_images < test.size()
+                              ? app::summarize(app::evaluate_logits(model, d, cfg, device), opt.bins)
+                              : clean;
+  std::cout << "corruptions on " << d.size() << " test images (seed " << opt.seed << "); clean accuracy "
+            << fixed(base.accuracy) << "\n"
+            << std::left << std::setw(16) << "corruption" << std::right << std::setw(10) << "severity" << std::setw(10)
+            << "accuracy" << std::setw(10) << "NLL" << std::setw(10) << "ECE" << "\n";
+  std::ostringstream csv;
+  csv << "corruption,severity,images,accuracy,nll,ece,brier\n";
+  csv << "clean,0," << base.images << "," << base.accuracy << "," << base.nll << "," << base.ece << "," << base.brier
+      << "\n";
+  const auto& all = data::all_corruptions();
+  std::vector<plot::Series> acc_series, ece_series;
+  std::vector<double> sev{1, 2, 3, 4, 5}, mean_acc(5, 0.0), mean_nll(5, 0.0), mean_ece(5, 0.0);
+  io::Json per = io::Json::array();
+  for (size_t ci = 0; ci < all.size(); ++ci) {
+    std::string name = data::corruption_name(all[ci]);
+    std::vector<double> accs, eces;
+    for (int s = 1; s <= data::kNumSeverities; ++s) {
+      data::Dataset cd = data::corrupt_dataset(d, all[ci], s, opt.seed);
+      app::EvalSummary r = app::summarize(app::evaluate_logits(model, cd, cfg, device), opt.bins);
+      std::cout << std::left << std::setw(16) << name << std::right << std::setw(10) << s << std::setw(10)
+                << fixed(r.accuracy) << std::setw(10) << fixed(r.nll) << std::setw(10) << fixed(r.ece) << std::endl;
+      csv << name << "," << s << "," << r.images << "," << r.accuracy << "," << r.nll << "," << r.ece << ","
+          << r.brier << "\n";
+      per.push_back({{"corruption", name}, {"severity", s}, {"accuracy", r.accuracy}, {"nll", r.nll}, {"ece", r.ece}});
+      accs.push_back(r.accuracy);
+      eces.push_back(r.ece);
+      mean_acc[size_t(s - 1)] += r.accuracy / double(all.size());
+      mean_nll[size_t(s - 1)] += r.nll / double(all.size());
+      mean_ece[size_t(s - 1)] += r.ece / double(all.size());
     }
-    if (config_path.empty()) config_path = run_dir + "/config.json";
-    std::vector<std::string> sets;
-    if (!data_dir.empty()) sets.push_back("data.path=" + io::Json(data_dir).dump());
-    app::TrainConfig cfg = app::load_train_config(config_path, sets, nullptr);
-    ENGINE_CONFIG_CHECK(bins >= 1 && bins <= 1000, "--bins " << bins << " is out of range: expected 1..1000");
-    Device device = app::resolve_device(cfg.device);
-    app::Datasets ds = app::load_datasets(cfg);
-    auto model = app::build_model(cfg, ds.train);
-    io::SafetensorsData sd = io::load_safetensors(ckpt);
-    std::vector<std::pair<std::string, Tensor>> state;
-    for (const auto& n : sd.order) state.emplace_back(n, sd.tensors.at(n));
-    model->load_state_dict(state);
-    model->to(device);
-    Tensor probs;
-    metrics::ClassificationStats s = app::evaluate(*model, ds.test, cfg, device, bins, &probs);
-    std::cout << std::fixed << std::setprecision(4) << "checkpoint " << ckpt << "\n"
-              << "test images " << s.count() << ": accuracy " << s.accuracy() << ", NLL " << s.nll() << ", ECE ("
-              << bins << " bins) " << s.ece() << ", MCE " << s.mce() << std::endl;
-    if (out_path.empty()) out_path = (run_dir.empty() ? std::string(".") : run_dir) + "/predictions.csv";
+    acc_series.push_back({name, sev, accs, plot::series_color(int(ci)), false});
+    ece_series.push_back({name, sev, eces, plot::series_color(int(ci)), false});
+  }
+  double acc = std::accumulate(mean_acc.begin(), mean_acc.end(), 0.0) / 5;
+  double nll = std::accumulate(mean_nll.begin(), mean_nll.end(), 0.0) / 5;
+  double ece = std::accumulate(mean_ece.begin(), mean_ece.end(), 0.0) / 5;
+  for (int s = 1; s <= data::kNumSeverities; ++s)
+    csv << "mean," << s << "," << d.size() << "," << mean_acc[size_t(s - 1)] << "," << mean_nll[size_t(s - 1)] << ","
+        << mean_ece[size_t(s - 1)] << ",\n";
+  csv << "mean,all," << d.size() << "," << acc << "," << nll << "," << ece << ",\n";
+  std::cout << "mean over corruptions and severities: accuracy " << fixed(acc) << ", NLL " << fixed(nll) << ", ECE "
+            << fixed(ece) << std::endl;
+  io::write_file_atomic(out_dir + "/corruptions.csv", csv.str());
+  std::cout << "corruptions table: " << out_dir << "/corruptions.csv" << std::endl;
+  if (opt.plots) {
+    acc_series.push_back({"mean", sev, mean_acc, plot::colors::black, true});
+    acc_series.push_back({"clean", {1, 5}, {base.accuracy, base.accuracy}, plot::colors::grey, true});
+    ece_series.push_back({"mean", sev, mean_ece, plot::colors::black, true});
+    plot::LinePanel pa{"accuracy under corruption", "severity", "accuracy", acc_series, false};
+    plot::LinePanel pe{"calibration under corruption", "severity", "ECE", ece_series, true};
+    pa.integer_x = pe.integer_x = true;
+    std::string path = out_dir + "/plots/corruptions.png";
+    plot::line_panels({pa, pe}, 2).save(path);
+    plots->push_back(path);
+  }
+  return {{"images", d.size()},  {"seed", opt.seed},          {"clean_accuracy", base.accuracy},
+          {"mean_accuracy", acc}, {"mean_nll", nll},           {"mean_ece", ece},
+          {"mean_accuracy_by_severity", mean_acc},              {"results", per}};
+}
+
+int run(const Options& opt) {
+  std::string ckpt = opt.target, run_dir;
+  if (fs::is_directory(opt.target)) {
+    run_dir = opt.target;
+    ckpt = run_dir + "/checkpoints/best.safetensors";
+    if (!fs::exists(ckpt)) ckpt = run_dir + "/checkpoints/last.safetensors";
+  } else {
+    run_dir = fs::path(opt.target).parent_path().parent_path().string();
+    if (run_dir.empty()) run_dir = ".";
+  }
+  std::string config_path = opt.config_path.empty() ? run_dir + "/config.json" : opt.config_path;
+  std::vector<std::string> sets;
+  if (!opt.data_dir.empty()) sets.push_back("data.path=" + io::Json(opt.data_dir).dump());
+  if (!opt.device.empty()) sets.push_back("device=" + io::Json(opt.device).dump());
+  app::TrainConfig cfg = app::load_train_config(config_path, sets, nullptr);
+  ENGINE_CONFIG_CHECK(opt.bins >= 1 && opt.bins <= 1000, "--bins " << opt.bins << " is out of range: expected 1..1000");
+  Device device = app::resolve_device(cfg.device);
+  app::Datasets ds = app::load_datasets(cfg);
+  auto model = app::build_model(cfg, ds.train);
+  io::SafetensorsData sd = io::load_safetensors(ckpt);
+  std::vector<std::pair<std::string, Tensor>> state;
+  for (const auto& n : sd.order) state.emplace_back(n, sd.tensors.at(n));
+  model->load_state_dict(state);
+  model->to(device);
+  std::cout << "checkpoint " << ckpt << "\n";
+
+  metrics::ModelStats ms = metrics::model_stats(*model, {ds.test.channels(), ds.test.height(), ds.test.width()}, device);
+  if (opt.layers) metrics::print_model_stats(ms, std::cout);
+  std::cout << "model: " << ms.total_params << " parameters (" << ms.active_params << " active per input), "
+            << metrics::human_count(double(ms.flops())) << " FLOPs per image (2 x " << ms.macs << " MACs)\n";
+  io::write_file_atomic(run_dir + "/layers.csv", metrics::model_stats_csv(ms));
+
+  app::EvalOutput test = app::evaluate_logits(*model, ds.test, cfg, device);
+  app::EvalSummary s = app::summarize(test, opt.bins);
+  std::cout << std::fixed << std::setprecision(4) << "test images " << s.images << ": accuracy " << s.accuracy
+            << ", NLL " << s.nll << ", ECE (" << opt.bins << " bins) " << s.ece << ", MCE " << s.mce << ", Brier "
+            << s.brier << std::endl;
+
+  // Temperature scaling: fitted on the validation split when the run held one out,
+  // otherwise on a seeded half of the test set and reported on the other half.
+  app::EvalOutput fit_set, report_set;
+  std::string fit_on, report_on;
+  if (ds.val.size() > 0) {
+    fit_set = app::evaluate_logits(*model, ds.val, cfg, device);
+    report_set = test;
+    fit_on = "the validation split (data.val_size = " + std::to_string(ds.val.size()) + ")";
+    report_on = "the test set";
+  } else {
+    std::vector<int64_t> perm = data::random_permutation(test.size(), data::derive_seed(opt.seed, 0x7E57));
+    int64_t half = test.size() / 2;
+    fit_set = app::select_rows(test, std::vector<int64_t>(perm.begin(), perm.begin() + half));
+    report_set = app::select_rows(test, std::vector<int64_t>(perm.begin() + half, perm.end()));
+    fit_on = "a seeded half of the test set (no validation split; seed " + std::to_string(opt.seed) + ")";
+    report_on = "the other half of the test set";
+  }
+  metrics::TemperatureFit fit =
+      metrics::fit_temperature(fit_set.logit_data(), fit_set.labels.data(), fit_set.size(), fit_set.classes());
+  app::EvalSummary before = app::summarize(report_set, opt.bins), after = app::summarize(report_set, opt.bins, fit.temperature);
+  std::cout << "temperature scaling, fitted on " << fit_on << " (" << fit_set.size() << " images), reported on "
+            << report_on << " (" << report_set.size() << " images):\n  T = " << fit.temperature << ": NLL "
+            << before.nll << " -> " << after.nll << ", ECE " << before.ece << " -> " << after.ece << ", Brier "
+            << before.brier << " -> " << after.brier << std::endl;
+
+  std::string out_path = opt.out_path.empty() ? run_dir + "/predictions.csv" : opt.out_path;
+  std::vector<float> probs = metrics::softmax_rows(test.logit_data(), test.size(), test.classes());
+  {
     std::ostringstream o;
-    int64_t n = probs.size(0), c = probs.size(1);
+    int64_t n = test.size(), c = test.classes();
     o << "index,label,prediction,confidence";
     for (int64_t k = 0; k < c; ++k) o << ",p" << k;
     o << "\n" << std::setprecision(6);
-    const float* p = probs.data<float>();
-    std::vector<double> labels = ds.test.labels.to_vector();
     for (int64_t i = 0; i < n; ++i) {
-      const float* row = p + i * c;
+      const float* row = probs.data() + i * c;
       int64_t pred = int64_t(std::max_element(row, row + c) - row);
-      o << i << "," << int64_t(labels[size_t(i)]) << "," << pred << "," << row[pred];
+      o << i << "," << test.labels[size_t(i)] << "," << pred << "," << row[pred];
       for (int64_t k = 0; k < c; ++k) o << "," << row[k];
       o << "\n";
     }
     io::write_file_atomic(out_path, o.str());
-    std::cout << "predictions: " << out_path << std::endl;
-    return 0;
+  }
+  std::cout << "predictions: " << out_path << std::endl;
+
+  std::vector<std::string> plots;
+  std::string plot_dir = run_dir + "/plots";
+  if (opt.plots) {
+    auto save = [&](const plot::Figure& f, const std::string& name) {
+      f.save(plot_dir + "/" + name);
+      plots.push_back(plot_dir + "/" + name);
+    };
+    save(reliability(s, "test"), "reliability.png");
+    save(reliability(after, "T = " + fixed(fit.temperature, 3) + " (" + (ds.val.size() ? "test" : "test half") + ")"),
+         "reliability_temperature.png");
+    if (fs::exists(run_dir + "/metrics.csv")) {
+      app::CsvTable m = app::read_csv(run_dir + "/metrics.csv");
+      if (!m.rows.empty()) save(app::training_curves(m, cfg.name.empty() ? cfg.model.arch : cfg.name), "training_curves.png");
+    }
+    Tensor images = ds.test.images.contiguous();
+    int64_t c = test.classes();
+    std::vector<int64_t> perm = data::random_permutation(test.size(), data::derive_seed(opt.seed, 0x5A3));
+    perm.resize(size_t(std::min<int64_t>(24, test.size())));
+    save(sample_grid(ds.test, images, probs, c, perm, "random test images: true label, prediction"), "samples.png");
+    std::vector<int64_t> wrong;
+    for (int64_t i = 0; i < test.size(); ++i) {
+      const float* p = probs.data() + i * c;
+      if (std::max_element(p, p + c) - p != test.labels[size_t(i)]) wrong.push_back(i);
+    }
+    auto conf = [&](int64_t i) { return *std::max_element(probs.data() + i * c, probs.data() + (i + 1) * c); };
+    std::stable_sort(wrong.begin(), wrong.end(), [&](int64_t a, int64_t b) { return conf(a) > conf(b); });
+    wrong.resize(std::min<size_t>(wrong.size(), 16));
+    if (!wrong.empty()) save(sample_grid(ds.test, images, probs, c, wrong, "most confident mistakes"), "mistakes.png");
+    for (const auto& p : app::plot_moe_files(run_dir, plot_dir)) plots.push_back(p);
+  }
+
+  io::Json j = {{"checkpoint", ckpt},
+                {"dataset", cfg.data.dataset},
+                {"bins", opt.bins},
+                {"test", summary_json(s)},
+                {"eval_seconds", test.seconds},
+                {"eval_img_per_s", double(test.size()) / std::max(test.seconds, 1e-9)},
+                {"device", device.str()},
+                {"model", {{"params", ms.total_params}, {"active_params", ms.active_params}, {"macs", ms.macs},
+                           {"flops", ms.flops()}}},
+                {"temperature", {{"value", fit.temperature}, {"fit_on", fit_on}, {"fit_images", fit_set.size()},
+                                 {"report_on", report_on}, {"before", summary_json(before)},
+                                 {"after", summary_json(after)}}}};
+  if (opt.corruptions) j["corruptions"] = run_corruptions(*model, ds.test, cfg, device, opt, s, run_dir, &plots);
+  io::Json rel = io::Json::array();
+  for (const auto& p : plots) rel.push_back(fs::relative(p, run_dir).string());
+  j["plots"] = rel;
+  io::write_file_atomic(run_dir + "/eval.json", j.dump(2) + "\n");
+  if (!plots.empty()) std::cout << "plots: " << plot_dir << " (" << plots.size() << " files)\n";
+  std::cout << "summary: " << run_dir << "/eval.json" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "eval_app: " << a << " needs a value\n" << kUsage;
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto integer = [&](const std::string& v) -> int64_t {
+      try {
+        size_t used = 0;
+        int64_t x = std::stoll(v, &used);
+        if (used == v.size()) return x;
+      } catch (const std::exception&) {
+      }
+      std::cerr << "eval_app: " << a << " expects an integer, got '" << v << "'\n";
+      std::exit(2);
+    };
+    if (a == "--config") opt.config_path = value();
+    else if (a == "--data") opt.data_dir = value();
+    else if (a == "--device") opt.device = value();
+    else if (a == "--bins") opt.bins = int(integer(value()));
+    else if (a == "--out") opt.out_path = value();
+    else if (a == "--seed") opt.seed = uint64_t(integer(value()));
+    else if (a == "--no-plots") opt.plots = false;
+    else if (a == "--layers") opt.layers = true;
+    else if (a == "--corruptions") opt.corruptions = true;
+    else if (a == "--corruption-images") opt.corruption_images = integer(value());
+    else if (!a.empty() && a[0] != '-' && opt.target.empty()) opt.target = a;
+    else {
+      std::cerr << "eval_app: unexpected argument '" << a << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (opt.target.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  try {
+    return run(opt);
   } catch (const io::ConfigError& e) {
     std::cerr << "eval_app: configuration error: " << e.message() << std::endl;
     return 2;

@@ -1,0 +1,50 @@
+#pragma once
+// Evaluation that keeps the logits, for calibration (temperature scaling), the Brier
+// score, corruption robustness and the plots of eval_app.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "apps/common/train_config.h"
+#include "data/dataset.h"
+#include "engine/nn/module.h"
+#include "metrics/calibration.h"
+
+namespace engine::app {
+
+struct EvalOutput {
+  Tensor logits;                // f32 [N, C] on the CPU, in dataset order
+  std::vector<int64_t> labels;  // [N]
+  double seconds = 0;           // wall time of the pass (loading, forward, copies)
+
+  int64_t size() const { return int64_t(labels.size()); }
+  int64_t classes() const { return logits.defined() ? logits.size(1) : 0; }
+  const float* logit_data() const { return logits.data<float>(); }
+};
+
+// Called around every batch (eval mode, no graph): before the forward pass with the
+// batch's labels and dataset indices (CPU i64), after it with the logits. Models
+// with per-sample side information (the experts an MoE layer chose) collect it here.
+struct EvalHooks {
+  std::function<void(const Tensor& labels, const Tensor& indices)> before_batch;
+  std::function<void(const Tensor& logits)> after_batch;
+};
+
+// Runs the model in eval mode over the dataset with the config's normalisation and
+// eval batch size; the model is left in the mode it was in.
+EvalOutput evaluate_logits(nn::Module& model, const data::Dataset& d, const TrainConfig& config, Device device,
+                           const EvalHooks& hooks = {});
+
+// The metrics of one evaluation at a temperature (1 = as trained).
+struct EvalSummary {
+  int64_t images = 0;
+  double accuracy = 0, nll = 0, ece = 0, mce = 0, brier = 0;
+  metrics::ReliabilityBins bins;
+};
+EvalSummary summarize(const EvalOutput& e, int bins, double temperature = 1.0);
+
+// The given rows of an evaluation, in that order (to split one set into a part to fit
+// the temperature on and a part to report on).
+EvalOutput select_rows(const EvalOutput& e, const std::vector<int64_t>& rows);
+
+}  // namespace engine::app

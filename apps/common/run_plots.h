@@ -1,0 +1,32 @@
+#pragma once
+// Reading a run directory's tables and drawing what they hold: training curves from
+// metrics.csv and, for MoE runs, the expert statistics files.
+#include <string>
+#include <vector>
+
+#include "metrics/plot/charts.h"
+
+namespace engine::app {
+
+struct CsvTable {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+
+  int column(const std::string& name) const;  // -1 when absent
+  bool has(const std::string& name) const { return column(name) >= 0; }
+  // The column as numbers; empty or unparsable cells (and a missing column) are NaN.
+  std::vector<double> numbers(const std::string& name) const;
+};
+
+// Throws naming the file when it cannot be read or has no header.
+CsvTable read_csv(const std::string& path);
+
+// Loss, accuracy and ECE over epochs (train, test and validation where present), and
+// one more panel per MoE column group when metrics.csv has them.
+plot::Figure training_curves(const CsvTable& metrics, const std::string& run_name);
+
+// Draws the MoE statistics files a run directory holds into plots_dir and returns the
+// paths written (none for a dense run).
+std::vector<std::string> plot_moe_files(const std::string& run_dir, const std::string& plots_dir);
+
+}  // namespace engine::app
