@@ -1,5 +1,6 @@
 #include "apps/common/train_config.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace engine::app {
@@ -20,6 +21,26 @@ io::Json default_train_config() {
       "prefetch": true
     },
     "model": {"arch": "resnet18", "width_mult": 1.0, "zero_init_residual": false},
+    "moe": {
+      "placement": [],
+      "num_experts": 4,
+      "top_k": 1,
+      "hidden_mult": 2.0,
+      "router": "linear",
+      "router_dim": 64,
+      "noisy": false,
+      "noise_std": 1.0,
+      "learned_noise": false,
+      "temperature": 1.0,
+      "capacity_factor": 1.25,
+      "drop_tokens": false,
+      "drop_priority": "probability",
+      "activation": "relu",
+      "renormalize": false,
+      "lb_coef": 0.01,
+      "z_coef": 0.0,
+      "importance_coef": 0.0
+    },
     "training": {
       "epochs": 1,
       "batch_size": 128,
@@ -104,6 +125,48 @@ TrainConfig parse_train_config(const io::Json& j) {
   c.model.width_mult = m["width_mult"];
   RANGE(c.model.width_mult > 0 && c.model.width_mult <= 8, "model.width_mult", c.model.width_mult, "(0, 8]");
   c.model.zero_init_residual = m["zero_init_residual"];
+
+  const auto& me = j["moe"];
+  auto& mo = c.moe;
+  for (const auto& v : me["placement"]) {
+    ENGINE_CONFIG_CHECK(v.is_string(), "config key 'moe.placement' must hold strings, got " << v.dump());
+    std::string p = v.get<std::string>();
+    check_one_of<std::string>("moe.placement", p, {"layer1", "layer2", "layer3", "layer4", "head"});
+    ENGINE_CONFIG_CHECK(std::find(mo.placement.begin(), mo.placement.end(), p) == mo.placement.end(),
+                        "config key 'moe.placement' names \"" << p << "\" twice");
+    mo.placement.push_back(p);
+  }
+  mo.num_experts = me["num_experts"];
+  RANGE(mo.num_experts >= 1 && mo.num_experts <= 256, "moe.num_experts", mo.num_experts, "1..256");
+  mo.top_k = me["top_k"];
+  RANGE(mo.top_k >= 1 && mo.top_k <= mo.num_experts, "moe.top_k", mo.top_k, "1..moe.num_experts");
+  mo.hidden_mult = me["hidden_mult"];
+  RANGE(mo.hidden_mult > 0 && mo.hidden_mult <= 16, "moe.hidden_mult", mo.hidden_mult, "(0, 16]");
+  mo.router = me["router"];
+  check_one_of<std::string>("moe.router", mo.router, {"linear", "attentive"});
+  mo.router_dim = me["router_dim"];
+  RANGE(mo.router_dim >= 1, "moe.router_dim", mo.router_dim, ">= 1");
+  mo.noisy = me["noisy"];
+  mo.noise_std = me["noise_std"];
+  RANGE(mo.noise_std >= 0, "moe.noise_std", mo.noise_std, ">= 0");
+  mo.learned_noise = me["learned_noise"];
+  ENGINE_CONFIG_CHECK(!mo.learned_noise || mo.noisy, "config key 'moe.learned_noise' = true needs 'moe.noisy' = true");
+  mo.temperature = me["temperature"];
+  RANGE(mo.temperature > 0 && mo.temperature <= 100, "moe.temperature", mo.temperature, "(0, 100]");
+  mo.capacity_factor = me["capacity_factor"];
+  RANGE(mo.capacity_factor > 0 && mo.capacity_factor <= 64, "moe.capacity_factor", mo.capacity_factor, "(0, 64]");
+  mo.drop_tokens = me["drop_tokens"];
+  mo.drop_priority = me["drop_priority"];
+  check_one_of<std::string>("moe.drop_priority", mo.drop_priority, {"probability", "order"});
+  mo.activation = me["activation"];
+  check_one_of<std::string>("moe.activation", mo.activation, {"relu", "gelu"});
+  mo.renormalize = me["renormalize"];
+  mo.lb_coef = me["lb_coef"];
+  RANGE(mo.lb_coef >= 0, "moe.lb_coef", mo.lb_coef, ">= 0");
+  mo.z_coef = me["z_coef"];
+  RANGE(mo.z_coef >= 0, "moe.z_coef", mo.z_coef, ">= 0");
+  mo.importance_coef = me["importance_coef"];
+  RANGE(mo.importance_coef >= 0, "moe.importance_coef", mo.importance_coef, ">= 0");
 
   const auto& t = j["training"];
   auto& tr = c.training;

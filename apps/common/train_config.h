@@ -28,6 +28,17 @@ struct TrainConfig {
     bool zero_init_residual = false;
   } model;
 
+  // Mixture of experts (models/resnet_moe.h); off while placement is empty.
+  struct Moe {
+    std::vector<std::string> placement;  // "layer1".."layer4", "head"
+    int64_t num_experts = 4, top_k = 1, router_dim = 64;
+    double hidden_mult = 2.0, noise_std = 1.0, temperature = 1.0, capacity_factor = 1.25;
+    double lb_coef = 0.01, z_coef = 0.0, importance_coef = 0.0;
+    std::string router, drop_priority, activation;
+    bool noisy = false, learned_noise = false, drop_tokens = false, renormalize = false;
+    bool enabled() const { return !placement.empty(); }
+  } moe;
+
   struct Training {
     int64_t epochs = 1, batch_size = 128, max_steps = 0, eval_batch_size = 500;
     std::string optimizer, schedule;

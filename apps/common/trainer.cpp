@@ -22,7 +22,9 @@
 #include "engine/optim/schedule.h"
 #include "engine/runtime/backend.h"
 #include "metrics/tfevents.h"
+#include "apps/common/moe_tracker.h"
 #include "models/resnet.h"
+#include "models/resnet_moe.h"
 
 namespace fs = std::filesystem;
 
@@ -57,11 +59,14 @@ std::string cifar_dir(const TrainConfig& c, const char* env, const char* fallbac
 struct MetricsRow {
   int64_t epoch;
   double lr, train_loss, train_acc, test_loss, test_acc, test_nll, test_ece, img_per_s, wall_s, val_acc, val_nll;
+  // Mixture-of-experts columns, present when moe.placement is not empty (MoeTracker).
+  std::vector<double> moe;
 };
 
 // val_* are empty when no validation split is held out (data.val_size = 0).
 const char* kMetricsHeader =
     "epoch,lr,train_loss,train_acc,test_loss,test_acc,test_nll,test_ece,img_per_s,wall_s,val_acc,val_nll";
+constexpr size_t kMetricsColumns = 12;
 
 std::string csv_number(double v) {
   if (std::isnan(v)) return "";
@@ -70,13 +75,21 @@ std::string csv_number(double v) {
   return o.str();
 }
 
-std::string metrics_csv(const std::vector<MetricsRow>& rows) {
+std::string metrics_csv(const std::vector<MetricsRow>& rows, bool moe) {
   std::ostringstream o;
-  o << kMetricsHeader << "\n" << std::setprecision(6);
-  for (const auto& r : rows)
+  o << kMetricsHeader;
+  if (moe)
+    for (const std::string& c : MoeTracker::metric_columns()) o << "," << c;
+  o << "\n" << std::setprecision(6);
+  for (const auto& r : rows) {
     o << r.epoch << "," << r.lr << "," << r.train_loss << "," << r.train_acc << "," << r.test_loss << ","
       << r.test_acc << "," << r.test_nll << "," << r.test_ece << "," << r.img_per_s << "," << r.wall_s << ","
-      << csv_number(r.val_acc) << "," << csv_number(r.val_nll) << "\n";
+      << csv_number(r.val_acc) << "," << csv_number(r.val_nll);
+    if (moe)
+      for (size_t i = 0; i < MoeTracker::metric_columns().size(); ++i)
+        o << "," << csv_number(i < r.moe.size() ? r.moe[i] : NAN);
+    o << "\n";
+  }
   return o.str();
 }
 
@@ -89,8 +102,9 @@ std::vector<MetricsRow> read_metrics(const std::string& path, int64_t up_to_epoc
     std::vector<double> v;
     std::stringstream s(line);
     for (std::string cell; std::getline(s, cell, ',');) v.push_back(cell.empty() ? NAN : std::stod(cell));
-    v.resize(12, NAN);
-    MetricsRow r{int64_t(v[0]), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
+    if (v.size() < kMetricsColumns) v.resize(kMetricsColumns, NAN);
+    MetricsRow r{int64_t(v[0]), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], {}};
+    if (v.size() > kMetricsColumns) r.moe.assign(v.begin() + kMetricsColumns, v.end());
     if (r.epoch <= up_to_epoch) rows.push_back(r);
   }
   return rows;
@@ -188,6 +202,14 @@ std::shared_ptr<nn::Module> build_model(const TrainConfig& c, const data::Datase
   rc.num_classes = train.num_classes;
   rc.width_mult = c.model.width_mult;
   rc.zero_init_residual = c.model.zero_init_residual;
+  if (c.moe.enabled()) {
+    models::ResNetMoEConfig mc;
+    mc.resnet = rc;
+    mc.placement = c.moe.placement;
+    mc.hidden_mult = c.moe.hidden_mult;
+    mc.moe = moe_options(c.moe);
+    return std::make_shared<models::ResNetMoE>(mc);
+  }
   return std::make_shared<models::ResNet>(rc);
 }
 
@@ -224,6 +246,7 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
   manual_seed(c.seed);
   std::shared_ptr<nn::Module> model = build_model(c, ds.train);
   model->to(device);
+  MoeTracker moe(*model);
 
   data::LoaderOptions lo;
   lo.batch_size = c.training.batch_size;
@@ -308,6 +331,7 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
       << " train, " << ds.test.size() << " test), model " << c.model.arch << " x" << c.model.width_mult << " ("
       << model->num_parameters() << " parameters), " << steps_per_epoch << " steps/epoch, " << total_steps
       << " steps";
+    if (moe.active()) o << "\n" << moe.summary(model->num_parameters());
     say(o.str());
   }
 
@@ -326,16 +350,24 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
     double loss_sum = 0, correct = 0;
     int64_t seen = 0, epoch_steps = 0;
     double lr = 0;
+    moe.start_epoch();
     data::Batch b;
     while (step < total_steps && loader.next(b)) {
       lr = optim::learning_rate(so, step);
       opt->set_lr(lr);
       Tensor x = b.images.to(device), y = b.labels.to(device);
+      moe.set_labels(b.labels, ds.train.num_classes);
       Variable logits = (*model)(Variable(x));
       Variable loss = ag::cross_entropy(logits, y, c.training.label_smoothing);
-      double lv = loss.item();
-      if (!std::isfinite(lv)) {
-        ENGINE_THROW("training stopped: the loss is " << lv << " at step " << step << " (epoch " << epoch + 1
+      double lv = loss.item(), aux = 0;
+      if (moe.active()) {
+        // The MoE layers' weighted aux losses join the task loss; train_loss stays the task loss.
+        Variable a = moe.aux_loss();
+        aux = a.item();
+        loss = ag::add(loss, a);
+      }
+      if (!std::isfinite(lv + aux)) {
+        ENGINE_THROW("training stopped: the loss is " << lv + aux << " at step " << step << " (epoch " << epoch + 1
                                                       << "); the last good checkpoint is "
                                                       << (fs::exists(ckpt) ? ckpt : std::string("(none yet)"))
                                                       << ". Try a lower training.lr or training.grad_clip > 0");
@@ -344,6 +376,7 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
       loss.backward();
       if (c.training.grad_clip > 0) optim::clip_grad_norm(model->parameters(), c.training.grad_clip);
       opt->step();
+      if (moe.active()) moe.record_step(aux);
       ++step;
       ++epoch_steps;
       Tensor pred = ops::argmax(logits.data(), 1).to(Device::cpu());
@@ -359,6 +392,7 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
                       el / double(epoch_steps) * double(left_in_epoch));
     }
     progress.end_epoch();
+    moe.clear_labels();
     double train_time = seconds_since(t0);
     metrics::ClassificationStats ts = evaluate(*model, ds.test, c, device);
     double val_acc = NAN, val_nll = NAN;
@@ -378,7 +412,8 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
                  double(seen) / std::max(train_time, 1e-9),
                  wall_before + seconds_since(run_start),
                  val_acc,
-                 val_nll};
+                 val_nll,
+                 moe.active() ? moe.epoch_metrics() : std::vector<double>{}};
     rows.push_back(r);
     for (const auto& [tag, v] : std::vector<std::pair<const char*, double>>{{"lr", r.lr},
                                                                           {"train/loss", r.train_loss},
@@ -391,13 +426,21 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
                                                                           {"val/nll", r.val_nll},
                                                                           {"perf/img_per_s", r.img_per_s}})
       if (!std::isnan(v)) events.add_scalar(tag, v, r.epoch);
+    for (size_t i = 0; i < r.moe.size(); ++i) {
+      const std::string& col = MoeTracker::metric_columns()[i];
+      events.add_scalar("moe/" + col.substr(4), r.moe[i], r.epoch);
+    }
     events.flush();
     std::ostringstream o;
     o << std::fixed << std::setprecision(4) << "epoch " << r.epoch << ": train loss " << r.train_loss << " acc "
       << r.train_acc << " | test loss " << r.test_loss << " acc " << r.test_acc << " ece " << r.test_ece
       << (std::isnan(r.val_acc) ? std::string() : " | val acc " + csv_number(r.val_acc))
       << std::setprecision(1) << " | " << r.img_per_s << " img/s, " << r.wall_s << " s";
+    if (moe.active())
+      o << std::setprecision(4) << "\n  moe: aux " << r.moe[0] << " balance " << r.moe[1] << " max expert frac "
+        << r.moe[3] << " utilisation " << r.moe[4] << " dropped " << r.moe[5] << " gate entropy " << r.moe[6];
     say(o.str());
+    moe.write_epoch_files(run_dir, r.epoch);
     // Optimizer state first, then the model: resume checks that both carry one step.
     io::NamedTensors ost = opt->state_dict();
     auto meta = checkpoint_meta(epoch + 1, step, std::max(best_acc, r.test_acc), c);
@@ -407,7 +450,7 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
       best_acc = r.test_acc;
       io::save_safetensors(run_dir + "/checkpoints/best.safetensors", model->state_dict(), meta);
     }
-    io::write_file_atomic(run_dir + "/metrics.csv", metrics_csv(rows));
+    io::write_file_atomic(run_dir + "/metrics.csv", metrics_csv(rows, moe.active()));
     result.epochs_done = epoch + 1;
     result.test_accuracy = r.test_acc;
     result.test_nll = r.test_nll;

@@ -43,7 +43,9 @@ TEST_CASE("the quickstart config parses with its values", "[config]") {
 
 TEST_CASE("every config in configs/ is valid", "[config]") {
   for (const char* name : {"quickstart_fashion_mnist", "resnet18_fashion_mnist", "resnet18_cifar10",
-                           "resnet18_cifar100"}) {
+                           "resnet18_cifar100", "quickstart_moe_fashion_mnist", "resnet18_moe_cifar10",
+                           "resnet18_moe_top2_cifar10", "resnet18_moe8_cifar10", "resnet18_moe_cifar100",
+                           "resnet18_moe_fashion_mnist"}) {
     INFO(name);
     CHECK_NOTHROW(app::load_train_config(std::string(ENGINE_SOURCE_DIR) + "/configs/" + name + ".json", {}, nullptr));
   }
@@ -95,4 +97,43 @@ TEST_CASE("overrides from the environment and --set, later wins", "[config]") {
   CHECK(config_error(R"({})", {"training.lrr=0.1"}).find("--set training.lrr=0.1: unknown key 'training.lrr'") !=
         std::string::npos);
   CHECK(config_error(R"({})", {"noequals"}).find("expected key.path=value") != std::string::npos);
+}
+
+TEST_CASE("the moe section: off by default, the configs' values, range checks", "[config]") {
+  std::string dense = write_config("dense", "{}");
+  CHECK_FALSE(app::load_train_config(dense, {}, nullptr).moe.enabled());
+  app::TrainConfig c =
+      app::load_train_config(std::string(ENGINE_SOURCE_DIR) + "/configs/resnet18_moe_cifar10.json", {}, nullptr);
+  CHECK(c.moe.enabled());
+  CHECK(c.moe.placement == std::vector<std::string>{"layer3", "layer4"});
+  CHECK(c.moe.num_experts == 4);
+  CHECK(c.moe.top_k == 1);
+  CHECK(c.moe.lb_coef == 0.01);
+  c = app::load_train_config(std::string(ENGINE_SOURCE_DIR) + "/configs/resnet18_moe_top2_cifar10.json", {}, nullptr);
+  CHECK(c.moe.top_k == 2);
+  CHECK(c.moe.renormalize);
+  c = app::load_train_config(std::string(ENGINE_SOURCE_DIR) + "/configs/resnet18_moe8_cifar10.json", {}, nullptr);
+  CHECK(c.moe.num_experts == 8);
+  c = app::load_train_config(dense, {"moe.placement=[\"head\"]", "moe.router=\"attentive\"", "moe.top_k=3"}, nullptr);
+  CHECK(c.moe.placement == std::vector<std::string>{"head"});
+  CHECK(c.moe.router == "attentive");
+
+  CHECK(config_error(R"({"moe": {"placement": ["layer5"]}})").find("'moe.placement': unknown value \"layer5\"") !=
+        std::string::npos);
+  CHECK(config_error(R"({"moe": {"placement": ["head", "head"]}})").find("names \"head\" twice") !=
+        std::string::npos);
+  CHECK(config_error(R"({"moe": {"placement": [3]}})").find("'moe.placement' must hold strings") != std::string::npos);
+  CHECK(config_error(R"({"moe": {"num_experts": 4, "top_k": 5}})").find("'moe.top_k' = 5 is out of range") !=
+        std::string::npos);
+  CHECK(config_error(R"({"moe": {"top_k": 0}})").find("'moe.top_k' = 0") != std::string::npos);
+  CHECK(config_error(R"({"moe": {"num_experts": 0}})").find("'moe.num_experts' = 0") != std::string::npos);
+  CHECK(config_error(R"({"moe": {"capacity_factor": 0}})").find("'moe.capacity_factor'") != std::string::npos);
+  CHECK(config_error(R"({"moe": {"temperature": -1}})").find("'moe.temperature'") != std::string::npos);
+  CHECK(config_error(R"({"moe": {"hidden_mult": 0}})").find("'moe.hidden_mult'") != std::string::npos);
+  CHECK(config_error(R"({"moe": {"lb_coef": -0.1}})").find("'moe.lb_coef'") != std::string::npos);
+  CHECK(config_error(R"({"moe": {"router": "dense"}})").find("'moe.router'") != std::string::npos);
+  CHECK(config_error(R"({"moe": {"drop_priority": "random"}})").find("'moe.drop_priority'") != std::string::npos);
+  CHECK(config_error(R"({"moe": {"activation": "tanh"}})").find("'moe.activation'") != std::string::npos);
+  CHECK(config_error(R"({"moe": {"learned_noise": true}})").find("needs 'moe.noisy' = true") != std::string::npos);
+  CHECK(config_error(R"({"moe": {"expert_count": 4}})").find("unknown key 'moe.expert_count'") != std::string::npos);
 }

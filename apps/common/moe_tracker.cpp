@@ -1,0 +1,153 @@
+#include "apps/common/moe_tracker.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "engine/io/atomic_file.h"
+
+namespace engine::app {
+
+nn::moe::MoEOptions moe_options(const TrainConfig::Moe& m) {
+  nn::moe::MoEOptions o;
+  o.num_experts = m.num_experts;
+  o.top_k = m.top_k;
+  o.router.kind = m.router == "attentive" ? nn::moe::RouterKind::Attentive : nn::moe::RouterKind::Linear;
+  o.router.noisy = m.noisy;
+  o.router.learned_noise = m.learned_noise;
+  o.router.noise_std = m.noise_std;
+  o.router.temperature = m.temperature;
+  o.router.renormalize = m.renormalize;
+  o.router_dim = m.router_dim;
+  o.capacity_factor = m.capacity_factor;
+  o.drop_tokens = m.drop_tokens;
+  o.drop_priority = m.drop_priority == "order" ? nn::moe::DropPriority::Order : nn::moe::DropPriority::Probability;
+  o.activation = m.activation == "gelu" ? nn::moe::ExpertActivation::Gelu : nn::moe::ExpertActivation::Relu;
+  o.lb_coef = m.lb_coef;
+  o.z_coef = m.z_coef;
+  o.importance_coef = m.importance_coef;
+  return o;
+}
+
+MoeTracker::MoeTracker(nn::Module& model) : layers_(nn::moe::find_moe_layers(model)) { start_epoch(); }
+
+void MoeTracker::set_labels(const Tensor& labels, int64_t num_classes) {
+  for (auto& [name, l] : layers_) l->set_labels(labels, num_classes);
+}
+
+void MoeTracker::clear_labels() {
+  for (auto& [name, l] : layers_) l->set_labels(Tensor(), 0);
+}
+
+Variable MoeTracker::aux_loss() const {
+  Variable sum;
+  for (const auto& [name, l] : layers_) sum = sum.defined() ? ag::add(sum, l->aux_loss()) : l->aux_loss();
+  return sum;
+}
+
+void MoeTracker::start_epoch() {
+  epoch_.assign(layers_.size(), nn::moe::MoEStats{});
+  aux_sum_ = 0;
+  steps_ = 0;
+}
+
+void MoeTracker::record_step(double aux_value) {
+  for (size_t i = 0; i < layers_.size(); ++i) epoch_[i].add(layers_[i].second->last_stats());
+  aux_sum_ += aux_value;
+  ++steps_;
+}
+
+const std::vector<std::string>& MoeTracker::metric_columns() {
+  static const std::vector<std::string> cols = {"moe_aux_loss",     "moe_lb_loss",      "moe_z_loss",
+                                                "moe_max_expert_frac", "moe_utilisation", "moe_dropped_frac",
+                                                "moe_gate_entropy", "moe_top1_prob"};
+  return cols;
+}
+
+std::vector<double> MoeTracker::epoch_metrics() const {
+  double lb = 0, z = 0, max_frac = 0, util = 0, entropy = 0, top1 = 0, dropped = 0, slots = 0;
+  for (const auto& s : epoch_) {
+    lb += s.lb_loss();
+    z += s.z_loss();
+    max_frac = std::max(max_frac, s.max_token_fraction());
+    util += s.utilisation();
+    entropy += s.gate_entropy();
+    top1 += s.mean_top1();
+    dropped += double(s.dropped);
+    slots += double(s.slots);
+  }
+  double n = double(std::max<size_t>(epoch_.size(), 1));
+  return {steps_ > 0 ? aux_sum_ / double(steps_) : 0.0,
+          lb / n,
+          z / n,
+          max_frac,
+          util / n,
+          slots > 0 ? dropped / slots : 0.0,
+          entropy / n,
+          top1 / n};
+}
+
+void MoeTracker::write_epoch_files(const std::string& run_dir, int64_t epoch) const {
+  if (!active()) return;
+  int64_t classes = 0;
+  for (const auto& s : epoch_) classes = std::max(classes, s.num_classes);
+  std::ostringstream t;
+  t << "layer,expert";
+  for (int64_t c = 0; c < classes; ++c) t << ",class_" << c;
+  t << "\n";
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const auto& s = epoch_[i];
+    for (size_t e = 0; e < s.counts.size(); ++e) {
+      t << layers_[i].first << "," << e;
+      for (int64_t c = 0; c < classes; ++c)
+        t << "," << (s.num_classes == classes ? s.expert_class[e * size_t(classes) + size_t(c)] : 0);
+      t << "\n";
+    }
+  }
+  io::write_file_atomic(run_dir + "/moe_expert_class_epoch" + std::to_string(epoch) + ".csv", t.str());
+
+  std::string path = run_dir + "/moe_layers.csv";
+  bool fresh = !std::filesystem::exists(path);
+  std::ofstream f(path, std::ios::app);
+  ENGINE_CHECK(f.good(), "cannot write " << path);
+  f << std::setprecision(6);
+  if (fresh)
+    f << "epoch,layer,experts,lb_loss,z_loss,importance_loss,max_expert_frac,utilisation,dropped_frac,gate_entropy,"
+         "top1_prob,expert_fracs\n";
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const auto& s = epoch_[i];
+    f << epoch << "," << layers_[i].first << "," << s.counts.size() << "," << s.lb_loss() << "," << s.z_loss() << ","
+      << s.importance_loss() << "," << s.max_token_fraction() << "," << s.utilisation() << ","
+      << s.dropped_fraction() << "," << s.gate_entropy() << "," << s.mean_top1() << ",";
+    // The per-expert fractions in one cell, so that the column count stays fixed.
+    for (size_t e = 0; e < s.counts.size(); ++e) f << (e ? " " : "") << s.token_fraction(int64_t(e));
+    f << "\n";
+  }
+}
+
+int64_t MoeTracker::active_parameters(int64_t total) const {
+  for (const auto& [name, l] : layers_) total -= l->inactive_parameters();
+  return total;
+}
+
+std::string MoeTracker::summary(int64_t total_params) const {
+  std::ostringstream o;
+  int64_t active = active_parameters(total_params);
+  o << "  mixture of experts: " << total_params << " parameters, " << active << " active per token ("
+    << std::fixed << std::setprecision(1) << 100.0 * double(active) / double(std::max<int64_t>(total_params, 1))
+    << "%)";
+  for (const auto& [name, l] : layers_) {
+    const auto& m = l->options();
+    o << "\n  " << name << ": " << m.num_experts << " experts " << m.dim << "->" << m.hidden << "->" << m.dim
+      << ", top-" << m.top_k << ", "
+      << (m.router.kind == nn::moe::RouterKind::Linear ? "linear" : "attentive") << " router"
+      << (m.router.noisy ? ", noisy" : "") << (m.drop_tokens ? ", capacity factor " : ", dropless")
+      << (m.drop_tokens ? std::to_string(m.capacity_factor).substr(0, 4) : "") << "; "
+      << l->expert_parameters() << " parameters per expert, " << l->flops_per_token() << " FLOPs per token";
+  }
+  return o.str();
+}
+
+}  // namespace engine::app
