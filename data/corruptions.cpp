@@ -19,7 +19,7 @@ constexpr double kImpulseAmount[5] = {0.01, 0.02, 0.03, 0.05, 0.07};
 constexpr double kDefocusRadius[5] = {0.75, 1.0, 1.25, 1.75, 2.25};
 constexpr double kContrast[5] = {0.75, 0.5, 0.4, 0.3, 0.15};
 constexpr double kBrightness[5] = {0.05, 0.1, 0.15, 0.2, 0.3};
-constexpr double kPixelate[5] = {0.95, 0.9, 0.85, 0.75, 0.65};
+constexpr double kPixelate[5] = {0.9, 0.8, 0.7, 0.6, 0.5};
 constexpr int kJpegQuality[5] = {80, 65, 58, 50, 40};
 
 // The example quantisation tables of the JPEG standard (ITU-T T.81, Annex K), row-major.

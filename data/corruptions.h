@@ -11,7 +11,9 @@
 //                   (weights = the disc's area over each pixel), edges mirrored
 //   contrast        (x - mean) * c + mean per channel, c = 0.75 0.5 0.4 0.3 0.15
 //   brightness      HSV value + 0.05 0.1 0.15 0.2 0.3 (clipped at 1; hue and saturation kept)
-//   pixelate        box-average to 0.95 0.9 0.85 0.75 0.65 of the size, then nearest upsampling
+//   pixelate        box-average to 0.9 0.8 0.7 0.6 0.5 of the size, then nearest upsampling
+//                   (wider steps than CIFAR-C's 0.95..0.65: neighbouring grid sizes alias
+//                   differently, and close steps would not order the distortion reliably)
 //   jpeg            8x8 DCT of Y (and Cb, Cr for RGB), the JPEG quantisation tables
 //                   scaled to quality 80 65 58 50 40, rounding, inverse DCT
 #include <cstdint>
