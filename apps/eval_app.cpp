@@ -21,6 +21,7 @@
 
 namespace fs = std::filesystem;
 using namespace engine;
+using data::Corruption;
 
 namespace {
 
@@ -132,6 +133,21 @@ io::Json run_corruptions(nn::Module& model, const data::Dataset& test, const app
   io::write_file_atomic(out_dir + "/corruptions.csv", csv.str());
   std::cout << "corruptions table: " << out_dir << "/corruptions.csv" << std::endl;
   if (opt.plots) {
+    // One test image under every corruption and severity, clean first.
+    std::vector<Tensor> keep;
+    std::vector<plot::GridImage> items;
+    Tensor first = data::subset(d, 0, 1).images.contiguous();
+    for (Corruption c : all) {
+      for (int s = 0; s <= data::kNumSeverities; ++s) {
+        keep.push_back(s == 0 ? first : data::corrupt_images(first, c, s, opt.seed));
+        plot::GridImage g{keep.back().data<uint8_t>(), int(d.channels()), int(d.height()), int(d.width()), {}};
+        g.captions.push_back({s == 0 ? data::corruption_name(c) : "severity " + std::to_string(s), plot::colors::black});
+        items.push_back(g);
+      }
+    }
+    std::string examples = out_dir + "/plots/corruption_examples.png";
+    plot::image_grid(items, data::kNumSeverities + 1, d.height() <= 32 ? 3 : 2, "corruptions of test image 0").save(examples);
+    plots->push_back(examples);
     acc_series.push_back({"mean", sev, mean_acc, plot::colors::black, true});
     acc_series.push_back({"clean", {1, 5}, {base.accuracy, base.accuracy}, plot::colors::grey, true});
     ece_series.push_back({"mean", sev, mean_ece, plot::colors::black, true});

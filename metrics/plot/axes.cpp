@@ -192,13 +192,19 @@ void Axes::draw_frame(const std::vector<std::string>& cats, const std::vector<st
   }
 }
 
+int Axes::legend_width(const std::vector<LegendEntry>& entries) {
+  int w = 0;
+  for (const auto& e : entries) w = std::max(w, Canvas::text_width(e.name, kTickScale));
+  return w + 24 + 3 * kGap / 2 + kGap;  // sample line, gaps, text
+}
+
+namespace {
+int legend_height(size_t n) { return (Canvas::text_height(kTickScale) + 6) * int(n) + kGap; }
+}  // namespace
+
 void Axes::legend(const std::vector<LegendEntry>& entries, const std::vector<std::pair<double, double>>& points) {
   if (entries.empty()) return;
-  int scale = kTickScale, row = Canvas::text_height(scale) + 6, sample = 24;
-  int w = 0;
-  for (const auto& e : entries) w = std::max(w, Canvas::text_width(e.name, scale));
-  w += sample + 3 * kGap / 2 + kGap;
-  int h = row * int(entries.size()) + kGap;
+  int w = legend_width(entries), h = legend_height(entries.size());
   Rect corners[4] = {{plot_.x1 - w - kGap, plot_.y0 + kGap, plot_.x1 - kGap, plot_.y0 + kGap + h},
                      {plot_.x0 + kGap, plot_.y0 + kGap, plot_.x0 + kGap + w, plot_.y0 + kGap + h},
                      {plot_.x1 - w - kGap, plot_.y1 - kGap - h, plot_.x1 - kGap, plot_.y1 - kGap},
@@ -213,7 +219,17 @@ void Axes::legend(const std::vector<LegendEntry>& entries, const std::vector<std
     }
     if (hits < best_hits) best_hits = hits, best = k;
   }
-  Rect r = corners[best];
+  draw_legend(entries, corners[best]);
+}
+
+void Axes::legend_outside(const std::vector<LegendEntry>& entries) {
+  if (entries.empty()) return;
+  int x0 = plot_.x1 + 2 * kGap;
+  draw_legend(entries, {x0, plot_.y0, x0 + legend_width(entries), plot_.y0 + legend_height(entries.size())});
+}
+
+void Axes::draw_legend(const std::vector<LegendEntry>& entries, const Rect& r) {
+  int row = Canvas::text_height(kTickScale) + 6, sample = 24;
   canvas_.fill_rect(r, colors::white, 0.9);
   canvas_.outline_rect(r, colors::grey);
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -224,7 +240,7 @@ void Axes::legend(const std::vector<LegendEntry>& entries, const std::vector<std
       canvas_.fill_rect({x + 4, mid - 6, x + sample - 4, mid + 6}, e.color);
     else
       canvas_.line(x, mid, x + sample, mid, e.color, 3, e.dashed ? 5 : 0);
-    canvas_.text(x + sample + kGap, y + 3, e.name, colors::black, scale);
+    canvas_.text(x + sample + kGap, y + 3, e.name, colors::black, kTickScale);
   }
 }
 

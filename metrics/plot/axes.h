@@ -60,6 +60,9 @@ class Axes {
                   const std::vector<std::string>& y_categories = {}, bool vertical_x = false);
   // A legend box in the plot corner that covers the fewest of the given points.
   void legend(const std::vector<LegendEntry>& entries, const std::vector<std::pair<double, double>>& points);
+  // A legend right of the plot area, top-aligned (reserve legend_width() + 16 as extra_right).
+  void legend_outside(const std::vector<LegendEntry>& entries);
+  static int legend_width(const std::vector<LegendEntry>& entries);
 
  private:
   Canvas& canvas_;
@@ -69,6 +72,7 @@ class Axes {
   bool integer_x_ = false;
 
   std::vector<double> x_ticks(double* step) const;
+  void draw_legend(const std::vector<LegendEntry>& entries, const Rect& box);
 };
 
 }  // namespace engine::plot

@@ -45,8 +45,13 @@ Figure line_panels(const std::vector<LinePanel>& panels, int columns) {
   Figure f = make_grid_figure(panels.size(), columns, kPanelWidth, kPanelHeight);
   for (size_t pi = 0; pi < panels.size(); ++pi) {
     const LinePanel& p = panels[pi];
+    std::vector<LegendEntry> legend;
+    for (const Series& s : p.series)
+      if (!s.name.empty()) legend.push_back({s.name, s.color, s.dashed, false});
+    // Many series: the legend goes right of the plot instead of over the data.
+    bool outside = legend.size() > 4;
     Axes ax(f.canvas, panel_rect(pi, columns, int(panels.size()), kPanelWidth, kPanelHeight), p.title, p.xlabel,
-            p.ylabel);
+            p.ylabel, outside ? Axes::legend_width(legend) + 8 : 0);
     double inf = std::numeric_limits<double>::infinity();
     double xlo = inf, xhi = -inf, ylo = inf, yhi = -inf;
     for (const Series& s : p.series) {
@@ -66,7 +71,8 @@ Figure line_panels(const std::vector<LinePanel>& panels, int columns) {
     if (std::isfinite(p.y_min)) ylo = p.y_min;
     if (std::isfinite(p.y_max)) yhi = p.y_max;
     if (!std::isfinite(p.y_min) || !std::isfinite(p.y_max)) {
-      double a = ylo, b = yhi;
+      double pad = (yhi - ylo) * 0.02;  // markers on the extremes stay inside
+      double a = ylo - (ylo == 0 ? 0 : pad), b = yhi + pad;
       expand_to_ticks(&a, &b);
       if (!std::isfinite(p.y_min)) ylo = a;
       if (!std::isfinite(p.y_max)) yhi = b;
@@ -75,7 +81,6 @@ Figure line_panels(const std::vector<LinePanel>& panels, int columns) {
     ax.set_y(ylo, yhi);
     ax.set_integer_x(p.integer_x);
     ax.draw_background();
-    std::vector<LegendEntry> legend;
     std::vector<std::pair<double, double>> points;
     for (const Series& s : p.series) {
       bool have_prev = false;
@@ -94,10 +99,12 @@ Figure line_panels(const std::vector<LinePanel>& panels, int columns) {
         px0 = X, py0 = Y, have_prev = true;
         points.emplace_back(s.x[i], s.y[i]);
       }
-      if (!s.name.empty()) legend.push_back({s.name, s.color, s.dashed, false});
     }
     ax.draw_frame();
-    ax.legend(legend, points);
+    if (outside)
+      ax.legend_outside(legend);
+    else
+      ax.legend(legend, points);
     f.panels.push_back(ax.plot());
   }
   return f;
