@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <utility>
 
 #include "engine/nn/init.h"
 #include "engine/nn/moe/aux_losses.h"
@@ -134,8 +135,11 @@ MoEForward moe_forward(const Variable& x, const MoEParams& p, const MoEOptions& 
   f.z_loss = router_z_loss(r.logits);
   Variable gates = ag::scatter_add(Variable(Tensor::zeros({T, E}, x.dtype(), x.device())), 1, r.experts, r.weights);
   f.importance_loss = importance_loss(gates);
-  f.aux_loss = ag::add(ag::add(ag::mul(f.lb_loss, o.lb_coef), ag::mul(f.z_loss, o.z_coef)),
-                       ag::mul(f.importance_loss, o.importance_coef));
+  // Terms with a zero coefficient stay out of the graph, so backward does not visit them.
+  f.aux_loss = Variable(Tensor::zeros({}, x.dtype(), x.device()));
+  for (auto [loss, coef] : {std::make_pair(f.lb_loss, o.lb_coef), std::make_pair(f.z_loss, o.z_coef),
+                            std::make_pair(f.importance_loss, o.importance_coef)})
+    if (coef != 0.0) f.aux_loss = ag::add(f.aux_loss, ag::mul(loss, coef));
   fill_stats(f.stats, r, d, token_labels, num_classes, T, k, E);
   f.stats.lb_sum = f.lb_loss.item();
   f.stats.z_sum = f.z_loss.item();
