@@ -16,6 +16,7 @@
 #include "data/corruptions.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
+#include "engine/nn/moe/moe_layer.h"
 #include "metrics/model_stats.h"
 #include "metrics/plot/charts.h"
 
@@ -61,7 +62,8 @@ std::string class_name(const data::Dataset& d, int64_t k) {
 // A grid of test images with the true label (black) and the prediction with its
 // confidence (green when right, red when wrong).
 plot::Figure sample_grid(const data::Dataset& d, const Tensor& images, const std::vector<float>& probs, int64_t classes,
-                         const std::vector<int64_t>& rows, const std::string& title) {
+                         const std::vector<int64_t>& rows, const std::string& title,
+                         const std::vector<std::vector<std::string>>& extra = {}) {
   int64_t per = d.channels() * d.height() * d.width();
   std::vector<plot::GridImage> items;
   for (int64_t i : rows) {
@@ -76,9 +78,58 @@ plot::Figure sample_grid(const data::Dataset& d, const Tensor& images, const std
     g.captions.push_back({class_name(d, label), plot::colors::black});
     g.captions.push_back({class_name(d, pred) + " " + std::to_string(int(std::lround(p[pred] * 100))) + "%",
                           pred == label ? plot::colors::green : plot::colors::red});
+    if (items.size() < extra.size())
+      for (const auto& line : extra[items.size()]) g.captions.push_back({line, plot::colors::blue});
     items.push_back(g);
   }
   return plot::image_grid(items, 8, d.height() <= 32 ? 4 : 2, title);
+}
+
+using MoeLayers = std::vector<std::pair<std::string, nn::moe::MoELayer*>>;
+
+// Hooks that hand each batch's labels (or, with by_index, each image's index in the
+// dataset as its "class") to every MoE layer and add up the layers' statistics.
+app::EvalHooks moe_hooks(const MoeLayers& layers, std::vector<nn::moe::MoEStats>* stats, int64_t classes,
+                         bool by_index) {
+  stats->assign(layers.size(), nn::moe::MoEStats{});
+  app::EvalHooks h;
+  h.before_batch = [=](const Tensor& labels, const Tensor& indices) {
+    for (const auto& [name, l] : layers) l->set_labels(by_index ? indices : labels, classes);
+  };
+  h.after_batch = [=](const Tensor&) {
+    for (size_t i = 0; i < layers.size(); ++i) (*stats)[i].add(layers[i].second->last_stats());
+  };
+  return h;
+}
+
+// Per image of `rows`, one caption line per MoE layer: the expert that took most of
+// its tokens and that share ("layer3 e2 61%").
+std::vector<std::vector<std::string>> experts_per_image(nn::Module& model, const MoeLayers& layers,
+                                                        const data::Dataset& test, const std::vector<int64_t>& rows,
+                                                        const app::TrainConfig& cfg, Device device) {
+  data::Dataset sub = data::gather(test, rows);
+  std::vector<nn::moe::MoEStats> stats;
+  int64_t n = sub.size();
+  app::evaluate_logits(model, sub, cfg, device, moe_hooks(layers, &stats, n, true));
+  for (const auto& [name, l] : layers) l->set_labels(Tensor(), 0);
+  std::vector<std::vector<std::string>> lines(rows.size());
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const auto& s = stats[li];
+    int64_t experts = int64_t(s.counts.size());
+    if (s.num_classes != n) continue;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t best = 0, total = 0;
+      for (int64_t e = 0; e < experts; ++e) {
+        int64_t v = s.expert_class[size_t(e * n + i)];
+        total += v;
+        if (v > s.expert_class[size_t(best * n + i)]) best = e;
+      }
+      int64_t share = total ? std::lround(100.0 * double(s.expert_class[size_t(best * n + i)]) / double(total)) : 0;
+      lines[size_t(i)].push_back(app::short_layer_name(layers[li].first) + " e" + std::to_string(best) + " " +
+                                 std::to_string(share) + "%");
+    }
+  }
+  return lines;
 }
 
 io::Json run_corruptions(nn::Module& model, const data::Dataset& test, const app::TrainConfig& cfg, Device device,
@@ -195,7 +246,11 @@ int run(const Options& opt) {
             << metrics::human_count(double(ms.flops())) << " FLOPs per image (2 x " << ms.macs << " MACs)\n";
   io::write_file_atomic(run_dir + "/layers.csv", metrics::model_stats_csv(ms));
 
-  app::EvalOutput test = app::evaluate_logits(*model, ds.test, cfg, device);
+  MoeLayers moe = nn::moe::find_moe_layers(*model);
+  std::vector<nn::moe::MoEStats> moe_test;
+  app::EvalOutput test = app::evaluate_logits(
+      *model, ds.test, cfg, device, moe.empty() ? app::EvalHooks{} : moe_hooks(moe, &moe_test, ds.test.num_classes, false));
+  for (const auto& [name, l] : moe) l->set_labels(Tensor(), 0);
   app::EvalSummary s = app::summarize(test, opt.bins);
   std::cout << std::fixed << std::setprecision(4) << "test images " << s.images << ": accuracy " << s.accuracy
             << ", NLL " << s.nll << ", ECE (" << opt.bins << " bins) " << s.ece << ", MCE " << s.mce << ", Brier "
@@ -208,7 +263,7 @@ int run(const Options& opt) {
   if (ds.val.size() > 0) {
     fit_set = app::evaluate_logits(*model, ds.val, cfg, device);
     report_set = test;
-    fit_on = "the validation split (data.val_size = " + std::to_string(ds.val.size()) + ")";
+    fit_on = "the validation split";
     report_on = "the test set";
   } else {
     std::vector<int64_t> perm = data::random_permutation(test.size(), data::derive_seed(opt.seed, 0x7E57));
@@ -263,7 +318,13 @@ int run(const Options& opt) {
     int64_t c = test.classes();
     std::vector<int64_t> perm = data::random_permutation(test.size(), data::derive_seed(opt.seed, 0x5A3));
     perm.resize(size_t(std::min<int64_t>(24, test.size())));
-    save(sample_grid(ds.test, images, probs, c, perm, "random test images: true label, prediction"), "samples.png");
+    std::string grid_title = "random test images: true label, prediction";
+    std::vector<std::vector<std::string>> experts;
+    if (!moe.empty()) {
+      experts = experts_per_image(*model, moe, ds.test, perm, cfg, device);
+      grid_title += ", top expert per MoE layer";
+    }
+    save(sample_grid(ds.test, images, probs, c, perm, grid_title, experts), "samples.png");
     std::vector<int64_t> wrong;
     for (int64_t i = 0; i < test.size(); ++i) {
       const float* p = probs.data() + i * c;
@@ -273,7 +334,18 @@ int run(const Options& opt) {
     std::stable_sort(wrong.begin(), wrong.end(), [&](int64_t a, int64_t b) { return conf(a) > conf(b); });
     wrong.resize(std::min<size_t>(wrong.size(), 16));
     if (!wrong.empty()) save(sample_grid(ds.test, images, probs, c, wrong, "most confident mistakes"), "mistakes.png");
-    for (const auto& p : app::plot_moe_files(run_dir, plot_dir)) plots.push_back(p);
+    for (size_t li = 0; li < moe.size(); ++li) {
+      const auto& s = moe_test[li];
+      if (s.num_classes <= 0) continue;
+      std::vector<std::vector<double>> counts(s.counts.size(), std::vector<double>(size_t(s.num_classes)));
+      for (size_t e = 0; e < counts.size(); ++e)
+        for (int64_t k = 0; k < s.num_classes; ++k)
+          counts[e][size_t(k)] = double(s.expert_class[e * size_t(s.num_classes) + size_t(k)]);
+      std::string name = app::short_layer_name(moe[li].first);
+      save(app::expert_class_heatmap(counts, ds.test.class_names, name + ": experts per class, test set"),
+           "moe_test_expert_class_" + name + ".png");
+    }
+    for (const auto& p : app::plot_moe_files(run_dir, plot_dir, ds.test.class_names)) plots.push_back(p);
   }
 
   io::Json j = {{"checkpoint", ckpt},

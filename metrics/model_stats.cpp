@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "engine/core/check.h"
+#include "engine/nn/moe/moe_layer.h"
 
 namespace engine::metrics {
 namespace {
@@ -18,6 +19,25 @@ struct Rules {
   std::mutex mu;
   std::map<std::string, ActiveParamsRule> active;
   std::map<OpKind, OpMacsRule> macs;
+  std::map<std::string, ModuleMacsRule> module_macs;
+
+  Rules() {
+    // A mixture-of-experts layer: each token uses its router and top_k of the experts.
+    active["MoELayer"] = [](const nn::Module& m) {
+      const auto& l = dynamic_cast<const nn::moe::MoELayer&>(m);
+      return l.num_parameters() - l.inactive_parameters();
+    };
+    // Its work per token as designed (router + top_k expert MLPs): what ran on one
+    // image depends on capacity drops, which a single (blank) image exaggerates. The
+    // token count is the row count of the router's product.
+    module_macs["MoELayer"] = [](const nn::Module& m, const std::vector<OpRecord>& ops) -> int64_t {
+      const auto& l = dynamic_cast<const nn::moe::MoELayer&>(m);
+      for (const auto& op : ops)
+        if ((op.op == OpKind::LINEAR || op.op == OpKind::MATMUL) && !op.output.empty() && op.output.back() > 0)
+          return shape_numel(op.output) / op.output.back() * l.flops_per_token() / 2;
+      return -1;
+    };
+  }
 };
 
 Rules& rules() {
@@ -36,14 +56,29 @@ int64_t builtin_macs(const GradFn& node, const Tensor& out) {
       return out.numel() * node.inputs.at(1).shape().back();
     case OpKind::MATMUL:  // a [..., m, k], b [..., k, n]
       return out.numel() * node.inputs.at(0).shape().back();
+    case OpKind::MOE_GROUPED_MATMUL:  // x [rows, in], w [E, in, out]: each routed row through its expert
+      return out.numel() * node.inputs.at(0).shape().back();
     default:
       return -1;
   }
 }
 
-std::string module_of(const std::string& param_name) {
-  size_t dot = param_name.rfind('.');
-  return dot == std::string::npos ? std::string() : param_name.substr(0, dot);
+// The deepest module whose name prefixes the parameter's: parameter names may hold
+// dots of their own ("experts.fc1.weight" of an MoE layer).
+std::string module_of(const std::string& param_name, const std::unordered_set<std::string>& modules) {
+  std::string name = param_name;
+  for (size_t dot; (dot = name.rfind('.')) != std::string::npos;) {
+    name = name.substr(0, dot);
+    if (modules.count(name)) return name;
+  }
+  return std::string();
+}
+
+// Parameters registered on the module itself, not on its children.
+int64_t own_parameters(const nn::Module& m) {
+  int64_t n = m.num_parameters();
+  for (const auto& [child, ptr] : m.named_children()) n -= ptr->num_parameters();
+  return n;
 }
 
 void walk_modules(const nn::Module& m, const std::string& name, std::vector<std::pair<std::string, const nn::Module*>>* out) {
@@ -59,9 +94,7 @@ int64_t active_params_of(const nn::Module& m) {
     if (it != rules().active.end()) rule = it->second;
   }
   if (rule) return rule(m);
-  int64_t own = 0;
-  for (const auto& [n, v] : m.named_parameters())
-    if (n.find('.') == std::string::npos) own += v.numel();
+  int64_t own = own_parameters(m);
   for (const auto& [child, ptr] : m.named_children()) own += active_params_of(*ptr);
   return own;
 }
@@ -78,10 +111,19 @@ void set_op_macs_rule(OpKind op, OpMacsRule rule) {
   rules().macs[op] = std::move(rule);
 }
 
+void set_module_macs_rule(const std::string& type, ModuleMacsRule rule) {
+  std::lock_guard<std::mutex> lock(rules().mu);
+  rules().module_macs[type] = std::move(rule);
+}
+
 ModelStats model_stats(nn::Module& model, const Shape& image, Device device) {
   ENGINE_CHECK(!image.empty(), "model_stats: the image shape is empty");
+  std::vector<std::pair<std::string, const nn::Module*>> modules;
+  walk_modules(model, "", &modules);
+  std::unordered_set<std::string> module_names;
+  for (const auto& [name, m] : modules) module_names.insert(name);
   std::unordered_map<const void*, std::string> owner;  // parameter node -> module name
-  for (const auto& [n, v] : model.named_parameters()) owner[v.id()] = module_of(n);
+  for (const auto& [n, v] : model.named_parameters()) owner[v.id()] = module_of(n, module_names);
 
   Shape batch_shape{1};
   batch_shape.insert(batch_shape.end(), image.begin(), image.end());
@@ -97,12 +139,13 @@ ModelStats model_stats(nn::Module& model, const Shape& image, Device device) {
   model.train(was_training);
 
   std::map<OpKind, OpMacsRule> extra;
+  std::map<std::string, ModuleMacsRule> module_rules;
   {
     std::lock_guard<std::mutex> lock(rules().mu);
     extra = rules().macs;
+    module_rules = rules().module_macs;
   }
-  std::unordered_map<std::string, int64_t> macs;
-  std::unordered_map<std::string, Shape> shapes;
+  std::unordered_map<std::string, std::vector<OpRecord>> charged;
   int64_t unowned = 0;
   std::unordered_set<const void*> seen;
   std::vector<Variable> stack{out};
@@ -124,9 +167,9 @@ ModelStats model_stats(nn::Module& model, const Shape& image, Device device) {
           who = o->second, found = true;
       }
       if (found) {
-        macs[who] += m;
-        // The graph is walked from the output backwards: keep the first (latest) shape.
-        if (!shapes.count(who)) shapes[who] = v.shape();
+        OpRecord r{node.op, v.shape(), {}, m};
+        for (const Variable& in : node.inputs) r.inputs.push_back(in.defined() ? in.shape() : Shape{});
+        charged[who].push_back(std::move(r));
       } else {
         unowned += m;
       }
@@ -135,16 +178,24 @@ ModelStats model_stats(nn::Module& model, const Shape& image, Device device) {
   }
 
   ModelStats s;
-  std::vector<std::pair<std::string, const nn::Module*>> modules;
-  walk_modules(model, "", &modules);
   for (const auto& [name, m] : modules) {
     LayerStats l;
     l.name = name.empty() ? "(model)" : name;
     l.type = m->type_name();
-    for (const auto& [n, v] : m->named_parameters())
-      if (n.find('.') == std::string::npos) l.params += v.numel();
-    auto mi = macs.find(name);
-    if (mi != macs.end()) l.macs = mi->second, l.output = shapes[name];
+    l.params = own_parameters(*m);
+    auto ci = charged.find(name);
+    if (ci != charged.end()) {
+      int64_t largest = -1;
+      for (const OpRecord& r : ci->second) {
+        l.macs += r.macs;
+        if (r.macs > largest) largest = r.macs, l.output = r.output;
+      }
+      auto rule = module_rules.find(l.type);
+      if (rule != module_rules.end() && rule->second) {
+        int64_t m2 = rule->second(*m, ci->second);
+        if (m2 >= 0) l.macs = m2;
+      }
+    }
     if (l.params == 0 && l.macs == 0) continue;
     s.layers.push_back(l);
     s.total_params += l.params;

@@ -5,11 +5,13 @@
 // charged to the module that owns its weight. FLOPs = 2 x MACs; normalisation,
 // activations, pooling and the loss are not counted (about 1% of a ResNet's work).
 //
-// Extension points for layers whose parameters are only partly used per input
-// (Mixture-of-Experts): set_active_params_rule() says how many of a module type's
-// parameters one token uses; set_op_macs_rule() counts an op kind that is not a
-// conv2d/linear/matmul (a grouped expert GEMM). The forward pass counts only the
-// work that ran, so for a routed layer the MACs are already the active ones.
+// Layers whose parameters are only partly used per input (Mixture-of-Experts):
+// set_active_params_rule() says how many of a module type's parameters one token
+// uses; set_module_macs_rule() replaces the counted MACs of a module type (from the
+// ops charged to it); set_op_macs_rule() counts an op kind beyond conv2d, linear,
+// matmul and moe_grouped_matmul. MoELayer has rules built in: its router and top_k
+// experts per token, for every token (what ran on one image also reflects capacity
+// drops).
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -26,7 +28,7 @@ struct LayerStats {
   std::string type;  // its type_name()
   int64_t params = 0;  // its own parameters (not its children's)
   int64_t macs = 0;    // per image
-  Shape output;        // the output of its last counted op for one image (empty when none ran)
+  Shape output;        // the output of its largest counted op for one image (empty when none ran)
 };
 
 struct ModelStats {
@@ -55,6 +57,18 @@ void set_active_params_rule(const std::string& type, ActiveParamsRule rule);
 // MACs of a recorded op of kind `op`, from its inputs and its output tensor.
 using OpMacsRule = std::function<int64_t(const GradFn& node, const Tensor& output)>;
 void set_op_macs_rule(OpKind op, OpMacsRule rule);
+
+// One counted op charged to a module.
+struct OpRecord {
+  OpKind op;
+  Shape output;
+  std::vector<Shape> inputs;
+  int64_t macs = 0;
+};
+// The MACs of a module of type `type` from the ops charged to it; a negative result
+// keeps the counted sum.
+using ModuleMacsRule = std::function<int64_t(const nn::Module& module, const std::vector<OpRecord>& ops)>;
+void set_module_macs_rule(const std::string& type, ModuleMacsRule rule);
 
 // Human-readable counts: 11.17M, 556.7M, 1.11G.
 std::string human_count(double v);

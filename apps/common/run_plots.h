@@ -25,8 +25,19 @@ CsvTable read_csv(const std::string& path);
 // one more panel per MoE column group when metrics.csv has them.
 plot::Figure training_curves(const CsvTable& metrics, const std::string& run_name);
 
-// Draws the MoE statistics files a run directory holds into plots_dir and returns the
-// paths written (none for a dense run).
-std::vector<std::string> plot_moe_files(const std::string& run_dir, const std::string& plots_dir);
+// "moe_layer3.moe" -> "layer3": the placement an MoE layer's full name stands for.
+std::string short_layer_name(const std::string& layer);
+
+// An expert x class table of slot counts [E][C] as a heatmap of each class's share of
+// tokens per expert (columns sum to 1): specialised experts show as bright cells.
+plot::Figure expert_class_heatmap(const std::vector<std::vector<double>>& counts,
+                                  const std::vector<std::string>& class_names, const std::string& title);
+
+// Draws the MoE statistics files of a run directory into plots_dir: the expert load
+// (token fraction per expert, per layer) of the last epoch from moe_layers.csv, and
+// the expert x class table of the last moe_expert_class_epoch<N>.csv, one heatmap per
+// layer. Returns the paths written (none for a dense run).
+std::vector<std::string> plot_moe_files(const std::string& run_dir, const std::string& plots_dir,
+                                        const std::vector<std::string>& class_names = {});
 
 }  // namespace engine::app

@@ -137,7 +137,7 @@ Figure bar_panels(const std::vector<BarPanel>& panels, int columns) {
     ax.draw_background(numeric, true);
     Color edge = mix(p.color, colors::black, 0.35);
     for (size_t i = 0; i < n; ++i) {
-      if (!std::isfinite(p.values[i])) continue;
+      if (!std::isfinite(p.values[i]) || p.values[i] == 0) continue;
       double a = numeric ? p.edges[i] : double(i) - 0.4, b = numeric ? p.edges[i + 1] : double(i) + 0.4;
       int x0 = int(std::lround(ax.px(a))), x1 = int(std::lround(ax.px(b)));
       if (numeric && x1 - x0 > 2) x1 -= 1;  // a pixel between neighbouring bins

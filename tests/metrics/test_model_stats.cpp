@@ -2,6 +2,7 @@
 // counts written out from the architecture, and the MoE extension points.
 #include "metrics/model_stats.h"
 #include "models/resnet.h"
+#include "models/resnet_moe.h"
 #include "test_util.h"
 
 using namespace engine;
@@ -51,7 +52,7 @@ TEST_CASE("model_stats counts a small network's parameters and MACs by hand", "[
   CHECK(csv.find("total,,277,3496,\n") != std::string::npos);
 }
 
-TEST_CASE("ResNet-18 for CIFAR-10: 11,173,962 parameters and the MACs of its convolutions", "[metrics]") {
+TEST_CASE("ResNet-18 for CIFAR-10: 11173962 parameters and the MACs of its convolutions", "[metrics]") {
   models::ResNetConfig rc;
   models::ResNet net(rc);
   metrics::ModelStats s = metrics::model_stats(net, {3, 32, 32});
@@ -93,4 +94,29 @@ TEST_CASE("model_stats extension points: active-parameter rules per module type"
   CHECK(moe.active_params == 10 + 10);
   CHECK(moe.macs == 16 + 8);
   metrics::set_active_params_rule("HalfUsedForTest", nullptr);
+}
+
+TEST_CASE("model_stats of ResNet-18 with an MoE block: active parameters and per-token expert work", "[metrics]") {
+  models::ResNetMoEConfig mc;
+  mc.resnet.width_mult = 0.125;
+  mc.placement = {"layer4"};
+  mc.moe.num_experts = 4;
+  mc.moe.top_k = 1;
+  mc.moe.router.num_experts = 4;
+  models::ResNetMoE net(mc);
+  metrics::ModelStats s = metrics::model_stats(net, {3, 32, 32});
+  CHECK(s.total_params == net.num_parameters());
+  CHECK(s.active_params == net.active_parameters());
+  CHECK(s.active_params < s.total_params);
+  // layer4 runs at 4x4 pixels: 16 tokens, each through the router and one expert.
+  const nn::moe::MoELayer& layer = *net.after_stage[3]->moe;
+  bool found = false;
+  for (const auto& l : s.layers)
+    if (l.name == "moe_layer4.moe") {
+      found = true;
+      CHECK(l.type == "MoELayer");
+      CHECK(l.params == layer.num_parameters());
+      CHECK(l.macs == 16 * layer.flops_per_token() / 2);
+    }
+  CHECK(found);
 }

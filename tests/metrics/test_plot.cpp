@@ -185,7 +185,7 @@ TEST_CASE("line panels decode from PNG with a black frame and coloured series", 
   CHECK(orange > 100);
 }
 
-TEST_CASE("bar panels, histograms and the reliability diagram decode with their bars", "[metrics][plot]") {
+TEST_CASE("bar panels and histograms and the reliability diagram decode with their bars", "[metrics][plot]") {
   plot::BarPanel load{"expert load", "expert", "token fraction", {0.4, 0.3, 0.2, 0.1}, {}, {}, plot::colors::blue,
                       0.25, "uniform"};
   plot::BarPanel h = plot::histogram({0.1, 0.2, 0.25, 0.8, 0.9, 0.95, 0.99}, 10, 0, 1, "confidence", "p");
@@ -236,7 +236,7 @@ TEST_CASE("heatmaps decode with cell colours and a colour bar from low to high",
   CHECK_THROWS_WITH(plot::heatmap(h), Catch::Contains("rows of 3 and 2"));
 }
 
-TEST_CASE("image grids place each image's pixels, scaled", "[metrics][plot]") {
+TEST_CASE("image grids place the pixels of each image scaled", "[metrics][plot]") {
   std::vector<uint8_t> rgb(3 * 4 * 4), grey(4 * 4);
   for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = uint8_t(i * 5);
   for (size_t i = 0; i < grey.size(); ++i) grey[i] = uint8_t(200 - i);
