@@ -70,16 +70,17 @@ int main(int argc, char** argv) {
     Device device = app::resolve_device(device_name.empty() ? c.device : device_name);
     if (batch <= 0) batch = c.training.batch_size;
     Shape xs = image_shape(c, batch);
-    models::ResNetConfig rc;
-    rc.in_channels = xs[1];
-    rc.num_classes = classes_of(c);
-    rc.width_mult = c.model.width_mult;
-    models::ResNet model(rc);
+    // The config's model (dense or MoE), built from a stand-in dataset of the right shape.
+    data::Dataset shape_only;
+    shape_only.images = Tensor::empty({1, xs[1], xs[2], xs[3]}, DType::u8);
+    shape_only.num_classes = classes_of(c);
+    std::shared_ptr<nn::Module> net = app::build_model(c, shape_only);
+    nn::Module& model = *net;
     model.to(device);
     optim::SGD opt(optim::make_param_entries(model.named_parameters(), 5e-4, true), optim::SgdOptions{0.01, 0.9});
     Tensor x = ops::randn(xs, 1, 0, DType::f32, device);
     std::vector<double> labels;
-    for (int64_t i = 0; i < batch; ++i) labels.push_back(double(i % rc.num_classes));
+    for (int64_t i = 0; i < batch; ++i) labels.push_back(double(i % shape_only.num_classes));
     Tensor y = Tensor::from_vector(labels, {batch}, DType::i64, device);
 
     auto step = [&]() {
@@ -101,12 +102,14 @@ int main(int argc, char** argv) {
     std::printf("| model | device | batch | image | params | step ms (median of %lld) | img/s |\n",
                 static_cast<long long>(iters));
     std::printf("|---|---|---|---|---|---|---|\n");
-    std::printf("| resnet18 x%.3g | %s | %lld | %lldx%lldx%lld | %lld | %.1f | %.1f |\n", c.model.width_mult,
-                device.str().c_str(), static_cast<long long>(batch), static_cast<long long>(xs[1]),
+    std::printf("| %s x%.3g | %s | %lld | %lldx%lldx%lld | %lld | %.1f | %.1f |\n",
+                c.moe.enabled() ? "resnet18-moe" : "resnet18", c.model.width_mult, device.str().c_str(), static_cast<long long>(batch), static_cast<long long>(xs[1]),
                 static_cast<long long>(xs[2]), static_cast<long long>(xs[3]),
                 static_cast<long long>(model.num_parameters()), median * 1e3, double(batch) / median);
 
-    if (device.is_cpu()) {
+    auto* dense = dynamic_cast<models::ResNet*>(net.get());
+    if (device.is_cpu() && dense) {
+      models::ResNet& model = *dense;
       // The convolutions alone: every conv of the network at its input shape, forward.
       double flops = 0, secs = 0;
       NoGradGuard ng;
