@@ -24,12 +24,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 // Needs no GPU: kernels are registered whenever the backend is compiled in.
 // Ops whose CUDA kernels are not written yet, each with its reason. An op leaves this
 // list when its kernel lands (the test fails if an exempt op has a kernel).
-const std::map<OpKind, const char*> kCudaExempt = {
-    {OpKind::MOE_ROUTE, "MoE dispatch on CUDA (CUB sort / histogram + scan) is still to be written"},
-    {OpKind::MOE_GROUPED_MATMUL, "grouped expert GEMMs on CUDA are still to be written"},
-    {OpKind::MOE_GROUPED_MATMUL_BWD_DATA, "grouped expert GEMMs on CUDA are still to be written"},
-    {OpKind::MOE_GROUPED_MATMUL_BWD_WEIGHT, "grouped expert GEMMs on CUDA are still to be written"},
-};
+const std::map<OpKind, const char*> kCudaExempt = {};
 
 TEST_CASE("every op that is not a view has a CUDA kernel, or a documented exemption", "[cuda_table]") {
   if (!runtime::cuda_compiled()) skip("this build has no CUDA backend");

@@ -1,0 +1,37 @@
+#pragma once
+// CUDA twins of kernels/cpu/moe.h: slot routing and the grouped expert GEMMs over the
+// expert-contiguous row buffer, with the same results as the CPU kernels (routing
+// bit for bit). A bad expert index or bad offsets are reported to `err` (the runtime
+// throws at the next synchronisation) and never followed.
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/check.h"
+#include "kernels/params.h"
+
+namespace engine::kernels {
+
+// The outputs of moe_route_fwd_cpu (same rows, offsets and counts) from device arrays.
+// priority: null or [T, k] (float, double). scratch: device scratch of T * k + E + 1
+// int64. A slot with an expert index outside [0, E) is reported and routed as dropped.
+template <class P>
+void moe_route_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets,
+                        int64_t* counts, const int64_t* expert_idx, const P* priority, int64_t* scratch,
+                        const MoeRouteParams& p, CudaIndexError* err, cudaStream_t stream);
+
+// y [R, Cout], gx [R, Cin], gw [E, Cin, Cout] as in moe_grouped_matmul_*_cpu; offsets
+// (device, [E + 1]) must start at 0, never decrease and end <= R, otherwise the
+// offending value is reported and the outputs are wrong. Instantiated for float,
+// double, bf16_t and f16_t (bf16/f16 accumulate in f32).
+template <class T>
+void moe_grouped_matmul_fwd_cuda(T* y, const T* x, const T* w, const int64_t* offsets,
+                                 const MoeGroupedMatmulParams& p, CudaIndexError* err, cudaStream_t stream);
+template <class T>
+void moe_grouped_matmul_bwd_data_cuda(T* gx, const T* gy, const T* w, const int64_t* offsets,
+                                      const MoeGroupedMatmulParams& p, CudaIndexError* err, cudaStream_t stream);
+template <class T>
+void moe_grouped_matmul_bwd_weight_cuda(T* gw, const T* x, const T* gy, const int64_t* offsets,
+                                        const MoeGroupedMatmulParams& p, CudaIndexError* err, cudaStream_t stream);
+
+}  // namespace engine::kernels
