@@ -21,6 +21,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
 #include "engine/runtime/backend.h"
+#include "metrics/model_stats.h"
 #include "metrics/tfevents.h"
 #include "apps/common/moe_tracker.h"
 #include "models/resnet.h"
@@ -332,6 +333,13 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
       << model->num_parameters() << " parameters), " << steps_per_epoch << " steps/epoch, " << total_steps
       << " steps";
     if (moe.active()) o << "\n" << moe.summary(model->num_parameters());
+    // Parameters and FLOPs per layer (one forward pass of one image, eval mode): the
+    // totals are printed, the table is kept in the run directory.
+    metrics::ModelStats ms =
+        metrics::model_stats(*model, {ds.train.channels(), ds.train.height(), ds.train.width()}, device);
+    o << "\n  parameters " << ms.total_params << " (active per token " << ms.active_params << "), "
+      << metrics::human_count(double(ms.flops())) << " FLOPs per image (2 x multiply-adds; per layer in model_stats.csv)";
+    io::write_file_atomic(run_dir + "/model_stats.csv", metrics::model_stats_csv(ms));
     say(o.str());
   }
 
