@@ -204,6 +204,56 @@ std::vector<Bench> benches() {
     v.push_back({name, {256, 1024, 4096, 8192}, [d](Device dev, int64_t n) { return gemm_case(dev, n, d); },
                  d == DType::f32 ? 1e-4 : 2e-2});
   }
+  // MoE layer pieces at the shape family: T tokens, C = 256, E = 8, H = 1024, k = 2.
+  // Routing inputs are the same on both devices (Philox), so the CPU check is exact.
+  auto moe_routing = [](Device dev, int64_t T) {
+    Tensor logits = randn({T, 8}, 30, dev);
+    ops::TopKOutput top = ops::topk(ops::softmax(logits, -1), 2, -1);
+    return std::make_pair(top, logits);
+  };
+  v.push_back({"moe router (softmax + top-2 of 8)", {1 << 13, 1 << 16, 1 << 18}, [](Device dev, int64_t T) {
+                 Tensor logits = randn({T, 8}, 30, dev);
+                 return Case{dims({T, 8}), 4.0 * double(T) * (8 + 2) + 8.0 * double(T) * 2, 0,
+                             [=] { return ops::topk(ops::softmax(logits, -1), 2, -1).values; }};
+               }});
+  v.push_back({"moe_route (dropless)", {1 << 13, 1 << 16, 1 << 18}, [moe_routing](Device dev, int64_t T) {
+                 auto [top, logits] = moe_routing(dev, T);
+                 Tensor idx = top.indices;
+                 // Reads the slots' experts; writes three i64 rows per slot and the offsets.
+                 return Case{dims({T, 2}), 8.0 * double(T * 2) * 4, 0, [=] {
+                               return ops::moe_route(idx, Tensor(), 8, -1).row_token.to(DType::f64);
+                             }};
+               }});
+  for (int which = 0; which < 2; ++which) {
+    // The grouped expert GEMM over the routed rows, and beside it one dense GEMM of the
+    // same FLOPs ([T*k, C] x [C, H]), the rate the grouped one is measured against.
+    std::string name = which == 0 ? "moe grouped GEMM C->H (8 experts)" : "dense GEMM, same FLOPs";
+    v.push_back({name, {1 << 13, 1 << 15}, [which, moe_routing](Device dev, int64_t T) {
+                   const int64_t C = 256, H = 1024, R = T * 2;
+                   double flops = 2.0 * double(R) * double(C) * double(H);
+                   Tensor x = randn({R, C}, 31, dev);
+                   if (which == 1) {
+                     Tensor w = ops::mul(randn({C, H}, 32, dev), 0.05);
+                     return Case{dims({R, C, H}), 0, flops, [=] { return ops::matmul(x, w); }};
+                   }
+                   Tensor w = ops::mul(randn({8, C, H}, 32, dev), 0.05);
+                   auto [top, logits] = moe_routing(dev, T);
+                   Tensor offsets = ops::moe_route(top.indices, Tensor(), 8, -1).offsets;
+                   return Case{dims({R, C, H}) + " E8", 0, flops, [=] { return ops::moe_grouped_matmul(x, w, offsets); }};
+                 },
+                 1e-3});
+  }
+  v.push_back({"moe combine (weighted index_add)", {1 << 13, 1 << 16}, [moe_routing](Device dev, int64_t T) {
+                 const int64_t C = 256;
+                 auto [top, logits] = moe_routing(dev, T);
+                 ops::MoeRouteOutput r = ops::moe_route(top.indices, Tensor(), 8, -1);
+                 Tensor ye = randn({r.kept, C}, 33, dev);
+                 Tensor w = ops::index_select(top.values.reshape({T * 2}), 0, r.row_slot).reshape({r.kept, 1});
+                 Tensor zeros = Tensor::zeros({T, C}, DType::f32, dev);
+                 return Case{dims({T, C}), 4.0 * double(r.kept * C) * 3 + 4.0 * double(T * C), 0,
+                             [=] { return ops::index_add(zeros, 0, r.row_token, ops::mul(ye, w)); }};
+               },
+               1e-4});
   const char* conv_names[] = {"conv2d fwd", "conv2d bwd data", "conv2d bwd filter"};
   for (int which = 0; which < 3; ++which)
     v.push_back({conv_names[which], {0, 1, 2, 3},
