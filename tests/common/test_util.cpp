@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <numeric>
 #include <random>
@@ -50,6 +52,18 @@ std::set<OpKind>& grad_tested_ops() {
 bool register_grad_test(OpKind op) {
   grad_tested_ops().insert(op);
   return true;
+}
+
+std::vector<std::vector<std::string>> read_csv(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream f(path);
+  for (std::string line; std::getline(f, line);) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
+    rows.push_back(cells);
+  }
+  return rows;
 }
 
 void require_cuda() {

@@ -25,6 +25,9 @@ double normalized_error(const Tensor& a, const Tensor& b);
 std::set<OpKind>& grad_tested_ops();
 bool register_grad_test(OpKind op);
 
+// Rows of a CSV file (no quoting), the header included.
+std::vector<std::vector<std::string>> read_csv(const std::string& path);
+
 // Exits the test process with code 77 (ctest: skipped) when no CUDA device is usable.
 void require_cuda();
 

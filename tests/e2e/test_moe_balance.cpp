@@ -96,18 +96,6 @@ TEST_CASE("the load-balance loss spreads the tokens of a collapsed router", "[e2
 
 namespace {
 
-std::vector<std::vector<std::string>> csv(const std::string& path) {
-  std::vector<std::vector<std::string>> rows;
-  std::ifstream f(path);
-  for (std::string line; std::getline(f, line);) {
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
 app::TrainConfig moe_run_config(const std::string& dir) {
   fs::remove_all(dir);
   fs::create_directories(dir);
@@ -127,7 +115,7 @@ TEST_CASE("train_app with MoE: metrics columns, per-epoch MoE files, resume equa
   INFO(out.str());
   CHECK(out.str().find("active per token") != std::string::npos);
   CHECK(a.steps == 20);
-  auto rows = csv(a.run_dir + "/metrics.csv");
+  auto rows = testing::read_csv(a.run_dir + "/metrics.csv");
   REQUIRE(rows.size() == 3);
   REQUIRE(rows[0].size() == 12 + app::MoeTracker::metric_columns().size());
   CHECK(rows[0][12] == "moe_aux_loss");
@@ -144,7 +132,7 @@ TEST_CASE("train_app with MoE: metrics columns, per-epoch MoE files, resume equa
   }
   // Expert x class counts: every slot of the epoch's training tokens, per layer.
   for (int epoch : {1, 2}) {
-    auto t = csv(a.run_dir + "/moe_expert_class_epoch" + std::to_string(epoch) + ".csv");
+    auto t = testing::read_csv(a.run_dir + "/moe_expert_class_epoch" + std::to_string(epoch) + ".csv");
     REQUIRE(t.size() == 1 + 2 * 4);
     CHECK(t[0].size() == 12);
     int64_t layer3 = 0, layer4 = 0;
@@ -153,12 +141,12 @@ TEST_CASE("train_app with MoE: metrics columns, per-epoch MoE files, resume equa
     CHECK(layer3 == 10 * 64 * 7 * 7);  // 10 steps of 64 images, 7x7 tokens after layer3
     CHECK(layer4 == 10 * 64 * 4 * 4);
   }
-  CHECK(csv(a.run_dir + "/moe_layers.csv").size() == 1 + 2 * 2);
+  CHECK(testing::read_csv(a.run_dir + "/moe_layers.csv").size() == 1 + 2 * 2);
   // Interrupted after one epoch and resumed: the same metrics (noise included).
   app::TrainResult b1 = app::run_training(moe_run_config(base + "b"), "", out, 1);
   app::TrainConfig saved = app::load_train_config(b1.run_dir + "/config.json", {}, nullptr);
   app::TrainResult b = app::run_training(saved, b1.run_dir, out);
-  auto rb = csv(b.run_dir + "/metrics.csv");
+  auto rb = testing::read_csv(b.run_dir + "/metrics.csv");
   REQUIRE(rb.size() == rows.size());
   for (size_t i = 1; i < rows.size(); ++i)
     for (size_t col = 0; col < rows[0].size(); ++col) {

@@ -30,18 +30,6 @@ app::TrainConfig small_config(const std::string& out_dir, const std::vector<std:
   return app::load_train_config(path, sets, nullptr);
 }
 
-std::vector<std::vector<std::string>> csv_rows(const std::string& path) {
-  std::vector<std::vector<std::string>> rows;
-  std::ifstream f(path);
-  for (std::string line; std::getline(f, line);) {
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
 int run_app(const std::string& args, const std::string& log) {
   std::string cmd = std::string(ENGINE_BINARY_DIR) + "/train_app " + args + " >" + log + " 2>&1";
   int rc = std::system(cmd.c_str());
@@ -71,7 +59,7 @@ TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of st
   for (const char* f : {"config.json", "metrics.csv", "train.log", "checkpoints/last.safetensors",
                         "checkpoints/best.safetensors", "checkpoints/last_optim.safetensors"})
     CHECK(fs::exists(r.run_dir + "/" + f));
-  auto rows = csv_rows(r.run_dir + "/metrics.csv");
+  auto rows = testing::read_csv(r.run_dir + "/metrics.csv");
   REQUIRE(rows.size() == 2);
   CHECK(rows[0][0] == "epoch");
   CHECK(rows[0].size() == 12);
@@ -92,7 +80,7 @@ TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of st
   acc << std::fixed << std::setprecision(4) << "accuracy " << r.test_accuracy;
   INFO(eval);
   CHECK(eval.find(acc.str()) != std::string::npos);
-  CHECK(csv_rows(r.run_dir + "/predictions.csv").size() == 2001);
+  CHECK(testing::read_csv(r.run_dir + "/predictions.csv").size() == 2001);
 }
 
 TEST_CASE("a resumed run's metrics equal the uninterrupted run's", "[e2e]") {
@@ -107,7 +95,7 @@ TEST_CASE("a resumed run's metrics equal the uninterrupted run's", "[e2e]") {
   app::TrainConfig saved = app::load_train_config(b1.run_dir + "/config.json", {}, nullptr);
   app::TrainResult b = app::run_training(saved, b1.run_dir, out);
   CHECK(b.steps == a.steps);
-  auto ra = csv_rows(a.run_dir + "/metrics.csv"), rb = csv_rows(b.run_dir + "/metrics.csv");
+  auto ra = testing::read_csv(a.run_dir + "/metrics.csv"), rb = testing::read_csv(b.run_dir + "/metrics.csv");
   REQUIRE(ra.size() == 4);
   CHECK_FALSE(ra[1][10].empty());  // the validation split is evaluated
   REQUIRE(rb.size() == 4);
