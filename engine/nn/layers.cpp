@@ -66,13 +66,9 @@ Variable BatchNorm2d::forward_impl(const Variable& x) {
   return ag::batchnorm2d(x, weight, bias, *running_mean, *running_var, training, momentum, eps);
 }
 
-MaxPool2d::MaxPool2d(int64_t k, int64_t s, int64_t p) {
-  options.kh = options.kw = k;
-  options.sh = options.sw = s;
-  options.ph = options.pw = p;
-}
-
-AvgPool2d::AvgPool2d(int64_t k, int64_t s, int64_t p) {
+Pool2d::Pool2d(int64_t k, int64_t s, int64_t p) {
+  ENGINE_CHECK(k >= 1 && s >= 1 && p >= 0, "pooling layer: bad kernel " << k << ", stride " << s << " or padding "
+                                                         << p);
   options.kh = options.kw = k;
   options.sh = options.sw = s;
   options.ph = options.pw = p;

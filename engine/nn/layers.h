@@ -57,21 +57,26 @@ class ReLU : public Module {
   Variable forward_impl(const Variable& x) override { return ag::relu(x); }
 };
 
-class MaxPool2d : public Module {
+// Square pooling windows; the two pools differ only in the op they run.
+class Pool2d : public Module {
  public:
-  MaxPool2d(int64_t kernel, int64_t stride, int64_t padding = 0);
-  std::string type_name() const override { return "MaxPool2d"; }
+  Pool2d(int64_t kernel, int64_t stride, int64_t padding = 0);
   ops::Pool2dOptions options;
+};
+
+class MaxPool2d : public Pool2d {
+ public:
+  using Pool2d::Pool2d;
+  std::string type_name() const override { return "MaxPool2d"; }
 
  protected:
   Variable forward_impl(const Variable& x) override { return ag::maxpool2d(x, options); }
 };
 
-class AvgPool2d : public Module {
+class AvgPool2d : public Pool2d {
  public:
-  AvgPool2d(int64_t kernel, int64_t stride, int64_t padding = 0);
+  using Pool2d::Pool2d;
   std::string type_name() const override { return "AvgPool2d"; }
-  ops::Pool2dOptions options;
 
  protected:
   Variable forward_impl(const Variable& x) override { return ag::avgpool2d(x, options); }
