@@ -1,5 +1,6 @@
 #include "models/resnet.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/nn/init.h"
@@ -34,10 +35,18 @@ Variable BasicBlock::forward_impl(const Variable& x) {
   return ag::relu(ag::add(h, identity));
 }
 
+Variable run_stage(nn::Sequential& stage, const Variable& x, bool checkpointed) {
+  if (!checkpointed) return stage(x);
+  nn::Sequential* s = &stage;
+  return ag::checkpoint([s](const std::vector<Variable>& in) { return (*s)(in[0]); }, {x}, stage.parameters());
+}
+
 ResNet::ResNet(const ResNetConfig& cfg) : cfg_(cfg) {
   ENGINE_CHECK(cfg.in_channels >= 1 && cfg.num_classes >= 2 && cfg.width_mult > 0 && cfg.blocks.size() == 4,
                "ResNet: bad configuration (in_channels " << cfg.in_channels << ", classes " << cfg.num_classes
                                                           << ", width " << cfg.width_mult << ")");
+  for (int64_t s : cfg.checkpoint_stages)
+    ENGINE_CHECK(s >= 1 && s <= 4, "ResNet: checkpoint stage " << s << " is not one of 1..4");
   auto width = [&](int64_t base) { return std::max<int64_t>(1, int64_t(std::llround(double(base) * cfg.width_mult))); };
   int64_t c = width(64);
   conv1 = register_module("conv1", conv(cfg.in_channels, c, 3, 1));
@@ -63,9 +72,14 @@ void ResNet::check_input(const Variable& x) const {
                                               << shape_str(x.shape()));
 }
 
+bool ResNet::stage_checkpointed(size_t stage) const {
+  return std::find(cfg_.checkpoint_stages.begin(), cfg_.checkpoint_stages.end(), int64_t(stage) + 1) !=
+         cfg_.checkpoint_stages.end();
+}
+
 Variable ResNet::features(const Variable& x) {
   Variable h = ag::relu((*bn1)((*conv1)(x)));
-  for (auto& l : layers) h = (*l)(h);
+  for (size_t s = 0; s < layers.size(); ++s) h = run_stage(*layers[s], h, stage_checkpointed(s));
   return ag::global_avgpool(h);
 }
 

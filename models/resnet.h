@@ -15,7 +15,13 @@ struct ResNetConfig {
   double width_mult = 1.0;          // stage widths 64, 128, 256, 512 times this
   std::vector<int64_t> blocks = {2, 2, 2, 2};
   bool zero_init_residual = false;  // each block's last BN scale starts at 0
+  // Stages (1..4) run under activation checkpointing in training: their activations
+  // are recomputed in the backward pass instead of kept (ag::checkpoint).
+  std::vector<int64_t> checkpoint_stages;
 };
+
+// Runs one stage, under ag::checkpoint when `checkpointed`.
+Variable run_stage(nn::Sequential& stage, const Variable& x, bool checkpointed);
 
 class BasicBlock : public nn::Module {
  public:
@@ -36,6 +42,7 @@ class ResNet : public nn::Module {
   const ResNetConfig& config() const { return cfg_; }
   // The pooled features [N, C] before fc, for heads and analysis.
   Variable features(const Variable& x);
+  bool stage_checkpointed(size_t stage) const;  // stage 0..3
 
   std::shared_ptr<nn::Conv2d> conv1;
   std::shared_ptr<nn::BatchNorm2d> bn1;

@@ -20,7 +20,7 @@ io::Json default_train_config() {
       "augment": {"crop_padding": 0, "hflip": false, "cutout": 0},
       "prefetch": true
     },
-    "model": {"arch": "resnet18", "width_mult": 1.0, "zero_init_residual": false},
+    "model": {"arch": "resnet18", "width_mult": 1.0, "zero_init_residual": false, "checkpoint_stages": []},
     "moe": {
       "placement": [],
       "num_experts": 4,
@@ -125,6 +125,15 @@ TrainConfig parse_train_config(const io::Json& j) {
   c.model.width_mult = m["width_mult"];
   RANGE(c.model.width_mult > 0 && c.model.width_mult <= 8, "model.width_mult", c.model.width_mult, "(0, 8]");
   c.model.zero_init_residual = m["zero_init_residual"];
+  for (const auto& v : m["checkpoint_stages"]) {
+    ENGINE_CONFIG_CHECK(v.is_number_integer() && v.get<int64_t>() >= 1 && v.get<int64_t>() <= 4,
+                        "config key 'model.checkpoint_stages' must hold stage numbers 1..4, got " << v.dump());
+    int64_t s = v.get<int64_t>();
+    ENGINE_CONFIG_CHECK(std::find(c.model.checkpoint_stages.begin(), c.model.checkpoint_stages.end(), s) ==
+                            c.model.checkpoint_stages.end(),
+                        "config key 'model.checkpoint_stages' names stage " << s << " twice");
+    c.model.checkpoint_stages.push_back(s);
+  }
 
   const auto& me = j["moe"];
   auto& mo = c.moe;

@@ -26,6 +26,7 @@ struct TrainConfig {
     std::string arch;
     double width_mult = 1.0;
     bool zero_init_residual = false;
+    std::vector<int64_t> checkpoint_stages;  // ResNet stages 1..4 recomputed in backward
   } model;
 
   // Mixture of experts (models/resnet_moe.h); off while placement is empty.

@@ -203,6 +203,7 @@ std::shared_ptr<nn::Module> build_model(const TrainConfig& c, const data::Datase
   rc.num_classes = train.num_classes;
   rc.width_mult = c.model.width_mult;
   rc.zero_init_residual = c.model.zero_init_residual;
+  rc.checkpoint_stages = c.model.checkpoint_stages;
   if (c.moe.enabled()) {
     models::ResNetMoEConfig mc;
     mc.resnet = rc;

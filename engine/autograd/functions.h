@@ -7,6 +7,7 @@
 //   max-reduction and max-pool send it to the first maximum (argmax order);
 //   top-k sends it to the selected elements, ties broken toward the lower index.
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "engine/autograd/variable.h"
@@ -89,5 +90,17 @@ TopK topk(const Variable& x, int64_t k, int64_t axis = -1, bool largest = true);
 // ---- mixture of experts (rules/moe.cpp) ----
 // y[r] = x[r] @ w[e(r)] over an expert-contiguous row buffer (ops::moe_grouped_matmul).
 Variable moe_grouped_matmul(const Variable& x, const Variable& w, const Tensor& offsets);
+
+// ---- activation checkpointing (rules/checkpoint.cpp) ----
+// y = fn(inputs), computed without recording a graph: only the inputs are kept. The
+// backward pass runs fn again with recording and backpropagates through that run.
+// `params` are the other leaves fn reads (a module's parameters); their gradients
+// accumulate as usual. The second run sees the default generator as the first did
+// (dropout draws the same masks) and checkpoint_recomputing() true (BatchNorm2d then
+// leaves its running statistics alone). Without grad mode or a leaf needing a
+// gradient, fn is simply called.
+using CheckpointFn = std::function<Variable(const std::vector<Variable>&)>;
+Variable checkpoint(const CheckpointFn& fn, const std::vector<Variable>& inputs, const std::vector<Variable>& params);
+bool checkpoint_recomputing();
 
 }  // namespace engine::ag

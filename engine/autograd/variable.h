@@ -91,4 +91,17 @@ class NoGradGuard {
   bool prev_;
 };
 
+// Sets the gradient mode for its scope, whatever it was outside (checkpointing records
+// its recomputation inside a backward pass).
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool enabled);
+  ~GradModeGuard();
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
 }  // namespace engine

@@ -57,6 +57,11 @@ void BatchNorm2d::check_input(const Variable& x) const {
 
 Variable BatchNorm2d::forward_impl(const Variable& x) {
   bool training = is_training();
+  if (training && ag::checkpoint_recomputing()) {
+    // A checkpointed segment run again for its backward pass: the same batch statistics,
+    // but the first run already updated the running statistics and the count.
+    return ag::batchnorm2d(x, weight, bias, running_mean->clone(), running_var->clone(), true, momentum, eps);
+  }
   if (training) {
     // The count lives on the host; the buffer (informational: momentum is fixed) is
     // refreshed by a fill, so the step never waits on the device.

@@ -3,7 +3,7 @@
 
 namespace engine {
 
-enum OpFlags : uint32_t { DIFF = 1u, VIEW = 2u };
+enum OpFlags : uint32_t { DIFF = 1u, VIEW = 2u, GRAPH = 4u };
 
 enum class OpKind : uint16_t {
 #define OP(id, name, flags) id,
@@ -17,5 +17,7 @@ const char* op_name(OpKind op);
 uint32_t op_flags(OpKind op);
 inline bool op_is_differentiable(OpKind op) { return op_flags(op) & DIFF; }
 inline bool op_is_view(OpKind op) { return op_flags(op) & VIEW; }
+// Views and graph nodes have no kernel on any device; every other op needs one.
+inline bool op_needs_kernel(OpKind op) { return !(op_flags(op) & (VIEW | GRAPH)); }
 
 }  // namespace engine
