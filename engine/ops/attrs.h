@@ -68,5 +68,8 @@ struct MoeGroupedMatmulAttrs { kernels::MoeGroupedMatmulParams p; };
 struct SgdAttrs { double lr, momentum, dampening, weight_decay; bool nesterov, first_step; };
 // ADAMW_STEP: in {grad}, out {param, exp_avg, exp_avg_sq}; step counts from 1
 struct AdamWAttrs { double lr, beta1, beta2, eps, weight_decay; int64_t step; };
+// AMP_UNSCALE: in {}, out {found_inf f32 [1], grads... contiguous, any float dtype}; grads *= inv_scale in
+// place, found_inf set to 1 when a result is inf/NaN (never lowered)
+struct AmpUnscaleAttrs { double inv_scale; };
 
 }  // namespace engine

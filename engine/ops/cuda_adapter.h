@@ -23,6 +23,7 @@ void register_cuda_norm_pool();
 void register_cuda_softmax();
 void register_cuda_index();
 void register_cuda_optim();
+void register_cuda_amp();
 void register_cuda_moe();
 
 namespace cuda_adapter {

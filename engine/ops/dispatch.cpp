@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "engine/ops/cpu_lowp.h"
 #include "engine/runtime/backend.h"
 
 namespace engine {
@@ -19,6 +20,7 @@ void register_builtin() {
   register_cpu_index();
   register_cpu_misc();
   register_cpu_optim();
+  register_cpu_amp();
   register_cpu_moe();
 }
 
@@ -56,6 +58,10 @@ void dispatch(const OpCall& call) {
   DeviceType dev = first->device().type;
   KernelFn fn = g_table[int(call.op)][int(dev)];
   ENGINE_CHECK(fn != nullptr, "op " << op_name(call.op) << " has no " << device_type_name(dev) << " kernel");
+  if (dev == DeviceType::CPU && cpu_needs_lowp(call)) {
+    run_cpu_lowp(call, fn);
+    return;
+  }
   fn(call);
 }
 

@@ -40,6 +40,7 @@ void register_cpu_softmax();
 void register_cpu_index();
 void register_cpu_misc();
 void register_cpu_optim();
+void register_cpu_amp();
 void register_cpu_moe();
 
 }  // namespace engine

@@ -2,7 +2,8 @@
 // The functional tensor API: pure math on Tensors, no autograd. Every function
 // checks its inputs (shapes are printed on mismatch), allocates outputs on the
 // inputs' device and dispatches to the kernel for that device.
-// Floating kernels support f32 and f64 (bf16/f16 on CUDA where noted).
+// Floating kernels support f32 and f64; bf16/f16 tensors run on the CPU through
+// f32 temporaries rounded back (engine/ops/cpu_lowp.h) and natively on CUDA.
 #include <cstdint>
 #include <vector>
 
@@ -85,7 +86,8 @@ Tensor conv2d_bwd_filter(const Tensor& gy, const Tensor& x, const Shape& w_shape
 struct BatchNormOutput {
   Tensor y, save_mean, save_invstd;  // save_* are [C]: batch statistics in training, running ones in eval
 };
-// x [N, C, H, W]; gamma, beta, running_mean, running_var [C] (same dtype as x).
+// x [N, C, H, W]; gamma, beta, running_mean, running_var [C] (same dtype as x, or f32
+// beside a bf16/f16 x on the CPU; save_* and the parameter gradients take their dtype).
 // In training the running statistics are updated in place with momentum
 // (running = (1 - momentum) * running + momentum * batch; the variance unbiased).
 BatchNormOutput batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -182,5 +184,11 @@ void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_bu
 // correction for `step` (counted from 1).
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq, double lr,
                 double beta1, double beta2, double eps, double weight_decay, int64_t step);
+
+// ---- loss scaling (cpu_amp.cpp) ----
+// One op over all gradients: each is multiplied by inv_scale in place, and found_inf
+// (f32 [1] on their device) is set to 1 when a result is inf or NaN. It is never
+// reset here, so the caller zeroes it once per step and reads it once.
+void amp_unscale_(const std::vector<Tensor>& grads, const Tensor& found_inf, double inv_scale);
 
 }  // namespace engine::ops

@@ -1,5 +1,7 @@
 // Functional ops: batch normalisation and pooling over NCHW tensors. Inputs are made
 // contiguous here; the kernels see plain NCHW buffers.
+#include <initializer_list>
+
 #include "engine/ops/attrs.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/functional.h"
@@ -12,8 +14,17 @@ void check_nchw(const Tensor& x, const char* op) {
   ENGINE_CHECK(x.dim() == 4, "op " << op << ": expected an NCHW input, got " << shape_str(x.shape()));
 }
 
-// A [C] parameter or statistic of x's dtype and device; undefined is allowed when optional.
-void check_channel_vector(const Tensor& t, const Tensor& x, const char* what, const char* op, bool optional) {
+// The dtype of the [C] parameters and statistics: x's, or f32 beside a bf16/f16 x
+// (mixed precision: low-precision activations, f32 parameters; CPU only).
+DType channel_dtype(const Tensor& x, std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts)
+    if (t->defined()) return t->dtype();
+  return x.dtype();
+}
+
+// A [C] parameter or statistic of dtype `dt` on x's device; undefined is allowed when optional.
+void check_channel_vector(const Tensor& t, const Tensor& x, DType dt, const char* what, const char* op,
+                          bool optional) {
   if (!t.defined()) {
     ENGINE_CHECK(optional, "op " << op << ": " << what << " is required");
     return;
@@ -21,8 +32,19 @@ void check_channel_vector(const Tensor& t, const Tensor& x, const char* what, co
   int64_t C = x.size(1);
   ENGINE_CHECK(t.shape() == Shape{C}, "op " << op << ": " << what << " must have shape [" << C << "] for input "
                                             << shape_str(x.shape()) << ", got " << shape_str(t.shape()));
-  ENGINE_CHECK(t.dtype() == x.dtype(), "op " << op << ": " << what << " dtype differs from the input: "
-                                             << t.header() << " vs " << x.header());
+  ENGINE_CHECK(t.dtype() == dt, "op " << op << ": " << what << " dtype differs from the other channel vectors: "
+                                      << t.header() << " vs " << dtype_name(dt));
+}
+
+void check_mixed(const Tensor& x, DType dt, const char* op) {
+  if (dt == x.dtype()) return;
+  bool lowp = x.dtype() == DType::bf16 || x.dtype() == DType::f16;
+  ENGINE_CHECK(lowp && dt == DType::f32, "op " << op << ": parameters of dtype " << dtype_name(dt)
+                                               << " need an input of that dtype (or bf16/f16 with f32 parameters), got "
+                                               << x.header());
+  ENGINE_CHECK(x.device().type == DeviceType::CPU,
+               "op " << op << ": a " << dtype_name(x.dtype())
+                     << " input with f32 parameters runs on the CPU only; cast the input to f32, got " << x.header());
 }
 
 Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.contiguous() : t; }
@@ -51,10 +73,12 @@ BatchNormOutput batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& 
                             const Tensor& running_var, bool training, double momentum, double eps) {
   const char* op = "batchnorm2d";
   check_nchw(x, op);
-  check_channel_vector(gamma, x, "gamma", op, true);
-  check_channel_vector(beta, x, "beta", op, true);
-  check_channel_vector(running_mean, x, "running_mean", op, training);
-  check_channel_vector(running_var, x, "running_var", op, training);
+  DType dt = channel_dtype(x, {&gamma, &beta, &running_mean, &running_var});
+  check_mixed(x, dt, op);
+  check_channel_vector(gamma, x, dt, "gamma", op, true);
+  check_channel_vector(beta, x, dt, "beta", op, true);
+  check_channel_vector(running_mean, x, dt, "running_mean", op, training);
+  check_channel_vector(running_var, x, dt, "running_var", op, training);
   ENGINE_CHECK(running_mean.defined() == running_var.defined(),
                "op batchnorm2d: running_mean and running_var must be given together");
   ENGINE_CHECK(eps >= 0, "op batchnorm2d: eps must be >= 0, got " << eps);
@@ -64,8 +88,8 @@ BatchNormOutput batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& 
                                          << shape_str(x.shape()));
   BatchNormOutput out;
   out.y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  out.save_mean = Tensor::empty({a.p.C}, x.dtype(), x.device());
-  out.save_invstd = Tensor::empty({a.p.C}, x.dtype(), x.device());
+  out.save_mean = Tensor::empty({a.p.C}, dt, x.device());
+  out.save_invstd = Tensor::empty({a.p.C}, dt, x.device());
   if (a.p.C == 0) return out;
   // The kernel updates the running statistics through raw pointers: strided views
   // go through a contiguous copy that is written back afterwards.
@@ -88,14 +112,16 @@ BatchNormGrads batchnorm2d_bwd(const Tensor& gy, const Tensor& x, const Tensor& 
   ENGINE_CHECK(gy.defined() && gy.shape() == x.shape() && gy.dtype() == x.dtype(),
                "op batchnorm2d_bwd: gradient " << (gy.defined() ? gy.header() : std::string("undefined"))
                                                << " does not match the input " << x.header());
-  check_channel_vector(gamma, x, "gamma", op, true);
-  check_channel_vector(save_mean, x, "save_mean", op, false);
-  check_channel_vector(save_invstd, x, "save_invstd", op, false);
+  DType dt = channel_dtype(x, {&save_mean, &gamma});
+  check_mixed(x, dt, op);
+  check_channel_vector(gamma, x, dt, "gamma", op, true);
+  check_channel_vector(save_mean, x, dt, "save_mean", op, false);
+  check_channel_vector(save_invstd, x, dt, "save_invstd", op, false);
   BatchNormAttrs a{bn_params(x, training, 0.0, 0.0)};
   BatchNormGrads g;
   g.gx = Tensor::empty(x.shape(), x.dtype(), x.device());
-  g.ggamma = Tensor::empty({a.p.C}, x.dtype(), x.device());
-  g.gbeta = Tensor::empty({a.p.C}, x.dtype(), x.device());
+  g.ggamma = Tensor::empty({a.p.C}, dt, x.device());
+  g.gbeta = Tensor::empty({a.p.C}, dt, x.device());
   if (a.p.C == 0) return g;
   dispatch(OpCall{OpKind::BATCHNORM2D_BWD,
                   {gy.contiguous(), x.contiguous(), contiguous_or_undefined(gamma), save_mean.contiguous(),

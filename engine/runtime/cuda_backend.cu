@@ -21,6 +21,7 @@ void register_cuda_kernels() {
   register_cuda_softmax();
   register_cuda_index();
   register_cuda_optim();
+  register_cuda_amp();
   register_cuda_moe();
 }
 
