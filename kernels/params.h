@@ -63,6 +63,14 @@ struct BatchNormParams {
   bool training = true;
 };
 
+// Batch normalisation with a fused epilogue: y = act(gamma * xhat + beta [+ residual]),
+// act = identity or relu; the residual is optional (a null pointer).
+struct BatchNormActParams {
+  int64_t N = 0, C = 0, HW = 0;
+  double momentum = 0.1, eps = 1e-5;
+  bool training = true, relu = false;
+};
+
 // Mixture-of-experts token routing: T tokens each choose k of E experts (T * k slots;
 // slot s = t * k + j is token t's j-th choice). With drop, an expert keeps at most
 // `capacity` slots; without it every slot is kept (dropless).

@@ -63,6 +63,11 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
 // running_mean / running_var are buffers updated in place in training.
 Variable batchnorm2d(const Variable& x, const Variable& gamma, const Variable& beta, const Tensor& running_mean,
                      const Tensor& running_var, bool training, double momentum, double eps);
+// act(batchnorm2d(x) + residual) as one op (rules/norm_act.cpp); residual may be undefined,
+// act is relu or identity. The relu mask of the backward is y > 0.
+Variable batchnorm2d_act(const Variable& x, const Variable& residual, const Variable& gamma, const Variable& beta,
+                         const Tensor& running_mean, const Tensor& running_var, bool relu, bool training,
+                         double momentum, double eps);
 Variable maxpool2d(const Variable& x, const ops::Pool2dOptions& o);
 Variable avgpool2d(const Variable& x, const ops::Pool2dOptions& o);
 Variable global_avgpool(const Variable& x);

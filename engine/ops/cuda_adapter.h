@@ -20,6 +20,7 @@ void register_cuda_reduce();
 void register_cuda_linalg();
 void register_cuda_conv();
 void register_cuda_norm_pool();
+void register_cuda_norm_act();
 void register_cuda_softmax();
 void register_cuda_index();
 void register_cuda_optim();

@@ -18,6 +18,7 @@ void register_cuda_kernels() {
   register_cuda_linalg();
   register_cuda_conv();
   register_cuda_norm_pool();
+  register_cuda_norm_act();
   register_cuda_softmax();
   register_cuda_index();
   register_cuda_optim();

@@ -1,0 +1,136 @@
+// Functional ops: batch normalisation with a fused residual-add and relu epilogue.
+// Inputs are made contiguous here; the kernels see plain NCHW buffers.
+#include <initializer_list>
+
+#include "engine/ops/attrs.h"
+#include "engine/ops/dispatch.h"
+#include "engine/ops/functional.h"
+
+namespace engine::ops {
+namespace {
+
+const char* kFwd = "batchnorm2d_act";
+const char* kBwd = "batchnorm2d_act_bwd";
+
+void check_nchw(const Tensor& x, const char* op) {
+  ENGINE_CHECK(x.defined(), "op " << op << ": undefined input");
+  ENGINE_CHECK(x.dim() == 4, "op " << op << ": expected an NCHW input, got " << shape_str(x.shape()));
+  ENGINE_CHECK(is_floating(x.dtype()), "op " << op << ": expected a floating-point input, got " << x.header());
+}
+
+// The dtype of the [C] tensors: the first defined one's, else x's. It must be x's dtype,
+// or f32 beside a bf16/f16 x (low-precision activations, f32 parameters and statistics).
+DType channel_dtype(const Tensor& x, std::initializer_list<const Tensor*> ts, const char* op) {
+  DType dt = x.dtype();
+  for (const Tensor* t : ts)
+    if (t->defined()) {
+      dt = t->dtype();
+      break;
+    }
+  bool lowp = x.dtype() == DType::bf16 || x.dtype() == DType::f16;
+  ENGINE_CHECK(dt == x.dtype() || (lowp && dt == DType::f32),
+               "op " << op << ": parameters and statistics of dtype " << dtype_name(dt)
+                     << " need an input of that dtype (or bf16/f16 with f32 parameters), got " << x.header());
+  return dt;
+}
+
+// A [C] parameter or statistic of dtype dt; undefined is allowed when optional.
+void check_channel_vector(const Tensor& t, const Tensor& x, DType dt, const char* what, const char* op,
+                          bool optional) {
+  if (!t.defined()) {
+    ENGINE_CHECK(optional, "op " << op << ": " << what << " is required");
+    return;
+  }
+  int64_t C = x.size(1);
+  ENGINE_CHECK(t.shape() == Shape{C}, "op " << op << ": " << what << " must have shape [" << C << "] for input "
+                                            << shape_str(x.shape()) << ", got " << shape_str(t.shape()));
+  ENGINE_CHECK(t.dtype() == dt, "op " << op << ": " << what << " must be " << dtype_name(dt) << " like the other [C] "
+                                      << "tensors, got " << t.header());
+}
+
+// A tensor of x's shape and dtype (residual, gradient, saved output).
+void check_like_x(const Tensor& t, const Tensor& x, const char* what, const char* op) {
+  ENGINE_CHECK(t.defined() && t.shape() == x.shape() && t.dtype() == x.dtype(),
+               "op " << op << ": " << what << " " << (t.defined() ? t.header() : std::string("undefined"))
+                     << " does not match the input " << x.header());
+}
+
+Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.contiguous() : t; }
+
+kernels::BatchNormActParams params(const Tensor& x, bool relu, bool training, double momentum, double eps) {
+  kernels::BatchNormActParams p;
+  p.N = x.size(0);
+  p.C = x.size(1);
+  p.HW = x.size(2) * x.size(3);
+  p.momentum = momentum;
+  p.eps = eps;
+  p.training = training;
+  p.relu = relu;
+  return p;
+}
+
+}  // namespace
+
+BatchNormOutput batchnorm2d_act(const Tensor& x, const Tensor& residual, const Tensor& gamma, const Tensor& beta,
+                                const Tensor& running_mean, const Tensor& running_var, bool relu, bool training,
+                                double momentum, double eps) {
+  check_nchw(x, kFwd);
+  if (residual.defined()) check_like_x(residual, x, "residual", kFwd);
+  DType pd = channel_dtype(x, {&gamma, &beta, &running_mean, &running_var}, kFwd);
+  check_channel_vector(gamma, x, pd, "gamma", kFwd, true);
+  check_channel_vector(beta, x, pd, "beta", kFwd, true);
+  check_channel_vector(running_mean, x, pd, "running_mean", kFwd, training);
+  check_channel_vector(running_var, x, pd, "running_var", kFwd, training);
+  ENGINE_CHECK(running_mean.defined() == running_var.defined(),
+               "op batchnorm2d_act: running_mean and running_var must be given together");
+  ENGINE_CHECK(eps >= 0, "op batchnorm2d_act: eps must be >= 0, got " << eps);
+  BatchNormActAttrs a{params(x, relu, training, momentum, eps)};
+  if (training)
+    ENGINE_CHECK(a.p.N * a.p.HW > 1, "op batchnorm2d_act: training needs more than one value per channel, got input "
+                                         << shape_str(x.shape()));
+  BatchNormOutput out;
+  out.y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  out.save_mean = Tensor::empty({a.p.C}, pd, x.device());
+  out.save_invstd = Tensor::empty({a.p.C}, pd, x.device());
+  if (a.p.C == 0) return out;
+  // The kernel updates the running statistics through raw pointers: strided views go
+  // through a contiguous copy that is written back afterwards.
+  Tensor rm = contiguous_or_undefined(running_mean), rv = contiguous_or_undefined(running_var);
+  dispatch(OpCall{OpKind::BATCHNORM2D_ACT,
+                  {x.contiguous(), contiguous_or_undefined(residual), contiguous_or_undefined(gamma),
+                   contiguous_or_undefined(beta), rm, rv},
+                  {out.y, out.save_mean, out.save_invstd},
+                  &a});
+  if (training && rm.defined()) {
+    if (!rm.shares_storage(running_mean)) copy_into(running_mean, rm);
+    if (!rv.shares_storage(running_var)) copy_into(running_var, rv);
+  }
+  return out;
+}
+
+BatchNormActGrads batchnorm2d_act_bwd(const Tensor& gy, const Tensor& y, const Tensor& x, const Tensor& gamma,
+                                      const Tensor& save_mean, const Tensor& save_invstd, bool relu, bool training,
+                                      bool want_gresidual) {
+  check_nchw(x, kBwd);
+  check_like_x(gy, x, "gradient", kBwd);
+  if (relu) check_like_x(y, x, "saved output", kBwd);
+  DType pd = channel_dtype(x, {&gamma, &save_mean, &save_invstd}, kBwd);
+  check_channel_vector(gamma, x, pd, "gamma", kBwd, true);
+  check_channel_vector(save_mean, x, pd, "save_mean", kBwd, false);
+  check_channel_vector(save_invstd, x, pd, "save_invstd", kBwd, false);
+  BatchNormActAttrs a{params(x, relu, training, 0.0, 0.0)};
+  BatchNormActGrads g;
+  g.gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  g.ggamma = Tensor::empty({a.p.C}, pd, x.device());
+  g.gbeta = Tensor::empty({a.p.C}, pd, x.device());
+  if (want_gresidual) g.gresidual = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (a.p.C == 0) return g;
+  dispatch(OpCall{OpKind::BATCHNORM2D_ACT_BWD,
+                  {gy.contiguous(), relu ? y.contiguous() : Tensor(), x.contiguous(), contiguous_or_undefined(gamma),
+                   save_mean.contiguous(), save_invstd.contiguous()},
+                  {g.gx, g.ggamma, g.gbeta, g.gresidual},
+                  &a});
+  return g;
+}
+
+}  // namespace engine::ops

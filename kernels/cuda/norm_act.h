@@ -1,0 +1,24 @@
+#pragma once
+// Batch normalisation with a fused epilogue on CUDA (the twin of kernels/cpu/norm_act.h,
+// same semantics): y = act(gamma * xhat + beta [+ residual]). T is the activation type
+// (x, residual, y, gradients), P the type of gamma, beta and the statistics: (float,
+// float), (double, double), (bf16_t, bf16_t), (bf16_t, float), (f16_t, f16_t), (f16_t, float).
+#include <cuda_runtime_api.h>
+
+#include "kernels/params.h"
+
+namespace engine::kernels {
+
+// residual, gamma, beta may be null; running_mean/running_var are updated in training
+// when given and required in eval.
+template <class T, class P>
+void batchnorm2d_act_fwd_cuda(const BatchNormActParams& p, T* y, P* save_mean, P* save_invstd, const T* x,
+                              const T* residual, const P* gamma, const P* beta, P* running_mean, P* running_var,
+                              cudaStream_t stream);
+// y is read only with relu; gx, ggamma, gbeta, gresidual may each be null (not wanted).
+template <class T, class P>
+void batchnorm2d_act_bwd_cuda(const BatchNormActParams& p, T* gx, P* ggamma, P* gbeta, T* gresidual, const T* gy,
+                              const T* y, const T* x, const P* gamma, const P* save_mean, const P* save_invstd,
+                              cudaStream_t stream);
+
+}  // namespace engine::kernels

@@ -1,0 +1,100 @@
+// CUDA parity: batch normalisation with a fused residual-add and relu epilogue, forward
+// (output, saved and running statistics) and backward (gx, ggamma, gbeta, gresidual), for
+// every variant, f32/f64/bf16/f16 inputs and, beside bf16/f16, f32 parameters.
+#include "cuda_parity.h"
+
+using namespace engine;
+using namespace engine::testing;
+
+namespace {
+
+// The dtypes of the [C] tensors to test beside an input of dtype d.
+std::vector<DType> param_dtypes(DType d) {
+  if (d == DType::bf16 || d == DType::f16) return {d, DType::f32};
+  return {d};
+}
+
+Tensor opt_gpu(const Tensor& t) { return t.defined() ? on_gpu(t) : t; }
+Tensor opt_twin(const Tensor& t) { return t.defined() ? cpu_twin(t) : t; }
+
+}  // namespace
+
+TEST_CASE("cuda batchnorm2d_act forward: every variant, output and statistics", "[cuda]") {
+  begin_cuda_test();
+  uint64_t seed = 300;
+  for (DType d : float_dtypes())
+    for (DType pd : param_dtypes(d))
+      for (Shape s : {Shape{4, 3, 5, 7}, Shape{2, 5, 1, 1}, Shape{3, 2, 33, 31}})
+        for (bool relu : {false, true})
+          for (bool with_res : {false, true})
+            for (bool training : {true, false}) {
+              int64_t C = s[1];
+              seed += 10;
+              Tensor x = rand_input(s, seed, d, 0.7, 2.0), gamma = rand_input({C}, seed + 1, pd);
+              Tensor beta = rand_input({C}, seed + 2, pd);
+              Tensor res = with_res ? rand_input(s, seed + 3, d) : Tensor();
+              Tensor rm = rand_input({C}, seed + 4, pd), rv = rand_uniform_input({C}, seed + 5, pd, 0.5, 1.5);
+              Tensor rm_g = on_gpu(rm), rv_g = on_gpu(rv), rm_c = cpu_twin(rm).clone(), rv_c = cpu_twin(rv).clone();
+              ops::BatchNormOutput got = ops::batchnorm2d_act(on_gpu(x), opt_gpu(res), on_gpu(gamma), on_gpu(beta),
+                                                              rm_g, rv_g, relu, training, 0.1, 1e-5);
+              ops::BatchNormOutput want = ops::batchnorm2d_act(cpu_twin(x), opt_twin(res), cpu_twin(gamma),
+                                                               cpu_twin(beta), rm_c, rv_c, relu, training, 0.1, 1e-5);
+              std::string what = "batchnorm2d_act " + shape_str(s) + " params " + dtype_name(pd) + " relu " +
+                                 std::to_string(relu) + " residual " + std::to_string(with_res) + " training " +
+                                 std::to_string(training);
+              REQUIRE(got.save_mean.dtype() == pd);
+              check_parity(got.y, want.y, d, what + " y");
+              check_parity(got.save_mean, want.save_mean, pd, what + " save_mean");
+              check_parity(got.save_invstd, want.save_invstd, pd, what + " save_invstd");
+              check_parity(rm_g, rm_c, pd, what + " running_mean");
+              check_parity(rv_g, rv_c, pd, what + " running_var");
+            }
+}
+
+TEST_CASE("cuda batchnorm2d_act forward without affine parameters or running statistics", "[cuda]") {
+  begin_cuda_test();
+  for (DType d : float_dtypes()) {
+    Shape s = {3, 4, 9, 7};
+    Tensor x = rand_input(s, 400, d), res = rand_input(s, 401, d);
+    ops::BatchNormOutput got =
+        ops::batchnorm2d_act(on_gpu(x), on_gpu(res), Tensor(), Tensor(), Tensor(), Tensor(), true, true, 0.1, 1e-5);
+    ops::BatchNormOutput want = ops::batchnorm2d_act(cpu_twin(x), cpu_twin(res), Tensor(), Tensor(), Tensor(),
+                                                     Tensor(), true, true, 0.1, 1e-5);
+    check_parity(got.y, want.y, d, "batchnorm2d_act bare y");
+  }
+}
+
+TEST_CASE("cuda batchnorm2d_act backward: every variant, all four gradients", "[cuda]") {
+  begin_cuda_test();
+  uint64_t seed = 500;
+  for (DType d : float_dtypes())
+    for (DType pd : param_dtypes(d))
+      for (Shape s : {Shape{4, 3, 7, 5}, Shape{1, 2, 1, 3}, Shape{3, 2, 33, 31}})
+        for (bool relu : {false, true})
+          for (bool want_res : {false, true})
+            for (bool training : {true, false}) {
+              int64_t C = s[1];
+              seed += 10;
+              Tensor gy = rand_input(s, seed, d), x = rand_input(s, seed + 1, d);
+              // Only the sign of y matters: about half of it clamped to zero.
+              Tensor y = ops::relu(randn64(s, seed + 2)).to(d);
+              Tensor gamma = rand_input({C}, seed + 3, pd), mean = rand_input({C}, seed + 4, pd, 0.0, 0.3);
+              Tensor invstd = rand_uniform_input({C}, seed + 5, pd, 0.5, 2.0);
+              ops::BatchNormActGrads got = ops::batchnorm2d_act_bwd(on_gpu(gy), on_gpu(y), on_gpu(x), on_gpu(gamma),
+                                                                    on_gpu(mean), on_gpu(invstd), relu, training,
+                                                                    want_res);
+              ops::BatchNormActGrads want =
+                  ops::batchnorm2d_act_bwd(cpu_twin(gy), cpu_twin(y), cpu_twin(x), cpu_twin(gamma), cpu_twin(mean),
+                                           cpu_twin(invstd), relu, training, want_res);
+              std::string what = "batchnorm2d_act_bwd " + shape_str(s) + " params " + dtype_name(pd) + " relu " +
+                                 std::to_string(relu) + " training " + std::to_string(training);
+              check_parity(got.gx, want.gx, d, what + " gx");
+              check_parity(got.ggamma, want.ggamma, pd == DType::f32 ? d : pd, what + " ggamma");
+              check_parity(got.gbeta, want.gbeta, pd == DType::f32 ? d : pd, what + " gbeta");
+              if (want_res) {
+                check_parity(got.gresidual, want.gresidual, d, what + " gresidual");
+              } else {
+                CHECK_FALSE(got.gresidual.defined());
+              }
+            }
+}
