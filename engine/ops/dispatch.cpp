@@ -16,12 +16,14 @@ void register_builtin() {
   register_cpu_linalg();
   register_cpu_conv();
   register_cpu_norm_pool();
+  register_cpu_norm_act();
   register_cpu_softmax();
   register_cpu_index();
   register_cpu_misc();
   register_cpu_optim();
   register_cpu_amp();
   register_cpu_moe();
+  register_cpu_augment();
 }
 
 void ensure_table() {

@@ -36,11 +36,13 @@ void register_cpu_reduce();
 void register_cpu_linalg();
 void register_cpu_conv();
 void register_cpu_norm_pool();
+void register_cpu_norm_act();
 void register_cpu_softmax();
 void register_cpu_index();
 void register_cpu_misc();
 void register_cpu_optim();
 void register_cpu_amp();
 void register_cpu_moe();
+void register_cpu_augment();
 
 }  // namespace engine
