@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/augment_common.h"
 #include "kernels/params.h"
 
 namespace engine {
@@ -69,36 +68,13 @@ struct MoeRouteAttrs { kernels::MoeRouteParams p; };
 // MOE_GROUPED_MATMUL_BWD_DATA: in {gy [R, Cout], w, offsets}, out {gx [R, Cin]}
 // MOE_GROUPED_MATMUL_BWD_WEIGHT: in {x, gy, offsets}, out {gw [E, Cin, Cout]}; all contiguous
 struct MoeGroupedMatmulAttrs { kernels::MoeGroupedMatmulParams p; };
-// MOE_ROUTER_TOPK: in {x [T, C], w [E, C]} contiguous, one float dtype;
-// out {logits [T, E], probs [T, E], top_idx i64 [T, k], top_probs [T, k], weights [T, k]}
-// MOE_ROUTER_TOPK_BWD: in {x, w, probs, top_idx, top_probs, g_logits, g_probs, g_weights}
-// (each gradient contiguous or undefined: zero), out {gx [T, C], gw [E, C]}
-struct MoeRouterAttrs { kernels::MoeRouterParams p; };
 
 // SGD_STEP: in {grad}, out {param, momentum_buf (undefined when momentum == 0)}, all contiguous, same shape
 struct SgdAttrs { double lr, momentum, dampening, weight_decay; bool nesterov, first_step; };
 // ADAMW_STEP: in {grad}, out {param, exp_avg, exp_avg_sq}; step counts from 1
 struct AdamWAttrs { double lr, beta1, beta2, eps, weight_decay; int64_t step; };
-// Multi-tensor steps over n tensors of one device and dtype, all contiguous:
-// SGD_STEP_MULTI: in {grad_0..grad_n-1}, out {param_0..param_n-1, then momentum_buf_0..n-1 when momentum != 0};
-// ADAMW_STEP_MULTI: in {grad_0..grad_n-1}, out {param_0..n-1, exp_avg_0..n-1, exp_avg_sq_0..n-1}.
-// weight_decay and first_step hold one entry per tensor.
-struct SgdMultiAttrs {
-  kernels::SgdHyper h;
-  std::vector<double> weight_decay;
-  std::vector<uint8_t> first_step;
-};
-struct AdamWMultiAttrs {
-  kernels::AdamWHyper h;
-  std::vector<double> weight_decay;
-};
-// SUM_SQUARES_MULTI: in {x_0..x_n-1} contiguous, one dtype; out {f64 scalar []}
 // AMP_UNSCALE: in {}, out {found_inf f32 [1], grads... contiguous, any float dtype}; grads *= inv_scale in
 // place, found_inf set to 1 when a result is inf/NaN (never lowered)
 struct AmpUnscaleAttrs { double inv_scale; };
-
-// AUGMENT_IMAGES: in {images u8 [N, C, H, W] or [N, H, W, C] (p.nhwc), indices i64 [B]}, both
-// contiguous, out {f32 [B, C, H, W]}
-struct AugmentImagesAttrs { kernels::AugmentParams p; };
 
 }  // namespace engine

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "engine/core/tensor.h"
-#include "kernels/augment_common.h"
 #include "kernels/params.h"
 
 namespace engine::ops {
@@ -189,21 +188,6 @@ Tensor moe_grouped_matmul(const Tensor& x, const Tensor& w, const Tensor& offset
 Tensor moe_grouped_matmul_bwd_data(const Tensor& gy, const Tensor& w, const Tensor& offsets);  // gy w[e]^T
 Tensor moe_grouped_matmul_bwd_weight(const Tensor& x, const Tensor& gy, const Tensor& offsets,
                                      int64_t num_experts);  // gw[e] = x_e^T gy_e
-// The fused linear router (moe_router.cpp): x [T, C], w [E, C] -> logits = x w^T /
-// temperature [T, E], probs = softmax(logits), the top k of probs (indices i64 [T, k],
-// ties: the lower expert) with their probabilities and combine weights [T, k]
-// (renormalised to sum 1 per token when asked). One kernel per device.
-struct MoeRouterOutput {
-  Tensor logits, probs, top_idx, top_probs, weights;
-};
-MoeRouterOutput moe_router_topk(const Tensor& x, const Tensor& w, int64_t k, double temperature, bool renormalize);
-// gx [T, C] and gw [E, C] from the gradients of logits, probs and weights (undefined: zero).
-struct MoeRouterGrads {
-  Tensor gx, gw;
-};
-MoeRouterGrads moe_router_topk_bwd(const Tensor& x, const Tensor& w, const MoeRouterOutput& fwd,
-                                   const Tensor& g_logits, const Tensor& g_probs, const Tensor& g_weights,
-                                   double temperature, bool renormalize);
 
 // ---- optimizer updates, in place (cpu_optim.cpp) ----
 // PyTorch's SGD: g = grad + wd * p; buf = momentum * buf + (1 - dampening) * g (buf = g
@@ -214,32 +198,11 @@ void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_bu
 // correction for `step` (counted from 1).
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq, double lr,
                 double beta1, double beta2, double eps, double weight_decay, int64_t step);
-// The same updates for a group of parameters in one op (one kernel launch on CUDA): all
-// tensors on one device with one dtype, contiguous; per tensor its own weight decay and
-// (SGD) first-step flag. momentum_bufs is empty when momentum == 0. The results equal
-// those of the per-tensor ops.
-void sgd_step_multi(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-                    const std::vector<Tensor>& momentum_bufs, double lr, double momentum, double dampening,
-                    const std::vector<double>& weight_decay, bool nesterov, const std::vector<bool>& first_step);
-void adamw_step_multi(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-                      const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs, double lr,
-                      double beta1, double beta2, double eps, const std::vector<double>& weight_decay, int64_t step);
-// sum over the tensors of sum(x^2) as an f64 scalar on their device, accumulated in f64
-// (one reduction for global-norm gradient clipping).
-Tensor sum_squares_multi(const std::vector<Tensor>& xs);
 
 // ---- loss scaling (cpu_amp.cpp) ----
 // One op over all gradients: each is multiplied by inv_scale in place, and found_inf
 // (f32 [1] on their device) is set to 1 when a result is inf or NaN. It is never
 // reset here, so the caller zeroes it once per step and reads it once.
 void amp_unscale_(const std::vector<Tensor>& grads, const Tensor& found_inf, double inv_scale);
-
-// ---- data augmentation (cpu_augment.cpp) ----
-// f32 [B, C, H, W] from u8 images [N, C, H, W] (or [N, H, W, C] when options.nhwc) at i64
-// `indices` [B] on the same device: random crop of the zero-padded image, horizontal
-// flip, normalisation and cutout, each record's choices drawn from Philox with
-// options.key (kernels/augment_common.h); the same values as data::make_batch_images
-// for the same key. options.N, C, H, W and B are taken from the tensors.
-Tensor augment_images(const Tensor& images, const Tensor& indices, const kernels::AugmentParams& options);
 
 }  // namespace engine::ops
