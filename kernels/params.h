@@ -48,6 +48,7 @@ struct Conv2dParams {
   int64_t K = 0, R = 0, S = 0;          // filters KxC/groups xRxS
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
   int64_t P = 0, Q = 0;  // output height, width
+  bool channels_last = false;  // x, y (and their gradients) are NHWC in memory; filters stay KCRS
 };
 
 struct Pool2dParams {
@@ -55,12 +56,14 @@ struct Pool2dParams {
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
   int64_t P = 0, Q = 0;
   bool count_include_pad = true;  // avg-pool divisor: kh*kw (true) or the in-bounds count
+  bool channels_last = false;     // input, output, indices and gradients are NHWC in memory
 };
 
 struct BatchNormParams {
   int64_t N = 0, C = 0, HW = 0;
   double momentum = 0.1, eps = 1e-5;
   bool training = true;
+  bool channels_last = false;  // x, y and their gradients are [N, HW, C] in memory
 };
 
 // Batch normalisation with a fused epilogue: y = act(gamma * xhat + beta [+ residual]),

@@ -23,6 +23,8 @@ Variable transpose(const Variable& x, int64_t d0, int64_t d1);
 Variable slice(const Variable& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
 Variable expand(const Variable& x, const Shape& shape);
 Variable contiguous(const Variable& x);  // COPY
+// Channels-last (or row-major) copy of x, x itself when already so; the gradient passes as is.
+Variable contiguous(const Variable& x, MemoryFormat format);  // COPY
 Variable cast(const Variable& x, DType dtype);  // COPY
 
 // ---- elementwise (rules/elementwise.cpp) ----

@@ -50,7 +50,9 @@ void Variable::add_grad(const Tensor& g) {
                                                                         << " differs from the variable's "
                                                                         << dtype_name(data().dtype()));
   if (!impl_->grad.defined()) {
-    impl_->grad = g.is_contiguous() && !g.shares_storage(data()) ? g : g.clone();
+    // A gradient laid out like the data (channels-last, say) is kept as it is.
+    bool like_data = g.strides() == data().strides() && g.is_non_overlapping_and_dense();
+    impl_->grad = (g.is_contiguous() || like_data) && !g.shares_storage(data()) ? g : g.clone();
   } else {
     impl_->grad = ops::add(impl_->grad, g);
   }

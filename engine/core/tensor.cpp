@@ -15,6 +15,32 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(std::move(st), shape, contiguous_strides(shape), 0, dtype);
 }
 
+const char* memory_format_name(MemoryFormat f) {
+  return f == MemoryFormat::ChannelsLast ? "channels_last" : "contiguous";
+}
+
+Strides memory_format_strides(const Shape& shape, MemoryFormat f) {
+  if (f == MemoryFormat::Contiguous) return contiguous_strides(shape);
+  ENGINE_CHECK(shape.size() == 4, "channels_last needs a 4-D [N, C, H, W] shape, got " << shape_str(shape));
+  const int64_t C = shape[1], H = shape[2], W = shape[3];
+  return {H * W * C, 1, W * C, C};
+}
+
+Tensor Tensor::empty(const Shape& shape, MemoryFormat format, DType dtype, Device device) {
+  return empty_strided(shape, memory_format_strides(shape, format), dtype, device);
+}
+
+Tensor Tensor::empty_strided(const Shape& shape, const Strides& strides, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  ENGINE_CHECK(strides.size() == shape.size(), "empty_strided: strides " << shape_str(strides)
+                                                                       << " for shape " << shape_str(shape));
+  t.strides_ = strides;
+  ENGINE_CHECK(t.is_non_overlapping_and_dense(), "empty_strided: strides " << shape_str(strides)
+                                                                          << " are not dense for shape "
+                                                                          << shape_str(shape));
+  return t;
+}
+
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   t.zero_();
@@ -53,6 +79,38 @@ bool Tensor::is_contiguous() const {
     expect *= shape_[size_t(i)];
   }
   return true;
+}
+
+bool Tensor::is_contiguous(MemoryFormat format) const {
+  if (format == MemoryFormat::Contiguous) return is_contiguous();
+  if (dim() != 4) return false;
+  const Strides want = memory_format_strides(shape_, MemoryFormat::ChannelsLast);
+  for (size_t i = 0; i < 4; ++i)
+    if (shape_[i] != 1 && strides_[i] != want[i]) return false;
+  return true;
+}
+
+bool Tensor::is_non_overlapping_and_dense() const {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < shape_.size(); ++i)
+    if (shape_[i] != 1) order.push_back(i);
+  // Innermost first; equal strides on two dims of size > 1 overlap and fail below.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return strides_[a] < strides_[b]; });
+  int64_t expect = 1;
+  for (size_t i : order) {
+    if (strides_[i] != expect) return false;
+    expect *= shape_[i];
+  }
+  return true;
+}
+
+MemoryFormat Tensor::suggest_memory_format() const {
+  if (dim() != 4 || !is_contiguous(MemoryFormat::ChannelsLast)) return MemoryFormat::Contiguous;
+  if (!is_contiguous()) return MemoryFormat::ChannelsLast;
+  // Both hold when C == 1 or H == W == 1: the exact strides say how it was made.
+  return strides_ == memory_format_strides(shape_, MemoryFormat::ChannelsLast) && strides_ != contiguous_strides(shape_)
+             ? MemoryFormat::ChannelsLast
+             : MemoryFormat::Contiguous;
 }
 
 void* Tensor::data_ptr() const {
@@ -200,6 +258,14 @@ Tensor Tensor::contiguous() const {
   return ops::copy(*this, dtype_);
 }
 
+Tensor Tensor::contiguous(MemoryFormat format) const {
+  if (format == MemoryFormat::Contiguous) return contiguous();
+  if (is_contiguous(format) && suggest_memory_format() == format) return *this;
+  Tensor out = empty(shape_, format, dtype_, device());
+  out.copy_from(*this);
+  return out;
+}
+
 Tensor Tensor::clone() const { return ops::copy(*this, dtype_); }
 
 Tensor Tensor::to(DType dtype) const {
@@ -209,8 +275,9 @@ Tensor Tensor::to(DType dtype) const {
 
 Tensor Tensor::to(Device device) const {
   if (device == this->device()) return *this;
-  Tensor src = contiguous();
-  Tensor out = empty(shape_, dtype_, device);
+  // A channels-last tensor is copied as it lies and stays channels-last.
+  Tensor src = suggest_memory_format() == MemoryFormat::ChannelsLast ? *this : contiguous();
+  Tensor out = empty_strided(shape_, src.strides_, dtype_, device);
   copy_bytes(out.data_ptr(), device, src.data_ptr(), src.device(), src.nbytes());
   return out;
 }

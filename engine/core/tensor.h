@@ -17,11 +17,23 @@
 
 namespace engine {
 
+// How a 4-D [N, C, H, W] tensor is laid out in memory: Contiguous is row-major NCHW,
+// ChannelsLast keeps the logical shape but has NHWC strides (C innermost).
+enum class MemoryFormat : uint8_t { Contiguous, ChannelsLast };
+const char* memory_format_name(MemoryFormat f);
+// The strides of a dense tensor of this shape and format (ChannelsLast needs 4 dims).
+Strides memory_format_strides(const Shape& shape, MemoryFormat f);
+
 class Tensor {
  public:
   Tensor() = default;  // undefined tensor
 
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
+  static Tensor empty(const Shape& shape, MemoryFormat format, DType dtype = DType::f32,
+                      Device device = Device::cpu());
+  // Strides must describe a dense, non-overlapping layout (a permutation of row-major).
+  static Tensor empty_strided(const Shape& shape, const Strides& strides, DType dtype = DType::f32,
+                              Device device = Device::cpu());
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
@@ -46,6 +58,13 @@ class Tensor {
   size_t element_size() const { return dtype_size(dtype_); }
   size_t nbytes() const { return size_t(numel()) * element_size(); }
   bool is_contiguous() const;
+  // Size-1 dims are ignored, as in is_contiguous(): a tensor can be both formats at once.
+  bool is_contiguous(MemoryFormat format) const;
+  // Dense and non-overlapping: the elements fill one block of numel() slots in some order.
+  bool is_non_overlapping_and_dense() const;
+  // ChannelsLast when the strides are those of a channels-last tensor and not (also)
+  // row-major; the format ops give their outputs for this input.
+  MemoryFormat suggest_memory_format() const;
   const std::shared_ptr<Storage>& storage() const { return storage_; }
   // True when both views share a storage block.
   bool shares_storage(const Tensor& o) const { return storage_ == o.storage_; }
@@ -70,8 +89,9 @@ class Tensor {
 
   // Copies.
   Tensor contiguous() const;
+  Tensor contiguous(MemoryFormat format) const;  // returns *this when already in that format
   Tensor clone() const;
-  Tensor to(Device device) const;  // returns *this when already there
+  Tensor to(Device device) const;  // returns *this when already there; keeps channels-last
   Tensor to(DType dtype) const;    // returns *this when already that dtype
   void copy_from(const Tensor& src);  // same shape (src may broadcast), any dtype, same device
   void fill_(double value);

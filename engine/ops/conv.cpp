@@ -1,5 +1,7 @@
 // Functional 2-D convolution: shape checks, output allocation and dispatch of the
-// forward op and of its two backward ops (data and filter gradients).
+// forward op and of its two backward ops (data and filter gradients). A channels-last
+// x gives a channels-last y (Conv2dParams::channels_last tells the kernels); filters
+// are always [K, C/groups, R, S] row-major.
 #include "engine/ops/attrs.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/functional.h"
@@ -65,10 +67,12 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
                                                                 << shape_str(bias.shape()) << " for w "
                                                                 << shape_str(w.shape()));
   }
-  Tensor y = Tensor::empty(out_shape(at.p), x.dtype(), x.device());
+  const MemoryFormat fmt = x.suggest_memory_format();
+  at.p.channels_last = fmt == MemoryFormat::ChannelsLast;
+  Tensor y = Tensor::empty(out_shape(at.p), fmt, x.dtype(), x.device());
   if (y.numel() == 0) return y;
-  dispatch(OpCall{OpKind::CONV2D, {x.contiguous(), w.contiguous(), bias.defined() ? bias.contiguous() : Tensor()},
-                  {y}, &at});
+  dispatch(OpCall{OpKind::CONV2D,
+                  {x.contiguous(fmt), w.contiguous(), bias.defined() ? bias.contiguous() : Tensor()}, {y}, &at});
   return y;
 }
 
@@ -80,9 +84,12 @@ Tensor conv2d_bwd_data(const Tensor& gy, const Tensor& w, const Shape& x_shape, 
                                                                         << shape_str(out_shape(at.p)) << " of x "
                                                                         << shape_str(x_shape) << " and w "
                                                                         << shape_str(w.shape()));
-  Tensor gx = Tensor::empty(x_shape, gy.dtype(), gy.device());
+  // gx takes gy's memory format (the autograd rule hands gy over in x's format).
+  const MemoryFormat fmt = gy.suggest_memory_format();
+  at.p.channels_last = fmt == MemoryFormat::ChannelsLast;
+  Tensor gx = Tensor::empty(x_shape, fmt, gy.dtype(), gy.device());
   if (gx.numel() == 0) return gx;
-  dispatch(OpCall{OpKind::CONV2D_BWD_DATA, {gy.contiguous(), w.contiguous()}, {gx}, &at});
+  dispatch(OpCall{OpKind::CONV2D_BWD_DATA, {gy.contiguous(fmt), w.contiguous()}, {gx}, &at});
   return gx;
 }
 
@@ -94,9 +101,11 @@ Tensor conv2d_bwd_filter(const Tensor& gy, const Tensor& x, const Shape& w_shape
                                                                           << shape_str(out_shape(at.p)) << " of x "
                                                                           << shape_str(x.shape()) << " and w "
                                                                           << shape_str(w_shape));
+  const MemoryFormat fmt = x.suggest_memory_format();
+  at.p.channels_last = fmt == MemoryFormat::ChannelsLast;
   Tensor gw = Tensor::empty(w_shape, gy.dtype(), gy.device());
   if (gw.numel() == 0) return gw;
-  dispatch(OpCall{OpKind::CONV2D_BWD_FILTER, {gy.contiguous(), x.contiguous()}, {gw}, &at});
+  dispatch(OpCall{OpKind::CONV2D_BWD_FILTER, {gy.contiguous(fmt), x.contiguous(fmt)}, {gw}, &at});
   return gw;
 }
 

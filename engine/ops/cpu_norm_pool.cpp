@@ -4,7 +4,9 @@
 #include "engine/ops/attrs.h"
 #include "engine/ops/dispatch.h"
 #include "kernels/cpu/norm.h"
+#include "kernels/cpu/norm_nhwc.h"
 #include "kernels/cpu/pool.h"
+#include "kernels/cpu/pool_nhwc.h"
 
 namespace engine {
 namespace {
@@ -19,54 +21,63 @@ void batchnorm2d_cpu(const OpCall& c) {
   const auto& p = c.get<BatchNormAttrs>().p;
   const Tensor &x = c.in[0], &y = c.out[0];
   ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
-                        batchnorm2d_fwd_cpu<scalar_t>(p, y.data<scalar_t>(), c.out[1].data<scalar_t>(),
-                                                      c.out[2].data<scalar_t>(), x.data<scalar_t>(),
-                                                      opt<scalar_t>(c.in[1]), opt<scalar_t>(c.in[2]),
-                                                      opt<scalar_t>(c.in[3]), opt<scalar_t>(c.in[4])));
+                        (p.channels_last ? batchnorm2d_fwd_nhwc_cpu<scalar_t> : batchnorm2d_fwd_cpu<scalar_t>)(
+                            p, y.data<scalar_t>(), c.out[1].data<scalar_t>(), c.out[2].data<scalar_t>(),
+                            x.data<scalar_t>(), opt<scalar_t>(c.in[1]), opt<scalar_t>(c.in[2]),
+                            opt<scalar_t>(c.in[3]), opt<scalar_t>(c.in[4])));
 }
 
 void batchnorm2d_bwd_cpu_adapter(const OpCall& c) {
   const auto& p = c.get<BatchNormAttrs>().p;
   const Tensor& x = c.in[1];
   ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
-                        batchnorm2d_bwd_cpu<scalar_t>(p, opt<scalar_t>(c.out[0]), opt<scalar_t>(c.out[1]),
-                                                      opt<scalar_t>(c.out[2]), c.in[0].data<scalar_t>(),
-                                                      x.data<scalar_t>(), opt<scalar_t>(c.in[2]),
-                                                      c.in[3].data<scalar_t>(), c.in[4].data<scalar_t>()));
+                        (p.channels_last ? batchnorm2d_bwd_nhwc_cpu<scalar_t> : batchnorm2d_bwd_cpu<scalar_t>)(
+                            p, opt<scalar_t>(c.out[0]), opt<scalar_t>(c.out[1]), opt<scalar_t>(c.out[2]),
+                            c.in[0].data<scalar_t>(), x.data<scalar_t>(), opt<scalar_t>(c.in[2]),
+                            c.in[3].data<scalar_t>(), c.in[4].data<scalar_t>()));
 }
 
 void maxpool2d_cpu(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& x = c.in[0];
   ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
-                        maxpool2d_fwd_cpu<scalar_t>(p, c.out[0].data<scalar_t>(), c.out[1].data<int64_t>(),
-                                                    x.data<scalar_t>()));
+                        (p.channels_last ? maxpool2d_fwd_nhwc_cpu<scalar_t> : maxpool2d_fwd_cpu<scalar_t>)(
+                            p, c.out[0].data<scalar_t>(), c.out[1].data<int64_t>(), x.data<scalar_t>()));
 }
 
 void maxpool2d_bwd_cpu_adapter(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& gx = c.out[0];
   ENGINE_DISPATCH_FLOAT(gx.dtype(), c.op,
-                        maxpool2d_bwd_cpu<scalar_t>(p, gx.data<scalar_t>(), c.in[0].data<scalar_t>(),
-                                                    c.in[1].data<int64_t>()));
+                        (p.channels_last ? maxpool2d_bwd_nhwc_cpu<scalar_t> : maxpool2d_bwd_cpu<scalar_t>)(
+                            p, gx.data<scalar_t>(), c.in[0].data<scalar_t>(), c.in[1].data<int64_t>()));
 }
 
 void avgpool2d_cpu(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& x = c.in[0];
-  ENGINE_DISPATCH_FLOAT(x.dtype(), c.op, avgpool2d_fwd_cpu<scalar_t>(p, c.out[0].data<scalar_t>(), x.data<scalar_t>()));
+  ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
+                        (p.channels_last ? avgpool2d_fwd_nhwc_cpu<scalar_t> : avgpool2d_fwd_cpu<scalar_t>)(
+                            p, c.out[0].data<scalar_t>(), x.data<scalar_t>()));
 }
 
 void avgpool2d_bwd_cpu_adapter(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& gx = c.out[0];
   ENGINE_DISPATCH_FLOAT(gx.dtype(), c.op,
-                        avgpool2d_bwd_cpu<scalar_t>(p, gx.data<scalar_t>(), c.in[0].data<scalar_t>()));
+                        (p.channels_last ? avgpool2d_bwd_nhwc_cpu<scalar_t> : avgpool2d_bwd_cpu<scalar_t>)(
+                            p, gx.data<scalar_t>(), c.in[0].data<scalar_t>()));
 }
 
 void global_avgpool_cpu(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& x = c.in[0];
+  if (p.channels_last) {
+    ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
+                          global_avgpool_fwd_nhwc_cpu<scalar_t>(c.out[0].data<scalar_t>(), x.data<scalar_t>(), p.N,
+                                                                p.H * p.W, p.C));
+    return;
+  }
   ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
                         global_avgpool_fwd_cpu<scalar_t>(c.out[0].data<scalar_t>(), x.data<scalar_t>(), p.N * p.C,
                                                          p.H * p.W));

@@ -2,7 +2,9 @@
 // running statistics, unwanted gradients) arrive undefined and reach the kernels as null.
 #include "engine/ops/cuda_adapter.h"
 #include "kernels/cuda/batchnorm.h"
+#include "kernels/cuda/norm_nhwc.h"
 #include "kernels/cuda/pool.h"
+#include "kernels/cuda/pool_nhwc.h"
 #include "kernels/cuda/reduce.h"
 
 namespace engine {
@@ -20,60 +22,66 @@ void batchnorm2d_cuda(const OpCall& c) {
   const auto& p = c.get<BatchNormAttrs>().p;
   const Tensor &x = c.in[0], &y = c.out[0];
   ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op,
-                             batchnorm2d_fwd_cuda<scalar_t>(p, y.data<scalar_t>(), c.out[1].data<scalar_t>(),
-                                                            c.out[2].data<scalar_t>(), x.data<scalar_t>(),
-                                                            opt<scalar_t>(c.in[1]), opt<scalar_t>(c.in[2]),
-                                                            opt<scalar_t>(c.in[3]), opt<scalar_t>(c.in[4]),
-                                                            stream_of(c)));
+                             (p.channels_last ? batchnorm2d_fwd_nhwc_cuda<scalar_t> : batchnorm2d_fwd_cuda<scalar_t>)(
+                                 p, y.data<scalar_t>(), c.out[1].data<scalar_t>(), c.out[2].data<scalar_t>(),
+                                 x.data<scalar_t>(), opt<scalar_t>(c.in[1]), opt<scalar_t>(c.in[2]),
+                                 opt<scalar_t>(c.in[3]), opt<scalar_t>(c.in[4]), stream_of(c)));
 }
 
 void batchnorm2d_bwd_cuda_adapter(const OpCall& c) {
   const auto& p = c.get<BatchNormAttrs>().p;
   const Tensor& x = c.in[1];
   ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op,
-                             batchnorm2d_bwd_cuda<scalar_t>(p, opt<scalar_t>(c.out[0]), opt<scalar_t>(c.out[1]),
-                                                            opt<scalar_t>(c.out[2]), c.in[0].data<scalar_t>(),
-                                                            x.data<scalar_t>(), opt<scalar_t>(c.in[2]),
-                                                            c.in[3].data<scalar_t>(), c.in[4].data<scalar_t>(),
-                                                            stream_of(c)));
+                             (p.channels_last ? batchnorm2d_bwd_nhwc_cuda<scalar_t> : batchnorm2d_bwd_cuda<scalar_t>)(
+                                 p, opt<scalar_t>(c.out[0]), opt<scalar_t>(c.out[1]), opt<scalar_t>(c.out[2]),
+                                 c.in[0].data<scalar_t>(), x.data<scalar_t>(), opt<scalar_t>(c.in[2]),
+                                 c.in[3].data<scalar_t>(), c.in[4].data<scalar_t>(), stream_of(c)));
 }
 
 void maxpool2d_cuda(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& x = c.in[0];
   ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op,
-                             maxpool2d_fwd_cuda<scalar_t>(p, c.out[0].data<scalar_t>(), c.out[1].data<int64_t>(),
-                                                          x.data<scalar_t>(), stream_of(c)));
+                             (p.channels_last ? maxpool2d_fwd_nhwc_cuda<scalar_t> : maxpool2d_fwd_cuda<scalar_t>)(
+                                 p, c.out[0].data<scalar_t>(), c.out[1].data<int64_t>(), x.data<scalar_t>(),
+                                 stream_of(c)));
 }
 
 void maxpool2d_bwd_cuda_adapter(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& gx = c.out[0];
   ENGINE_CUDA_DISPATCH_FLOAT(gx.dtype(), c.op,
-                             maxpool2d_bwd_cuda<scalar_t>(p, gx.data<scalar_t>(), c.in[0].data<scalar_t>(),
-                                                          c.in[1].data<int64_t>(), stream_of(c)));
+                             (p.channels_last ? maxpool2d_bwd_nhwc_cuda<scalar_t> : maxpool2d_bwd_cuda<scalar_t>)(
+                                 p, gx.data<scalar_t>(), c.in[0].data<scalar_t>(), c.in[1].data<int64_t>(),
+                                 stream_of(c)));
 }
 
 void avgpool2d_cuda(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& x = c.in[0];
   ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op,
-                             avgpool2d_fwd_cuda<scalar_t>(p, c.out[0].data<scalar_t>(), x.data<scalar_t>(),
-                                                          stream_of(c)));
+                             (p.channels_last ? avgpool2d_fwd_nhwc_cuda<scalar_t> : avgpool2d_fwd_cuda<scalar_t>)(
+                                 p, c.out[0].data<scalar_t>(), x.data<scalar_t>(), stream_of(c)));
 }
 
 void avgpool2d_bwd_cuda_adapter(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& gx = c.out[0];
   ENGINE_CUDA_DISPATCH_FLOAT(gx.dtype(), c.op,
-                             avgpool2d_bwd_cuda<scalar_t>(p, gx.data<scalar_t>(), c.in[0].data<scalar_t>(),
-                                                          stream_of(c)));
+                             (p.channels_last ? avgpool2d_bwd_nhwc_cuda<scalar_t> : avgpool2d_bwd_cuda<scalar_t>)(
+                                 p, gx.data<scalar_t>(), c.in[0].data<scalar_t>(), stream_of(c)));
 }
 
-// The mean of each plane: a row reduction over [N * C, H * W].
+// The mean of each plane: a row reduction over [N * C, H * W] (NCHW).
 void global_avgpool_cuda(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& x = c.in[0];
+  if (p.channels_last) {
+    ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op,
+                               global_avgpool_fwd_nhwc_cuda<scalar_t>(c.out[0].data<scalar_t>(), x.data<scalar_t>(),
+                                                                      p.N, p.H * p.W, p.C, stream_of(c)));
+    return;
+  }
   ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op,
                              reduce_rows_cuda<scalar_t>(ReduceOp::Mean, c.out[0].data<scalar_t>(), x.data<scalar_t>(),
                                                         p.N * p.C, p.H * p.W, 0, stream_of(c)));

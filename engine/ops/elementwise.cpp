@@ -1,4 +1,6 @@
 // Functional ops: elementwise family, copies, fills and random fills.
+#include <algorithm>
+
 #include "engine/ops/attrs.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/functional.h"
@@ -39,6 +41,35 @@ void check_same_dtype(OpKind op, const Tensor& a, const Tensor& b) {
   ENGINE_CHECK(a.dtype() == b.dtype(), "op " << op_name(op) << ": dtypes differ: " << a.header() << " and "
                                             << b.header() << " (cast one with .to(dtype))");
 }
+
+// Where an elementwise output lies: when every input of the output's full shape is
+// dense with the same strides (channels-last in, say), the output takes those strides;
+// otherwise it is row-major. The kernels write their output in row-major order, so the
+// op runs on views of all operands permuted to make the output row-major.
+struct ElementwiseLayout {
+  Strides strides;                // the output's strides
+  std::vector<int64_t> perm;      // outermost dim first; empty when row-major
+};
+
+ElementwiseLayout elementwise_layout(const Shape& s, std::initializer_list<const Tensor*> ins) {
+  ElementwiseLayout l{contiguous_strides(s), {}};
+  const Strides* common = nullptr;
+  for (const Tensor* t : ins) {
+    if (t->shape() != s) continue;  // broadcast inputs follow whatever the others choose
+    if (!t->is_non_overlapping_and_dense()) return l;
+    if (common && *common != t->strides()) return l;
+    common = &t->strides();
+  }
+  if (!common || *common == l.strides) return l;
+  l.strides = *common;
+  l.perm.resize(s.size());
+  for (size_t i = 0; i < s.size(); ++i) l.perm[i] = int64_t(i);
+  std::stable_sort(l.perm.begin(), l.perm.end(),
+                   [&](int64_t a, int64_t b) { return l.strides[size_t(a)] > l.strides[size_t(b)]; });
+  return l;
+}
+
+Tensor permuted(const Tensor& t, const ElementwiseLayout& l) { return l.perm.empty() ? t : t.permute(l.perm); }
 
 }  // namespace
 
@@ -81,10 +112,11 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   OpKind kind = binary_kind(op);
   check_same_dtype(kind, a, b);
   Shape s = broadcast_shapes(a.shape(), b.shape(), op_name(kind));
-  Tensor out = Tensor::empty(s, a.dtype(), a.device());
+  ElementwiseLayout l = elementwise_layout(s, {&a, &b});
+  Tensor out = Tensor::empty_strided(s, l.strides, a.dtype(), a.device());
   if (out.numel() == 0) return out;
   BinaryAttrs at{op};
-  dispatch(OpCall{kind, {a.expand(s), b.expand(s)}, {out}, &at});
+  dispatch(OpCall{kind, {permuted(a.expand(s), l), permuted(b.expand(s), l)}, {permuted(out, l)}, &at});
   return out;
 }
 
@@ -101,10 +133,11 @@ Tensor pow(const Tensor& a, double b) { return pow(a, Tensor::scalar(b, a.dtype(
 Tensor compare(CompareOp op, const Tensor& a, const Tensor& b) {
   check_same_dtype(OpKind::COMPARE, a, b);
   Shape s = broadcast_shapes(a.shape(), b.shape(), "compare");
-  Tensor out = Tensor::empty(s, DType::u8, a.device());
+  ElementwiseLayout l = elementwise_layout(s, {&a, &b});
+  Tensor out = Tensor::empty_strided(s, l.strides, DType::u8, a.device());
   if (out.numel() == 0) return out;
   CompareAttrs at{op};
-  dispatch(OpCall{OpKind::COMPARE, {a.expand(s), b.expand(s)}, {out}, &at});
+  dispatch(OpCall{OpKind::COMPARE, {permuted(a.expand(s), l), permuted(b.expand(s), l)}, {permuted(out, l)}, &at});
   return out;
 }
 
@@ -112,18 +145,21 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_same_dtype(OpKind::WHERE, a, b);
   ENGINE_CHECK(cond.dtype() == DType::u8, "op where: the condition must be u8, got " << cond.header());
   Shape s = broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), "where"), cond.shape(), "where");
-  Tensor out = Tensor::empty(s, a.dtype(), a.device());
+  ElementwiseLayout l = elementwise_layout(s, {&cond, &a, &b});
+  Tensor out = Tensor::empty_strided(s, l.strides, a.dtype(), a.device());
   if (out.numel() == 0) return out;
-  dispatch(OpCall{OpKind::WHERE, {cond.expand(s), a.expand(s), b.expand(s)}, {out}, nullptr});
+  dispatch(OpCall{OpKind::WHERE, {permuted(cond.expand(s), l), permuted(a.expand(s), l), permuted(b.expand(s), l)},
+                  {permuted(out, l)}, nullptr});
   return out;
 }
 
 Tensor unary(UnaryOp op, const Tensor& x, double alpha, double beta) {
   ENGINE_CHECK(x.defined(), "op " << op_name(unary_kind(op)) << ": undefined input");
-  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  ElementwiseLayout l = elementwise_layout(x.shape(), {&x});
+  Tensor out = Tensor::empty_strided(x.shape(), l.strides, x.dtype(), x.device());
   if (out.numel() == 0) return out;
   UnaryAttrs at{op, alpha, beta};
-  dispatch(OpCall{unary_kind(op), {x}, {out}, &at});
+  dispatch(OpCall{unary_kind(op), {permuted(x, l)}, {permuted(out, l)}, &at});
   return out;
 }
 
@@ -146,10 +182,13 @@ Tensor activation_bwd(ActivationKind kind, const Tensor& gy, const Tensor& v) {
   ENGINE_CHECK(gy.shape() == v.shape(), "op activation_bwd: gradient " << shape_str(gy.shape())
                                                                         << " and input " << shape_str(v.shape())
                                                                         << " differ in shape");
-  Tensor out = Tensor::empty(gy.shape(), gy.dtype(), gy.device());
+  // The kernel reads both inputs as flat arrays: they share the output's layout.
+  ElementwiseLayout l = elementwise_layout(gy.shape(), {&gy, &v});
+  Tensor out = Tensor::empty_strided(gy.shape(), l.strides, gy.dtype(), gy.device());
   if (out.numel() == 0) return out;
   ActivationBwdAttrs at{kind};
-  dispatch(OpCall{OpKind::ACTIVATION_BWD, {gy.contiguous(), v.contiguous()}, {out}, &at});
+  dispatch(OpCall{OpKind::ACTIVATION_BWD, {permuted(gy, l).contiguous(), permuted(v, l).contiguous()},
+                  {permuted(out, l)}, &at});
   return out;
 }
 

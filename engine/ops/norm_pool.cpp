@@ -1,5 +1,6 @@
-// Functional ops: batch normalisation and pooling over NCHW tensors. Inputs are made
-// contiguous here; the kernels see plain NCHW buffers.
+// Functional ops: batch normalisation and pooling over [N, C, H, W] tensors. Inputs are
+// made dense here in their suggested memory format: the kernels see plain NCHW buffers,
+// or NHWC ones when the params say channels_last (channels-last in, channels-last out).
 #include <initializer_list>
 
 #include "engine/ops/attrs.h"
@@ -86,8 +87,10 @@ BatchNormOutput batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& 
   if (training)
     ENGINE_CHECK(a.p.N * a.p.HW > 1, "op batchnorm2d: training needs more than one value per channel, got input "
                                          << shape_str(x.shape()));
+  const MemoryFormat fmt = x.suggest_memory_format();
+  a.p.channels_last = fmt == MemoryFormat::ChannelsLast;
   BatchNormOutput out;
-  out.y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  out.y = Tensor::empty(x.shape(), fmt, x.dtype(), x.device());
   out.save_mean = Tensor::empty({a.p.C}, dt, x.device());
   out.save_invstd = Tensor::empty({a.p.C}, dt, x.device());
   if (a.p.C == 0) return out;
@@ -95,7 +98,7 @@ BatchNormOutput batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& 
   // go through a contiguous copy that is written back afterwards.
   Tensor rm = contiguous_or_undefined(running_mean), rv = contiguous_or_undefined(running_var);
   dispatch(OpCall{OpKind::BATCHNORM2D,
-                  {x.contiguous(), contiguous_or_undefined(gamma), contiguous_or_undefined(beta), rm, rv},
+                  {x.contiguous(fmt), contiguous_or_undefined(gamma), contiguous_or_undefined(beta), rm, rv},
                   {out.y, out.save_mean, out.save_invstd},
                   &a});
   if (training && rm.defined()) {
@@ -118,13 +121,16 @@ BatchNormGrads batchnorm2d_bwd(const Tensor& gy, const Tensor& x, const Tensor& 
   check_channel_vector(save_mean, x, dt, "save_mean", op, false);
   check_channel_vector(save_invstd, x, dt, "save_invstd", op, false);
   BatchNormAttrs a{bn_params(x, training, 0.0, 0.0)};
+  // gx and the kernel's gy take x's memory format.
+  const MemoryFormat fmt = x.suggest_memory_format();
+  a.p.channels_last = fmt == MemoryFormat::ChannelsLast;
   BatchNormGrads g;
-  g.gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  g.gx = Tensor::empty(x.shape(), fmt, x.dtype(), x.device());
   g.ggamma = Tensor::empty({a.p.C}, dt, x.device());
   g.gbeta = Tensor::empty({a.p.C}, dt, x.device());
   if (a.p.C == 0) return g;
   dispatch(OpCall{OpKind::BATCHNORM2D_BWD,
-                  {gy.contiguous(), x.contiguous(), contiguous_or_undefined(gamma), save_mean.contiguous(),
+                  {gy.contiguous(fmt), x.contiguous(fmt), contiguous_or_undefined(gamma), save_mean.contiguous(),
                    save_invstd.contiguous()},
                   {g.gx, g.ggamma, g.gbeta},
                   &a});
@@ -162,11 +168,13 @@ kernels::Pool2dParams pool2d_params(const Shape& x, const Pool2dOptions& o) {
 MaxPoolOutput maxpool2d(const Tensor& x, const Pool2dOptions& o) {
   check_nchw(x, "maxpool2d");
   PoolAttrs a{pool2d_params(x.shape(), o)};
+  const MemoryFormat fmt = x.suggest_memory_format();
+  a.p.channels_last = fmt == MemoryFormat::ChannelsLast;
   MaxPoolOutput out;
-  out.y = Tensor::empty({a.p.N, a.p.C, a.p.P, a.p.Q}, x.dtype(), x.device());
-  out.indices = Tensor::empty(out.y.shape(), DType::i64, x.device());
+  out.y = Tensor::empty({a.p.N, a.p.C, a.p.P, a.p.Q}, fmt, x.dtype(), x.device());
+  out.indices = Tensor::empty(out.y.shape(), fmt, DType::i64, x.device());
   if (out.y.numel() == 0) return out;
-  dispatch(OpCall{OpKind::MAXPOOL2D, {x.contiguous()}, {out.y, out.indices}, &a});
+  dispatch(OpCall{OpKind::MAXPOOL2D, {x.contiguous(fmt)}, {out.y, out.indices}, &a});
   return out;
 }
 
@@ -176,27 +184,34 @@ Tensor maxpool2d_bwd(const Tensor& gy, const Tensor& indices, const Shape& x_sha
   ENGINE_CHECK(indices.defined() && indices.dtype() == DType::i64 && indices.shape() == gy.shape(),
                "op maxpool2d_bwd: indices must be i64 of the gradient's shape " << shape_str(gy.shape()) << ", got "
                                                                                << indices.header());
-  Tensor gx = Tensor::empty(x_shape, gy.dtype(), gy.device());
+  // gx takes gy's memory format (the autograd rule hands gy over in x's format).
+  const MemoryFormat fmt = gy.suggest_memory_format();
+  a.p.channels_last = fmt == MemoryFormat::ChannelsLast;
+  Tensor gx = Tensor::empty(x_shape, fmt, gy.dtype(), gy.device());
   if (gx.numel() == 0) return gx;
-  dispatch(OpCall{OpKind::MAXPOOL2D_BWD, {gy.contiguous(), indices.contiguous()}, {gx}, &a});
+  dispatch(OpCall{OpKind::MAXPOOL2D_BWD, {gy.contiguous(fmt), indices.contiguous(fmt)}, {gx}, &a});
   return gx;
 }
 
 Tensor avgpool2d(const Tensor& x, const Pool2dOptions& o) {
   check_nchw(x, "avgpool2d");
   PoolAttrs a{pool2d_params(x.shape(), o)};
-  Tensor y = Tensor::empty({a.p.N, a.p.C, a.p.P, a.p.Q}, x.dtype(), x.device());
+  const MemoryFormat fmt = x.suggest_memory_format();
+  a.p.channels_last = fmt == MemoryFormat::ChannelsLast;
+  Tensor y = Tensor::empty({a.p.N, a.p.C, a.p.P, a.p.Q}, fmt, x.dtype(), x.device());
   if (y.numel() == 0) return y;
-  dispatch(OpCall{OpKind::AVGPOOL2D, {x.contiguous()}, {y}, &a});
+  dispatch(OpCall{OpKind::AVGPOOL2D, {x.contiguous(fmt)}, {y}, &a});
   return y;
 }
 
 Tensor avgpool2d_bwd(const Tensor& gy, const Shape& x_shape, const Pool2dOptions& o) {
   PoolAttrs a{pool2d_params(x_shape, o)};
   check_grad_shape(gy, a.p, "avgpool2d_bwd");
-  Tensor gx = Tensor::empty(x_shape, gy.dtype(), gy.device());
+  const MemoryFormat fmt = gy.suggest_memory_format();
+  a.p.channels_last = fmt == MemoryFormat::ChannelsLast;
+  Tensor gx = Tensor::empty(x_shape, fmt, gy.dtype(), gy.device());
   if (gx.numel() == 0) return gx;
-  dispatch(OpCall{OpKind::AVGPOOL2D_BWD, {gy.contiguous()}, {gx}, &a});
+  dispatch(OpCall{OpKind::AVGPOOL2D_BWD, {gy.contiguous(fmt)}, {gx}, &a});
   return gx;
 }
 
@@ -212,9 +227,11 @@ Tensor global_avgpool(const Tensor& x) {
   a.p.P = a.p.Q = 1;
   ENGINE_CHECK(a.p.H * a.p.W > 0 || a.p.N * a.p.C == 0,
                "op global_avgpool: empty spatial extent in " << shape_str(x.shape()));
+  const MemoryFormat fmt = x.suggest_memory_format();
+  a.p.channels_last = fmt == MemoryFormat::ChannelsLast;
   Tensor y = Tensor::empty({a.p.N, a.p.C}, x.dtype(), x.device());
   if (y.numel() == 0) return y;
-  dispatch(OpCall{OpKind::GLOBAL_AVGPOOL, {x.contiguous()}, {y}, &a});
+  dispatch(OpCall{OpKind::GLOBAL_AVGPOOL, {x.contiguous(fmt)}, {y}, &a});
   return y;
 }
 

@@ -43,10 +43,12 @@ struct Descriptors {
     ENGINE_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
     ENGINE_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
     ENGINE_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
-    ENGINE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, data, to_int(p.N, "N"), to_int(p.C, "C"),
-                                                  to_int(p.H, "H"), to_int(p.W, "W")));
-    ENGINE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, data, to_int(p.N, "N"), to_int(p.K, "K"),
-                                                  to_int(p.P, "P"), to_int(p.Q, "Q")));
+    // Activations may be NHWC; filters stay KCRS (cuDNN takes the mix, see conv.h).
+    const cudnnTensorFormat_t act = p.channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    ENGINE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, act, data, to_int(p.N, "N"), to_int(p.C, "C"), to_int(p.H, "H"),
+                                                  to_int(p.W, "W")));
+    ENGINE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, act, data, to_int(p.N, "N"), to_int(p.K, "K"), to_int(p.P, "P"),
+                                                  to_int(p.Q, "Q")));
     ENGINE_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, data, CUDNN_TENSOR_NCHW, to_int(p.K, "K"),
                                                   to_int(p.C / p.groups, "C/groups"), to_int(p.R, "R"),
                                                   to_int(p.S, "S")));
@@ -77,13 +79,14 @@ struct Choice {
   cudnnMathType_t math = CUDNN_FMA_MATH;
 };
 
-using Key = std::array<int64_t, 20>;
+using Key = std::array<int64_t, 21>;
 
 Key make_key(Dir dir, DType dtype, bool tf32, const Conv2dParams& p) {
   int dev = 0;
   ENGINE_CUDA_CHECK(cudaGetDevice(&dev));
   return Key{int64_t(dir), int64_t(dtype), int64_t(tf32), dev, p.N, p.C, p.H, p.W, p.K, p.R,
-             p.S, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w, p.groups, p.P, p.Q};
+             p.S, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w, p.groups, p.P, p.Q,
+             int64_t(p.channels_last)};
 }
 
 // Strict f32 (no TF32) may only use FMA kernels; other dtypes take any math type.
@@ -153,13 +156,14 @@ struct Scalars {
   const void* zero() const { return dbl ? static_cast<const void*>(&d0) : static_cast<const void*>(&f0); }
 };
 
+// Channel of element i: (i / PQ) % K in NCHW; NHWC passes PQ = 1 (channel = i % K).
 template <class T>
 __global__ void add_bias_kernel(T* y, const T* bias, int64_t n, int64_t K, int64_t PQ) {
   ENGINE_GRID_STRIDE(i, n) { y[i] = from_acc<T>(to_acc(y[i]) + to_acc(bias[(i / PQ) % K])); }
 }
 
 void add_bias(DType dtype, void* y, const void* bias, const Conv2dParams& p, cudaStream_t stream) {
-  int64_t n = p.N * p.K * p.P * p.Q, PQ = p.P * p.Q;
+  int64_t n = p.N * p.K * p.P * p.Q, PQ = p.channels_last ? 1 : p.P * p.Q;
   unsigned grid = grid_for(n);
   switch (dtype) {
     case DType::f32:

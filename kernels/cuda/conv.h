@@ -3,7 +3,10 @@
 // [K, C/groups, R, S], stride, zero padding, dilation and groups. The algorithm is
 // picked once per shape, dtype and direction (cuDNN's heuristics) and cached; its
 // workspace comes from `scratch`. f32, f64, bf16 and f16 (bf16/f16 accumulate in f32);
-// f32 runs on TF32 tensor cores only when `tf32` is set.
+// f32 runs on TF32 tensor cores only when `tf32` is set. With p.channels_last, x, y
+// and their gradients are NHWC (CUDNN_TENSOR_NHWC descriptors) while the filters stay
+// KCRS: parameters, checkpoints and the optimizer see one layout, at the price of
+// cuDNN picking among fewer of its fastest NHWC kernels (which want KRSC filters).
 #include <cuda_runtime_api.h>
 #include <cudnn.h>
 

@@ -9,7 +9,11 @@ Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, cons
   return Variable::make(ops::conv2d(x.data(), w.data(), b, o), OpKind::CONV2D, {x, w, bias},
                         [o](std::vector<Variable>& v, const Tensor& g) {
                           const Tensor &X = v[0].data(), &W = v[1].data();
-                          if (v[0].requires_grad()) v[0].add_grad(ops::conv2d_bwd_data(g, W, X.shape(), o));
+                          // gx comes out in gy's format: hand gy over in x's (channels-last stays so).
+                          if (v[0].requires_grad()) {
+                            Tensor gy = g.contiguous(X.suggest_memory_format());
+                            v[0].add_grad(ops::conv2d_bwd_data(gy, W, X.shape(), o));
+                          }
                           if (v[1].requires_grad()) v[1].add_grad(ops::conv2d_bwd_filter(g, X, W.shape(), o));
                           if (v[2].requires_grad()) v[2].add_grad(ops::sum(g, {0, 2, 3}));
                         });

@@ -26,25 +26,32 @@ Variable maxpool2d(const Variable& x, const ops::Pool2dOptions& o) {
   ops::MaxPoolOutput r = ops::maxpool2d(x.data(), o);
   Tensor idx = r.indices;
   return Variable::make(r.y, OpKind::MAXPOOL2D, {x}, [idx, o](std::vector<Variable>& v, const Tensor& g) {
-    if (v[0].requires_grad()) v[0].add_grad(ops::maxpool2d_bwd(g, idx, v[0].shape(), o));
+    // gx comes out in gy's format: hand gy over in x's (channels-last stays so).
+    if (v[0].requires_grad())
+      v[0].add_grad(ops::maxpool2d_bwd(g.contiguous(v[0].data().suggest_memory_format()), idx, v[0].shape(), o));
   });
 }
 
 Variable avgpool2d(const Variable& x, const ops::Pool2dOptions& o) {
   return Variable::make(ops::avgpool2d(x.data(), o), OpKind::AVGPOOL2D, {x},
                         [o](std::vector<Variable>& v, const Tensor& g) {
-                          if (v[0].requires_grad()) v[0].add_grad(ops::avgpool2d_bwd(g, v[0].shape(), o));
+                          if (v[0].requires_grad())
+                            v[0].add_grad(ops::avgpool2d_bwd(g.contiguous(v[0].data().suggest_memory_format()),
+                                                             v[0].shape(), o));
                         });
 }
 
-// The backward is a broadcast: every input element receives g / (H * W).
+// The backward is a broadcast: every input element receives g / (H * W), written in
+// x's memory format.
 Variable global_avgpool(const Variable& x) {
   return Variable::make(ops::global_avgpool(x.data()), OpKind::GLOBAL_AVGPOOL, {x},
                         [](std::vector<Variable>& v, const Tensor& g) {
                           if (!v[0].requires_grad()) return;
                           const Shape& s = v[0].shape();
                           double hw = double(s[2] * s[3]);
-                          v[0].add_grad(ops::mul(g.reshape({s[0], s[1], 1, 1}).expand(s), 1.0 / hw));
+                          Tensor gx = Tensor::empty(s, v[0].data().suggest_memory_format(), g.dtype(), g.device());
+                          gx.copy_from(ops::mul(g, 1.0 / hw).reshape({s[0], s[1], 1, 1}));
+                          v[0].add_grad(gx);
                         });
 }
 

@@ -55,6 +55,14 @@ Variable contiguous(const Variable& x) {
   });
 }
 
+Variable contiguous(const Variable& x, MemoryFormat format) {
+  Tensor y = x.data().contiguous(format);
+  if (y.shares_storage(x.data())) return x;
+  return Variable::make(y, OpKind::COPY, {x}, [](std::vector<Variable>& v, const Tensor& g) {
+    if (v[0].requires_grad()) v[0].add_grad(g);
+  });
+}
+
 Variable cast(const Variable& x, DType dtype) {
   return Variable::make(ops::copy(x.data(), dtype), OpKind::COPY, {x},
                         [](std::vector<Variable>& v, const Tensor& g) {

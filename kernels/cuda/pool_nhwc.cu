@@ -1,0 +1,175 @@
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/pool_nhwc.h"
+
+namespace engine::kernels {
+namespace {
+
+struct Window {
+  int64_t h0, h1, w0, w1;
+};
+
+// In-bounds rows [h0, h1) and columns [w0, w1) of the window of output (oh, ow).
+__device__ __forceinline__ Window window(const Pool2dParams& p, int64_t oh, int64_t ow) {
+  int64_t hs = oh * p.sh - p.ph, ws = ow * p.sw - p.pw;
+  return {hs > 0 ? hs : 0, hs + p.kh < p.H ? hs + p.kh : p.H, ws > 0 ? ws : 0, ws + p.kw < p.W ? ws + p.kw : p.W};
+}
+
+__device__ __forceinline__ int64_t avg_divisor(const Pool2dParams& p, const Window& w) {
+  return p.count_include_pad ? p.kh * p.kw : (w.h1 - w.h0) * (w.w1 - w.w0);
+}
+
+// Outputs [lo, hi] along one axis whose windows contain input position h.
+__device__ __forceinline__ void covering(int64_t h, int64_t pad, int64_t k, int64_t s, int64_t n_out, int64_t& lo,
+                                         int64_t& hi) {
+  int64_t a = h + pad - k + 1;
+  lo = a <= 0 ? 0 : (a + s - 1) / s;
+  hi = (h + pad) / s;
+  if (hi > n_out - 1) hi = n_out - 1;
+}
+
+template <class T>
+__global__ void maxpool_fwd_nhwc_kernel(Pool2dParams p, T* y, int64_t* indices, const T* x) {
+  using A = acc_t<T>;
+  const int64_t total = p.N * p.P * p.Q * p.C;
+  ENGINE_GRID_STRIDE(o, total) {
+    int64_t c = o % p.C, ow = (o / p.C) % p.Q, oh = (o / (p.C * p.Q)) % p.P, n = o / (p.C * p.Q * p.P);
+    const T* xn = x + n * p.H * p.W * p.C + c;
+    Window w = window(p, oh, ow);
+    int64_t best = -1;
+    A bv = A(0);
+    for (int64_t h = w.h0; h < w.h1; ++h)
+      for (int64_t wc = w.w0; wc < w.w1; ++wc) {
+        A v = to_acc(xn[(h * p.W + wc) * p.C]);
+        if (best < 0 || (!d_isnan(bv) && (v > bv || d_isnan(v)))) {
+          best = h * p.W + wc;
+          bv = v;
+        }
+      }
+    y[o] = best < 0 ? from_acc<T>(-d_inf<A>()) : xn[best * p.C];
+    indices[o] = best < 0 ? 0 : best;
+  }
+}
+
+template <class T>
+__global__ void maxpool_bwd_nhwc_kernel(Pool2dParams p, T* gx, const T* gy, const int64_t* indices) {
+  using A = acc_t<T>;
+  const int64_t total = p.N * p.H * p.W * p.C;
+  ENGINE_GRID_STRIDE(i, total) {
+    int64_t c = i % p.C, w = (i / p.C) % p.W, h = (i / (p.C * p.W)) % p.H, n = i / (p.C * p.W * p.H);
+    int64_t oh0, oh1, ow0, ow1;
+    covering(h, p.ph, p.kh, p.sh, p.P, oh0, oh1);
+    covering(w, p.pw, p.kw, p.sw, p.Q, ow0, ow1);
+    const int64_t me = h * p.W + w, base = n * p.P * p.Q;
+    A s = A(0);
+    for (int64_t oh = oh0; oh <= oh1; ++oh)
+      for (int64_t ow = ow0; ow <= ow1; ++ow) {
+        int64_t o = (base + oh * p.Q + ow) * p.C + c;
+        if (indices[o] == me) s += to_acc(gy[o]);
+      }
+    gx[i] = from_acc<T>(s);
+  }
+}
+
+template <class T>
+__global__ void avgpool_fwd_nhwc_kernel(Pool2dParams p, T* y, const T* x) {
+  using A = acc_t<T>;
+  const int64_t total = p.N * p.P * p.Q * p.C;
+  ENGINE_GRID_STRIDE(o, total) {
+    int64_t c = o % p.C, ow = (o / p.C) % p.Q, oh = (o / (p.C * p.Q)) % p.P, n = o / (p.C * p.Q * p.P);
+    const T* xn = x + n * p.H * p.W * p.C + c;
+    Window w = window(p, oh, ow);
+    A s = A(0);
+    for (int64_t h = w.h0; h < w.h1; ++h)
+      for (int64_t wc = w.w0; wc < w.w1; ++wc) s += to_acc(xn[(h * p.W + wc) * p.C]);
+    int64_t d = avg_divisor(p, w);
+    y[o] = from_acc<T>(d > 0 ? s / A(d) : A(0));
+  }
+}
+
+template <class T>
+__global__ void avgpool_bwd_nhwc_kernel(Pool2dParams p, T* gx, const T* gy) {
+  using A = acc_t<T>;
+  const int64_t total = p.N * p.H * p.W * p.C;
+  ENGINE_GRID_STRIDE(i, total) {
+    int64_t c = i % p.C, w = (i / p.C) % p.W, h = (i / (p.C * p.W)) % p.H, n = i / (p.C * p.W * p.H);
+    int64_t oh0, oh1, ow0, ow1;
+    covering(h, p.ph, p.kh, p.sh, p.P, oh0, oh1);
+    covering(w, p.pw, p.kw, p.sw, p.Q, ow0, ow1);
+    const T* gp = gy + n * p.P * p.Q * p.C + c;
+    A s = A(0);
+    for (int64_t oh = oh0; oh <= oh1; ++oh)
+      for (int64_t ow = ow0; ow <= ow1; ++ow) {
+        int64_t d = avg_divisor(p, window(p, oh, ow));
+        if (d > 0) s += to_acc(gp[(oh * p.Q + ow) * p.C]) / A(d);
+      }
+    gx[i] = from_acc<T>(s);
+  }
+}
+
+// One thread per (n, c); neighbouring threads read neighbouring channels of a position.
+template <class T>
+__global__ void global_avgpool_nhwc_kernel(T* y, const T* x, int64_t N, int64_t hw, int64_t C) {
+  using A = acc_t<T>;
+  ENGINE_GRID_STRIDE(o, N * C) {
+    int64_t c = o % C, n = o / C;
+    const T* xn = x + n * hw * C + c;
+    A s = A(0);
+    for (int64_t i = 0; i < hw; ++i) s += to_acc(xn[i * C]);
+    y[o] = from_acc<T>(s / A(hw));
+  }
+}
+
+}  // namespace
+
+template <class T>
+void maxpool2d_fwd_nhwc_cuda(const Pool2dParams& p, T* y, int64_t* indices, const T* x, cudaStream_t stream) {
+  int64_t n = p.N * p.C * p.P * p.Q;
+  if (n == 0) return;
+  maxpool_fwd_nhwc_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, y, indices, x);
+  ENGINE_CUDA_LAUNCH_CHECK("maxpool_fwd_nhwc_kernel");
+}
+
+template <class T>
+void maxpool2d_bwd_nhwc_cuda(const Pool2dParams& p, T* gx, const T* gy, const int64_t* indices, cudaStream_t stream) {
+  int64_t n = p.N * p.C * p.H * p.W;
+  if (n == 0) return;
+  maxpool_bwd_nhwc_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, gx, gy, indices);
+  ENGINE_CUDA_LAUNCH_CHECK("maxpool_bwd_nhwc_kernel");
+}
+
+template <class T>
+void avgpool2d_fwd_nhwc_cuda(const Pool2dParams& p, T* y, const T* x, cudaStream_t stream) {
+  int64_t n = p.N * p.C * p.P * p.Q;
+  if (n == 0) return;
+  avgpool_fwd_nhwc_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, y, x);
+  ENGINE_CUDA_LAUNCH_CHECK("avgpool_fwd_nhwc_kernel");
+}
+
+template <class T>
+void avgpool2d_bwd_nhwc_cuda(const Pool2dParams& p, T* gx, const T* gy, cudaStream_t stream) {
+  int64_t n = p.N * p.C * p.H * p.W;
+  if (n == 0) return;
+  avgpool_bwd_nhwc_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, gx, gy);
+  ENGINE_CUDA_LAUNCH_CHECK("avgpool_bwd_nhwc_kernel");
+}
+
+template <class T>
+void global_avgpool_fwd_nhwc_cuda(T* y, const T* x, int64_t N, int64_t hw, int64_t C, cudaStream_t stream) {
+  if (N * C == 0) return;
+  global_avgpool_nhwc_kernel<T><<<grid_for(N * C), kBlock, 0, stream>>>(y, x, N, hw, C);
+  ENGINE_CUDA_LAUNCH_CHECK("global_avgpool_nhwc_kernel");
+}
+
+#define INSTANTIATE(T)                                                                                       \
+  template void maxpool2d_fwd_nhwc_cuda<T>(const Pool2dParams&, T*, int64_t*, const T*, cudaStream_t);       \
+  template void maxpool2d_bwd_nhwc_cuda<T>(const Pool2dParams&, T*, const T*, const int64_t*, cudaStream_t); \
+  template void avgpool2d_fwd_nhwc_cuda<T>(const Pool2dParams&, T*, const T*, cudaStream_t);                 \
+  template void avgpool2d_bwd_nhwc_cuda<T>(const Pool2dParams&, T*, const T*, cudaStream_t);                 \
+  template void global_avgpool_fwd_nhwc_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, cudaStream_t);
+INSTANTIATE(float)
+INSTANTIATE(double)
+INSTANTIATE(bf16_t)
+INSTANTIATE(f16_t)
+#undef INSTANTIATE
+
+}  // namespace engine::kernels
