@@ -88,4 +88,13 @@ struct MoeGroupedMatmulParams {
   int64_t E = 0, R = 0, Cin = 0, Cout = 0;
 };
 
+// The fused linear router of T tokens [T, C] over E experts (weight [E, C]): logits
+// scaled by 1 / temperature, softmax, the top k (ties: the lower expert), and the k
+// combine weights (divided by their sum when renormalize).
+struct MoeRouterParams {
+  int64_t T = 0, C = 0, E = 1, k = 1;
+  double temperature = 1.0;
+  bool renormalize = false;
+};
+
 }  // namespace engine::kernels

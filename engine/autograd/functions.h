@@ -97,6 +97,13 @@ TopK topk(const Variable& x, int64_t k, int64_t axis = -1, bool largest = true);
 // ---- mixture of experts (rules/moe.cpp) ----
 // y[r] = x[r] @ w[e(r)] over an expert-contiguous row buffer (ops::moe_grouped_matmul).
 Variable moe_grouped_matmul(const Variable& x, const Variable& w, const Tensor& offsets);
+// The fused linear router (ops::moe_router_topk): logits, probs and weights are views
+// of one node, so that a single MOE_ROUTER_TOPK_BWD serves the gradients of all three.
+struct MoeRouterTopK {
+  Variable logits, probs, weights;  // [T, E], [T, E], [T, k]
+  Tensor top_idx, top_probs;        // [T, k]: i64 experts, probabilities before renormalisation
+};
+MoeRouterTopK moe_router_topk(const Variable& x, const Variable& w, int64_t k, double temperature, bool renormalize);
 
 // ---- activation checkpointing (rules/checkpoint.cpp) ----
 // y = fn(inputs), computed without recording a graph: only the inputs are kept. The

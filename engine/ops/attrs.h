@@ -68,6 +68,11 @@ struct MoeRouteAttrs { kernels::MoeRouteParams p; };
 // MOE_GROUPED_MATMUL_BWD_DATA: in {gy [R, Cout], w, offsets}, out {gx [R, Cin]}
 // MOE_GROUPED_MATMUL_BWD_WEIGHT: in {x, gy, offsets}, out {gw [E, Cin, Cout]}; all contiguous
 struct MoeGroupedMatmulAttrs { kernels::MoeGroupedMatmulParams p; };
+// MOE_ROUTER_TOPK: in {x [T, C], w [E, C]} contiguous, one float dtype;
+// out {logits [T, E], probs [T, E], top_idx i64 [T, k], top_probs [T, k], weights [T, k]}
+// MOE_ROUTER_TOPK_BWD: in {x, w, probs, top_idx, top_probs, g_logits, g_probs, g_weights}
+// (each gradient contiguous or undefined: zero), out {gx [T, C], gw [E, C]}
+struct MoeRouterAttrs { kernels::MoeRouterParams p; };
 
 // SGD_STEP: in {grad}, out {param, momentum_buf (undefined when momentum == 0)}, all contiguous, same shape
 struct SgdAttrs { double lr, momentum, dampening, weight_decay; bool nesterov, first_step; };

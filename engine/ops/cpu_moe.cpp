@@ -3,6 +3,7 @@
 #include "engine/ops/attrs.h"
 #include "engine/ops/dispatch.h"
 #include "kernels/cpu/moe.h"
+#include "kernels/cpu/moe_router.h"
 
 namespace engine {
 namespace {
@@ -47,9 +48,36 @@ void moe_grouped_matmul_bwd_weight_cpu_adapter(const OpCall& c) {
                                                                     c.get<MoeGroupedMatmulAttrs>().p));
 }
 
+template <class T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+void moe_router_topk_cpu(const OpCall& c) {
+  const Tensor &x = c.in[0], &w = c.in[1];
+  ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
+                        moe_router_fwd_cpu<scalar_t>(c.out[0].data<scalar_t>(), c.out[1].data<scalar_t>(),
+                                                     c.out[2].data<int64_t>(), c.out[3].data<scalar_t>(),
+                                                     c.out[4].data<scalar_t>(), x.data<scalar_t>(),
+                                                     w.data<scalar_t>(), c.get<MoeRouterAttrs>().p));
+}
+
+void moe_router_topk_bwd_cpu(const OpCall& c) {
+  const Tensor &x = c.in[0], &w = c.in[1];
+  ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
+                        moe_router_bwd_cpu<scalar_t>(c.out[0].data<scalar_t>(), c.out[1].data<scalar_t>(),
+                                                     x.data<scalar_t>(), w.data<scalar_t>(),
+                                                     c.in[2].data<scalar_t>(), c.in[3].data<int64_t>(),
+                                                     c.in[4].data<scalar_t>(), data_or_null<scalar_t>(c.in[5]),
+                                                     data_or_null<scalar_t>(c.in[6]),
+                                                     data_or_null<scalar_t>(c.in[7]), c.get<MoeRouterAttrs>().p));
+}
+
 }  // namespace
 
 void register_cpu_moe() {
+  register_kernel(OpKind::MOE_ROUTER_TOPK, DeviceType::CPU, moe_router_topk_cpu);
+  register_kernel(OpKind::MOE_ROUTER_TOPK_BWD, DeviceType::CPU, moe_router_topk_bwd_cpu);
   register_kernel(OpKind::MOE_ROUTE, DeviceType::CPU, moe_route_cpu);
   register_kernel(OpKind::MOE_GROUPED_MATMUL, DeviceType::CPU, moe_grouped_matmul_cpu);
   register_kernel(OpKind::MOE_GROUPED_MATMUL_BWD_DATA, DeviceType::CPU, moe_grouped_matmul_bwd_data_cpu_adapter);

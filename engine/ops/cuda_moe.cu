@@ -1,6 +1,13 @@
-// CUDA adapters for the mixture-of-experts family: routing and the grouped GEMMs.
+// CUDA adapters for the mixture-of-experts family: routing, the grouped GEMMs and the
+// fused router.
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
+#include <string>
+
 #include "engine/ops/cuda_adapter.h"
 #include "kernels/cuda/moe.h"
+#include "kernels/cuda/moe_router.h"
 
 namespace engine {
 namespace {
@@ -11,12 +18,43 @@ using cuda_adapter::stream_of;
 
 CudaIndexError* err_of(const OpCall& c) { return runtime::cuda::index_error_record(op_device(c)); }
 
+// Which implementation an op runs, from an environment variable read at every call
+// (tests switch it): the value when it is one of `choices`, otherwise "auto".
+std::string impl_choice(const char* var, std::initializer_list<const char*> choices) {
+  const char* v = std::getenv(var);
+  if (v)
+    for (const char* ch : choices)
+      if (std::strcmp(v, ch) == 0) return v;
+  return "auto";
+}
+
+// From this many slots on, routing sorts with CUB across the device; below it the
+// one-block placement is a single short launch.
+constexpr int64_t kSortRouteMinSlots = 2048;
+
 void moe_route_cuda(const OpCall& c) {
   const Tensor &idx = c.in[0], &prio = c.in[1];
   const auto& a = c.get<MoeRouteAttrs>();
   int64_t *row_token = c.out[0].data<int64_t>(), *row_slot = c.out[1].data<int64_t>(),
           *row_expert = c.out[2].data<int64_t>(), *offsets = c.out[3].data<int64_t>(),
           *counts = c.out[4].data<int64_t>();
+  const std::string impl = impl_choice("ENGINE_MOE_ROUTE", {"sort", "place"});
+  if (impl == "sort" || (impl == "auto" && a.p.T * a.p.k >= kSortRouteMinSlots)) {
+    // CUB's temporary storage comes from the caching allocator with the rest of the scratch.
+    Tensor scratch = Tensor::empty({int64_t(moe_route_sort_scratch_bytes(a.p, prio.defined()))}, DType::u8,
+                                   idx.device());
+    if (!prio.defined()) {
+      moe_route_sort_fwd_cuda<float>(row_token, row_slot, row_expert, offsets, counts, idx.data<int64_t>(), nullptr,
+                                     scratch.data_ptr(), a.p, err_of(c), stream_of(c));
+      return;
+    }
+    ENGINE_CUDA_DISPATCH_F32_F64(prio.dtype(), c.op,
+                                 moe_route_sort_fwd_cuda<scalar_t>(row_token, row_slot, row_expert, offsets, counts,
+                                                                   idx.data<int64_t>(), prio.data<scalar_t>(),
+                                                                   scratch.data_ptr(), a.p, err_of(c),
+                                                                   stream_of(c)));
+    return;
+  }
   Tensor scratch = Tensor::empty({a.p.T * a.p.k + a.p.E + 1}, DType::i64, idx.device());
   if (!prio.defined()) {
     moe_route_fwd_cuda<float>(row_token, row_slot, row_expert, offsets, counts, idx.data<int64_t>(), nullptr,
@@ -56,9 +94,41 @@ void moe_grouped_matmul_bwd_weight_cuda_adapter(const OpCall& c) {
                                                                           stream_of(c)));
 }
 
+template <class T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+void moe_router_topk_cuda(const OpCall& c) {
+  const Tensor &x = c.in[0], &w = c.in[1];
+  ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op,
+                             moe_router_fwd_cuda<scalar_t>(c.out[0].data<scalar_t>(), c.out[1].data<scalar_t>(),
+                                                           c.out[2].data<int64_t>(), c.out[3].data<scalar_t>(),
+                                                           c.out[4].data<scalar_t>(), x.data<scalar_t>(),
+                                                           w.data<scalar_t>(), c.get<MoeRouterAttrs>().p,
+                                                           stream_of(c)));
+}
+
+void moe_router_topk_bwd_cuda(const OpCall& c) {
+  const Tensor &x = c.in[0], &w = c.in[1];
+  const auto& p = c.get<MoeRouterAttrs>().p;
+  // Scratch from the caching allocator: per-token score gradients and gw's partial sums.
+  Tensor scratch = Tensor::empty({int64_t(moe_router_bwd_scratch_bytes(p, x.dtype() == DType::f64))}, DType::u8,
+                                 x.device());
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      x.dtype(), c.op,
+      moe_router_bwd_cuda<scalar_t>(c.out[0].data<scalar_t>(), c.out[1].data<scalar_t>(), x.data<scalar_t>(),
+                                    w.data<scalar_t>(), c.in[2].data<scalar_t>(), c.in[3].data<int64_t>(),
+                                    c.in[4].data<scalar_t>(), data_or_null<scalar_t>(c.in[5]),
+                                    data_or_null<scalar_t>(c.in[6]), data_or_null<scalar_t>(c.in[7]),
+                                    scratch.data_ptr(), p, stream_of(c)));
+}
+
 }  // namespace
 
 void register_cuda_moe() {
+  reg<moe_router_topk_cuda>(OpKind::MOE_ROUTER_TOPK);
+  reg<moe_router_topk_bwd_cuda>(OpKind::MOE_ROUTER_TOPK_BWD);
   reg<moe_route_cuda>(OpKind::MOE_ROUTE);
   reg<moe_grouped_matmul_cuda>(OpKind::MOE_GROUPED_MATMUL);
   reg<moe_grouped_matmul_bwd_data_cuda_adapter>(OpKind::MOE_GROUPED_MATMUL_BWD_DATA);

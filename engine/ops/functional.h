@@ -188,6 +188,21 @@ Tensor moe_grouped_matmul(const Tensor& x, const Tensor& w, const Tensor& offset
 Tensor moe_grouped_matmul_bwd_data(const Tensor& gy, const Tensor& w, const Tensor& offsets);  // gy w[e]^T
 Tensor moe_grouped_matmul_bwd_weight(const Tensor& x, const Tensor& gy, const Tensor& offsets,
                                      int64_t num_experts);  // gw[e] = x_e^T gy_e
+// The fused linear router (moe_router.cpp): x [T, C], w [E, C] -> logits = x w^T /
+// temperature [T, E], probs = softmax(logits), the top k of probs (indices i64 [T, k],
+// ties: the lower expert) with their probabilities and combine weights [T, k]
+// (renormalised to sum 1 per token when asked). One kernel per device.
+struct MoeRouterOutput {
+  Tensor logits, probs, top_idx, top_probs, weights;
+};
+MoeRouterOutput moe_router_topk(const Tensor& x, const Tensor& w, int64_t k, double temperature, bool renormalize);
+// gx [T, C] and gw [E, C] from the gradients of logits, probs and weights (undefined: zero).
+struct MoeRouterGrads {
+  Tensor gx, gw;
+};
+MoeRouterGrads moe_router_topk_bwd(const Tensor& x, const Tensor& w, const MoeRouterOutput& fwd,
+                                   const Tensor& g_logits, const Tensor& g_probs, const Tensor& g_weights,
+                                   double temperature, bool renormalize);
 
 // ---- optimizer updates, in place (cpu_optim.cpp) ----
 // PyTorch's SGD: g = grad + wd * p; buf = momentum * buf + (1 - dampening) * g (buf = g

@@ -1,3 +1,9 @@
+#include <cub/cub.cuh>
+
+#include <algorithm>
+#include <climits>
+
+#include "engine/core/check.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/moe.h"
 
@@ -108,6 +114,134 @@ __global__ void route_place_kernel(int64_t* row_token, int64_t* row_slot, int64_
     if (s < S && after == 0) cursor[b] = r + 1;
     __syncthreads();
   }
+}
+
+// The sorting route. A priority becomes an unsigned key whose ascending order is the
+// CPU's rank order: larger priorities first, NaN ranked as -inf, -0 equal to +0.
+__device__ __forceinline__ uint64_t descending_key(double v) {
+  if (v == 0.0) v = 0.0;
+  uint64_t u = uint64_t(__double_as_longlong(v));
+  u = (u >> 63) ? ~u : (u | (1ULL << 63));
+  return ~u;
+}
+
+// Position o of the rank order (first choices before second ones, earlier tokens first)
+// holds slot (o % T) * k + o / T.
+template <class P>
+__global__ void sort_init_kernel(uint64_t* keys, int64_t* vals, const P* priority, MoeRouteParams p) {
+  ENGINE_GRID_STRIDE(o, p.T * p.k) {
+    const int64_t s = (o % p.T) * p.k + o / p.T;
+    vals[o] = s;
+    if (priority) keys[o] = descending_key(rank_key(priority, s));
+  }
+}
+
+// The bucket of each slot in `vals` order: its expert, or E for a bad index.
+__global__ void sort_bucket_kernel(uint32_t* bucket, const int64_t* vals, const int64_t* expert_idx, int64_t S,
+                                   int64_t E) {
+  ENGINE_GRID_STRIDE(i, S) {
+    const int64_t e = expert_idx[vals[i]];
+    bucket[i] = uint32_t(e >= 0 && e < E ? e : E);
+  }
+}
+
+// final_bucket[s] = the expert of slot s when it is kept, E when dropped. Slots come in
+// expert order, each expert's in rank order starting at starts[e] (rank_vals null: no
+// dropping, vals are the slots themselves).
+__global__ void sort_keep_kernel(uint32_t* final_bucket, const int64_t* rank_vals, const uint32_t* rank_bucket,
+                                 const int64_t* starts, const int64_t* expert_idx, MoeRouteParams p) {
+  ENGINE_GRID_STRIDE(i, p.T * p.k) {
+    if (!rank_vals) {
+      const int64_t e = expert_idx[i];
+      final_bucket[i] = uint32_t(e >= 0 && e < p.E ? e : p.E);
+      continue;
+    }
+    const int64_t s = rank_vals[i];
+    const uint32_t e = rank_bucket[i];
+    final_bucket[s] = e < uint32_t(p.E) && i - starts[e] < p.capacity ? e : uint32_t(p.E);
+  }
+}
+
+__global__ void iota_kernel(int64_t* v, int64_t n) {
+  ENGINE_GRID_STRIDE(i, n) v[i] = i;
+}
+
+// kept[e] = the rows expert e keeps; kept[E] = 0, so that the exclusive scan of E + 1
+// values ends with offsets[E] = R.
+__global__ void sort_kept_counts_kernel(int64_t* kept, const int64_t* counts, MoeRouteParams p) {
+  ENGINE_GRID_STRIDE(e, p.E + 1) {
+    if (e == p.E) {
+      kept[e] = 0;
+    } else {
+      kept[e] = p.drop && counts[e] > p.capacity ? p.capacity : counts[e];
+    }
+  }
+}
+
+__global__ void sort_rows_kernel(int64_t* row_token, int64_t* row_expert, const int64_t* row_slot,
+                                 const int64_t* expert_idx, int64_t S, int64_t k) {
+  ENGINE_GRID_STRIDE(r, S) {
+    const int64_t s = row_slot[r];
+    row_token[r] = s / k;
+    row_expert[r] = expert_idx[s];
+  }
+}
+
+// The scratch of the sorting route, carved in this order from one buffer.
+struct SortScratch {
+  uint64_t *keys_a = nullptr, *keys_b = nullptr;
+  int64_t *vals_a = nullptr, *vals_b = nullptr, *starts = nullptr, *kept = nullptr;
+  uint32_t *bucket_a = nullptr, *bucket_b = nullptr;
+  void* temp = nullptr;
+  size_t temp_bytes = 0, total = 0;
+};
+
+size_t round256(size_t n) { return (n + 255) / 256 * 256; }
+
+int bucket_bits(int64_t E) {
+  int b = 1;
+  while ((int64_t(1) << b) <= E) ++b;
+  return b;
+}
+
+SortScratch sort_scratch(void* base, const MoeRouteParams& p, bool has_priority) {
+  const int64_t S = p.T * p.k, E = p.E;
+  ENGINE_CHECK(S <= INT_MAX, "op moe_route: " << S << " slots do not fit the 32-bit count CUB takes");
+  SortScratch sc;
+  size_t sort64 = 0, sort32 = 0, scan = 0;
+  const int n = int(S);
+  if (has_priority)
+    ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, sort64, static_cast<const uint64_t*>(nullptr),
+                                                      static_cast<uint64_t*>(nullptr),
+                                                      static_cast<const int64_t*>(nullptr),
+                                                      static_cast<int64_t*>(nullptr), n));
+  ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, sort32, static_cast<const uint32_t*>(nullptr),
+                                                    static_cast<uint32_t*>(nullptr),
+                                                    static_cast<const int64_t*>(nullptr),
+                                                    static_cast<int64_t*>(nullptr), n, 0, bucket_bits(E)));
+  ENGINE_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(nullptr, scan, static_cast<const int64_t*>(nullptr),
+                                                  static_cast<int64_t*>(nullptr), int(E + 1)));
+  sc.temp_bytes = std::max(std::max(sort64, sort32), scan);
+  char* at = static_cast<char*>(base);
+  auto carve = [&](size_t bytes) {
+    char* here = at;
+    sc.total += round256(bytes);
+    if (at) at += round256(bytes);
+    return here;
+  };
+  const size_t s64 = size_t(S) * 8, s32 = size_t(S) * 4;
+  if (has_priority) {
+    sc.keys_a = reinterpret_cast<uint64_t*>(carve(s64));
+    sc.keys_b = reinterpret_cast<uint64_t*>(carve(s64));
+  }
+  sc.vals_a = reinterpret_cast<int64_t*>(carve(s64));
+  sc.vals_b = reinterpret_cast<int64_t*>(carve(s64));
+  sc.starts = reinterpret_cast<int64_t*>(carve(size_t(E + 1) * 8));
+  sc.kept = reinterpret_cast<int64_t*>(carve(size_t(E + 1) * 8));
+  sc.bucket_a = reinterpret_cast<uint32_t*>(carve(s32));
+  sc.bucket_b = reinterpret_cast<uint32_t*>(carve(s32));
+  sc.temp = carve(sc.temp_bytes);
+  return sc;
 }
 
 // Grouped GEMM tiles: kTile x kTile outputs per block of kTile x kTile threads, one
@@ -239,6 +373,61 @@ void moe_route_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row_expe
   ENGINE_CUDA_LAUNCH_CHECK("route_place_kernel");
 }
 
+size_t moe_route_sort_scratch_bytes(const MoeRouteParams& p, bool has_priority) {
+  return sort_scratch(nullptr, p, has_priority).total;
+}
+
+template <class P>
+void moe_route_sort_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets,
+                             int64_t* counts, const int64_t* expert_idx, const P* priority, void* scratch,
+                             const MoeRouteParams& p, CudaIndexError* err, cudaStream_t stream) {
+  const int64_t S = p.T * p.k, E = p.E;
+  ENGINE_CUDA_CHECK(cudaMemsetAsync(counts, 0, size_t(E) * sizeof(int64_t), stream));
+  if (S == 0) {
+    ENGINE_CUDA_CHECK(cudaMemsetAsync(offsets, 0, size_t(E + 1) * sizeof(int64_t), stream));
+    return;
+  }
+  SortScratch sc = sort_scratch(scratch, p, priority != nullptr);
+  const int n = int(S), bits = bucket_bits(E);
+  size_t temp_bytes = sc.temp_bytes;
+  route_count_kernel<<<grid_for(S), kBlock, 0, stream>>>(counts, expert_idx, S, E, err);
+  ENGINE_CUDA_LAUNCH_CHECK("route_count_kernel");
+  const int64_t* rank_vals = nullptr;
+  const uint32_t* rank_bucket = nullptr;
+  if (p.drop) {
+    sort_init_kernel<P><<<grid_for(S), kBlock, 0, stream>>>(sc.keys_a, sc.vals_a, priority, p);
+    ENGINE_CUDA_LAUNCH_CHECK("sort_init_kernel");
+    const int64_t* by_priority = sc.vals_a;
+    if (priority) {
+      ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(sc.temp, temp_bytes, sc.keys_a, sc.keys_b, sc.vals_a,
+                                                        sc.vals_b, n, 0, 64, stream));
+      by_priority = sc.vals_b;
+    }
+    sort_bucket_kernel<<<grid_for(S), kBlock, 0, stream>>>(sc.bucket_a, by_priority, expert_idx, S, E);
+    ENGINE_CUDA_LAUNCH_CHECK("sort_bucket_kernel");
+    // Radix sort is stable: within an expert the slots stay in rank order.
+    int64_t* ranked = by_priority == sc.vals_a ? sc.vals_b : sc.vals_a;
+    ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(sc.temp, temp_bytes, sc.bucket_a, sc.bucket_b, by_priority,
+                                                      ranked, n, 0, bits, stream));
+    ENGINE_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(sc.temp, temp_bytes, counts, sc.starts, int(E), stream));
+    rank_vals = ranked;
+    rank_bucket = sc.bucket_b;
+  }
+  // The final buckets go to bucket_a, which the ranking no longer needs.
+  sort_keep_kernel<<<grid_for(S), kBlock, 0, stream>>>(sc.bucket_a, rank_vals, rank_bucket, sc.starts, expert_idx,
+                                                       p);
+  ENGINE_CUDA_LAUNCH_CHECK("sort_keep_kernel");
+  iota_kernel<<<grid_for(S), kBlock, 0, stream>>>(sc.vals_a, S);
+  ENGINE_CUDA_LAUNCH_CHECK("iota_kernel");
+  ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(sc.temp, temp_bytes, sc.bucket_a, sc.bucket_b, sc.vals_a,
+                                                    row_slot, n, 0, bits, stream));
+  sort_kept_counts_kernel<<<grid_for(E + 1), kBlock, 0, stream>>>(sc.kept, counts, p);
+  ENGINE_CUDA_LAUNCH_CHECK("sort_kept_counts_kernel");
+  ENGINE_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(sc.temp, temp_bytes, sc.kept, offsets, int(E + 1), stream));
+  sort_rows_kernel<<<grid_for(S), kBlock, 0, stream>>>(row_token, row_expert, row_slot, expert_idx, S, p.k);
+  ENGINE_CUDA_LAUNCH_CHECK("sort_rows_kernel");
+}
+
 template <class T>
 void moe_grouped_matmul_fwd_cuda(T* y, const T* x, const T* w, const int64_t* offsets,
                                  const MoeGroupedMatmulParams& p, CudaIndexError* err, cudaStream_t stream) {
@@ -278,6 +467,12 @@ INSTANTIATE_GEMM(f16_t)
 template void moe_route_fwd_cuda<float>(int64_t*, int64_t*, int64_t*, int64_t*, int64_t*, const int64_t*,
                                         const float*, int64_t*, const MoeRouteParams&, CudaIndexError*,
                                         cudaStream_t);
+template void moe_route_sort_fwd_cuda<float>(int64_t*, int64_t*, int64_t*, int64_t*, int64_t*, const int64_t*,
+                                             const float*, void*, const MoeRouteParams&, CudaIndexError*,
+                                             cudaStream_t);
+template void moe_route_sort_fwd_cuda<double>(int64_t*, int64_t*, int64_t*, int64_t*, int64_t*, const int64_t*,
+                                              const double*, void*, const MoeRouteParams&, CudaIndexError*,
+                                              cudaStream_t);
 template void moe_route_fwd_cuda<double>(int64_t*, int64_t*, int64_t*, int64_t*, int64_t*, const int64_t*,
                                          const double*, int64_t*, const MoeRouteParams&, CudaIndexError*,
                                          cudaStream_t);

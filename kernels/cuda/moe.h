@@ -5,6 +5,7 @@
 // throws at the next synchronisation) and never followed.
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/cuda/check.h"
@@ -19,6 +20,18 @@ template <class P>
 void moe_route_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets,
                         int64_t* counts, const int64_t* expert_idx, const P* priority, int64_t* scratch,
                         const MoeRouteParams& p, CudaIndexError* err, cudaStream_t stream);
+
+// The same outputs by sorting: a stable CUB radix sort of the slots by priority (when
+// dropping with one), then by expert, ranks each slot within its expert; a second sort
+// by (kept ? expert : E) over the slots in ascending order lays out the rows; offsets
+// come from a CUB exclusive scan of the kept counts. O(S log S) work over the whole
+// device, where moe_route_fwd_cuda places the slots in one block. scratch: device
+// memory of moe_route_sort_scratch_bytes(p, priority != null) bytes.
+size_t moe_route_sort_scratch_bytes(const MoeRouteParams& p, bool has_priority);
+template <class P>
+void moe_route_sort_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets,
+                             int64_t* counts, const int64_t* expert_idx, const P* priority, void* scratch,
+                             const MoeRouteParams& p, CudaIndexError* err, cudaStream_t stream);
 
 // y [R, Cout], gx [R, Cin], gw [E, Cin, Cout] as in moe_grouped_matmul_*_cpu; offsets
 // (device, [E + 1]) must start at 0, never decrease and end <= R, otherwise the

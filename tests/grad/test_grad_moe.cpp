@@ -110,9 +110,15 @@ void check_layer(const LayerCase& c, uint64_t seed) {
   };
   CHECK_GRAD(OpKind::MOE_GROUPED_MATMUL, fn, in);
   GradCheckResult r = gradcheck(fn, in);
-  CHECK(r.saw(OpKind::TOPK));
   CHECK(r.saw(OpKind::INDEX_ADD));
-  CHECK(r.saw(OpKind::SOFTMAX));
+  // A linear router without noise (E <= 32 here) runs as the fused op.
+  if (c.router == moe::RouterKind::Linear && !c.noisy) {
+    CHECK(r.saw(OpKind::MOE_ROUTER_TOPK));
+    CHECK_FALSE(r.saw(OpKind::TOPK));
+  } else {
+    CHECK(r.saw(OpKind::TOPK));
+    CHECK(r.saw(OpKind::SOFTMAX));
+  }
 }
 
 }  // namespace
@@ -131,6 +137,29 @@ GRAD_TEST(OpKind::MOE_GROUPED_MATMUL, "grad moe_grouped_matmul: an expert withou
   Tensor one = idx({0, 1}, {2});
   CHECK_GRAD(OpKind::MOE_GROUPED_MATMUL, [one](const Vars& v) { return ag::moe_grouped_matmul(v[0], v[1], one); },
              {randn64({1, 4}, 305), randn64({1, 4, 2}, 306)});
+}
+
+GRAD_TEST(OpKind::MOE_ROUTER_TOPK, "grad moe_router_topk: k = 1 and 2, renormalised or not, temperature") {
+  // Distinct scores keep the top k away from ties; every output carries a gradient.
+  for (int64_t k : {1, 2})
+    for (bool renorm : {false, true})
+      for (double temperature : {1.0, 0.7}) {
+        INFO("k " << k << " renormalize " << renorm << " temperature " << temperature);
+        auto fn = [k, renorm, temperature](const Vars& v) {
+          ag::MoeRouterTopK r = ag::moe_router_topk(v[0], v[1], k, temperature, renorm);
+          return ag::concat({ag::reshape(r.logits, {r.logits.numel()}), ag::reshape(r.probs, {r.probs.numel()}),
+                             ag::reshape(r.weights, {r.weights.numel()})},
+                            0);
+        };
+        CHECK_GRAD(OpKind::MOE_ROUTER_TOPK, fn, {distinct64({7, 5}, 310 + uint64_t(k)), distinct64({4, 5}, 320)});
+      }
+  // One token, one expert chosen of three, a transposed (non-contiguous) x; only the weights used.
+  CHECK_GRAD(OpKind::MOE_ROUTER_TOPK,
+             [](const Vars& v) { return ag::moe_router_topk(v[0], v[1], 1, 1.0, true).weights; },
+             {distinct64({6, 1}, 330).transpose(0, 1), distinct64({3, 6}, 331)});
+  CHECK_GRAD(OpKind::MOE_ROUTER_TOPK,
+             [](const Vars& v) { return ag::moe_router_topk(v[0], v[1], 2, 1.3, false).probs; },
+             {distinct64({5, 3}, 332).transpose(0, 1), distinct64({4, 5}, 333)});
 }
 
 TEST_CASE("grad moe layer, linear router: k = 1 and 2, dropless and dropping", "[grad][moe]") {

@@ -24,6 +24,10 @@ RouterOutput route(const Variable& x, const RouterParams& p, const RouterOptions
     ENGINE_CHECK(p.weight.defined() && p.weight.dim() == 2 && p.weight.size(0) == E && p.weight.size(1) == x.size(1),
                  "moe router: weight must be [" << E << ", " << x.size(1) << "], got "
                                                 << (p.weight.defined() ? shape_str(p.weight.shape()) : "undefined"));
+    if (o.fused && !(training && o.noisy) && E <= kMaxFusedExperts) {
+      ag::MoeRouterTopK f = ag::moe_router_topk(x, p.weight, o.top_k, o.temperature, o.renormalize);
+      return RouterOutput{f.logits, f.probs, f.weights, f.top_idx, f.top_probs};
+    }
     logits = ag::linear(x, p.weight, Variable());
   } else {
     ENGINE_CHECK(p.query.defined() && p.keys.defined() && p.query.dim() == 2 && p.keys.dim() == 2 &&

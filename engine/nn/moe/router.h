@@ -20,7 +20,12 @@ struct RouterOptions {
   double noise_std = 1.0;
   double temperature = 1.0;
   bool renormalize = false;  // the k combine weights of a token divided by their sum
+  // A linear router without noise and with at most kMaxFusedExperts experts runs as one
+  // fused op (ops::moe_router_topk); false keeps the op-by-op path (for comparisons).
+  bool fused = true;
 };
+
+constexpr int64_t kMaxFusedExperts = 32;  // one expert per lane of a CUDA warp
 
 // Linear: logits = x W^T with weight [E, C] (nn.Linear(C, E, bias=False)).
 // Attentive: q = x Q^T with query [d, C]; logits = q K^T / sqrt(d) with keys [E, d].
