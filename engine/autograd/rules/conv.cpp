@@ -1,10 +1,12 @@
 // Backward rule of conv2d: the data and filter gradients are ops of their own
 // (CONV2D_BWD_DATA, CONV2D_BWD_FILTER); the bias gradient sums gy over N, P, Q.
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/functions.h"
 
 namespace engine::ag {
 
-Variable conv2d(const Variable& x, const Variable& w, const Variable& bias, const ops::Conv2dOptions& o) {
+Variable conv2d(const Variable& x_in, const Variable& w_in, const Variable& bias_in, const ops::Conv2dOptions& o) {
+  auto [x, w, bias] = autocast(AutocastPolicy::LowPrecision, x_in, w_in, bias_in);
   Tensor b = bias.defined() ? bias.data() : Tensor();
   return Variable::make(ops::conv2d(x.data(), w.data(), b, o), OpKind::CONV2D, {x, w, bias},
                         [o](std::vector<Variable>& v, const Tensor& g) {

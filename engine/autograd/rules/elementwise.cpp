@@ -1,5 +1,6 @@
 // Backward rules of the elementwise family. Broadcast inputs get their gradient
 // summed back to their own shape (ops::sum_to).
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/functions.h"
 
 namespace engine::ag {
@@ -19,7 +20,8 @@ Variable scalar_like(const Variable& x, double value) {
 
 }  // namespace
 
-Variable add(const Variable& a, const Variable& b) {
+Variable add(const Variable& a_in, const Variable& b_in) {
+  auto [a, b] = autocast(AutocastPolicy::Promote, a_in, b_in);
   return Variable::make(ops::add(a.data(), b.data()), OpKind::ADD, {a, b},
                         [](std::vector<Variable>& v, const Tensor& g) {
                           give(v[0], g);
@@ -27,7 +29,8 @@ Variable add(const Variable& a, const Variable& b) {
                         });
 }
 
-Variable sub(const Variable& a, const Variable& b) {
+Variable sub(const Variable& a_in, const Variable& b_in) {
+  auto [a, b] = autocast(AutocastPolicy::Promote, a_in, b_in);
   return Variable::make(ops::sub(a.data(), b.data()), OpKind::SUB, {a, b},
                         [](std::vector<Variable>& v, const Tensor& g) {
                           give(v[0], g);
@@ -35,7 +38,8 @@ Variable sub(const Variable& a, const Variable& b) {
                         });
 }
 
-Variable mul(const Variable& a, const Variable& b) {
+Variable mul(const Variable& a_in, const Variable& b_in) {
+  auto [a, b] = autocast(AutocastPolicy::Promote, a_in, b_in);
   return Variable::make(ops::mul(a.data(), b.data()), OpKind::MUL, {a, b},
                         [](std::vector<Variable>& v, const Tensor& g) {
                           if (v[0].requires_grad()) give(v[0], ops::mul(g, v[1].data()));
@@ -43,7 +47,8 @@ Variable mul(const Variable& a, const Variable& b) {
                         });
 }
 
-Variable div(const Variable& a, const Variable& b) {
+Variable div(const Variable& a_in, const Variable& b_in) {
+  auto [a, b] = autocast(AutocastPolicy::Promote, a_in, b_in);
   Tensor y = ops::div(a.data(), b.data());
   return Variable::make(y, OpKind::DIV, {a, b}, [y](std::vector<Variable>& v, const Tensor& g) {
     Tensor ga = ops::div(g, v[1].data());  // dy/da = 1/b
@@ -52,7 +57,8 @@ Variable div(const Variable& a, const Variable& b) {
   });
 }
 
-Variable pow(const Variable& a, const Variable& b) {
+Variable pow(const Variable& a_in, const Variable& b_in) {
+  auto [a, b] = autocast(AutocastPolicy::Promote, a_in, b_in);
   Tensor y = ops::pow(a.data(), b.data());
   return Variable::make(y, OpKind::POW, {a, b}, [y](std::vector<Variable>& v, const Tensor& g) {
     const Tensor &A = v[0].data(), &B = v[1].data();
@@ -63,7 +69,8 @@ Variable pow(const Variable& a, const Variable& b) {
   });
 }
 
-Variable maximum(const Variable& a, const Variable& b) {
+Variable maximum(const Variable& a_in, const Variable& b_in) {
+  auto [a, b] = autocast(AutocastPolicy::Promote, a_in, b_in);
   return Variable::make(ops::maximum(a.data(), b.data()), OpKind::MAXIMUM, {a, b},
                         [](std::vector<Variable>& v, const Tensor& g) {
                           Tensor ge = ops::compare(CompareOp::Ge, v[0].data(), v[1].data());
@@ -77,7 +84,8 @@ Variable add(const Variable& a, double b) { return add(a, scalar_like(a, b)); }
 Variable mul(const Variable& a, double b) { return mul(a, scalar_like(a, b)); }
 Variable pow(const Variable& a, double b) { return pow(a, scalar_like(a, b)); }
 
-Variable where(const Tensor& cond, const Variable& a, const Variable& b) {
+Variable where(const Tensor& cond, const Variable& a_in, const Variable& b_in) {
+  auto [a, b] = autocast(AutocastPolicy::Promote, a_in, b_in);
   return Variable::make(ops::where(cond, a.data(), b.data()), OpKind::WHERE, {a, b},
                         [cond](std::vector<Variable>& v, const Tensor& g) {
                           Tensor zero = Tensor::scalar(0.0, g.dtype(), g.device());
@@ -92,14 +100,16 @@ Variable neg(const Variable& x) {
   });
 }
 
-Variable exp(const Variable& x) {
+Variable exp(const Variable& x_in) {
+  auto [x] = autocast(AutocastPolicy::Float32, x_in);
   Tensor y = ops::exp(x.data());
   return Variable::make(y, OpKind::EXP, {x}, [y](std::vector<Variable>& v, const Tensor& g) {
     give(v[0], ops::mul(g, y));
   });
 }
 
-Variable log(const Variable& x) {
+Variable log(const Variable& x_in) {
+  auto [x] = autocast(AutocastPolicy::Float32, x_in);
   return Variable::make(ops::log(x.data()), OpKind::LOG, {x}, [](std::vector<Variable>& v, const Tensor& g) {
     give(v[0], ops::div(g, v[0].data()));
   });

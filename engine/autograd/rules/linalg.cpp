@@ -1,6 +1,7 @@
 // Backward rules of the linear-algebra family. For y = a b: ga = g b^T, gb = a^T g,
 // summed back over broadcast batch dims. Transposes are views: the GEMM reads them
 // in place.
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/functions.h"
 
 namespace engine::ag {
@@ -12,7 +13,8 @@ void give(Variable& v, const Tensor& g) {
 
 }  // namespace
 
-Variable matmul(const Variable& a, const Variable& b) {
+Variable matmul(const Variable& a_in, const Variable& b_in) {
+  auto [a, b] = autocast(AutocastPolicy::LowPrecision, a_in, b_in);
   if (a.dim() == 1 || b.dim() == 1) {
     // numpy: promote the vector to a matrix, multiply, drop the unit dim again.
     Variable a2 = a.dim() == 1 ? reshape(a, {1, a.size(0)}) : a;
@@ -39,7 +41,8 @@ Variable matmul(const Variable& a, const Variable& b) {
                         });
 }
 
-Variable linear(const Variable& x, const Variable& w, const Variable& bias) {
+Variable linear(const Variable& x_in, const Variable& w_in, const Variable& bias_in) {
+  auto [x, w, bias] = autocast(AutocastPolicy::LowPrecision, x_in, w_in, bias_in);
   Tensor b = bias.defined() ? bias.data() : Tensor();
   return Variable::make(ops::linear(x.data(), w.data(), b), OpKind::LINEAR, {x, w, bias},
                         [](std::vector<Variable>& v, const Tensor& g) {

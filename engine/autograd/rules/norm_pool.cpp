@@ -1,5 +1,6 @@
 // Backward rules of batch normalisation and pooling. Each forward keeps what its
 // backward kernel needs (batch statistics, max-pool indices) in the closure.
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/functions.h"
 
 namespace engine::ag {
@@ -7,8 +8,10 @@ namespace {
 Tensor data_or_undefined(const Variable& v) { return v.defined() ? v.data() : Tensor(); }
 }  // namespace
 
-Variable batchnorm2d(const Variable& x, const Variable& gamma, const Variable& beta, const Tensor& running_mean,
-                     const Tensor& running_var, bool training, double momentum, double eps) {
+Variable batchnorm2d(const Variable& x_in, const Variable& gamma_in, const Variable& beta_in,
+                     const Tensor& running_mean, const Tensor& running_var, bool training, double momentum,
+                     double eps) {
+  auto [x, gamma, beta] = autocast(AutocastPolicy::Float32, x_in, gamma_in, beta_in);
   ops::BatchNormOutput o = ops::batchnorm2d(x.data(), data_or_undefined(gamma), data_or_undefined(beta), running_mean,
                                             running_var, training, momentum, eps);
   Tensor mean = o.save_mean, invstd = o.save_invstd;

@@ -1,4 +1,5 @@
 // Backward rules of the reductions.
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/functions.h"
 
 namespace engine::ag {
@@ -22,7 +23,8 @@ int64_t reduced_count(const Shape& x, const std::vector<int64_t>& axes) {
 
 }  // namespace
 
-Variable sum(const Variable& x, const std::vector<int64_t>& axes, bool keepdim) {
+Variable sum(const Variable& x_in, const std::vector<int64_t>& axes, bool keepdim) {
+  auto [x] = autocast(AutocastPolicy::Float32, x_in);
   return Variable::make(ops::sum(x.data(), axes, keepdim), OpKind::SUM, {x},
                         [axes](std::vector<Variable>& v, const Tensor& g) {
                           if (!v[0].requires_grad()) return;
@@ -31,7 +33,8 @@ Variable sum(const Variable& x, const std::vector<int64_t>& axes, bool keepdim) 
                         });
 }
 
-Variable mean(const Variable& x, const std::vector<int64_t>& axes, bool keepdim) {
+Variable mean(const Variable& x_in, const std::vector<int64_t>& axes, bool keepdim) {
+  auto [x] = autocast(AutocastPolicy::Float32, x_in);
   return Variable::make(ops::mean(x.data(), axes, keepdim), OpKind::MEAN, {x},
                         [axes](std::vector<Variable>& v, const Tensor& g) {
                           if (!v[0].requires_grad()) return;
@@ -71,7 +74,8 @@ Variable max(const Variable& x, const std::vector<int64_t>& axes, bool keepdim) 
   });
 }
 
-Variable var(const Variable& x, const std::vector<int64_t>& axes, int64_t correction, bool keepdim) {
+Variable var(const Variable& x_in, const std::vector<int64_t>& axes, int64_t correction, bool keepdim) {
+  auto [x] = autocast(AutocastPolicy::Float32, x_in);
   return Variable::make(ops::var(x.data(), axes, correction, keepdim), OpKind::VAR, {x},
                         [axes, correction](std::vector<Variable>& v, const Tensor& g) {
                           if (!v[0].requires_grad()) return;
