@@ -2,7 +2,6 @@
 // expert-contiguous buffer: gx[r] = gy[r] w[e(r)]^T and gw[e] = x_e^T gy_e, each a
 // grouped GEMM of its own (MOE_GROUPED_MATMUL_BWD_DATA / _BWD_WEIGHT).
 #include "engine/autograd/autocast.h"
-#include "engine/autograd/autocast.h"
 #include "engine/autograd/functions.h"
 
 namespace engine::ag {
