@@ -3,6 +3,9 @@
 // config's image shape: img/s and step time (forward, backward, optimizer step),
 // with the device synchronised before each clock read (a loss read does that). On
 // the CPU it also times the model's convolutions alone and prints their GFLOP/s.
+// The peak column is the most memory allocated on the model's device during the timed
+// steps (host storages on the CPU, the caching allocator's live blocks on CUDA), to
+// compare e.g. --set model.checkpoint_stages=[1,2,3,4] with the plain model.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +16,7 @@
 #include "apps/common/trainer.h"
 #include "engine/optim/optimizer.h"
 #include "engine/runtime/backend.h"
+#include "engine/runtime/cuda_context.h"
 #include "models/resnet.h"
 
 using namespace engine;
@@ -91,6 +95,11 @@ int main(int argc, char** argv) {
       return loss.item();  // waits for the device
     };
     for (int64_t i = 0; i < warmup; ++i) step();
+    if (device.is_cuda()) {
+      runtime::cuda_reset_peak_memory(device.index);
+    } else {
+      reset_host_peak_memory();
+    }
     std::vector<double> times;
     for (int64_t i = 0; i < iters; ++i) {
       double t0 = now();
@@ -99,13 +108,19 @@ int main(int argc, char** argv) {
     }
     std::sort(times.begin(), times.end());
     double median = times[times.size() / 2];
-    std::printf("| model | device | batch | image | params | step ms (median of %lld) | img/s |\n",
+    const size_t peak = device.is_cuda() ? runtime::cuda_memory_stats(device.index).peak_allocated
+                                         : host_memory_stats().peak_allocated;
+    std::string ck;
+    for (int64_t s : c.model.checkpoint_stages) ck += (ck.empty() ? "" : ",") + std::to_string(s);
+    std::printf("| model | device | batch | image | params | checkpointed stages | step ms (median of %lld) | img/s | "
+                "peak MiB |\n",
                 static_cast<long long>(iters));
-    std::printf("|---|---|---|---|---|---|---|\n");
-    std::printf("| %s x%.3g | %s | %lld | %lldx%lldx%lld | %lld | %.1f | %.1f |\n",
+    std::printf("|---|---|---|---|---|---|---|---|---|\n");
+    std::printf("| %s x%.3g | %s | %lld | %lldx%lldx%lld | %lld | %s | %.1f | %.1f | %.1f |\n",
                 c.moe.enabled() ? "resnet18-moe" : "resnet18", c.model.width_mult, device.str().c_str(), static_cast<long long>(batch), static_cast<long long>(xs[1]),
                 static_cast<long long>(xs[2]), static_cast<long long>(xs[3]),
-                static_cast<long long>(model.num_parameters()), median * 1e3, double(batch) / median);
+                static_cast<long long>(model.num_parameters()), ck.empty() ? "none" : ck.c_str(), median * 1e3,
+                double(batch) / median, double(peak) / double(1 << 20));
 
     auto* dense = dynamic_cast<models::ResNet*>(net.get());
     if (device.is_cpu() && dense) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "kernels/augment_common.h"
 
 namespace engine::data {
 
@@ -40,6 +41,12 @@ struct AugmentDraw {
   int64_t cutout_y = -1, cutout_x = -1;  // centre of the cutout square; -1 when off
 };
 
+// The Philox key of an epoch's augmentations, and the kernel parameters for a batch
+// (channels at most kernels::kAugmentMaxChannels; N and B are left to the caller).
+uint64_t augment_key(uint64_t seed, int64_t epoch);
+kernels::AugmentParams augment_params(const AugmentOptions& opt, const Normalization& norm, int64_t channels,
+                                      int64_t height, int64_t width, uint64_t seed, int64_t epoch);
+
 AugmentDraw draw_augment(const AugmentOptions& opt, int64_t height, int64_t width, uint64_t seed, int64_t epoch,
                          int64_t index);
 
@@ -51,6 +58,10 @@ void augment_image(const uint8_t* src, int64_t channels, int64_t height, int64_t
 // AugmentOptions{} for evaluation) and normalised. num_threads > 1 uses OpenMP.
 Tensor make_batch_images(const Dataset& d, const std::vector<int64_t>& indices, const AugmentOptions& opt,
                          const Normalization& norm, uint64_t seed, int64_t epoch, int num_threads = 1);
+// The same into `out`, a contiguous f32 CPU tensor [B, C, H, W] (pinned staging memory, say).
+void make_batch_images_into(const Tensor& out, const Dataset& d, const std::vector<int64_t>& indices,
+                            const AugmentOptions& opt, const Normalization& norm, uint64_t seed, int64_t epoch,
+                            int num_threads = 1);
 
 // Throws when the sizes do not fit `channels` or a std is not positive.
 void check_normalization(const Normalization& norm, int64_t channels);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
+#include "engine/ops/functional.h"
+
 namespace engine::data {
 namespace {
 
@@ -24,6 +26,7 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options) : data_(dataset), 
   check_normalization(opt_.normalization, data_.channels());
   const int64_t n = data_.size(), b = opt_.batch_size;
   batches_ = opt_.drop_last ? n / b : (n + b - 1) / b;
+  pinned_ = opt_.device.is_cuda() && pinned_memory_available();
   order_ = std::make_shared<const std::vector<int64_t>>(epoch_order(0));
   if (opt_.prefetch) worker_ = std::thread([this] { worker_loop(); });
 }
@@ -79,14 +82,25 @@ Batch Loader::produce(const std::vector<int64_t>& order, int64_t epoch, int64_t 
   Batch b;
   b.epoch = epoch;
   b.index = index;
-  b.images = make_batch_images(data_, idx, opt_.augment, opt_.normalization, opt_.seed, epoch, opt_.num_threads);
-  b.indices = Tensor::from_data(idx.data(), {int64_t(idx.size())});
-  b.labels = Tensor::empty({int64_t(idx.size())}, DType::i64);
+  const int64_t B = int64_t(idx.size());
+  auto host = [&](const Shape& s, DType t) { return pinned_ ? Tensor::empty_pinned(s, t) : Tensor::empty(s, t); };
+  b.images = host({B, data_.channels(), data_.height(), data_.width()}, DType::f32);
+  make_batch_images_into(b.images, data_, idx, opt_.augment, opt_.normalization, opt_.seed, epoch, opt_.num_threads);
+  b.indices = host({B}, DType::i64);
+  std::copy(idx.begin(), idx.end(), b.indices.data<int64_t>());
+  b.labels = host({B}, DType::i64);
   Tensor labels = data_.labels.is_contiguous() ? data_.labels : data_.labels.contiguous();
   const int64_t* src = labels.data<int64_t>();
   int64_t* dst = b.labels.data<int64_t>();
   for (size_t i = 0; i < idx.size(); ++i) dst[i] = src[idx[i]];
   if (opt_.transform) opt_.transform(b);
+  if (pinned_) {
+    // Asynchronous from pinned memory; the staging buffers return to the pinned cache
+    // when these tensors die and are reused only once the copies are done.
+    b.images = b.images.to(opt_.device);
+    b.labels = b.labels.to(opt_.device);
+    b.indices = b.indices.to(opt_.device);
+  }
   return b;
 }
 
@@ -152,11 +166,60 @@ bool Loader::next(Batch& out) {
     lk.unlock();
     cv_.notify_all();
   }
-  if (!opt_.device.is_cpu()) {
+  if (!opt_.device.is_cpu() && !pinned_) {
     out.images = out.images.to(opt_.device);
     out.labels = out.labels.to(opt_.device);
     out.indices = out.indices.to(opt_.device);
   }
+  return true;
+}
+
+DeviceResidentLoader::DeviceResidentLoader(const Dataset& dataset, LoaderOptions options)
+    : name_(dataset.name), opt_(std::move(options)) {
+  validate(dataset);
+  ENGINE_CHECK(opt_.batch_size >= 1, "device-resident loader for '" << name_ << "': batch_size must be >= 1, got "
+                                                                    << opt_.batch_size);
+  ENGINE_CHECK(opt_.augment.crop_padding >= 0 && opt_.augment.cutout_size >= 0,
+               "device-resident loader for '" << name_ << "': crop_padding and cutout_size must be >= 0");
+  check_normalization(opt_.normalization, dataset.channels());
+  n_ = dataset.size();
+  batches_ = opt_.drop_last ? n_ / opt_.batch_size : (n_ + opt_.batch_size - 1) / opt_.batch_size;
+  images_ = dataset.images.contiguous().to(opt_.device);
+  // index_select takes floating tensors; class ids are exact in f32.
+  labels_ = dataset.labels.to(DType::f32).to(opt_.device);
+  params_ = augment_params(opt_.augment, opt_.normalization, dataset.channels(), dataset.height(), dataset.width(),
+                           opt_.seed, 0);
+  set_epoch(0);
+}
+
+void DeviceResidentLoader::set_epoch(int64_t epoch, int64_t first_batch) {
+  ENGINE_CHECK(epoch >= 0, "device-resident loader for '" << name_ << "': negative epoch " << epoch);
+  ENGINE_CHECK(first_batch >= 0 && first_batch <= batches_, "device-resident loader for '"
+                                                                 << name_ << "': first batch " << first_batch
+                                                                 << " outside [0, " << batches_ << "]");
+  std::vector<int64_t> order(static_cast<size_t>(n_));
+  if (opt_.shuffle) {
+    order = random_permutation(n_, derive_seed(opt_.seed, kShuffleTag, uint64_t(epoch)));
+  } else {
+    std::iota(order.begin(), order.end(), int64_t(0));
+  }
+  order_ = Tensor::from_data(order.data(), {n_}, opt_.device);
+  epoch_ = epoch;
+  cursor_ = first_batch;
+  params_.key = augment_key(opt_.seed, epoch);
+}
+
+bool DeviceResidentLoader::next(Batch& out) {
+  if (cursor_ >= batches_) return false;
+  const int64_t begin = cursor_ * opt_.batch_size, end = std::min(begin + opt_.batch_size, n_);
+  Tensor idx = order_.slice(0, begin, end);
+  out = Batch{};
+  out.epoch = epoch_;
+  out.index = cursor_;
+  out.images = ops::augment_images(images_, idx, params_);
+  out.labels = ops::index_select(labels_, 0, idx).to(DType::i64);
+  out.indices = idx;
+  ++cursor_;
   return true;
 }
 

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -46,41 +47,55 @@ struct LoaderOptions {
   Normalization normalization;
   bool prefetch = true;  // assemble the next batch on a background thread
   int num_threads = 1;   // OpenMP threads for augmentation (within the producing thread)
-  // Batches are assembled on the CPU and copied to this device in next(), on the
-  // calling thread. Pinned staging buffers with asynchronous copies would overlap the
-  // copy with compute; that is future work.
+  // Batches are assembled on the CPU and handed out on this device. For a CUDA device
+  // with pinned memory available (pinned_memory_available()) a batch is assembled in
+  // pinned staging memory and its copy is started on the device's copy stream by the
+  // producing thread (the prefetch worker: the copy of batch i+1 is under way while
+  // the caller runs step i); the compute stream waits for it. Otherwise the batch is
+  // copied in next(), on the calling thread.
   Device device = Device::cpu();
   // Optional extra step on each assembled batch, run on the producing thread (the
   // worker when prefetching); an exception from it reaches the caller of next().
   std::function<void(Batch&)> transform;
 };
 
-class Loader {
+// What the training loop reads batches from.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual void set_epoch(int64_t epoch, int64_t first_batch = 0) = 0;
+  virtual bool next(Batch& out) = 0;
+  virtual int64_t size() const = 0;  // batches per epoch
+};
+
+class Loader : public BatchSource {
  public:
   Loader(const Dataset& dataset, LoaderOptions options);
-  ~Loader();
+  ~Loader() override;
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
   // Starts epoch `epoch` at batch `first_batch` (for resuming mid-epoch). Discards any
   // batch prepared for the previous position. The loader starts at epoch 0, batch 0.
-  void set_epoch(int64_t epoch, int64_t first_batch = 0);
+  void set_epoch(int64_t epoch, int64_t first_batch = 0) override;
   int64_t epoch() const;
   // Batches handed out so far in the current epoch.
   int64_t position() const;
   // Batches per epoch.
-  int64_t size() const { return batches_; }
+  int64_t size() const override { return batches_; }
 
   // The next batch of the current epoch; false when the epoch is exhausted. Rethrows
   // an exception raised while the batch was assembled (it stays raised until the
   // next set_epoch()).
-  bool next(Batch& out);
+  bool next(Batch& out) override;
 
   // The record order of an epoch (identity when not shuffling).
   std::vector<int64_t> epoch_order(int64_t epoch) const;
 
   const Dataset& dataset() const { return data_; }
   const LoaderOptions& options() const { return opt_; }
+  // True when batches are staged in pinned memory and copied asynchronously.
+  bool pinned_staging() const { return pinned_; }
 
  private:
   Batch produce(const std::vector<int64_t>& order, int64_t epoch, int64_t index) const;
@@ -89,6 +104,7 @@ class Loader {
   Dataset data_;
   LoaderOptions opt_;
   int64_t batches_ = 0;
+  bool pinned_ = false;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -101,6 +117,29 @@ class Loader {
   std::exception_ptr error_;
   bool stop_ = false;
   std::thread worker_;
+};
+
+// The whole u8 dataset copied once to options.device; each batch is cut, augmented and
+// normalised there by ops::augment_images, so a step costs no host work and no
+// host-to-device copy of images. Same order and augmentations as a Loader with the
+// same options (its batches equal the Loader's; on the CPU they are bit-identical).
+// Ignores prefetch, num_threads and transform; the batch's tensors are on the device.
+class DeviceResidentLoader : public BatchSource {
+ public:
+  DeviceResidentLoader(const Dataset& dataset, LoaderOptions options);
+  void set_epoch(int64_t epoch, int64_t first_batch = 0) override;
+  bool next(Batch& out) override;
+  int64_t size() const override { return batches_; }
+  int64_t position() const { return cursor_; }
+
+ private:
+  std::string name_;
+  LoaderOptions opt_;
+  Tensor images_, labels_;  // on the device; labels as f32
+  Tensor order_;            // i64 [N] on the device: the epoch's record order
+  int64_t n_ = 0, batches_ = 0, epoch_ = 0, cursor_ = 0;
+  uint64_t shuffle_seed_ = 0;
+  kernels::AugmentParams params_;
 };
 
 }  // namespace engine::data

@@ -18,7 +18,8 @@ io::Json default_train_config() {
       "test_limit": 0,
       "val_size": 0,
       "augment": {"crop_padding": 0, "hflip": false, "cutout": 0},
-      "prefetch": true
+      "prefetch": true,
+      "gpu_resident": false
     },
     "model": {"arch": "resnet18", "width_mult": 1.0, "zero_init_residual": false, "checkpoint_stages": []},
     "moe": {
@@ -118,6 +119,7 @@ TrainConfig parse_train_config(const io::Json& j) {
         "0..16");
   RANGE(c.data.cutout >= 0 && c.data.cutout <= 32, "data.augment.cutout", c.data.cutout, "0..32");
   c.data.prefetch = d["prefetch"];
+  c.data.gpu_resident = d["gpu_resident"];
 
   const auto& m = j["model"];
   c.model.arch = m["arch"];

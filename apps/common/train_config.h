@@ -20,6 +20,9 @@ struct TrainConfig {
     int64_t train_limit = 0, test_limit = 0, val_size = 0;
     int64_t crop_padding = 0, cutout = 0;
     bool hflip = false, prefetch = true;
+    // The whole u8 training set on the device; batches are cut, augmented and
+    // normalised there by ops::augment_images (no host work per step).
+    bool gpu_resident = false;
   } data;
 
   struct Model {

@@ -260,8 +260,15 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
   lo.augment.cutout_size = c.data.cutout;
   lo.normalization = normalization_for(c.data.dataset);
   lo.prefetch = c.data.prefetch;
-  data::Loader loader(ds.train, lo);
-  int64_t steps_per_epoch = loader.size();
+  // On CUDA the host loader stages batches in pinned memory and copies them ahead.
+  lo.device = device;
+  std::unique_ptr<data::BatchSource> loader;
+  if (c.data.gpu_resident) {
+    loader = std::make_unique<data::DeviceResidentLoader>(ds.train, lo);
+  } else {
+    loader = std::make_unique<data::Loader>(ds.train, lo);
+  }
+  int64_t steps_per_epoch = loader->size();
   ENGINE_CHECK(steps_per_epoch > 0, "the training set (" << ds.train.size() << " images) gives no batch of "
                                                           << c.training.batch_size);
   int64_t total_steps = c.training.epochs * steps_per_epoch;
@@ -353,7 +360,7 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
   int64_t end_epoch = c.training.epochs;
   if (stop_after_epochs > 0) end_epoch = std::min(end_epoch, start_epoch + stop_after_epochs);
   for (int64_t epoch = start_epoch; epoch < end_epoch && step < total_steps; ++epoch) {
-    loader.set_epoch(epoch);
+    loader->set_epoch(epoch);
     model->train();
     auto t0 = Clock::now();
     double loss_sum = 0, correct = 0;
@@ -361,7 +368,7 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
     double lr = 0;
     moe.start_epoch();
     data::Batch b;
-    while (step < total_steps && loader.next(b)) {
+    while (step < total_steps && loader->next(b)) {
       lr = optim::learning_rate(so, step);
       opt->set_lr(lr);
       Tensor x = b.images.to(device), y = b.labels.to(device);

@@ -41,6 +41,12 @@ Tensor Tensor::empty_strided(const Shape& shape, const Strides& strides, DType d
   return t;
 }
 
+Tensor Tensor::empty_pinned(const Shape& shape, DType dtype) {
+  for (int64_t d : shape) ENGINE_CHECK(d >= 0, "tensor shape " << shape_str(shape) << " has a negative size");
+  auto st = std::make_shared<Storage>(size_t(shape_numel(shape)) * dtype_size(dtype), Device::cpu(), true);
+  return Tensor(std::move(st), shape, contiguous_strides(shape), 0, dtype);
+}
+
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   t.zero_();
@@ -278,6 +284,10 @@ Tensor Tensor::to(Device device) const {
   // A channels-last tensor is copied as it lies and stays channels-last.
   Tensor src = suggest_memory_format() == MemoryFormat::ChannelsLast ? *this : contiguous();
   Tensor out = empty_strided(shape_, src.strides_, dtype_, device);
+  if (src.is_pinned() && device.is_cuda()) {
+    pinned_memory_hooks()->copy_to_device_async(out.data_ptr(), src.data_ptr(), src.nbytes(), device.index);
+    return out;
+  }
   copy_bytes(out.data_ptr(), device, src.data_ptr(), src.device(), src.nbytes());
   return out;
 }

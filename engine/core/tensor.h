@@ -45,6 +45,9 @@ class Tensor {
   template <class T>
   static Tensor from_data(const T* data, const Shape& shape, Device device = Device::cpu());
   static Tensor arange(int64_t n, DType dtype = DType::i64, Device device = Device::cpu());
+  // A CPU tensor in page-locked memory when a CUDA device is usable (to(cuda) from it is
+  // then asynchronous), in ordinary memory otherwise: is_pinned() tells which.
+  static Tensor empty_pinned(const Shape& shape, DType dtype = DType::f32);
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
@@ -68,6 +71,7 @@ class Tensor {
   const std::shared_ptr<Storage>& storage() const { return storage_; }
   // True when both views share a storage block.
   bool shares_storage(const Tensor& o) const { return storage_ == o.storage_; }
+  bool is_pinned() const { return storage_ && storage_->pinned(); }
 
   // Pointer to element [0,...,0]. data<T>() checks that T matches the dtype.
   void* data_ptr() const;
@@ -87,7 +91,9 @@ class Tensor {
   Tensor squeeze(int64_t dim) const;
   Tensor as_strided(const Shape& shape, const Strides& strides, int64_t offset) const;
 
-  // Copies.
+  // Copies. to(cuda) from a contiguous pinned tensor runs on the device's copy stream
+  // and returns at once (the compute stream waits for it); the source must not be
+  // written until the copy is done.
   Tensor contiguous() const;
   Tensor contiguous(MemoryFormat format) const;  // returns *this when already in that format
   Tensor clone() const;

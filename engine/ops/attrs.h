@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/augment_common.h"
 #include "kernels/params.h"
 
 namespace engine {
@@ -81,5 +82,9 @@ struct AdamWAttrs { double lr, beta1, beta2, eps, weight_decay; int64_t step; };
 // AMP_UNSCALE: in {}, out {found_inf f32 [1], grads... contiguous, any float dtype}; grads *= inv_scale in
 // place, found_inf set to 1 when a result is inf/NaN (never lowered)
 struct AmpUnscaleAttrs { double inv_scale; };
+
+// AUGMENT_IMAGES: in {images u8 [N, C, H, W] or [N, H, W, C] (p.nhwc), indices i64 [B]}, both
+// contiguous, out {f32 [B, C, H, W]}
+struct AugmentImagesAttrs { kernels::AugmentParams p; };
 
 }  // namespace engine

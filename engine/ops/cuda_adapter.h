@@ -26,6 +26,7 @@ void register_cuda_index();
 void register_cuda_optim();
 void register_cuda_amp();
 void register_cuda_moe();
+void register_cuda_augment();
 
 namespace cuda_adapter {
 

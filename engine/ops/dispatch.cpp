@@ -23,6 +23,7 @@ void register_builtin() {
   register_cpu_optim();
   register_cpu_amp();
   register_cpu_moe();
+  register_cpu_augment();
 }
 
 void ensure_table() {

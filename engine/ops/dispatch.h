@@ -43,5 +43,6 @@ void register_cpu_misc();
 void register_cpu_optim();
 void register_cpu_amp();
 void register_cpu_moe();
+void register_cpu_augment();
 
 }  // namespace engine

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/core/tensor.h"
+#include "kernels/augment_common.h"
 #include "kernels/params.h"
 
 namespace engine::ops {
@@ -219,5 +220,13 @@ void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, 
 // (f32 [1] on their device) is set to 1 when a result is inf or NaN. It is never
 // reset here, so the caller zeroes it once per step and reads it once.
 void amp_unscale_(const std::vector<Tensor>& grads, const Tensor& found_inf, double inv_scale);
+
+// ---- data augmentation (cpu_augment.cpp) ----
+// f32 [B, C, H, W] from u8 images [N, C, H, W] (or [N, H, W, C] when options.nhwc) at i64
+// `indices` [B] on the same device: random crop of the zero-padded image, horizontal
+// flip, normalisation and cutout, each record's choices drawn from Philox with
+// options.key (kernels/augment_common.h); the same values as data::make_batch_images
+// for the same key. options.N, C, H, W and B are taken from the tensors.
+Tensor augment_images(const Tensor& images, const Tensor& indices, const kernels::AugmentParams& options);
 
 }  // namespace engine::ops

@@ -24,6 +24,7 @@ void register_cuda_kernels() {
   register_cuda_optim();
   register_cuda_amp();
   register_cuda_moe();
+  register_cuda_augment();
 }
 
 std::string describe_device_count_error(cudaError_t e) {
@@ -101,6 +102,7 @@ bool cuda_backend_init(std::string* reason) {
   }
   cuda::init_devices(count);
   set_device_memory_hooks(DeviceType::CUDA, DeviceMemoryHooks{hook_alloc, hook_free, hook_copy, hook_memset_zero});
+  cuda::install_pinned_memory_hooks();
   return true;
 }
 

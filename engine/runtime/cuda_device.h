@@ -50,4 +50,7 @@ void check_index_errors(int device);
 bool tf32_enabled();
 void set_tf32(bool on);
 
+// Page-locked host memory (cuda_pinned.cu): installs the PinnedMemoryHooks of storage.h.
+void install_pinned_memory_hooks();
+
 }  // namespace engine::runtime::cuda

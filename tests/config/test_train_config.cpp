@@ -1,5 +1,6 @@
 // Training configuration: defaults, overrides and the messages of bad configs.
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <unistd.h>
 
@@ -42,13 +43,41 @@ TEST_CASE("the quickstart config parses with its values", "[config]") {
 }
 
 TEST_CASE("every config in configs/ is valid", "[config]") {
-  for (const char* name : {"quickstart_fashion_mnist", "resnet18_fashion_mnist", "resnet18_cifar10",
-                           "resnet18_cifar100", "quickstart_moe_fashion_mnist", "resnet18_moe_cifar10",
-                           "resnet18_moe_top2_cifar10", "resnet18_moe8_cifar10", "resnet18_moe_cifar100",
-                           "resnet18_moe_fashion_mnist"}) {
-    INFO(name);
-    CHECK_NOTHROW(app::load_train_config(std::string(ENGINE_SOURCE_DIR) + "/configs/" + name + ".json", {}, nullptr));
+  int checked = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(ENGINE_SOURCE_DIR) + "/configs")) {
+    if (e.path().extension() != ".json") continue;
+    INFO(e.path().string());
+    CHECK_NOTHROW(app::load_train_config(e.path().string(), {}, nullptr));
+    ++checked;
   }
+  CHECK(checked >= 11);
+}
+
+TEST_CASE("the fast CIFAR-10 config: GPU-resident data, batch 512, one-cycle, label smoothing", "[config]") {
+  app::TrainConfig c =
+      app::load_train_config(std::string(ENGINE_SOURCE_DIR) + "/configs/resnet18_cifar10_fast.json", {}, nullptr);
+  CHECK(c.data.dataset == "cifar10");
+  CHECK(c.data.gpu_resident);
+  CHECK(c.training.batch_size == 512);
+  CHECK(c.training.schedule == "onecycle");
+  CHECK(c.training.label_smoothing > 0);
+  CHECK(c.training.epochs >= 10);
+  CHECK(c.training.epochs <= 15);
+  CHECK(c.model.checkpoint_stages.empty());
+}
+
+TEST_CASE("data.gpu_resident and model.checkpoint_stages: defaults and checks", "[config]") {
+  app::TrainConfig c = app::parse_train_config(app::default_train_config());
+  CHECK_FALSE(c.data.gpu_resident);
+  CHECK(c.model.checkpoint_stages.empty());
+  io::Json j = app::default_train_config();
+  j["model"]["checkpoint_stages"] = io::Json::array({1, 3, 4});
+  CHECK(app::parse_train_config(j).model.checkpoint_stages == std::vector<int64_t>{1, 3, 4});
+  CHECK(config_error(R"({"model": {"checkpoint_stages": [0]}})").find("stage numbers 1..4, got 0") !=
+        std::string::npos);
+  CHECK(config_error(R"({"model": {"checkpoint_stages": [2, 2]}})").find("names stage 2 twice") != std::string::npos);
+  CHECK(config_error(R"({"model": {"checkpoint_stages": ["layer1"]}})").find("stage numbers 1..4") !=
+        std::string::npos);
 }
 
 TEST_CASE("unknown keys are errors with a suggestion and the key path", "[config]") {
