@@ -72,6 +72,7 @@ struct BatchNormActParams {
   int64_t N = 0, C = 0, HW = 0;
   double momentum = 0.1, eps = 1e-5;
   bool training = true, relu = false;
+  bool channels_last = false;  // x, residual, y and their gradients are [N, HW, C] in memory
 };
 
 // Mixture-of-experts token routing: T tokens each choose k of E experts (T * k slots;

@@ -28,11 +28,12 @@ BasicBlock::BasicBlock(int64_t in, int64_t out, int64_t stride) {
   }
 }
 
+// relu(bn1(conv1 x)) and relu(bn2(conv2 h) + identity) each run as one fused op
+// (BatchNorm2d::forward_act); the downsample's BN stays plain.
 Variable BasicBlock::forward_impl(const Variable& x) {
-  Variable h = ag::relu((*bn1)((*conv1)(x)));
-  h = (*bn2)((*conv2)(h));
+  Variable h = bn1->forward_act((*conv1)(x), Variable(), true);
   Variable identity = downsample ? (*downsample)(x) : x;
-  return ag::relu(ag::add(h, identity));
+  return bn2->forward_act((*conv2)(h), identity, true);
 }
 
 Variable run_stage(nn::Sequential& stage, const Variable& x, bool checkpointed) {

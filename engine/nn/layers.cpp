@@ -55,12 +55,12 @@ void BatchNorm2d::check_input(const Variable& x) const {
                               << shape_str(x.shape()));
 }
 
-Variable BatchNorm2d::forward_impl(const Variable& x) {
+std::pair<Tensor, Tensor> BatchNorm2d::running_stats_for_forward() {
   bool training = is_training();
   if (training && ag::checkpoint_recomputing()) {
     // A checkpointed segment run again for its backward pass: the same batch statistics,
     // but the first run already updated the running statistics and the count.
-    return ag::batchnorm2d(x, weight, bias, running_mean->clone(), running_var->clone(), true, momentum, eps);
+    return {running_mean->clone(), running_var->clone()};
   }
   if (training) {
     // The count lives on the host; the buffer (informational: momentum is fixed) is
@@ -68,7 +68,18 @@ Variable BatchNorm2d::forward_impl(const Variable& x) {
     if (batches_seen_ < 0) batches_seen_ = int64_t(num_batches_tracked->item());
     num_batches_tracked->fill_(double(++batches_seen_));
   }
-  return ag::batchnorm2d(x, weight, bias, *running_mean, *running_var, training, momentum, eps);
+  return {*running_mean, *running_var};
+}
+
+Variable BatchNorm2d::forward_impl(const Variable& x) {
+  auto [rm, rv] = running_stats_for_forward();
+  return ag::batchnorm2d(x, weight, bias, rm, rv, is_training(), momentum, eps);
+}
+
+Variable BatchNorm2d::forward_act(const Variable& x, const Variable& residual, bool relu) {
+  check_input(x);
+  auto [rm, rv] = running_stats_for_forward();
+  return ag::batchnorm2d_act(x, residual, weight, bias, rm, rv, relu, is_training(), momentum, eps);
 }
 
 Pool2d::Pool2d(int64_t k, int64_t s, int64_t p) {

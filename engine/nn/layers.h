@@ -36,6 +36,9 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, double momentum = 0.1, double eps = 1e-5);
   std::string type_name() const override { return "BatchNorm2d"; }
+  // act(BN(x) + residual) as one fused op, the block epilogue of a ResNet; residual may
+  // be undefined, act is relu or identity. Same parameters, buffers and updates as forward().
+  Variable forward_act(const Variable& x, const Variable& residual, bool relu);
   Variable weight, bias;                       // gamma, beta
   Tensor *running_mean, *running_var, *num_batches_tracked;
   int64_t channels;
@@ -47,6 +50,8 @@ class BatchNorm2d : public Module {
 
  private:
   int64_t batches_seen_ = -1;  // read from the buffer at the first training step
+  // The running statistics a forward passes to the op (see forward_impl).
+  std::pair<Tensor, Tensor> running_stats_for_forward();
 };
 
 class ReLU : public Module {

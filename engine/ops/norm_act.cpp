@@ -1,5 +1,6 @@
 // Functional ops: batch normalisation with a fused residual-add and relu epilogue.
-// Inputs are made contiguous here; the kernels see plain NCHW buffers.
+// The op follows x's memory format: a channels-last x gives channels-last outputs and
+// gradients, every other x runs as contiguous NCHW.
 #include <initializer_list>
 
 #include "engine/ops/attrs.h"
@@ -57,8 +58,16 @@ void check_like_x(const Tensor& t, const Tensor& x, const char* what, const char
 
 Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.contiguous() : t; }
 
+MemoryFormat format_of(const Tensor& x) {
+  return x.suggest_memory_format() == MemoryFormat::ChannelsLast ? MemoryFormat::ChannelsLast
+                                                                 : MemoryFormat::Contiguous;
+}
+
+Tensor dense_or_undefined(const Tensor& t, MemoryFormat f) { return t.defined() ? t.contiguous(f) : t; }
+
 kernels::BatchNormActParams params(const Tensor& x, bool relu, bool training, double momentum, double eps) {
   kernels::BatchNormActParams p;
+  p.channels_last = format_of(x) == MemoryFormat::ChannelsLast;
   p.N = x.size(0);
   p.C = x.size(1);
   p.HW = x.size(2) * x.size(3);
@@ -88,8 +97,9 @@ BatchNormOutput batchnorm2d_act(const Tensor& x, const Tensor& residual, const T
   if (training)
     ENGINE_CHECK(a.p.N * a.p.HW > 1, "op batchnorm2d_act: training needs more than one value per channel, got input "
                                          << shape_str(x.shape()));
+  MemoryFormat f = format_of(x);
   BatchNormOutput out;
-  out.y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  out.y = Tensor::empty(x.shape(), f, x.dtype(), x.device());
   out.save_mean = Tensor::empty({a.p.C}, pd, x.device());
   out.save_invstd = Tensor::empty({a.p.C}, pd, x.device());
   if (a.p.C == 0) return out;
@@ -97,7 +107,7 @@ BatchNormOutput batchnorm2d_act(const Tensor& x, const Tensor& residual, const T
   // through a contiguous copy that is written back afterwards.
   Tensor rm = contiguous_or_undefined(running_mean), rv = contiguous_or_undefined(running_var);
   dispatch(OpCall{OpKind::BATCHNORM2D_ACT,
-                  {x.contiguous(), contiguous_or_undefined(residual), contiguous_or_undefined(gamma),
+                  {x.contiguous(f), dense_or_undefined(residual, f), contiguous_or_undefined(gamma),
                    contiguous_or_undefined(beta), rm, rv},
                   {out.y, out.save_mean, out.save_invstd},
                   &a});
@@ -119,14 +129,15 @@ BatchNormActGrads batchnorm2d_act_bwd(const Tensor& gy, const Tensor& y, const T
   check_channel_vector(save_mean, x, pd, "save_mean", kBwd, false);
   check_channel_vector(save_invstd, x, pd, "save_invstd", kBwd, false);
   BatchNormActAttrs a{params(x, relu, training, 0.0, 0.0)};
+  MemoryFormat f = format_of(x);
   BatchNormActGrads g;
-  g.gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+  g.gx = Tensor::empty(x.shape(), f, x.dtype(), x.device());
   g.ggamma = Tensor::empty({a.p.C}, pd, x.device());
   g.gbeta = Tensor::empty({a.p.C}, pd, x.device());
-  if (want_gresidual) g.gresidual = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (want_gresidual) g.gresidual = Tensor::empty(x.shape(), f, x.dtype(), x.device());
   if (a.p.C == 0) return g;
   dispatch(OpCall{OpKind::BATCHNORM2D_ACT_BWD,
-                  {gy.contiguous(), relu ? y.contiguous() : Tensor(), x.contiguous(), contiguous_or_undefined(gamma),
+                  {gy.contiguous(f), relu ? y.contiguous(f) : Tensor(), x.contiguous(f), contiguous_or_undefined(gamma),
                    save_mean.contiguous(), save_invstd.contiguous()},
                   {g.gx, g.ggamma, g.gbeta, g.gresidual},
                   &a});

@@ -5,7 +5,10 @@
 namespace engine::kernels {
 
 namespace {
-inline int64_t at(const BatchNormActParams& p, int64_t n, int64_t c, int64_t i) { return (n * p.C + c) * p.HW + i; }
+// Element (n, c, i) of an NCHW or channels-last tensor, i < H*W.
+inline int64_t at(const BatchNormActParams& p, int64_t n, int64_t c, int64_t i) {
+  return p.channels_last ? (n * p.HW + i) * p.C + c : (n * p.C + c) * p.HW + i;
+}
 }  // namespace
 
 template <class T>

@@ -1,6 +1,6 @@
 #pragma once
 // CPU reference kernels: 2-D batch normalisation with a fused epilogue,
-// y = act(gamma * xhat + beta [+ residual]) over contiguous NCHW tensors (see
+// y = act(gamma * xhat + beta [+ residual]) over dense NCHW or channels-last tensors (see
 // BatchNormActParams). Statistics are per channel over N*H*W elements, accumulated in
 // double, with the semantics of batchnorm2d_fwd_cpu (kernels/cpu/norm.h).
 #include <cstdint>

@@ -2,7 +2,8 @@
 // gradient sums (backward) are block reductions accumulated in f64, followed by an
 // elementwise pass in the activation's arithmetic type. The forward reads x three times
 // (sum, centred sum of squares, normalise) for the variance's accuracy; the backward
-// reads gy, x (and y for the mask) twice.
+// reads gy, x (and y for the mask) twice. Channels-last tensors are read with the
+// channel stride (correct, not coalesced: a tiled kernel over [N*HW, C] is the follow-up).
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/norm_act.h"
 
@@ -14,9 +15,9 @@ constexpr int kBnActBlock = 512;
 template <class T> __device__ __forceinline__ double to_f64(T v) { return double(to_acc(v)); }
 template <class T> __device__ __forceinline__ T from_f64(double v) { return from_acc<T>(acc_t<T>(v)); }
 
-// Element i of channel c, counting over (n, hw) of a contiguous [N, C, HW] tensor.
+// Element i of channel c, counting over (n, hw) of a dense [N, C, HW] or [N, HW, C] tensor.
 __device__ __forceinline__ int64_t at(const BatchNormActParams& p, int64_t c, int64_t i) {
-  return ((i / p.HW) * p.C + c) * p.HW + i % p.HW;
+  return p.channels_last ? i * p.C + c : ((i / p.HW) * p.C + c) * p.HW + i % p.HW;
 }
 
 template <class T, class P>

@@ -51,6 +51,40 @@ TEST_CASE("cuda batchnorm2d_act forward: every variant, output and statistics", 
             }
 }
 
+TEST_CASE("cuda batchnorm2d_act on channels-last tensors, forward and backward", "[cuda]") {
+  begin_cuda_test();
+  MemoryFormat cl = MemoryFormat::ChannelsLast;
+  for (DType d : float_dtypes())
+    for (Shape s : {Shape{4, 6, 5, 7}, Shape{3, 3, 1, 1}, Shape{2, 5, 17, 9}}) {
+      int64_t C = s[1];
+      DType pd = d == DType::f64 ? d : DType::f32;
+      Tensor x = rand_input(s, 700, d, 0.3, 1.5).contiguous(cl), res = rand_input(s, 701, d).contiguous(cl);
+      Tensor gamma = rand_input({C}, 702, pd), beta = rand_input({C}, 703, pd);
+      Tensor rm = rand_input({C}, 704, pd), rv = rand_uniform_input({C}, 705, pd, 0.5, 1.5);
+      Tensor rm_g = on_gpu(rm), rv_g = on_gpu(rv), rm_c = cpu_twin(rm).clone(), rv_c = cpu_twin(rv).clone();
+      ops::BatchNormOutput got = ops::batchnorm2d_act(on_gpu(x), on_gpu(res), on_gpu(gamma), on_gpu(beta), rm_g,
+                                                      rv_g, true, true, 0.1, 1e-5);
+      ops::BatchNormOutput want = ops::batchnorm2d_act(cpu_twin(x), cpu_twin(res), cpu_twin(gamma), cpu_twin(beta),
+                                                       rm_c, rv_c, true, true, 0.1, 1e-5);
+      std::string what = "batchnorm2d_act channels-last " + shape_str(s);
+      CHECK(got.y.suggest_memory_format() == (s[2] * s[3] > 1 ? cl : MemoryFormat::Contiguous));
+      check_parity(got.y, want.y, d, what + " y");
+      check_parity(rm_g, rm_c, pd, what + " running_mean");
+      check_parity(rv_g, rv_c, pd, what + " running_var");
+      Tensor gy = rand_input(s, 706, d).contiguous(cl);
+      Tensor y = cpu_twin(got.y.to(Device::cpu())).to(d).contiguous(cl);
+      ops::BatchNormActGrads gg = ops::batchnorm2d_act_bwd(on_gpu(gy), on_gpu(y), on_gpu(x), on_gpu(gamma),
+                                                           got.save_mean, got.save_invstd, true, true, true);
+      ops::BatchNormActGrads gw =
+          ops::batchnorm2d_act_bwd(cpu_twin(gy), cpu_twin(y), cpu_twin(x), cpu_twin(gamma),
+                                   got.save_mean.to(Device::cpu()), got.save_invstd.to(Device::cpu()), true, true, true);
+      check_parity(gg.gx, gw.gx, d, what + " gx");
+      check_parity(gg.ggamma, gw.ggamma, d, what + " ggamma");
+      check_parity(gg.gbeta, gw.gbeta, d, what + " gbeta");
+      check_parity(gg.gresidual, gw.gresidual, d, what + " gresidual");
+    }
+}
+
 TEST_CASE("cuda batchnorm2d_act forward without affine parameters or running statistics", "[cuda]") {
   begin_cuda_test();
   for (DType d : float_dtypes()) {

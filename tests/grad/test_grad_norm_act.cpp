@@ -167,6 +167,41 @@ TEST_CASE("batchnorm2d_act equals relu(batchnorm2d(x) + residual): output, runni
     }
 }
 
+GRAD_TEST(OpKind::BATCHNORM2D_ACT, "grad batchnorm2d_act on channels-last inputs, residual and relu") {
+  Shape s = {2, 3, 3, 2};
+  Tensor x = randn64(s, 280, 0.1, 1.1), gamma = randn64({3}, 281), beta = randn64({3}, 282);
+  Tensor r = residual_for(x, gamma, beta, Tensor::zeros({3}, DType::f64), Tensor::ones({3}, DType::f64), true,
+                          away_from_zero(s, 283));
+  CHECK_GRAD(OpKind::BATCHNORM2D_ACT, bn_act_train(true, true),
+             {x.contiguous(MemoryFormat::ChannelsLast), gamma, beta, r.contiguous(MemoryFormat::ChannelsLast)});
+}
+
+TEST_CASE("batchnorm2d_act keeps a channels-last input's format and gives the NCHW results", "[grad]") {
+  Shape s = {3, 5, 4, 3};
+  Tensor x = randn64(s, 290), r = randn64(s, 291), gamma = randn64({5}, 292), beta = randn64({5}, 293);
+  Tensor gy = randn64(s, 294);
+  MemoryFormat cl = MemoryFormat::ChannelsLast;
+  for (bool training : {true, false}) {
+    Tensor rm1 = randn64({5}, 295), rv1 = uniform64({5}, 296, 0.5, 2.0), rm2 = rm1.clone(), rv2 = rv1.clone();
+    auto a = ops::batchnorm2d_act(x, r, gamma, beta, rm1, rv1, true, training, 0.1, 1e-5);
+    auto b = ops::batchnorm2d_act(x.contiguous(cl), r.contiguous(cl), gamma, beta, rm2, rv2, true, training, 0.1,
+                                  1e-5);
+    CHECK(b.y.suggest_memory_format() == cl);
+    CHECK(a.y.to_vector() == b.y.to_vector());
+    CHECK(normalized_error(rm1, rm2) < 1e-15);
+    CHECK(normalized_error(rv1, rv2) < 1e-15);
+    auto ga = ops::batchnorm2d_act_bwd(gy, a.y, x, gamma, a.save_mean, a.save_invstd, true, training, true);
+    auto gb = ops::batchnorm2d_act_bwd(gy, b.y, x.contiguous(cl), gamma, b.save_mean, b.save_invstd, true, training,
+                                       true);
+    CHECK(gb.gx.suggest_memory_format() == cl);
+    CHECK(gb.gresidual.suggest_memory_format() == cl);
+    CHECK(normalized_error(ga.gx, gb.gx) < 1e-13);
+    CHECK(normalized_error(ga.ggamma, gb.ggamma) < 1e-13);
+    CHECK(normalized_error(ga.gbeta, gb.gbeta) < 1e-13);
+    CHECK(ga.gresidual.to_vector() == gb.gresidual.to_vector());
+  }
+}
+
 TEST_CASE("batchnorm2d_act: checks name the op and the shapes", "[grad]") {
   Tensor x = randn64({2, 3, 2, 2}, 270), rm = Tensor::zeros({3}, DType::f64), rv = Tensor::ones({3}, DType::f64);
   CHECK_THROWS_WITH(ops::batchnorm2d_act(x, randn64({2, 3, 2, 1}, 271), Tensor(), Tensor(), rm, rv, true, true, 0.1,
