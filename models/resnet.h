@@ -15,6 +15,7 @@ struct ResNetConfig {
   double width_mult = 1.0;          // stage widths 64, 128, 256, 512 times this
   std::vector<int64_t> blocks = {2, 2, 2, 2};
   bool zero_init_residual = false;  // each block's last BN scale starts at 0
+  bool channels_last = false;       // run on channels-last activations (the input is converted)
   // Stages (1..4) run under activation checkpointing in training: their activations
   // are recomputed in the backward pass instead of kept (ag::checkpoint).
   std::vector<int64_t> checkpoint_stages;

@@ -21,7 +21,8 @@ io::Json default_train_config() {
       "prefetch": true,
       "gpu_resident": false
     },
-    "model": {"arch": "resnet18", "width_mult": 1.0, "zero_init_residual": false, "checkpoint_stages": []},
+    "model": {"arch": "resnet18", "width_mult": 1.0, "zero_init_residual": false, "checkpoint_stages": [],
+              "channels_last": false},
     "moe": {
       "placement": [],
       "num_experts": 4,
@@ -127,6 +128,7 @@ TrainConfig parse_train_config(const io::Json& j) {
   c.model.width_mult = m["width_mult"];
   RANGE(c.model.width_mult > 0 && c.model.width_mult <= 8, "model.width_mult", c.model.width_mult, "(0, 8]");
   c.model.zero_init_residual = m["zero_init_residual"];
+  c.model.channels_last = m["channels_last"];
   for (const auto& v : m["checkpoint_stages"]) {
     ENGINE_CONFIG_CHECK(v.is_number_integer() && v.get<int64_t>() >= 1 && v.get<int64_t>() <= 4,
                         "config key 'model.checkpoint_stages' must hold stage numbers 1..4, got " << v.dump());

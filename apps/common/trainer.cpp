@@ -197,12 +197,17 @@ Datasets load_datasets(const TrainConfig& c) {
   return d;
 }
 
+Tensor model_input(const Tensor& images, const TrainConfig& c) {
+  return c.model.channels_last ? images.contiguous(MemoryFormat::ChannelsLast) : images;
+}
+
 std::shared_ptr<nn::Module> build_model(const TrainConfig& c, const data::Dataset& train) {
   models::ResNetConfig rc;
   rc.in_channels = train.channels();
   rc.num_classes = train.num_classes;
   rc.width_mult = c.model.width_mult;
   rc.zero_init_residual = c.model.zero_init_residual;
+  rc.channels_last = c.model.channels_last;
   rc.checkpoint_stages = c.model.checkpoint_stages;
   if (c.moe.enabled()) {
     models::ResNetMoEConfig mc;
@@ -230,7 +235,7 @@ metrics::ClassificationStats evaluate(nn::Module& model, const data::Dataset& d,
   std::vector<Tensor> all;
   data::Batch b;
   while (loader.next(b)) {
-    Tensor logits = model(Variable(b.images.to(device))).data();
+    Tensor logits = model(Variable(model_input(b.images.to(device), c))).data();
     Tensor p = ops::softmax(logits, 1).to(Device::cpu()).to(DType::f32).contiguous();
     stats.add(p.data<float>(), b.labels.data<int64_t>(), b.size(), p.size(1));
     if (probs_out) all.push_back(p);
@@ -371,7 +376,7 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
     while (step < total_steps && loader->next(b)) {
       lr = optim::learning_rate(so, step);
       opt->set_lr(lr);
-      Tensor x = b.images.to(device), y = b.labels.to(device);
+      Tensor x = model_input(b.images.to(device), c), y = b.labels.to(device);
       moe.set_labels(b.labels, ds.train.num_classes);
       Variable logits = (*model)(Variable(x));
       Variable loss = ag::cross_entropy(logits, y, c.training.label_smoothing);

@@ -31,6 +31,9 @@ struct Datasets {
 Datasets load_datasets(const TrainConfig& config);
 Device resolve_device(const std::string& name);
 std::shared_ptr<nn::Module> build_model(const TrainConfig& config, const data::Dataset& train);
+// A batch of images as the model takes it: converted to channels-last (once per batch)
+// when model.channels_last is set, else unchanged.
+Tensor model_input(const Tensor& images, const TrainConfig& config);
 
 // Evaluates the model (eval mode, no graph) over a dataset; optionally writes the
 // per-sample softmax probabilities [N, C] into *probs (CPU f32).
