@@ -67,12 +67,18 @@ TEST_CASE("checkpointed ResNet stages give the plain model's gradients exactly (
 }
 
 TEST_CASE("checkpointing lowers the peak host memory of a training step", "[model][checkpoint]") {
-  StepResult plain = train_step({}, DType::f32, 8, 32);
-  StepResult ck = train_step({1, 2, 3, 4}, DType::f32, 8, 32);
-  std::cout << "ResNet-18 x0.125, batch 8, 32x32, f32: peak host bytes of a step " << plain.peak_bytes
+  // The peak falls during the recomputation of stage 1, the largest: what is saved is
+  // the other stages' activations, a quarter of the step's peak or so at this size.
+  StepResult plain = train_step({}, DType::f32, 16, 32);
+  StepResult ck = train_step({1, 2, 3, 4}, DType::f32, 16, 32);
+  std::cout << "ResNet-18 x0.125, batch 16, 32x32, f32: peak host bytes of a step " << plain.peak_bytes
             << " plain, " << ck.peak_bytes << " with stages 1-4 checkpointed" << std::endl;
   CHECK(ck.loss == plain.loss);
-  CHECK(double(ck.peak_bytes) < 0.8 * double(plain.peak_bytes));
+  CHECK(double(ck.peak_bytes) < 0.85 * double(plain.peak_bytes));
+  // Checkpointing stage 4 alone saves less than all four.
+  StepResult last = train_step({4}, DType::f32, 16, 32);
+  CHECK(last.peak_bytes < plain.peak_bytes);
+  CHECK(last.peak_bytes > ck.peak_bytes);
 }
 
 TEST_CASE("ResNet rejects a checkpoint stage outside 1..4", "[model][checkpoint]") {
