@@ -75,6 +75,33 @@ struct BatchNormActParams {
   bool channels_last = false;  // x, residual, y and their gradients are [N, HW, C] in memory
 };
 
+// One tensor of a multi-tensor optimizer step: n contiguous elements of the parameter p,
+// its gradient g and up to two state buffers (SGD: s1 = momentum buffer or null; AdamW:
+// s1 = exp_avg, s2 = exp_avg_sq), with its own weight decay and (SGD) first-step flag.
+struct MultiTensorRecord {
+  void* p = nullptr;
+  const void* g = nullptr;
+  void* s1 = nullptr;
+  void* s2 = nullptr;
+  int64_t n = 0;
+  double weight_decay = 0.0;
+  int32_t first_step = 0;
+};
+// A piece of at most the launch's chunk size of record `tensor`, from element `start`:
+// the CUDA kernel runs one block per chunk, so a group of many small and a few large
+// tensors spreads evenly over one launch.
+struct MultiTensorChunk {
+  int64_t tensor = 0, start = 0;
+};
+struct SgdHyper {
+  double lr = 0, momentum = 0, dampening = 0;
+  bool nesterov = false;
+};
+struct AdamWHyper {
+  double lr = 0, beta1 = 0, beta2 = 0, eps = 0;
+  int64_t step = 1;
+};
+
 // Mixture-of-experts token routing: T tokens each choose k of E experts (T * k slots;
 // slot s = t * k + j is token t's j-th choice). With drop, an expert keeps at most
 // `capacity` slots; without it every slot is kept (dropless).

@@ -79,6 +79,20 @@ struct MoeRouterAttrs { kernels::MoeRouterParams p; };
 struct SgdAttrs { double lr, momentum, dampening, weight_decay; bool nesterov, first_step; };
 // ADAMW_STEP: in {grad}, out {param, exp_avg, exp_avg_sq}; step counts from 1
 struct AdamWAttrs { double lr, beta1, beta2, eps, weight_decay; int64_t step; };
+// Multi-tensor steps over n tensors of one device and dtype, all contiguous:
+// SGD_STEP_MULTI: in {grad_0..grad_n-1}, out {param_0..param_n-1, then momentum_buf_0..n-1 when momentum != 0};
+// ADAMW_STEP_MULTI: in {grad_0..grad_n-1}, out {param_0..n-1, exp_avg_0..n-1, exp_avg_sq_0..n-1}.
+// weight_decay and first_step hold one entry per tensor.
+struct SgdMultiAttrs {
+  kernels::SgdHyper h;
+  std::vector<double> weight_decay;
+  std::vector<uint8_t> first_step;
+};
+struct AdamWMultiAttrs {
+  kernels::AdamWHyper h;
+  std::vector<double> weight_decay;
+};
+// SUM_SQUARES_MULTI: in {x_0..x_n-1} contiguous, one dtype; out {f64 scalar []}
 // AMP_UNSCALE: in {}, out {found_inf f32 [1], grads... contiguous, any float dtype}; grads *= inv_scale in
 // place, found_inf set to 1 when a result is inf/NaN (never lowered)
 struct AmpUnscaleAttrs { double inv_scale; };

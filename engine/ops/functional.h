@@ -214,6 +214,19 @@ void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& momentum_bu
 // correction for `step` (counted from 1).
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq, double lr,
                 double beta1, double beta2, double eps, double weight_decay, int64_t step);
+// The same updates for a group of parameters in one op (one kernel launch on CUDA): all
+// tensors on one device with one dtype, contiguous; per tensor its own weight decay and
+// (SGD) first-step flag. momentum_bufs is empty when momentum == 0. The results equal
+// those of the per-tensor ops.
+void sgd_step_multi(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                    const std::vector<Tensor>& momentum_bufs, double lr, double momentum, double dampening,
+                    const std::vector<double>& weight_decay, bool nesterov, const std::vector<bool>& first_step);
+void adamw_step_multi(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                      const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs, double lr,
+                      double beta1, double beta2, double eps, const std::vector<double>& weight_decay, int64_t step);
+// sum over the tensors of sum(x^2) as an f64 scalar on their device, accumulated in f64
+// (one reduction for global-norm gradient clipping).
+Tensor sum_squares_multi(const std::vector<Tensor>& xs);
 
 // ---- loss scaling (cpu_amp.cpp) ----
 // One op over all gradients: each is multiplied by inv_scale in place, and found_inf

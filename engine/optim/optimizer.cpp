@@ -39,6 +39,24 @@ Tensor& Optimizer::slot(size_t i, const std::string& name) {
 
 bool Optimizer::has_slot(size_t i, const std::string& name) const { return state_[i].count(name) > 0; }
 
+std::vector<size_t> Optimizer::with_grad() const {
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].param.has_grad()) idx.push_back(i);
+  return idx;
+}
+
+bool Optimizer::one_group(const std::vector<size_t>& idx) const {
+  if (!multi_tensor || idx.empty()) return false;
+  const Tensor& first = params_[idx[0]].param.data();
+  for (size_t i : idx) {
+    const Tensor &p = params_[i].param.data(), &g = params_[i].param.grad();
+    if (p.device() != first.device() || p.dtype() != first.dtype() || !p.is_contiguous() || g.dtype() != p.dtype())
+      return false;
+  }
+  return true;
+}
+
 std::vector<std::pair<std::string, Tensor>> Optimizer::state_dict() const {
   std::vector<std::pair<std::string, Tensor>> out;
   for (size_t i = 0; i < params_.size(); ++i)
@@ -83,13 +101,28 @@ SGD::SGD(std::vector<ParamEntry> params, const SgdOptions& o) : Optimizer(std::m
 
 void SGD::step() {
   NoGradGuard ng;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    Variable& p = params_[i].param;
-    if (!p.has_grad()) continue;
-    bool first = options.momentum != 0 && !has_slot(i, "momentum_buffer");
-    Tensor buf = options.momentum != 0 ? slot(i, "momentum_buffer") : Tensor();
-    ops::sgd_step(p.data(), p.grad().contiguous(), buf, lr_, options.momentum, options.dampening,
-                  params_[i].weight_decay, options.nesterov, first);
+  std::vector<size_t> idx = with_grad();
+  const bool momentum = options.momentum != 0;
+  if (one_group(idx)) {
+    std::vector<Tensor> ps, gs, bufs;
+    std::vector<double> wd;
+    std::vector<bool> first;
+    for (size_t i : idx) {
+      first.push_back(momentum && !has_slot(i, "momentum_buffer"));
+      if (momentum) bufs.push_back(slot(i, "momentum_buffer"));
+      ps.push_back(params_[i].param.data());
+      gs.push_back(params_[i].param.grad().contiguous());
+      wd.push_back(params_[i].weight_decay);
+    }
+    ops::sgd_step_multi(ps, gs, bufs, lr_, options.momentum, options.dampening, wd, options.nesterov, first);
+  } else {
+    for (size_t i : idx) {
+      Variable& p = params_[i].param;
+      bool first = momentum && !has_slot(i, "momentum_buffer");
+      Tensor buf = momentum ? slot(i, "momentum_buffer") : Tensor();
+      ops::sgd_step(p.data(), p.grad().contiguous(), buf, lr_, options.momentum, options.dampening,
+                    params_[i].weight_decay, options.nesterov, first);
+    }
   }
   ++steps_;
 }
@@ -103,9 +136,22 @@ AdamW::AdamW(std::vector<ParamEntry> params, const AdamWOptions& o) : Optimizer(
 void AdamW::step() {
   NoGradGuard ng;
   ++steps_;
-  for (size_t i = 0; i < params_.size(); ++i) {
+  std::vector<size_t> idx = with_grad();
+  if (one_group(idx)) {
+    std::vector<Tensor> ps, gs, ms, vs;
+    std::vector<double> wd;
+    for (size_t i : idx) {
+      ps.push_back(params_[i].param.data());
+      gs.push_back(params_[i].param.grad().contiguous());
+      ms.push_back(slot(i, "exp_avg"));
+      vs.push_back(slot(i, "exp_avg_sq"));
+      wd.push_back(params_[i].weight_decay);
+    }
+    ops::adamw_step_multi(ps, gs, ms, vs, lr_, options.beta1, options.beta2, options.eps, wd, steps_);
+    return;
+  }
+  for (size_t i : idx) {
     Variable& p = params_[i].param;
-    if (!p.has_grad()) continue;
     ops::adamw_step(p.data(), p.grad().contiguous(), slot(i, "exp_avg"), slot(i, "exp_avg_sq"), lr_, options.beta1,
                     options.beta2, options.eps, params_[i].weight_decay, steps_);
   }
@@ -113,12 +159,21 @@ void AdamW::step() {
 
 double clip_grad_norm(const std::vector<Variable>& params, double max_norm) {
   NoGradGuard ng;
-  double total = 0;
+  // One multi-tensor reduction (accumulated in f64) when the gradients share a device and
+  // dtype; a sum per gradient otherwise.
+  std::vector<Tensor> grads;
+  bool grouped = true;
   for (const Variable& p : params)
     if (p.has_grad()) {
-      const Tensor& g = p.grad();
-      total += ops::sum(ops::mul(g, g)).item();
+      grads.push_back(p.grad());
+      grouped = grouped && grads.back().device() == grads[0].device() && grads.back().dtype() == grads[0].dtype();
     }
+  double total = 0;
+  if (grouped && !grads.empty()) {
+    total = ops::sum_squares_multi(grads).item();
+  } else {
+    for (const Tensor& g : grads) total += ops::sum(ops::mul(g, g)).item();
+  }
   double norm = std::sqrt(total);
   if (std::isfinite(norm) && norm > max_norm && norm > 0) {
     double s = max_norm / (norm + 1e-6);

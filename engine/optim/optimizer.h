@@ -33,6 +33,10 @@ class Optimizer {
   void set_lr(double lr) { lr_ = lr; }
   int64_t steps() const { return steps_; }
   const std::vector<ParamEntry>& params() const { return params_; }
+  // Update all parameters that have a gradient with one multi-tensor op (one kernel
+  // launch on CUDA) when they share a device and dtype; per-tensor ops otherwise or when
+  // switched off. Both give the same results.
+  bool multi_tensor = true;
 
   // State for checkpoints: "<param name>.<slot>" -> tensor, plus the step count.
   std::vector<std::pair<std::string, Tensor>> state_dict() const;
@@ -41,6 +45,10 @@ class Optimizer {
 
  protected:
   Tensor& slot(size_t i, const std::string& name);  // zero-initialised on first use
+  // Indices of the parameters with a gradient, and whether they form one group for a
+  // multi-tensor op (multi_tensor on, one device and dtype, contiguous).
+  std::vector<size_t> with_grad() const;
+  bool one_group(const std::vector<size_t>& idx) const;
   bool has_slot(size_t i, const std::string& name) const;
   std::vector<ParamEntry> params_;
   std::vector<std::map<std::string, Tensor>> state_ = std::vector<std::map<std::string, Tensor>>(params_.size());

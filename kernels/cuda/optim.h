@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "kernels/params.h"
+
 namespace engine::kernels {
 
 // buf may be null when momentum == 0.
@@ -15,5 +17,21 @@ void sgd_step_cuda(T* p, const T* g, T* buf, int64_t n, double lr, double moment
 template <class T>
 void adamw_step_cuda(T* p, const T* g, T* m, T* v, int64_t n, double lr, double beta1, double beta2, double eps,
                      double weight_decay, int64_t step, cudaStream_t stream);
+
+// Multi-tensor steps: one launch over device arrays of records (one per tensor) and
+// chunks (pieces of at most chunk_size elements of one record), one block per chunk;
+// per element the arithmetic of the per-tensor kernels.
+template <class T>
+void sgd_step_multi_cuda(const MultiTensorRecord* records, const MultiTensorChunk* chunks, int64_t num_chunks,
+                         int64_t chunk_size, const SgdHyper& h, cudaStream_t stream);
+template <class T>
+void adamw_step_multi_cuda(const MultiTensorRecord* records, const MultiTensorChunk* chunks, int64_t num_chunks,
+                           int64_t chunk_size, const AdamWHyper& h, cudaStream_t stream);
+// *out = sum over the records' p tensors of sum(x^2), in f64: one partial sum per chunk
+// into partials [num_chunks], then one block adds them in chunk order (deterministic).
+template <class T>
+void sum_squares_multi_cuda(double* out, double* partials, const MultiTensorRecord* records,
+                            const MultiTensorChunk* chunks, int64_t num_chunks, int64_t chunk_size,
+                            cudaStream_t stream);
 
 }  // namespace engine::kernels

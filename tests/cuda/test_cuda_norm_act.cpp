@@ -77,7 +77,8 @@ TEST_CASE("cuda batchnorm2d_act on channels-last tensors, forward and backward",
                                                            got.save_mean, got.save_invstd, true, true, true);
       ops::BatchNormActGrads gw =
           ops::batchnorm2d_act_bwd(cpu_twin(gy), cpu_twin(y), cpu_twin(x), cpu_twin(gamma),
-                                   got.save_mean.to(Device::cpu()), got.save_invstd.to(Device::cpu()), true, true, true);
+                                   got.save_mean.to(Device::cpu()), got.save_invstd.to(Device::cpu()), true, true,
+                                   true);
       check_parity(gg.gx, gw.gx, d, what + " gx");
       check_parity(gg.ggamma, gw.ggamma, d, what + " ggamma");
       check_parity(gg.gbeta, gw.gbeta, d, what + " gbeta");

@@ -206,7 +206,8 @@ TEST_CASE("batchnorm2d_act: checks name the op and the shapes", "[grad]") {
   Tensor x = randn64({2, 3, 2, 2}, 270), rm = Tensor::zeros({3}, DType::f64), rv = Tensor::ones({3}, DType::f64);
   CHECK_THROWS_WITH(ops::batchnorm2d_act(x, randn64({2, 3, 2, 1}, 271), Tensor(), Tensor(), rm, rv, true, true, 0.1,
                                          1e-5),
-                    Catch::Contains("batchnorm2d_act") && Catch::Contains("residual") && Catch::Contains("[2, 3, 2, 1]"));
+                    Catch::Contains("batchnorm2d_act") && Catch::Contains("residual") &&
+                        Catch::Contains("[2, 3, 2, 1]"));
   CHECK_THROWS_WITH(ops::batchnorm2d_act(x, Tensor(), randn64({4}, 272), Tensor(), rm, rv, true, true, 0.1, 1e-5),
                     Catch::Contains("gamma must have shape [3]"));
   CHECK_THROWS_WITH(ops::batchnorm2d_act(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), false, false, 0.1, 1e-5),
