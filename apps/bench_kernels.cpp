@@ -211,35 +211,61 @@ std::vector<Bench> benches() {
     ops::TopKOutput top = ops::topk(ops::softmax(logits, -1), 2, -1);
     return std::make_pair(top, logits);
   };
-  v.push_back({"moe router (softmax + top-2 of 8)", {1 << 13, 1 << 16, 1 << 18}, [](Device dev, int64_t T) {
-                 Tensor logits = randn({T, 8}, 30, dev);
-                 return Case{dims({T, 8}), 4.0 * double(T) * (8 + 2) + 8.0 * double(T) * 2, 0,
-                             [=] { return ops::topk(ops::softmax(logits, -1), 2, -1).values; }};
-               }});
-  v.push_back({"moe_route (dropless)", {1 << 13, 1 << 16, 1 << 18}, [moe_routing](Device dev, int64_t T) {
-                 auto [top, logits] = moe_routing(dev, T);
-                 Tensor idx = top.indices;
-                 // Reads the slots' experts; writes three i64 rows per slot and the offsets.
-                 return Case{dims({T, 2}), 8.0 * double(T * 2) * 4, 0, [=] {
-                               return ops::moe_route(idx, Tensor(), 8, -1).row_token.to(DType::f64);
-                             }};
-               }});
-  for (int which = 0; which < 2; ++which) {
-    // The grouped expert GEMM over the routed rows, and beside it one dense GEMM of the
-    // same FLOPs ([T*k, C] x [C, H]), the rate the grouped one is measured against.
-    std::string name = which == 0 ? "moe grouped GEMM C->H (8 experts)" : "dense GEMM, same FLOPs";
-    v.push_back({name, {1 << 13, 1 << 15}, [which, moe_routing](Device dev, int64_t T) {
+  // The router from tokens [T, 256] and a weight [8, 256]: the fused op (one launch)
+  // against linear + softmax + top-k. Bytes: x and the weight read; logits, probs,
+  // top-2 indices, probabilities and weights written.
+  for (bool fused : {true, false}) {
+    std::string name = fused ? "moe router fused (x W^T, softmax, top-2 of 8)" : "moe router unfused (linear, softmax, topk)";
+    v.push_back({name, {1 << 13, 1 << 16, 1 << 18}, [fused](Device dev, int64_t T) {
+                   const int64_t C = 256, E = 8;
+                   Tensor x = randn({T, C}, 29, dev), w = ops::mul(randn({E, C}, 28, dev), 0.1);
+                   double bytes = 4.0 * double(T * C + E * C + 2 * T * E) + double(T * 2) * (8 + 4 + 4);
+                   if (fused) return Case{dims({T, C, E}), bytes, 0, [=] { return ops::moe_router_topk(x, w, 2, 1.0, false).weights; }};
+                   return Case{dims({T, C, E}), bytes, 0,
+                               [=] { return ops::topk(ops::softmax(ops::linear(x, w, Tensor()), -1), 2, -1).values; }};
+                 },
+                 1e-4});
+  }
+  // Routing by sorting (CUB radix sort + scan) against the one-block placement; the
+  // environment variable picks the CUDA path, the CPU check is the same for both.
+  for (const char* impl : {"sort", "place"}) {
+    std::string name = std::string("moe_route dropless, ") + (impl[0] == 's' ? "CUB sort" : "one-block placement");
+    v.push_back({name, {1 << 13, 1 << 16, 1 << 18}, [impl, moe_routing](Device dev, int64_t T) {
+                   auto [top, logits] = moe_routing(dev, T);
+                   Tensor idx = top.indices;
+                   // Reads the slots' experts; writes three i64 rows per slot and the offsets.
+                   return Case{dims({T, 2}), 8.0 * double(T * 2) * 4, 0, [=] {
+                                 setenv("ENGINE_MOE_ROUTE", impl, 1);
+                                 Tensor rows = ops::moe_route(idx, Tensor(), 8, -1).row_token;
+                                 unsetenv("ENGINE_MOE_ROUTE");
+                                 return rows.to(DType::f64);
+                               }};
+                 }});
+  }
+  for (int which = 0; which < 3; ++which) {
+    // The grouped expert GEMM over the routed rows through cuBLAS's grouped GEMM and
+    // through the tiled kernel, and beside them one dense GEMM of the same FLOPs
+    // ([T*k, C] x [C, H]), the rate the grouped ones are measured against.
+    const char* names[] = {"moe grouped GEMM C->H, cuBLAS grouped (8 experts)", "moe grouped GEMM C->H, tiled (8 experts)",
+                           "dense GEMM, same FLOPs"};
+    v.push_back({names[which], {1 << 13, 1 << 15}, [which, moe_routing](Device dev, int64_t T) {
                    const int64_t C = 256, H = 1024, R = T * 2;
                    double flops = 2.0 * double(R) * double(C) * double(H);
                    Tensor x = randn({R, C}, 31, dev);
-                   if (which == 1) {
+                   if (which == 2) {
                      Tensor w = ops::mul(randn({C, H}, 32, dev), 0.05);
                      return Case{dims({R, C, H}), 0, flops, [=] { return ops::matmul(x, w); }};
                    }
                    Tensor w = ops::mul(randn({8, C, H}, 32, dev), 0.05);
                    auto [top, logits] = moe_routing(dev, T);
                    Tensor offsets = ops::moe_route(top.indices, Tensor(), 8, -1).offsets;
-                   return Case{dims({R, C, H}) + " E8", 0, flops, [=] { return ops::moe_grouped_matmul(x, w, offsets); }};
+                   const char* impl = which == 0 ? "cublas" : "tiled";
+                   return Case{dims({R, C, H}) + " E8", 0, flops, [=] {
+                                 setenv("ENGINE_MOE_GEMM", impl, 1);
+                                 Tensor y = ops::moe_grouped_matmul(x, w, offsets);
+                                 unsetenv("ENGINE_MOE_GEMM");
+                                 return y;
+                               }};
                  },
                  1e-3});
   }

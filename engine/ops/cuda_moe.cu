@@ -4,6 +4,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "engine/ops/cuda_adapter.h"
 #include "kernels/cuda/moe.h"
@@ -67,7 +68,50 @@ void moe_route_cuda(const OpCall& c) {
                                                             scratch.data<int64_t>(), a.p, err_of(c), stream_of(c)));
 }
 
+// The grouped GEMMs run through cuBLAS's grouped GEMM for f32/bf16/f16 unless
+// ENGINE_MOE_GEMM=tiled; f64 always takes the tiled kernels.
+bool use_cublas_grouped(DType d) {
+  return d != DType::f64 && impl_choice("ENGINE_MOE_GEMM", {"cublas", "tiled"}) != "tiled";
+}
+
+// The cuBLAS call needs each expert's row count on the host: this copy waits for the
+// stream (the layer reads the routing's kept count back anyway).
+std::vector<int64_t> host_offsets(const Tensor& offsets) { return offsets.to(Device::cpu()).to_vector_as<int64_t>(); }
+
+struct CublasGrouped {
+  cublasHandle_t handle;
+  std::vector<int64_t> off;
+  Tensor scratch;
+  bool tf32;
+};
+
+CublasGrouped cublas_grouped(const OpCall& c, const Tensor& offsets) {
+  const auto& p = c.get<MoeGroupedMatmulAttrs>().p;
+  const int dev = op_device(c);
+  return CublasGrouped{runtime::cuda::cublas_handle(dev), host_offsets(offsets),
+                       Tensor::empty({int64_t(moe_grouped_cublas_scratch_bytes(p))}, DType::u8, offsets.device()),
+                       runtime::cuda::tf32_enabled()};
+}
+
+#define ENGINE_CUDA_DISPATCH_CUBLAS_GROUPED(dtype, op, ...)                                                     \
+  switch (dtype) {                                                                                            \
+    ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__)                                                                \
+    ENGINE_DTYPE_CASE(bf16, ::engine::bf16_t, __VA_ARGS__)                                                    \
+    ENGINE_DTYPE_CASE(f16, ::engine::f16_t, __VA_ARGS__)                                                      \
+    ENGINE_DTYPE_UNSUPPORTED(dtype, op, "cuBLAS grouped GEMM (f32, bf16, f16)")                               \
+  }
+
 void moe_grouped_matmul_cuda(const OpCall& c) {
+  if (use_cublas_grouped(c.out[0].dtype())) {
+    const Tensor &x = c.in[0], &w = c.in[1], &y = c.out[0];
+    CublasGrouped g = cublas_grouped(c, c.in[2]);
+    ENGINE_CUDA_DISPATCH_CUBLAS_GROUPED(
+        y.dtype(), c.op,
+        moe_grouped_matmul_fwd_cublas<scalar_t>(g.handle, y.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(),
+                                                g.off.data(), c.get<MoeGroupedMatmulAttrs>().p, g.scratch.data_ptr(),
+                                                g.tf32, stream_of(c)));
+    return;
+  }
   const Tensor &x = c.in[0], &w = c.in[1], &offsets = c.in[2], &y = c.out[0];
   ENGINE_CUDA_DISPATCH_FLOAT(y.dtype(), c.op,
                              moe_grouped_matmul_fwd_cuda<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(),
@@ -77,6 +121,17 @@ void moe_grouped_matmul_cuda(const OpCall& c) {
 }
 
 void moe_grouped_matmul_bwd_data_cuda_adapter(const OpCall& c) {
+  if (use_cublas_grouped(c.out[0].dtype())) {
+    const Tensor &gy = c.in[0], &w = c.in[1], &gx = c.out[0];
+    CublasGrouped g = cublas_grouped(c, c.in[2]);
+    ENGINE_CUDA_DISPATCH_CUBLAS_GROUPED(
+        gx.dtype(), c.op,
+        moe_grouped_matmul_bwd_data_cublas<scalar_t>(g.handle, gx.data<scalar_t>(), gy.data<scalar_t>(),
+                                                     w.data<scalar_t>(), g.off.data(),
+                                                     c.get<MoeGroupedMatmulAttrs>().p, g.scratch.data_ptr(), g.tf32,
+                                                     stream_of(c)));
+    return;
+  }
   const Tensor &gy = c.in[0], &w = c.in[1], &offsets = c.in[2], &gx = c.out[0];
   ENGINE_CUDA_DISPATCH_FLOAT(gx.dtype(), c.op,
                              moe_grouped_matmul_bwd_data_cuda<scalar_t>(gx.data<scalar_t>(), gy.data<scalar_t>(),
@@ -86,6 +141,17 @@ void moe_grouped_matmul_bwd_data_cuda_adapter(const OpCall& c) {
 }
 
 void moe_grouped_matmul_bwd_weight_cuda_adapter(const OpCall& c) {
+  if (use_cublas_grouped(c.out[0].dtype())) {
+    const Tensor &x = c.in[0], &gy = c.in[1], &gw = c.out[0];
+    CublasGrouped g = cublas_grouped(c, c.in[2]);
+    ENGINE_CUDA_DISPATCH_CUBLAS_GROUPED(
+        gw.dtype(), c.op,
+        moe_grouped_matmul_bwd_weight_cublas<scalar_t>(g.handle, gw.data<scalar_t>(), x.data<scalar_t>(),
+                                                       gy.data<scalar_t>(), g.off.data(),
+                                                       c.get<MoeGroupedMatmulAttrs>().p, g.scratch.data_ptr(),
+                                                       g.tf32, stream_of(c)));
+    return;
+  }
   const Tensor &x = c.in[0], &gy = c.in[1], &offsets = c.in[2], &gw = c.out[0];
   ENGINE_CUDA_DISPATCH_FLOAT(gw.dtype(), c.op,
                              moe_grouped_matmul_bwd_weight_cuda<scalar_t>(gw.data<scalar_t>(), x.data<scalar_t>(),

@@ -3,6 +3,7 @@
 // expert-contiguous row buffer, with the same results as the CPU kernels (routing
 // bit for bit). A bad expert index or bad offsets are reported to `err` (the runtime
 // throws at the next synchronisation) and never followed.
+#include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
@@ -46,5 +47,24 @@ void moe_grouped_matmul_bwd_data_cuda(T* gx, const T* gy, const T* w, const int6
 template <class T>
 void moe_grouped_matmul_bwd_weight_cuda(T* gw, const T* x, const T* gy, const int64_t* offsets,
                                         const MoeGroupedMatmulParams& p, CudaIndexError* err, cudaStream_t stream);
+
+// The grouped GEMMs through cublasGemmGroupedBatchedEx (one group per expert with rows,
+// f32/bf16/f16 with f32 compute; TF32 tensor cores for f32 only when tf32). The call
+// takes each group's m, n and k in host arrays, so these take the offsets on the host
+// (offsets_host [E + 1]); the per-group A/B/C pointers go to the device in one async
+// copy into `scratch` (moe_grouped_cublas_scratch_bytes). Outputs as the tiled kernels:
+// zero rows past offsets[E], zero gw[e] for an expert without rows.
+size_t moe_grouped_cublas_scratch_bytes(const MoeGroupedMatmulParams& p);
+template <class T>
+void moe_grouped_matmul_fwd_cublas(cublasHandle_t handle, T* y, const T* x, const T* w, const int64_t* offsets_host,
+                                   const MoeGroupedMatmulParams& p, void* scratch, bool tf32, cudaStream_t stream);
+template <class T>
+void moe_grouped_matmul_bwd_data_cublas(cublasHandle_t handle, T* gx, const T* gy, const T* w,
+                                        const int64_t* offsets_host, const MoeGroupedMatmulParams& p, void* scratch,
+                                        bool tf32, cudaStream_t stream);
+template <class T>
+void moe_grouped_matmul_bwd_weight_cublas(cublasHandle_t handle, T* gw, const T* x, const T* gy,
+                                          const int64_t* offsets_host, const MoeGroupedMatmulParams& p,
+                                          void* scratch, bool tf32, cudaStream_t stream);
 
 }  // namespace engine::kernels
