@@ -276,6 +276,11 @@ Tensor Tensor::clone() const { return ops::copy(*this, dtype_); }
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return *this;
+  if (suggest_memory_format() == MemoryFormat::ChannelsLast) {
+    Tensor out = empty(shape_, MemoryFormat::ChannelsLast, dtype, device());
+    out.copy_from(*this);
+    return out;
+  }
   return ops::copy(*this, dtype);
 }
 

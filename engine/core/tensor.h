@@ -98,7 +98,7 @@ class Tensor {
   Tensor contiguous(MemoryFormat format) const;  // returns *this when already in that format
   Tensor clone() const;
   Tensor to(Device device) const;  // returns *this when already there; keeps channels-last
-  Tensor to(DType dtype) const;    // returns *this when already that dtype
+  Tensor to(DType dtype) const;    // returns *this when already that dtype; keeps channels-last
   void copy_from(const Tensor& src);  // same shape (src may broadcast), any dtype, same device
   void fill_(double value);
   void zero_();

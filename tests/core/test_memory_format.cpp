@@ -69,6 +69,13 @@ TEST_CASE("channels-last strides, contiguity queries and conversion", "[core][me
   CHECK_THROWS_WITH(randn64({3, 4}, 4).contiguous(kCL), Catch::Contains("4-D"));
   CHECK_FALSE(x.expand({2, 3, 4, 5}).slice(3, 0, 4).is_non_overlapping_and_dense());
   CHECK_THROWS_WITH(Tensor::empty_strided({2, 3}, {1, 1}), Catch::Contains("not dense"));
+  // Casts keep the format (autocast casts activations), row-major stays row-major.
+  Tensor yf = y.to(DType::f32);
+  CHECK(is_cl(yf));
+  check_close(yf, x.to(DType::f32));
+  CHECK(x.to(DType::f32).is_contiguous());
+  Variable vc = ag::cast(Variable(y, true), DType::f32);
+  CHECK(is_cl(vc.data()));
   Tensor e = Tensor::empty({2, 3, 4, 5}, kCL, DType::f32);
   CHECK(e.strides() == Strides{60, 1, 15, 3});
   CHECK(std::string(memory_format_name(kCL)) == "channels_last");

@@ -63,8 +63,10 @@ Variable contiguous(const Variable& x, MemoryFormat format) {
   });
 }
 
+// A cast keeps channels-last (Tensor::to does), so autocast does not undo the format.
 Variable cast(const Variable& x, DType dtype) {
-  return Variable::make(ops::copy(x.data(), dtype), OpKind::COPY, {x},
+  Tensor y = x.dtype() == dtype ? ops::copy(x.data(), dtype) : x.data().to(dtype);
+  return Variable::make(y, OpKind::COPY, {x},
                         [](std::vector<Variable>& v, const Tensor& g) {
                           if (v[0].requires_grad()) v[0].add_grad(g.to(v[0].dtype()));
                         });
