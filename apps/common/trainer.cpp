@@ -230,14 +230,21 @@ metrics::ClassificationStats evaluate(nn::Module& model, const data::Dataset& d,
   lo.shuffle = false;
   lo.normalization = normalization_for(c.data.dataset);
   lo.prefetch = c.data.prefetch;
-  data::Loader loader(d, lo);
+  lo.device = device;
+  std::unique_ptr<data::BatchSource> loader;
+  if (c.data.gpu_resident) {
+    loader = std::make_unique<data::DeviceResidentLoader>(d, lo);
+  } else {
+    loader = std::make_unique<data::Loader>(d, lo);
+  }
   metrics::ClassificationStats stats(bins);
   std::vector<Tensor> all;
   data::Batch b;
-  while (loader.next(b)) {
+  while (loader->next(b)) {
     Tensor logits = model(Variable(model_input(b.images.to(device), c))).data();
     Tensor p = ops::softmax(logits, 1).to(Device::cpu()).to(DType::f32).contiguous();
-    stats.add(p.data<float>(), b.labels.data<int64_t>(), b.size(), p.size(1));
+    Tensor labels = b.labels.to(Device::cpu());
+    stats.add(p.data<float>(), labels.data<int64_t>(), b.size(), p.size(1));
     if (probs_out) all.push_back(p);
   }
   if (probs_out) *probs_out = ops::concat(all, 0);
