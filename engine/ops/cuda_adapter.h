@@ -46,7 +46,7 @@ void run(const OpCall& c) {
   runtime::cuda::DeviceGuard guard(dev);
   kernels::CudaOpScope scope(op_name(c.op));
   F(c);
-  if (kernels::cuda_sync_debug()) runtime::cuda::synchronize(dev);
+  if (kernels::cuda_sync_debug() && !runtime::cuda::capturing(dev)) runtime::cuda::synchronize(dev);
 }
 
 template <void (*F)(const OpCall&)>

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <functional>
 #include <sstream>
+#include <vector>
 
 #include "engine/core/check.h"
 #include "engine/runtime/cuda_device.h"
@@ -63,10 +64,21 @@ CachingAllocator::Block* CachingAllocator::find_free(Pool& pool, size_t size, cu
 CachingAllocator::Block* CachingAllocator::new_segment(size_t size, bool small, cudaStream_t stream,
                                                        size_t requested) {
   void* p = nullptr;
-  cudaError_t e = cudaMalloc(&p, size);
-  if (e == cudaErrorMemoryAllocation) {
+  bool capturing = capture_key_ != nullptr;
+  cudaError_t e;
+  if (capturing) {
+    // cudaMalloc is not captured (the memory simply exists, owned by the private pool),
+    // but the capturing thread's strict mode would invalidate the capture: relax it.
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    ENGINE_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+    e = cudaMalloc(&p, size);
+    ENGINE_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+  } else {
+    e = cudaMalloc(&p, size);
+  }
+  if (e == cudaErrorMemoryAllocation && !capturing) {
     (void)cudaGetLastError();  // a failed cudaMalloc is not sticky; clear it for later launch checks
-    release_free_segments();
+    release_free_segments();   // synchronises the device: not possible during a capture
     e = cudaMalloc(&p, size);
   }
   if (e == cudaErrorMemoryAllocation) {
@@ -117,6 +129,8 @@ void* CachingAllocator::allocate(size_t nbytes, cudaStream_t stream) {
   bool small = size <= kSmallLimit;
   Pool& pool = small ? small_pool_ : large_pool_;
   ++stats_.num_allocs;
+  cudaStream_t work_stream = stream;  // where the poison fill runs
+  if (capture_key_ != nullptr && stream == capture_stream_) stream = capture_key_;
   Block* b = find_free(pool, size, stream);
   if (b) {
     ++stats_.num_cache_hits;
@@ -137,7 +151,7 @@ void* CachingAllocator::allocate(size_t nbytes, cudaStream_t stream) {
   live_[b->ptr] = b;
   stats_.allocated += b->size;
   if (stats_.allocated > stats_.peak_allocated) stats_.peak_allocated = stats_.allocated;
-  if (poison_.load()) ENGINE_CUDA_CHECK(cudaMemsetAsync(b->ptr, 0xFF, b->size, stream));
+  if (poison_.load()) ENGINE_CUDA_CHECK(cudaMemsetAsync(b->ptr, 0xFF, b->size, work_stream));
   return b->ptr;
 }
 
@@ -173,6 +187,50 @@ void CachingAllocator::free(void* ptr) {
     delete n;
   }
   pool.insert(b);
+}
+
+void CachingAllocator::begin_private_pool(uint64_t id, cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ENGINE_CHECK(capture_key_ == nullptr, "cuda:" << device_ << ": a CUDA graph capture is already under way");
+  private_pools_.insert(id);
+  capture_stream_ = stream;
+  capture_key_ = pool_key(id);
+}
+
+void CachingAllocator::end_private_pool() {
+  std::lock_guard<std::mutex> lock(mu_);
+  capture_stream_ = nullptr;
+  capture_key_ = nullptr;
+}
+
+void CachingAllocator::release_private_pool(uint64_t id, cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (private_pools_.erase(id) == 0) return;
+  cudaStream_t key = pool_key(id);
+  for (Pool* pool : {&small_pool_, &large_pool_}) {
+    std::vector<Block*> moved;
+    for (auto it = pool->begin(); it != pool->end();) {
+      if ((*it)->stream == key) {
+        moved.push_back(*it);
+        it = pool->erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (Block* b : moved) {
+      b->stream = stream;
+      pool->insert(b);
+    }
+  }
+  // Live blocks (tensors made during the capture and still held) return to the
+  // stream's pool when they are freed.
+  for (auto& [ptr, b] : live_)
+    if (b->stream == key) b->stream = stream;
+}
+
+bool CachingAllocator::has_private_pools() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !private_pools_.empty();
 }
 
 void CachingAllocator::empty_cache() {

@@ -14,6 +14,7 @@
 #include <cuda_runtime_api.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstddef>
 #include <mutex>
 #include <set>
@@ -41,6 +42,17 @@ class CachingAllocator {
   void reset_peak();
   void set_poison(bool on) { poison_ = on; }
 
+  // CUDA-graph capture. Between begin_private_pool and end_private_pool, requests on
+  // `stream` are served from blocks that belong to the pool `id` (and blocks freed later
+  // go back to it), so memory a captured graph reads or writes is never handed to work
+  // outside the graph while the graph lives; replays reuse the same addresses and
+  // allocate nothing. release_private_pool gives the pool's blocks back to the
+  // stream's ordinary pool once the graph is destroyed.
+  void begin_private_pool(uint64_t id, cudaStream_t stream);
+  void end_private_pool();
+  void release_private_pool(uint64_t id, cudaStream_t stream);
+  bool has_private_pools() const;
+
  private:
   struct Block {
     cudaStream_t stream;
@@ -60,6 +72,9 @@ class CachingAllocator {
   Block* find_free(Pool& pool, size_t size, cudaStream_t stream);
   Block* new_segment(size_t size, bool small, cudaStream_t stream, size_t requested);
   void release_free_segments();
+  // Blocks are keyed by stream; a private pool uses an odd number as its key, which no
+  // real stream handle (an aligned pointer) can equal.
+  static cudaStream_t pool_key(uint64_t id) { return reinterpret_cast<cudaStream_t>(uintptr_t(id) * 16 + 1); }
 
   int device_;
   std::atomic<bool> poison_{false};
@@ -67,6 +82,9 @@ class CachingAllocator {
   Pool small_pool_, large_pool_;
   std::unordered_map<void*, Block*> live_;
   CudaMemoryStats stats_;
+  cudaStream_t capture_stream_ = nullptr;  // the stream being captured, when a private pool is active
+  cudaStream_t capture_key_ = nullptr;
+  std::set<uint64_t> private_pools_;
 };
 
 }  // namespace engine::runtime::cuda

@@ -32,6 +32,7 @@ struct DeviceState {
   std::mutex ws_mu;
   void* ws = nullptr;
   size_t ws_bytes = 0;
+  std::vector<void*> retired_ws;  // outgrown workspaces a captured graph may still use
   kernels::CudaIndexError* err = nullptr;
 };
 
@@ -144,7 +145,13 @@ void* workspace(int device, size_t nbytes) {
   if (nbytes > s.ws_bytes) {
     cudaStream_t st = compute_stream(device);
     // Stream-ordered: work already queued on the old buffer finishes before any reuse.
-    s.alloc.free(s.ws);
+    // A captured CUDA graph keeps the old address for good, so while graphs exist the
+    // old buffer is kept rather than freed.
+    if (s.alloc.has_private_pools()) {
+      if (s.ws) s.retired_ws.push_back(s.ws);
+    } else {
+      s.alloc.free(s.ws);
+    }
     s.ws = nullptr;
     s.ws_bytes = 0;
     size_t n = (nbytes + kWorkspaceRound - 1) / kWorkspaceRound * kWorkspaceRound;
@@ -184,6 +191,12 @@ void check_index_errors(int device) {
                                           << (kernels::cuda_sync_debug()
                                                   ? ""
                                                   : " (rerun with ENGINE_CUDA_SYNC=1 to name the op that met it)"));
+}
+
+bool capturing(int device) {
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+  ENGINE_CUDA_CHECK(cudaStreamIsCapturing(compute_stream(device), &st));
+  return st != cudaStreamCaptureStatusNone;
 }
 
 void synchronize(int device) {

@@ -43,6 +43,8 @@ CachingAllocator& allocator(int device);
 void* workspace(int device, size_t nbytes);
 kernels::CudaIndexError* index_error_record(int device);
 
+// True while the device's compute stream is being captured into a CUDA graph.
+bool capturing(int device);
 // Waits for both streams, then throws if an index kernel reported a bad index.
 void synchronize(int device);
 void check_index_errors(int device);
