@@ -253,6 +253,8 @@ void moe_router_bwd_cuda(T* gx, T* gw, const T* x, const T* w, const T* probs, c
                                                                             g_logits, g_probs, g_weights, p);
   ENGINE_CUDA_LAUNCH_CHECK("router_bwd_token_kernel");
   const int64_t chunks = chunks_of(p);
+  ENGINE_CHECK(chunks <= 65535, "op moe_router_topk_bwd: " << p.T << " tokens exceed the " << 65535 * kTokenChunk
+                                                          << " the weight-gradient grid covers");
   dim3 grid(unsigned((p.C + 31) / 32), unsigned(chunks)), block(32, kWarps);
   router_bwd_weight_partial_kernel<T><<<grid, block, 0, stream>>>(partial, g, x, p);
   ENGINE_CUDA_LAUNCH_CHECK("router_bwd_weight_partial_kernel");
