@@ -61,7 +61,9 @@ io::Json default_train_config() {
       "milestones": [],
       "gamma": 0.1,
       "label_smoothing": 0.0,
-      "grad_clip": 0.0
+      "grad_clip": 0.0,
+      "precision": "f32",
+      "loss_scale": {"init": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000}
     },
     "output": {"dir": "runs", "log_every": 50, "progress": "auto"}
   })");
@@ -223,6 +225,19 @@ TrainConfig parse_train_config(const io::Json& j) {
   RANGE(tr.label_smoothing >= 0 && tr.label_smoothing < 1, "training.label_smoothing", tr.label_smoothing, "[0, 1)");
   tr.grad_clip = t["grad_clip"];
   RANGE(tr.grad_clip >= 0, "training.grad_clip", tr.grad_clip, ">= 0 (0 = off)");
+  tr.precision = t["precision"];
+  check_one_of<std::string>("training.precision", tr.precision, {"f32", "bf16", "f16"});
+  const auto& ls = t["loss_scale"];
+  tr.loss_scale_init = ls["init"];
+  RANGE(tr.loss_scale_init > 0, "training.loss_scale.init", tr.loss_scale_init, "> 0");
+  tr.loss_scale_growth_factor = ls["growth_factor"];
+  RANGE(tr.loss_scale_growth_factor > 1, "training.loss_scale.growth_factor", tr.loss_scale_growth_factor, "> 1");
+  tr.loss_scale_backoff_factor = ls["backoff_factor"];
+  RANGE(tr.loss_scale_backoff_factor > 0 && tr.loss_scale_backoff_factor < 1, "training.loss_scale.backoff_factor",
+        tr.loss_scale_backoff_factor, "(0, 1)");
+  tr.loss_scale_growth_interval = ls["growth_interval"];
+  RANGE(tr.loss_scale_growth_interval >= 1, "training.loss_scale.growth_interval", tr.loss_scale_growth_interval,
+        ">= 1");
 
   const auto& o = j["output"];
   c.output.dir = o["dir"];

@@ -51,6 +51,11 @@ struct TrainConfig {
     bool nesterov = true, no_decay_bn_bias = true;
     double warmup_epochs = 0, gamma = 0.1, label_smoothing = 0, grad_clip = 0;
     std::vector<int64_t> milestones;
+    // "f32", or "bf16"/"f16": forward and loss under autocast (engine/autograd/autocast.h);
+    // "f16" also scales the loss dynamically (optim::GradScaler, loss_scale.*).
+    std::string precision = "f32";
+    double loss_scale_init = 65536.0, loss_scale_growth_factor = 2.0, loss_scale_backoff_factor = 0.5;
+    int64_t loss_scale_growth_interval = 2000;
   } training;
 
   struct Output {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -18,6 +19,8 @@
 #include "engine/core/generator.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
+#include "engine/autograd/autocast.h"
+#include "engine/optim/grad_scaler.h"
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
 #include "engine/runtime/backend.h"
@@ -62,7 +65,12 @@ struct MetricsRow {
   double lr, train_loss, train_acc, test_loss, test_acc, test_nll, test_ece, img_per_s, wall_s, val_acc, val_nll;
   // Mixture-of-experts columns, present when moe.placement is not empty (MoeTracker).
   std::vector<double> moe;
+  // Loss-scaling columns (kAmpColumns), present with training.precision = "f16".
+  std::vector<double> amp;
 };
+
+// Cumulative skipped steps (inf/NaN gradients) and the loss scale at the end of the epoch.
+const std::vector<std::string> kAmpColumns = {"skipped_steps", "loss_scale"};
 
 // val_* are empty when no validation split is held out (data.val_size = 0).
 const char* kMetricsHeader =
@@ -76,11 +84,13 @@ std::string csv_number(double v) {
   return o.str();
 }
 
-std::string metrics_csv(const std::vector<MetricsRow>& rows, bool moe) {
+std::string metrics_csv(const std::vector<MetricsRow>& rows, bool moe, bool amp) {
   std::ostringstream o;
   o << kMetricsHeader;
   if (moe)
     for (const std::string& c : MoeTracker::metric_columns()) o << "," << c;
+  if (amp)
+    for (const std::string& c : kAmpColumns) o << "," << c;
   o << "\n" << std::setprecision(6);
   for (const auto& r : rows) {
     o << r.epoch << "," << r.lr << "," << r.train_loss << "," << r.train_acc << "," << r.test_loss << ","
@@ -89,6 +99,8 @@ std::string metrics_csv(const std::vector<MetricsRow>& rows, bool moe) {
     if (moe)
       for (size_t i = 0; i < MoeTracker::metric_columns().size(); ++i)
         o << "," << csv_number(i < r.moe.size() ? r.moe[i] : NAN);
+    if (amp)
+      for (size_t i = 0; i < kAmpColumns.size(); ++i) o << "," << csv_number(i < r.amp.size() ? r.amp[i] : NAN);
     o << "\n";
   }
   return o.str();
@@ -99,13 +111,20 @@ std::vector<MetricsRow> read_metrics(const std::string& path, int64_t up_to_epoc
   std::ifstream f(path);
   std::string line;
   std::getline(f, line);
+  // Columns past the fixed ones are MoE columns, then the loss-scaling ones.
+  std::vector<bool> is_amp;
+  {
+    std::stringstream s(line);
+    for (std::string cell; std::getline(s, cell, ',');)
+      is_amp.push_back(std::find(kAmpColumns.begin(), kAmpColumns.end(), cell) != kAmpColumns.end());
+  }
   while (std::getline(f, line)) {
     std::vector<double> v;
     std::stringstream s(line);
     for (std::string cell; std::getline(s, cell, ',');) v.push_back(cell.empty() ? NAN : std::stod(cell));
     if (v.size() < kMetricsColumns) v.resize(kMetricsColumns, NAN);
-    MetricsRow r{int64_t(v[0]), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], {}};
-    if (v.size() > kMetricsColumns) r.moe.assign(v.begin() + kMetricsColumns, v.end());
+    MetricsRow r{int64_t(v[0]), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], {}, {}};
+    for (size_t i = kMetricsColumns; i < v.size(); ++i) (i < is_amp.size() && is_amp[i] ? r.amp : r.moe).push_back(v[i]);
     if (r.epoch <= up_to_epoch) rows.push_back(r);
   }
   return rows;
@@ -296,6 +315,15 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
     opt = std::make_unique<optim::AdamW>(entries, optim::AdamWOptions{c.training.lr, c.training.adam_beta1,
                                                                       c.training.adam_beta2, 1e-8});
   }
+  // f16 training scales the loss (bf16 has f32's range and needs none).
+  optim::GradScalerOptions gso;
+  gso.enabled = c.training.precision == "f16";
+  gso.init_scale = c.training.loss_scale_init;
+  gso.growth_factor = c.training.loss_scale_growth_factor;
+  gso.backoff_factor = c.training.loss_scale_backoff_factor;
+  gso.growth_interval = c.training.loss_scale_growth_interval;
+  optim::GradScaler scaler(gso);
+  const DType compute_dtype = dtype_from_name(c.training.precision);
   optim::ScheduleOptions so;
   so.kind = c.training.schedule;
   so.base_lr = c.training.lr;
@@ -337,6 +365,7 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
     std::vector<std::pair<std::string, Tensor>> ostate;
     for (const auto& n : o.order) ostate.emplace_back(n, o.tensors.at(n));
     step = std::stoll(m.metadata["step"]);
+    scaler.load_state_dict(ostate);  // takes its entries out of ostate
     opt->load_state_dict(ostate, step);
     opt->to(device);
     start_epoch = std::stoll(m.metadata["epoch"]);
@@ -385,8 +414,13 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
       opt->set_lr(lr);
       Tensor x = model_input(b.images.to(device), c), y = b.labels.to(device);
       moe.set_labels(b.labels, ds.train.num_classes);
-      Variable logits = (*model)(Variable(x));
-      Variable loss = ag::cross_entropy(logits, y, c.training.label_smoothing);
+      Variable logits, loss;
+      {
+        // Forward and loss under autocast (off for f32); backward follows the recorded dtypes.
+        AutocastGuard autocast(compute_dtype);
+        logits = (*model)(Variable(x));
+        loss = ag::cross_entropy(logits, y, c.training.label_smoothing);
+      }
       double lv = loss.item(), aux = 0;
       if (moe.active()) {
         // The MoE layers' weighted aux losses join the task loss; train_loss stays the task loss.
@@ -401,9 +435,12 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
                                                       << ". Try a lower training.lr or training.grad_clip > 0");
       }
       opt->zero_grad();
-      loss.backward();
-      if (c.training.grad_clip > 0) optim::clip_grad_norm(model->parameters(), c.training.grad_clip);
-      opt->step();
+      scaler.scale(loss).backward();
+      if (c.training.grad_clip > 0) {
+        scaler.unscale(*opt);  // clip the true gradients (a no-op without loss scaling)
+        optim::clip_grad_norm(model->parameters(), c.training.grad_clip);
+      }
+      scaler.step(*opt);  // skipped when a gradient is inf/NaN
       if (moe.active()) moe.record_step(aux);
       ++step;
       ++epoch_steps;
@@ -441,7 +478,9 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
                  wall_before + seconds_since(run_start),
                  val_acc,
                  val_nll,
-                 moe.active() ? moe.epoch_metrics() : std::vector<double>{}};
+                 moe.active() ? moe.epoch_metrics() : std::vector<double>{},
+                 scaler.enabled() ? std::vector<double>{double(scaler.skipped_steps()), scaler.get_scale()}
+                                  : std::vector<double>{}};
     rows.push_back(r);
     for (const auto& [tag, v] : std::vector<std::pair<const char*, double>>{{"lr", r.lr},
                                                                           {"train/loss", r.train_loss},
@@ -467,10 +506,15 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
     if (moe.active())
       o << std::setprecision(4) << "\n  moe: aux " << r.moe[0] << " balance " << r.moe[1] << " max expert frac "
         << r.moe[3] << " utilisation " << r.moe[4] << " dropped " << r.moe[5] << " gate entropy " << r.moe[6];
+    if (scaler.enabled())
+      o << std::setprecision(0) << "\n  f16: loss scale " << scaler.get_scale() << ", skipped steps "
+        << scaler.skipped_steps();
     say(o.str());
     moe.write_epoch_files(run_dir, r.epoch);
     // Optimizer state first, then the model: resume checks that both carry one step.
     io::NamedTensors ost = opt->state_dict();
+    if (scaler.enabled())
+      for (auto& e : scaler.state_dict()) ost.push_back(e);
     auto meta = checkpoint_meta(epoch + 1, step, std::max(best_acc, r.test_acc), c);
     io::save_safetensors(ckpt_opt, ost, meta);
     io::save_safetensors(ckpt, model->state_dict(), meta);
@@ -478,7 +522,7 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
       best_acc = r.test_acc;
       io::save_safetensors(run_dir + "/checkpoints/best.safetensors", model->state_dict(), meta);
     }
-    io::write_file_atomic(run_dir + "/metrics.csv", metrics_csv(rows, moe.active()));
+    io::write_file_atomic(run_dir + "/metrics.csv", metrics_csv(rows, moe.active(), scaler.enabled()));
     result.epochs_done = epoch + 1;
     result.test_accuracy = r.test_acc;
     result.test_nll = r.test_nll;

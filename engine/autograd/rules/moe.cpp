@@ -22,7 +22,9 @@ Variable moe_grouped_matmul(const Variable& x_in, const Variable& w_in, const Te
 
 namespace engine::ag {
 
-MoeRouterTopK moe_router_topk(const Variable& x, const Variable& w, int64_t k, double temperature, bool renormalize) {
+MoeRouterTopK moe_router_topk(const Variable& x_in, const Variable& w_in, int64_t k, double temperature,
+                              bool renormalize) {
+  auto [x, w] = autocast(AutocastPolicy::Float32, x_in, w_in);  // the router's softmax needs f32
   ops::MoeRouterOutput f = ops::moe_router_topk(x.data(), w.data(), k, temperature, renormalize);
   const int64_t E = w.size(0);
   // The three differentiable outputs side by side [T, 2E + k]: their gradients meet in

@@ -1,5 +1,6 @@
 // Backward rule of batch normalisation with a fused residual-add and relu epilogue:
 // one backward op returns the gradients of x, gamma, beta and the residual.
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/functions.h"
 
 namespace engine::ag {
@@ -7,9 +8,10 @@ namespace {
 Tensor data_or_undefined(const Variable& v) { return v.defined() ? v.data() : Tensor(); }
 }  // namespace
 
-Variable batchnorm2d_act(const Variable& x, const Variable& residual, const Variable& gamma, const Variable& beta,
-                         const Tensor& running_mean, const Tensor& running_var, bool relu, bool training,
-                         double momentum, double eps) {
+Variable batchnorm2d_act(const Variable& x_in, const Variable& residual_in, const Variable& gamma_in,
+                         const Variable& beta_in, const Tensor& running_mean, const Tensor& running_var, bool relu,
+                         bool training, double momentum, double eps) {
+  auto [x, residual, gamma, beta] = autocast(AutocastPolicy::Float32, x_in, residual_in, gamma_in, beta_in);
   ops::BatchNormOutput o =
       ops::batchnorm2d_act(x.data(), data_or_undefined(residual), data_or_undefined(gamma), data_or_undefined(beta),
                            running_mean, running_var, relu, training, momentum, eps);
