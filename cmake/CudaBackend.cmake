@@ -27,7 +27,8 @@ if(ENGINE_WITH_CUDA)
   find_path(CUDNN_INCLUDE_DIR cudnn.h
     HINTS ${ENGINE_CUDNN_ROOT} ENV CUDNN_ROOT ${CUDAToolkit_INCLUDE_DIRS}
     PATH_SUFFIXES include)
-  find_library(CUDNN_LIBRARY cudnn
+  # NAMES: a PyTorch wheel's nvidia/cudnn/lib holds only the versioned libcudnn.so.9.
+  find_library(CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
     HINTS ${ENGINE_CUDNN_ROOT} ENV CUDNN_ROOT ${CUDAToolkit_LIBRARY_DIR}
     PATH_SUFFIXES lib lib64 lib/x64)
   if(NOT CUDNN_INCLUDE_DIR OR NOT CUDNN_LIBRARY)
