@@ -5,10 +5,12 @@
 #include "engine/autograd/autocast.h"
 #include "engine/core/generator.h"
 #include "engine/nn/layers.h"
+#include "engine/nn/moe/moe_layer.h"
 #include "test_util.h"
 
 using namespace engine;
 using namespace engine::testing;
+namespace moe = engine::nn::moe;
 
 TEST_CASE("autocast: off by default, nestable, restored on scope exit", "[nn][autocast]") {
   CHECK_FALSE(autocast_enabled());
@@ -116,5 +118,43 @@ TEST_CASE("autocast: a bf16 conv net's loss and gradients stay close to f32 on t
     INFO("normalised gradient error " << e);
     CHECK(e < 2e-2);
     CHECK(e > 0.0);  // the bf16 path really ran in bf16
+  }
+}
+
+TEST_CASE("autocast: an MoE layer runs under bf16 autocast, close to f32, with f32 parameter grads", "[nn][autocast]") {
+  for (bool drop : {false, true}) {
+    INFO("drop " << drop);
+    moe::MoEOptions o;
+    o.dim = 8;
+    o.hidden = 6;
+    o.num_experts = 4;
+    o.top_k = 2;
+    o.router.renormalize = true;
+    o.drop_tokens = drop;
+    o.capacity_factor = 0.8;
+    o.dtype = DType::f32;
+    manual_seed(3);
+    moe::MoELayer ref(o);
+    manual_seed(3);
+    moe::MoELayer amp(o);
+    Tensor x = randn64({19, 8}, 9).to(DType::f32);
+    ref.train();
+    amp.train();
+    Variable y32 = ref(Variable(x));
+    Variable y16;
+    {
+      AutocastGuard g(DType::bf16);
+      y16 = amp(Variable(x));
+    }
+    ag::sum(ag::mul(y32, y32)).backward();
+    ag::sum(ag::mul(ag::cast(y16, DType::f32), ag::cast(y16, DType::f32))).backward();
+    CHECK(normalized_error(y16.data().to(DType::f32), y32.data()) < 2e-2);
+    auto pr = ref.named_parameters(), pa = amp.named_parameters();
+    for (size_t i = 0; i < pr.size(); ++i) {
+      INFO(pr[i].first);
+      REQUIRE(pa[i].second.has_grad());
+      CHECK(pa[i].second.grad().dtype() == DType::f32);
+      CHECK(normalized_error(pa[i].second.grad(), pr[i].second.grad()) < 5e-2);
+    }
   }
 }
