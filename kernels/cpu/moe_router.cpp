@@ -96,13 +96,17 @@ void moe_router_bwd_cpu(T* gx, T* gw, const T* x, const T* w, const T* probs, co
       gx[t * C + c] = T(acc);
     }
   }
+  // One expert's row at a time, tokens in order: contiguous reads of x.
 #pragma omp parallel for if (big)
-  for (int64_t e = 0; e < E; ++e)
-    for (int64_t c = 0; c < C; ++c) {
-      double acc = 0;
-      for (int64_t t = 0; t < Tn; ++t) acc += g[size_t(t * E + e)] * double(x[t * C + c]);
-      gw[e * C + c] = T(acc);
+  for (int64_t e = 0; e < E; ++e) {
+    std::vector<double> acc(static_cast<size_t>(C), 0.0);
+    for (int64_t t = 0; t < Tn; ++t) {
+      const double ge = g[size_t(t * E + e)];
+      const T* xt = x + t * C;
+      for (int64_t c = 0; c < C; ++c) acc[size_t(c)] += ge * double(xt[c]);
     }
+    for (int64_t c = 0; c < C; ++c) gw[e * C + c] = T(acc[size_t(c)]);
+  }
 }
 
 #define INSTANTIATE(T)                                                                                         \
