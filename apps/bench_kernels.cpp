@@ -269,6 +269,16 @@ std::vector<Bench> benches() {
                  },
                  1e-3});
   }
+  v.push_back({"moe dispatch (gather token rows, C 256)", {1 << 13, 1 << 16}, [moe_routing](Device dev, int64_t T) {
+                 const int64_t C = 256;
+                 auto [top, logits] = moe_routing(dev, T);
+                 ops::MoeRouteOutput r = ops::moe_route(top.indices, Tensor(), 8, -1);
+                 Tensor x = randn({T, C}, 34, dev);
+                 // Each routed row read once and written once, plus its token index.
+                 return Case{dims({T, C}) + " k2", 8.0 * double(r.kept * C) + 8.0 * double(r.kept), 0,
+                             [=] { return ops::index_select(x, 0, r.row_token); }};
+               },
+               1e-6});
   v.push_back({"moe combine (weighted index_add)", {1 << 13, 1 << 16}, [moe_routing](Device dev, int64_t T) {
                  const int64_t C = 256;
                  auto [top, logits] = moe_routing(dev, T);
