@@ -29,7 +29,7 @@ namespace {
 const char* kUsage =
     "usage: eval_app <run_dir | checkpoint.safetensors> [--config config.json] [--data DIR] [--device D]\n"
     "                [--bins N] [--out predictions.csv] [--seed S] [--no-plots] [--layers]\n"
-    "                [--corruptions] [--corruption-images N]\n";
+    "                [--corruptions] [--corruption-images N] [--records A:B]\n";
 
 struct Options {
   std::string target, config_path, data_dir, out_path, device;
@@ -37,6 +37,9 @@ struct Options {
   uint64_t seed = 0;
   bool plots = true, layers = false, corruptions = false;
   int64_t corruption_images = 0;  // 0: the whole test set
+  // Test records [begin, end) reported on their own as well (e.g. 0:1000 for the
+  // records of a test set that are known to be unaltered); begin < 0: none.
+  int64_t records_begin = -1, records_end = -1;
 };
 
 std::string fixed(double v, int digits = 4) {
@@ -252,6 +255,20 @@ int run(const Options& opt) {
       *model, ds.test, cfg, device, moe.empty() ? app::EvalHooks{} : moe_hooks(moe, &moe_test, ds.test.num_classes, false));
   for (const auto& [name, l] : moe) l->set_labels(Tensor(), 0);
   app::EvalSummary s = app::summarize(test, opt.bins);
+  io::Json records_json;
+  if (opt.records_begin >= 0) {
+    ENGINE_CONFIG_CHECK(opt.records_end <= test.size(), "--records " << opt.records_begin << ":" << opt.records_end
+                                                                     << " goes past the test set's " << test.size()
+                                                                     << " records");
+    std::vector<int64_t> rows;
+    for (int64_t i = opt.records_begin; i < opt.records_end; ++i) rows.push_back(i);
+    app::EvalSummary r = app::summarize(app::select_rows(test, rows), opt.bins);
+    std::cout << std::fixed << std::setprecision(4) << "test records " << opt.records_begin << ".."
+              << opt.records_end - 1 << " (" << r.images << " images): accuracy " << r.accuracy << ", NLL " << r.nll
+              << ", ECE " << r.ece << std::endl;
+    records_json = {{"begin", opt.records_begin}, {"end", opt.records_end}, {"images", r.images},
+                    {"accuracy", r.accuracy}, {"nll", r.nll}, {"ece", r.ece}};
+  }
   std::cout << std::fixed << std::setprecision(4) << "test images " << s.images << ": accuracy " << s.accuracy
             << ", NLL " << s.nll << ", ECE (" << opt.bins << " bins) " << s.ece << ", MCE " << s.mce << ", Brier "
             << s.brier << std::endl;
@@ -360,6 +377,7 @@ int run(const Options& opt) {
                 {"temperature", {{"value", fit.temperature}, {"fit_on", fit_on}, {"fit_images", fit_set.size()},
                                  {"report_on", report_on}, {"before", summary_json(before)},
                                  {"after", summary_json(after)}}}};
+  if (!records_json.is_null()) j["records"] = records_json;
   if (opt.corruptions) j["corruptions"] = run_corruptions(*model, ds.test, cfg, device, opt, s, run_dir, &plots);
   io::Json rel = io::Json::array();
   for (const auto& p : plots) rel.push_back(fs::relative(p, run_dir).string());
@@ -403,6 +421,20 @@ int main(int argc, char** argv) {
     else if (a == "--layers") opt.layers = true;
     else if (a == "--corruptions") opt.corruptions = true;
     else if (a == "--corruption-images") opt.corruption_images = integer(value());
+    else if (a == "--records") {
+      std::string v = value();
+      size_t colon = v.find(':');
+      if (colon == std::string::npos) {
+        std::cerr << "eval_app: --records expects A:B (test records A to B-1), got '" << v << "'\n";
+        return 2;
+      }
+      opt.records_begin = integer(v.substr(0, colon));
+      opt.records_end = integer(v.substr(colon + 1));
+      if (opt.records_begin < 0 || opt.records_end <= opt.records_begin) {
+        std::cerr << "eval_app: --records " << v << ": expected 0 <= A < B\n";
+        return 2;
+      }
+    }
     else if (!a.empty() && a[0] != '-' && opt.target.empty()) opt.target = a;
     else {
       std::cerr << "eval_app: unexpected argument '" << a << "'\n" << kUsage;

@@ -65,7 +65,9 @@ TEST_CASE("eval_app writes plots and eval.json and report_app a RESULTS.md with 
   app::TrainResult moe = train(dir, "tiny_moe", {"moe.placement=[\"layer4\"]", "moe.num_experts=2"});
   app::TrainResult dense = train(dir, "tiny_dense", {});
 
-  REQUIRE(run_tool("eval_app", moe.run_dir, dir + "/eval_moe.txt") == 0);
+  REQUIRE(run_tool("eval_app", moe.run_dir + " --records 0:100", dir + "/eval_moe.txt") == 0);
+  CHECK(run_tool("eval_app", moe.run_dir + " --records 100:50", dir + "/eval_bad.txt") == 2);
+  CHECK(run_tool("eval_app", moe.run_dir + " --records 0:100000 --no-plots", dir + "/eval_bad.txt") == 2);
   REQUIRE(run_tool("eval_app", dense.run_dir + " --corruptions --corruption-images 32", dir + "/eval_dense.txt") == 0);
   std::string log = slurp(dir + "/eval_dense.txt");
   INFO(log);
@@ -88,6 +90,11 @@ TEST_CASE("eval_app writes plots and eval.json and report_app a RESULTS.md with 
   }
   io::Json m = io::read_json_file(moe.run_dir + "/eval.json");
   CHECK(m["model"]["active_params"].get<int64_t>() < m["model"]["params"].get<int64_t>());
+  // --records 0:100: the first 100 test records reported on their own.
+  CHECK(m["records"]["images"] == 100);
+  CHECK(m["records"]["accuracy"].get<double>() >= 0.0);
+  CHECK(m["records"]["accuracy"].get<double>() <= 1.0);
+  CHECK(m["records"]["nll"].get<double>() > 0.0);
   for (const char* p : {"moe_expert_load.png", "moe_expert_class_layer4.png", "moe_test_expert_class_layer4.png",
                         "samples.png", "training_curves.png"}) {
     INFO(p);
