@@ -53,7 +53,7 @@ TEST_CASE("every config in configs/ is valid", "[config]") {
   CHECK(checked >= 11);
 }
 
-TEST_CASE("the fast CIFAR-10 config: GPU-resident data, batch 512, one-cycle, label smoothing", "[config]") {
+TEST_CASE("the fast CIFAR-10 config: GPU-resident data, batch 512, one-cycle, label smoothing, bf16", "[config]") {
   app::TrainConfig c =
       app::load_train_config(std::string(ENGINE_SOURCE_DIR) + "/configs/resnet18_cifar10_fast.json", {}, nullptr);
   CHECK(c.data.dataset == "cifar10");
@@ -64,6 +64,7 @@ TEST_CASE("the fast CIFAR-10 config: GPU-resident data, batch 512, one-cycle, la
   CHECK(c.training.epochs >= 10);
   CHECK(c.training.epochs <= 15);
   CHECK(c.model.checkpoint_stages.empty());
+  CHECK(c.training.precision == "bf16");
 }
 
 TEST_CASE("data.gpu_resident and model.checkpoint_stages: defaults and checks", "[config]") {
