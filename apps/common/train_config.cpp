@@ -63,6 +63,7 @@ io::Json default_train_config() {
       "label_smoothing": 0.0,
       "grad_clip": 0.0,
       "precision": "f32",
+      "cuda_graph": false,
       "loss_scale": {"init": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000}
     },
     "output": {"dir": "runs", "log_every": 50, "progress": "auto"}
@@ -227,6 +228,7 @@ TrainConfig parse_train_config(const io::Json& j) {
   RANGE(tr.grad_clip >= 0, "training.grad_clip", tr.grad_clip, ">= 0 (0 = off)");
   tr.precision = t["precision"];
   check_one_of<std::string>("training.precision", tr.precision, {"f32", "bf16", "f16"});
+  tr.cuda_graph = t["cuda_graph"];
   const auto& ls = t["loss_scale"];
   tr.loss_scale_init = ls["init"];
   RANGE(tr.loss_scale_init > 0, "training.loss_scale.init", tr.loss_scale_init, "> 0");

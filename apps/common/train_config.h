@@ -54,6 +54,9 @@ struct TrainConfig {
     // "f32", or "bf16"/"f16": forward and loss under autocast (engine/autograd/autocast.h);
     // "f16" also scales the loss dynamically (optim::GradScaler, loss_scale.*).
     std::string precision = "f32";
+    // Capture forward + backward as one CUDA graph after the first step and replay it
+    // (CUDA, dense model, f32 or bf16; the last partial batch of an epoch is dropped).
+    bool cuda_graph = false;
     double loss_scale_init = 65536.0, loss_scale_growth_factor = 2.0, loss_scale_backoff_factor = 0.5;
     int64_t loss_scale_growth_interval = 2000;
   } training;

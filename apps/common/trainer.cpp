@@ -24,6 +24,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
 #include "engine/runtime/backend.h"
+#include "engine/runtime/cuda_graph.h"
 #include "metrics/model_stats.h"
 #include "metrics/tfevents.h"
 #include "apps/common/moe_tracker.h"
@@ -286,6 +287,14 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
   lo.shuffle = true;
   lo.seed = c.seed;
   lo.drop_last = ds.train.size() >= 2 * c.training.batch_size;  // BN needs more than one sample
+  if (c.training.cuda_graph) {
+    ENGINE_CONFIG_CHECK(device.is_cuda(), "training.cuda_graph needs a CUDA device; the run's device is " << device.str());
+    ENGINE_CONFIG_CHECK(!moe.active(), "training.cuda_graph: the MoE layers read their routing on the host every "
+                                       "step, which a CUDA graph cannot hold; set it false for MoE models");
+    ENGINE_CONFIG_CHECK(c.training.precision != "f16", "training.cuda_graph with training.precision f16: the loss "
+                                                       "scale would be a constant of the graph; use bf16 or f32");
+    lo.drop_last = true;  // the graph's shapes are static
+  }
   lo.augment.crop_padding = c.data.crop_padding;
   lo.augment.horizontal_flip = c.data.hflip;
   lo.augment.cutout_size = c.data.cutout;
@@ -400,6 +409,43 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
   result.run_dir = run_dir;
   int64_t end_epoch = c.training.epochs;
   if (stop_after_epochs > 0) end_epoch = std::min(end_epoch, start_epoch + stop_after_epochs);
+  // The host reads the steps' losses and accuracies in groups: on CUDA every log_every
+  // steps (and at the end of an epoch), so that the device never waits for the host in
+  // between; on the CPU, where nothing runs ahead, after every step. MoE statistics are
+  // read every step either way. A non-finite loss is found at that read, named by its
+  // step; checkpoints are written only after the epoch's last read, so the one on disk
+  // is always from before it.
+  const int64_t read_every = device.is_cuda() ? std::max<int64_t>(1, c.output.log_every) : 1;
+  struct PendingStep {
+    int64_t step, images;
+    double aux;
+    Tensor loss, correct;  // device scalars
+  };
+  std::vector<PendingStep> pending;
+  // CUDA graph (training.cuda_graph): after one eager step, forward + backward are
+  // captured on static input buffers and replayed; the optimizer step, its learning rate
+  // and clipping stay outside the graph.
+  std::unique_ptr<runtime::CudaGraph> graph;
+  Tensor graph_x, graph_y, graph_loss, graph_logits;
+  bool warmed_up = false;
+  auto capture_step = [&](const Tensor& x, const Tensor& y) {
+    graph_x = x.clone();
+    graph_y = y.clone();
+    opt->zero_grad();  // the captured backward writes the gradients that every replay overwrites
+    graph = std::make_unique<runtime::CudaGraph>(device.index);
+    graph->capture([&] {
+      Variable lg, l;
+      {
+        AutocastGuard autocast(compute_dtype);
+        lg = (*model)(Variable(graph_x));
+        l = ag::cross_entropy(lg, graph_y, c.training.label_smoothing);
+      }
+      l.backward();
+      graph_loss = l.data();
+      graph_logits = lg.data();
+    });
+    say("  captured the training step as a CUDA graph after step " + std::to_string(step));
+  };
   for (int64_t epoch = start_epoch; epoch < end_epoch && step < total_steps; ++epoch) {
     loader->set_epoch(epoch);
     model->train();
@@ -409,53 +455,83 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
     double lr = 0;
     moe.start_epoch();
     data::Batch b;
-    while (step < total_steps && loader->next(b)) {
-      lr = optim::learning_rate(so, step);
-      opt->set_lr(lr);
-      Tensor x = model_input(b.images.to(device), c), y = b.labels.to(device);
-      moe.set_labels(b.labels, ds.train.num_classes);
-      Variable logits, loss;
-      {
-        // Forward and loss under autocast (off for f32); backward follows the recorded dtypes.
-        AutocastGuard autocast(compute_dtype);
-        logits = (*model)(Variable(x));
-        loss = ag::cross_entropy(logits, y, c.training.label_smoothing);
+    auto read_pending = [&]() {
+      if (pending.empty()) return;
+      std::vector<Tensor> ls, cs;
+      for (const PendingStep& p : pending) {
+        ls.push_back(p.loss.to(DType::f32).reshape({1}));
+        cs.push_back(p.correct.reshape({1}));
       }
-      double lv = loss.item(), aux = 0;
-      if (moe.active()) {
-        // The MoE layers' weighted aux losses join the task loss; train_loss stays the task loss.
-        Variable a = moe.aux_loss();
-        aux = a.item();
-        loss = ag::add(loss, a);
+      std::vector<double> lv = ops::concat(ls, 0).to(Device::cpu()).to_vector();
+      std::vector<double> cv = ops::concat(cs, 0).to(Device::cpu()).to_vector();
+      for (size_t i = 0; i < pending.size(); ++i) {
+        const PendingStep& p = pending[i];
+        if (!std::isfinite(lv[i] + p.aux)) {
+          ENGINE_THROW("training stopped: the loss is " << lv[i] + p.aux << " at step " << p.step << " (epoch "
+                                                        << epoch + 1 << "); the last good checkpoint is "
+                                                        << (fs::exists(ckpt) ? ckpt : std::string("(none yet)"))
+                                                        << ". Try a lower training.lr or training.grad_clip > 0");
+        }
+        loss_sum += lv[i] * double(p.images);
+        correct += cv[i];
+        seen += p.images;
       }
-      if (!std::isfinite(lv + aux)) {
-        ENGINE_THROW("training stopped: the loss is " << lv + aux << " at step " << step << " (epoch " << epoch + 1
-                                                      << "); the last good checkpoint is "
-                                                      << (fs::exists(ckpt) ? ckpt : std::string("(none yet)"))
-                                                      << ". Try a lower training.lr or training.grad_clip > 0");
-      }
-      opt->zero_grad();
-      scaler.scale(loss).backward();
-      if (c.training.grad_clip > 0) {
-        scaler.unscale(*opt);  // clip the true gradients (a no-op without loss scaling)
-        optim::clip_grad_norm(model->parameters(), c.training.grad_clip);
-      }
-      scaler.step(*opt);  // skipped when a gradient is inf/NaN
-      if (moe.active()) moe.record_step(aux);
-      ++step;
-      ++epoch_steps;
-      Tensor pred = ops::argmax(logits.data(), 1).to(Device::cpu());
-      std::vector<double> pv = pred.to_vector(), yv = b.labels.to_vector();
-      for (size_t i = 0; i < pv.size(); ++i) correct += pv[i] == yv[i];
-      loss_sum += lv * double(b.size());
-      seen += b.size();
+      pending.clear();
       double el = seconds_since(t0);
       double ips = double(seen) / std::max(el, 1e-9);
       int64_t left_in_epoch = std::min(steps_per_epoch - epoch_steps, total_steps - step);
       progress.update(epoch, c.training.epochs, epoch_steps, std::min(steps_per_epoch, epoch_steps + left_in_epoch),
                       loss_sum / double(seen), correct / double(seen), ips,
                       el / double(epoch_steps) * double(left_in_epoch));
+    };
+    while (step < total_steps && loader->next(b)) {
+      lr = optim::learning_rate(so, step);
+      opt->set_lr(lr);
+      Tensor x = model_input(b.images.to(device), c), y = b.labels.to(device);
+      moe.set_labels(b.labels, ds.train.num_classes);
+      if (c.training.cuda_graph && warmed_up && !graph) capture_step(x, y);
+      Tensor loss_value, logits_value;
+      double aux = 0;
+      if (graph) {
+        graph_x.copy_from(x);
+        graph_y.copy_from(y);
+        graph->replay();
+        loss_value = graph_loss.clone();  // the next replay overwrites graph_loss
+        logits_value = graph_logits;
+      } else {
+        Variable logits, loss;
+        {
+          // Forward and loss under autocast (off for f32); backward follows the recorded dtypes.
+          AutocastGuard autocast(compute_dtype);
+          logits = (*model)(Variable(x));
+          loss = ag::cross_entropy(logits, y, c.training.label_smoothing);
+        }
+        loss_value = loss.data();
+        if (moe.active()) {
+          // The MoE layers' weighted aux losses join the task loss; train_loss stays the task loss.
+          Variable a = moe.aux_loss();
+          aux = a.item();
+          loss = ag::add(loss, a);
+        }
+        opt->zero_grad();
+        scaler.scale(loss).backward();
+        logits_value = logits.data();
+      }
+      if (c.training.grad_clip > 0) {
+        scaler.unscale(*opt);  // clip the true gradients (a no-op without loss scaling)
+        optim::clip_grad_norm(model->parameters(), c.training.grad_clip);
+      }
+      scaler.step(*opt);  // skipped when a gradient is inf/NaN
+      if (moe.active()) moe.record_step(aux);
+      // Correct predictions counted on the device (argmax ties: the first class).
+      Tensor hits = ops::compare(kernels::CompareOp::Eq, ops::argmax(logits_value, 1).to(DType::f32), y.to(DType::f32));
+      pending.push_back({step, b.size(), aux, loss_value, ops::sum(hits.to(DType::f32))});
+      ++step;
+      ++epoch_steps;
+      warmed_up = true;
+      if (int64_t(pending.size()) >= read_every) read_pending();
     }
+    read_pending();
     progress.end_epoch();
     moe.clear_labels();
     double train_time = seconds_since(t0);
