@@ -2,12 +2,16 @@
 // results as eager execution, allocates nothing when replayed, and a captured training
 // step (forward + backward; the optimizer step outside) trains exactly as eager steps.
 #include <cmath>
+#include <filesystem>
+#include <sstream>
 
 #include "cuda_parity.h"
 #include "engine/core/generator.h"
 #include "engine/autograd/functions.h"
 #include "engine/optim/optimizer.h"
 #include "engine/runtime/cuda_graph.h"
+#include "apps/common/train_config.h"
+#include "apps/common/trainer.h"
 #include "models/resnet.h"
 
 using namespace engine;
@@ -146,4 +150,31 @@ TEST_CASE("a captured training step trains as eager steps do", "[cuda]") {
   REQUIRE(pa.size() == pb.size());
   for (size_t i = 0; i < pa.size(); ++i)
     CHECK(normalized_error(pb[i].second.data().to(Device::cpu()), pa[i].second.data().to(Device::cpu())) < 1e-4);
+}
+
+TEST_CASE("train_app's training.cuda_graph gives the eager run's results", "[cuda]") {
+  begin_cuda_test();
+  runtime::cuda_set_poison_allocations(false);
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist")) {
+    WARN("Fashion-MNIST (Debian dataset-fashion-mnist) is not installed: nothing to train on");
+    return;
+  }
+  auto run = [&](bool graph) {
+    io::Json j = app::default_train_config();
+    j["device"] = "cuda:0";
+    j["data"]["dataset"] = "fashion_mnist";
+    j["model"]["width_mult"] = 0.125;
+    j["training"]["batch_size"] = 64;
+    j["training"]["max_steps"] = 30;
+    j["training"]["precision"] = "bf16";
+    j["training"]["cuda_graph"] = graph;
+    j["output"]["dir"] = std::string(ENGINE_BINARY_DIR) + "/test_cuda_graph_runs";
+    j["output"]["progress"] = "lines";
+    std::ostringstream log;
+    return app::run_training(app::parse_train_config(j), "", log);
+  };
+  app::TrainResult eager = run(false), graph = run(true);
+  CHECK(graph.steps == eager.steps);
+  CHECK(std::abs(graph.test_accuracy - eager.test_accuracy) < 0.01);
+  CHECK(std::abs(graph.test_nll - eager.test_nll) < 0.02 * eager.test_nll);
 }
