@@ -29,12 +29,14 @@ struct Rules {
     };
     // Its work per token as designed (router + top_k expert MLPs): what ran on one
     // image depends on capacity drops, which a single (blank) image exaggerates. The
-    // token count is the row count of the router's product.
+    // token count is the row count of the router's product (or of the fused router's input).
     module_macs["MoELayer"] = [](const nn::Module& m, const std::vector<OpRecord>& ops) -> int64_t {
       const auto& l = dynamic_cast<const nn::moe::MoELayer&>(m);
       for (const auto& op : ops)
         if ((op.op == OpKind::LINEAR || op.op == OpKind::MATMUL) && !op.output.empty() && op.output.back() > 0)
           return shape_numel(op.output) / op.output.back() * l.flops_per_token() / 2;
+        else if (op.op == OpKind::MOE_ROUTER_TOPK && !op.inputs.empty() && op.inputs[0].size() == 2)
+          return op.inputs[0][0] * l.flops_per_token() / 2;  // the fused router: x [T, C]
       return -1;
     };
   }
@@ -58,6 +60,8 @@ int64_t builtin_macs(const GradFn& node, const Tensor& out) {
       return out.numel() * node.inputs.at(0).shape().back();
     case OpKind::MOE_GROUPED_MATMUL:  // x [rows, in], w [E, in, out]: each routed row through its expert
       return out.numel() * node.inputs.at(0).shape().back();
+    case OpKind::MOE_ROUTER_TOPK:  // x [T, C], w [E, C]: the fused router's logits
+      return node.inputs.at(0).shape().at(0) * node.inputs.at(1).numel();
     default:
       return -1;
   }

@@ -80,7 +80,7 @@ bool ResNet::stage_checkpointed(size_t stage) const {
 
 Variable ResNet::features(const Variable& x) {
   const Variable in = cfg_.channels_last ? ag::contiguous(x, MemoryFormat::ChannelsLast) : x;
-  Variable h = ag::relu((*bn1)((*conv1)(in)));
+  Variable h = bn1->forward_act((*conv1)(in), Variable(), true);  // relu(bn1(conv1 x)) as one op
   for (size_t s = 0; s < layers.size(); ++s) h = run_stage(*layers[s], h, stage_checkpointed(s));
   return ag::global_avgpool(h);
 }

@@ -84,7 +84,7 @@ void ResNetMoE::check_input(const Variable& x) const {
 
 Variable ResNetMoE::forward_impl(const Variable& x) {
   const Variable in = cfg_.resnet.channels_last ? ag::contiguous(x, MemoryFormat::ChannelsLast) : x;
-  Variable h = ag::relu((*bn1)((*conv1)(in)));
+  Variable h = bn1->forward_act((*conv1)(in), Variable(), true);  // relu(bn1(conv1 x)) as one op
   for (int s = 0; s < 4; ++s) {
     const std::vector<int64_t>& ck = cfg_.resnet.checkpoint_stages;
     h = run_stage(*layers[size_t(s)], h, std::find(ck.begin(), ck.end(), int64_t(s) + 1) != ck.end());

@@ -302,6 +302,10 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
   lo.prefetch = c.data.prefetch;
   // On CUDA the host loader stages batches in pinned memory and copies them ahead.
   lo.device = device;
+  // The prefetch thread's copies record events on the compute stream, which must not
+  // happen while the main thread captures the step: a graph run assembles batches on
+  // the main thread (a gpu_resident run has no host loader at all).
+  if (c.training.cuda_graph) lo.prefetch = false;
   std::unique_ptr<data::BatchSource> loader;
   if (c.data.gpu_resident) {
     loader = std::make_unique<data::DeviceResidentLoader>(ds.train, lo);

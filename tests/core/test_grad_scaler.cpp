@@ -130,7 +130,7 @@ TEST_CASE("GradScaler: the scale grows after growth_interval good steps in a row
   CHECK(scaler.get_scale() == 16.0);
 }
 
-TEST_CASE("GradScaler: state round trip beside the optimizer state; disabled is the identity", "[optim][amp]") {
+TEST_CASE("GradScaler: state round trip beside the optimizer state, disabled is the identity", "[optim][amp]") {
   optim::GradScalerOptions o;
   o.init_scale = 1024.0;
   o.growth_interval = 5;

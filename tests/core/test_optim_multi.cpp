@@ -149,7 +149,7 @@ TEST_CASE("an optimizer over parameters of two dtypes falls back to the per-tens
   CHECK(b.data().to_vector()[1] == Approx(b0[1] - 0.5));
 }
 
-TEST_CASE("sum_squares_multi equals a naive f64 sum; clip_grad_norm uses it", "[optim]") {
+TEST_CASE("sum_squares_multi equals a naive f64 sum, and clip_grad_norm uses it", "[optim]") {
   for (DType d : {DType::f32, DType::f64}) {
     std::vector<Tensor> xs = rand_group(50, d);
     double want = 0;

@@ -99,7 +99,7 @@ TEST_CASE("cuda moe_route, one-block placement and the automatic choice agree wi
   route_sweep("auto");
 }
 
-TEST_CASE("cuda moe_route, CUB sorting path: every slot on one expert; a bad index is reported", "[cuda]") {
+TEST_CASE("cuda moe_route, CUB sorting path: every slot on one expert, and a bad index is reported", "[cuda]") {
   begin_cuda_test();
   EnvScope env("ENGINE_MOE_ROUTE", "sort");
   Tensor same = i64_tensor(std::vector<int64_t>(3001, 2), {3001, 1});

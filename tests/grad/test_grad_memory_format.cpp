@@ -20,7 +20,7 @@ GradCheckFn bn_train() {
 }
 }  // namespace
 
-GRAD_TEST(OpKind::CONV2D, "grad conv2d channels-last: x, w, bias; stride, padding, groups, batch 1") {
+GRAD_TEST(OpKind::CONV2D, "grad conv2d channels-last: x, w, bias, with stride, padding, groups, batch 1") {
   ops::Conv2dOptions o;
   o.stride_h = 2;
   o.pad_h = o.pad_w = 1;

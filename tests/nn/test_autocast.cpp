@@ -158,3 +158,28 @@ TEST_CASE("autocast: an MoE layer runs under bf16 autocast, close to f32, with f
     }
   }
 }
+
+TEST_CASE("autocast: the fused batch norm reads and writes the autocast dtype, with f32 parameters", "[nn][autocast]") {
+  Tensor xt = randn64({3, 4, 5, 5}, 21).to(DType::f32), rt = randn64({3, 4, 5, 5}, 22).to(DType::f32);
+  auto run = [&](bool amp) {
+    Variable x(xt, true), res(rt, true);
+    Variable gamma(uniform64({4}, 23, 0.5, 1.5).to(DType::f32), true), beta(randn64({4}, 24).to(DType::f32), true);
+    Tensor rm = Tensor::zeros({4}, DType::f32), rv = Tensor::ones({4}, DType::f32);
+    Variable y;
+    {
+      AutocastGuard g(amp ? DType::bf16 : DType::f32);
+      y = ag::batchnorm2d_act(x, res, gamma, beta, rm, rv, true, true, 0.1, 1e-5);
+    }
+    CHECK(y.dtype() == (amp ? DType::bf16 : DType::f32));
+    ag::sum(ag::mul(ag::cast(y, DType::f32), Variable(randn64({3, 4, 5, 5}, 25).to(DType::f32)))).backward();
+    CHECK(gamma.grad().dtype() == DType::f32);
+    CHECK(x.grad().dtype() == DType::f32);
+    CHECK(res.grad().dtype() == DType::f32);
+    return std::vector<Tensor>{y.data().to(DType::f32), x.grad(), gamma.grad(), beta.grad(), res.grad(), rm};
+  };
+  std::vector<Tensor> lo = run(true), hi = run(false);
+  for (size_t i = 0; i < lo.size(); ++i) {
+    INFO("output " << i);
+    CHECK(normalized_error(lo[i], hi[i]) < 2e-2);
+  }
+}

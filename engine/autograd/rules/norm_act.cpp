@@ -11,7 +11,15 @@ Tensor data_or_undefined(const Variable& v) { return v.defined() ? v.data() : Te
 Variable batchnorm2d_act(const Variable& x_in, const Variable& residual_in, const Variable& gamma_in,
                          const Variable& beta_in, const Tensor& running_mean, const Tensor& running_var, bool relu,
                          bool training, double momentum, double eps) {
-  auto [x, residual, gamma, beta] = autocast(AutocastPolicy::Float32, x_in, residual_in, gamma_in, beta_in);
+  // Under autocast the activations (x and the residual) are read and written in the
+  // autocast dtype, as the convolutions around the op produce them, while gamma, beta and
+  // the running statistics stay f32 and the kernels accumulate in f32: lifting a residual
+  // network's activations to f32 at every normalisation would double their traffic.
+  Variable x = x_in, residual = residual_in, gamma = gamma_in, beta = beta_in;
+  if (autocast_enabled() && x_in.dtype() != DType::f64) {
+    x = autocast_to(x_in, autocast_dtype());
+    if (residual_in.defined()) residual = autocast_to(residual_in, autocast_dtype());
+  }
   ops::BatchNormOutput o =
       ops::batchnorm2d_act(x.data(), data_or_undefined(residual), data_or_undefined(gamma), data_or_undefined(beta),
                            running_mean, running_var, relu, training, momentum, eps);
