@@ -53,7 +53,8 @@ void moe_grouped_matmul_bwd_weight_cuda(T* gw, const T* x, const T* gy, const in
 // takes each group's m, n and k in host arrays, so these take the offsets on the host
 // (offsets_host [E + 1]); the per-group A/B/C pointers go to the device in one async
 // copy into `scratch` (moe_grouped_cublas_scratch_bytes). Outputs as the tiled kernels:
-// zero rows past offsets[E], zero gw[e] for an expert without rows.
+// zero rows past offsets[E], zero gw[e] for an expert without rows. The handle must
+// already run on `stream` (checked; it is not rebound, which would drop its workspace).
 size_t moe_grouped_cublas_scratch_bytes(const MoeGroupedMatmulParams& p);
 template <class T>
 void moe_grouped_matmul_fwd_cublas(cublasHandle_t handle, T* y, const T* x, const T* w, const int64_t* offsets_host,

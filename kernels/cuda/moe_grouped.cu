@@ -56,6 +56,12 @@ struct Groups {
   void run(cublasHandle_t handle, void* scratch, bool tf32, cudaStream_t stream) {
     const size_t G = m.size();
     if (G == 0) return;
+    // cublasSetStream would also reset the handle's workspace to cuBLAS's default pool
+    // (the runtime gives each handle its own, allocated once, which graph captures rely
+    // on), so the handle must already run on the op's stream.
+    cudaStream_t bound = nullptr;
+    ENGINE_CUBLAS_CHECK(cublasGetStream(handle, &bound));
+    ENGINE_CHECK(bound == stream, "moe grouped GEMM: the cuBLAS handle runs on another stream than the op's");
     // The pointer arrays must live on the device: [A..., B..., C...] in one copy. The
     // host vector may go when the call returns: a copy from pageable memory has been
     // staged by then.
@@ -67,7 +73,6 @@ struct Groups {
     auto dptr = static_cast<const void**>(scratch);
     const cublasComputeType_t compute =
         std::is_same<T, float>::value && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    ENGINE_CUBLAS_CHECK(cublasSetStream(handle, stream));
     ENGINE_CUBLAS_CHECK(cublasGemmGroupedBatchedEx(
         handle, ta.data(), tb.data(), m.data(), n.data(), k.data(), alpha.data(), dptr, grouped_type<T>(), lda.data(),
         dptr + G, grouped_type<T>(), ldb.data(), beta.data(), const_cast<void**>(dptr + 2 * G), grouped_type<T>(),
