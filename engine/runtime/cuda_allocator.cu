@@ -108,7 +108,8 @@ void CachingAllocator::release_free_segments() {
   for (Pool* pool : {&small_pool_, &large_pool_}) {
     for (auto it = pool->begin(); it != pool->end();) {
       Block* b = *it;
-      if (b->prev == nullptr && b->next == nullptr) {
+      // A live graph's free blocks stay: its replays still write them.
+      if (b->prev == nullptr && b->next == nullptr && !is_pool_key(b->stream)) {
         kernels::cuda_check(cudaFree(b->ptr), "cudaFree", __FILE__, __LINE__);
         ++stats_.num_device_frees;
         stats_.reserved -= b->size;

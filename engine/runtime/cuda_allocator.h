@@ -36,7 +36,8 @@ class CachingAllocator {
   // Never returns nullptr for nbytes > 0; nullptr for nbytes == 0.
   void* allocate(size_t nbytes, cudaStream_t stream);
   void free(void* ptr);
-  // Releases every wholly free segment (synchronises the device first).
+  // Releases every wholly free segment (synchronises the device first), except those
+  // of private pools, which live CUDA graphs still use.
   void empty_cache();
   CudaMemoryStats stats() const;
   void reset_peak();
@@ -75,6 +76,7 @@ class CachingAllocator {
   // Blocks are keyed by stream; a private pool uses an odd number as its key, which no
   // real stream handle (an aligned pointer) can equal.
   static cudaStream_t pool_key(uint64_t id) { return reinterpret_cast<cudaStream_t>(uintptr_t(id) * 16 + 1); }
+  static bool is_pool_key(cudaStream_t s) { return (reinterpret_cast<uintptr_t>(s) & 1) != 0; }
 
   int device_;
   std::atomic<bool> poison_{false};

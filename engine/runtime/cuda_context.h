@@ -23,7 +23,8 @@ struct CudaMemoryStats {
 
 CudaMemoryStats cuda_memory_stats(int device = 0);
 void cuda_reset_peak_memory(int device = 0);
-// Returns every cached segment that holds no live block to the driver.
+// Returns every cached segment that holds no live block to the driver (the memory of
+// live CUDA graphs excepted: their replays still use it).
 void cuda_empty_cache(int device = 0);
 // Fills each new allocation with 0xFF bytes (NaN in every float dtype, -1 in integer
 // ones), so that a kernel leaving part of its output unwritten is caught by a
