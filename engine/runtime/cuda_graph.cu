@@ -49,21 +49,33 @@ void CudaGraph::capture(const std::function<void()>& fn) {
   cuda::CachingAllocator& alloc = cuda::allocator(device_);
   pool_ = g_next_pool.fetch_add(1);
   alloc.begin_private_pool(pool_, stream);
-  ENGINE_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
   cudaGraph_t graph = nullptr;
-  try {
-    fn();
-  } catch (const Error& e) {
+  // Any exit by exception must end the capture and the private pool, or every later op
+  // on the device would be captured or served from the abandoned pool.
+  auto abandon = [&] {
     (void)cudaStreamEndCapture(stream, &graph);
     if (graph) (void)cudaGraphDestroy(graph);
     (void)cudaGetLastError();  // capture errors are not sticky; clear the last one
     alloc.end_private_pool();
     alloc.release_private_pool(pool_, stream);
     pool_ = 0;
+  };
+  const cudaError_t begin = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal);
+  if (begin != cudaSuccess) {
+    abandon();
+    ENGINE_CUDA_CHECK(begin);
+  }
+  try {
+    fn();
+  } catch (const Error& e) {
+    abandon();
     ENGINE_THROW("capturing a CUDA graph on cuda:"
                  << device_ << " failed: " << e.message()
                  << ". A captured step must not read device values on the host (loss.item(), MoE statistics), "
                     "copy from the host or synchronise; run the step uncaptured instead");
+  } catch (...) {
+    abandon();
+    throw;
   }
   cudaError_t end = cudaStreamEndCapture(stream, &graph);
   alloc.end_private_pool();

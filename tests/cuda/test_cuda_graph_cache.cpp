@@ -1,7 +1,8 @@
-// Releasing the allocator's cache while a CUDA graph lives: the graph's private memory
-// stays reserved, since its replays still write the intermediates that the capture
-// freed, and eager tensors made afterwards never share it.
+// CUDA graphs and the allocator: a live graph's private memory stays reserved when the
+// cache is released (replays still write the intermediates the capture freed), and a
+// capture that ends by any exception leaves the device usable.
 #include <cmath>
+#include <stdexcept>
 #include <vector>
 
 #include "cuda_parity.h"
@@ -45,4 +46,28 @@ TEST_CASE("cuda_empty_cache keeps the memory of a live CUDA graph", "[cuda]") {
   const float expect = std::exp(std::exp(0.5f)) + 0.5f;
   CHECK(std::abs(yh.data<float>()[0] - expect) < 1e-4f);
   CHECK(std::abs(yh.data<float>()[n - 1] - expect) < 1e-4f);
+}
+
+TEST_CASE("a capture left by a non-engine exception ends, and the device stays usable", "[cuda]") {
+  begin_cuda_test();
+  Tensor x = Tensor::full({64}, 1.0, DType::f32, gpu());
+  ops::exp(x);
+  {
+    runtime::CudaGraph graph(0);
+    CHECK_THROWS_AS(graph.capture([&] {
+      Tensor t = ops::exp(x);
+      throw std::runtime_error("not an engine error");
+    }),
+                    std::runtime_error);
+    CHECK_FALSE(graph.captured());
+  }
+  // Eager work runs (not captured) and reads back; a new capture works.
+  Tensor e = ops::add(x, 1.0).to(Device::cpu());
+  CHECK(e.data<float>()[63] == 2.0f);
+  Tensor y;
+  runtime::CudaGraph graph(0);
+  graph.capture([&] { y = ops::add(x, 2.0); });
+  graph.replay();
+  runtime::cuda_synchronize(0);
+  CHECK(y.to(Device::cpu()).data<float>()[0] == 3.0f);
 }
