@@ -1,6 +1,6 @@
 // CUDA adapter for batch normalisation with a fused epilogue. Optional tensors arrive
 // undefined and reach the kernels as null. The [C] tensors have x's dtype, or f32 beside
-// a bf16/f16 x.
+// a bf16/f16 x. The kernels' partial sums and coefficients live in the op workspace.
 #include "engine/ops/cuda_adapter.h"
 #include "kernels/cuda/norm_act.h"
 
@@ -15,12 +15,17 @@ U* opt(const Tensor& t) {
   return t.defined() ? t.data<U>() : nullptr;
 }
 
+double* scratch(const OpCall& c, const BatchNormActParams& p) {
+  return static_cast<double*>(
+      runtime::cuda::workspace(cuda_adapter::op_device(c), batchnorm2d_act_cuda_scratch_bytes(p)));
+}
+
 template <class T, class P>
 void fwd(const OpCall& c) {
   const auto& p = c.get<BatchNormActAttrs>().p;
   batchnorm2d_act_fwd_cuda<T, P>(p, c.out[0].data<T>(), c.out[1].data<P>(), c.out[2].data<P>(), c.in[0].data<T>(),
                                  opt<T>(c.in[1]), opt<P>(c.in[2]), opt<P>(c.in[3]), opt<P>(c.in[4]),
-                                 opt<P>(c.in[5]), stream_of(c));
+                                 opt<P>(c.in[5]), scratch(c, p), stream_of(c));
 }
 
 template <class T, class P>
@@ -28,7 +33,7 @@ void bwd(const OpCall& c) {
   const auto& p = c.get<BatchNormActAttrs>().p;
   batchnorm2d_act_bwd_cuda<T, P>(p, opt<T>(c.out[0]), opt<P>(c.out[1]), opt<P>(c.out[2]), opt<T>(c.out[3]),
                                  c.in[0].data<T>(), opt<T>(c.in[1]), c.in[2].data<T>(), opt<P>(c.in[3]),
-                                 c.in[4].data<P>(), c.in[5].data<P>(), stream_of(c));
+                                 c.in[4].data<P>(), c.in[5].data<P>(), scratch(c, p), stream_of(c));
 }
 
 template <class T, class P>
