@@ -133,3 +133,66 @@ TEST_CASE("cuda batchnorm2d_act backward: every variant, all four gradients", "[
               }
             }
 }
+
+// Sizes past one slice of rows per channel (the kernels split N*HW rows into slices
+// whose partial sums a second kernel adds): rows not a multiple of the slice, the slice
+// cap reached (C=1, 270,900 rows), C not a multiple of the 32-channel groups, batch 1,
+// planes smaller and larger than a block; x off-centre (mean 3, stddev 0.5) for the
+// one-pass variance. Both layouts, forward and backward, and two runs are bitwise equal.
+TEST_CASE("cuda batchnorm2d_act split over many blocks: both layouts, forward and backward", "[cuda]") {
+  begin_cuda_test();
+  uint64_t seed = 900;
+  int variant = 0;
+  for (Shape s : {Shape{3, 5, 19, 23}, Shape{1, 33, 40, 41}, Shape{3, 1, 300, 301}, Shape{2, 70, 30, 31},
+                  Shape{37, 4, 5, 7}, Shape{5, 2, 17, 19}})
+    for (MemoryFormat mf : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast})
+      for (DType d : float_dtypes())
+        for (DType pd : param_dtypes(d)) {
+          int64_t C = s[1];
+          seed += 10;
+          ++variant;
+          bool relu = variant % 2 == 0, with_res = variant % 3 != 0, training = variant % 4 != 1;
+          Tensor x = rand_input(s, seed, d, 3.0, 0.5).contiguous(mf);
+          Tensor res = with_res ? rand_input(s, seed + 1, d).contiguous(mf) : Tensor();
+          Tensor gamma = rand_input({C}, seed + 2, pd), beta = rand_input({C}, seed + 3, pd);
+          Tensor rm = rand_input({C}, seed + 4, pd, 3.0, 0.1), rv = rand_uniform_input({C}, seed + 5, pd, 0.2, 0.3);
+          Tensor rm_g = on_gpu(rm), rv_g = on_gpu(rv), rm_c = cpu_twin(rm).clone(), rv_c = cpu_twin(rv).clone();
+          Tensor rm_g2 = on_gpu(rm), rv_g2 = on_gpu(rv);
+          ops::BatchNormOutput got = ops::batchnorm2d_act(on_gpu(x), opt_gpu(res), on_gpu(gamma), on_gpu(beta), rm_g,
+                                                          rv_g, relu, training, 0.1, 1e-5);
+          ops::BatchNormOutput again = ops::batchnorm2d_act(on_gpu(x), opt_gpu(res), on_gpu(gamma), on_gpu(beta),
+                                                            rm_g2, rv_g2, relu, training, 0.1, 1e-5);
+          ops::BatchNormOutput want = ops::batchnorm2d_act(cpu_twin(x), opt_twin(res), cpu_twin(gamma),
+                                                           cpu_twin(beta), rm_c, rv_c, relu, training, 0.1, 1e-5);
+          std::string what = "batchnorm2d_act split " + shape_str(s) +
+                             (mf == MemoryFormat::ChannelsLast ? " channels-last" : " nchw") + " params " +
+                             dtype_name(pd) + " relu " + std::to_string(relu) + " residual " +
+                             std::to_string(with_res) + " training " + std::to_string(training);
+          check_parity(got.y, want.y, d, what + " y");
+          check_parity(got.save_mean, want.save_mean, pd, what + " save_mean");
+          check_parity(got.save_invstd, want.save_invstd, pd, what + " save_invstd");
+          check_parity(rm_g, rm_c, pd, what + " running_mean");
+          check_parity(rv_g, rv_c, pd, what + " running_var");
+          check_exact(got.y, again.y.to(Device::cpu()), what + " y run to run");
+          check_exact(got.save_invstd, again.save_invstd.to(Device::cpu()), what + " save_invstd run to run");
+
+          Tensor gy = rand_input(s, seed + 6, d).contiguous(mf);
+          // The CPU gets the GPU's y (the relu mask) and saved statistics.
+          Tensor y = cpu_twin(got.y.to(Device::cpu())).to(d).contiguous(mf);
+          Tensor sm = got.save_mean.to(Device::cpu()), si = got.save_invstd.to(Device::cpu());
+          ops::BatchNormActGrads gg = ops::batchnorm2d_act_bwd(on_gpu(gy), on_gpu(y), on_gpu(x), on_gpu(gamma),
+                                                               got.save_mean, got.save_invstd, relu, training, true);
+          ops::BatchNormActGrads gg2 = ops::batchnorm2d_act_bwd(on_gpu(gy), on_gpu(y), on_gpu(x), on_gpu(gamma),
+                                                                got.save_mean, got.save_invstd, relu, training, true);
+          ops::BatchNormActGrads gw = ops::batchnorm2d_act_bwd(cpu_twin(gy), cpu_twin(y), cpu_twin(x),
+                                                               cpu_twin(gamma), cpu_twin(sm), cpu_twin(si), relu,
+                                                               training, true);
+          DType gd = pd == DType::f32 ? d : pd;
+          check_parity(gg.gx, gw.gx, d, what + " gx");
+          check_parity(gg.ggamma, gw.ggamma, gd, what + " ggamma");
+          check_parity(gg.gbeta, gw.gbeta, gd, what + " gbeta");
+          check_parity(gg.gresidual, gw.gresidual, d, what + " gresidual");
+          check_exact(gg.gx, gg2.gx.to(Device::cpu()), what + " gx run to run");
+          check_exact(gg.ggamma, gg2.ggamma.to(Device::cpu()), what + " ggamma run to run");
+        }
+}
