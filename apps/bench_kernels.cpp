@@ -183,6 +183,29 @@ std::vector<Bench> benches() {
                  return Case{dims(xs), 8.0 * double(shape_numel(xs)), 0,
                              [=] { return ops::batchnorm2d(x, g, b, Tensor(), Tensor(), true, 0.1, 1e-5).y; }};
                }});
+  // ResNet-18 CIFAR shapes at batch 512, channels-last, residual + relu.
+  v.push_back({"batchnorm2d_act NHWC train fwd", {0, 3}, [](Device dev, int64_t s) {
+                 Shape xs = {512, 64 << s, 32 >> s, 32 >> s};
+                 MemoryFormat cl = MemoryFormat::ChannelsLast;
+                 Tensor x = randn(xs, 22, dev).contiguous(cl), r = randn(xs, 25, dev).contiguous(cl);
+                 Tensor g = randn({xs[1]}, 23, dev), b = randn({xs[1]}, 24, dev);
+                 return Case{dims(xs), 12.0 * double(shape_numel(xs)), 0, [=] {
+                               return ops::batchnorm2d_act(x, r, g, b, Tensor(), Tensor(), true, true, 0.1, 1e-5).y;
+                             }};
+               }});
+  v.push_back({"batchnorm2d_act NHWC train bwd", {0, 3}, [](Device dev, int64_t s) {
+                 Shape xs = {512, 64 << s, 32 >> s, 32 >> s};
+                 MemoryFormat cl = MemoryFormat::ChannelsLast;
+                 Tensor x = randn(xs, 22, dev).contiguous(cl), r = randn(xs, 25, dev).contiguous(cl);
+                 Tensor g = randn({xs[1]}, 23, dev), b = randn({xs[1]}, 24, dev);
+                 Tensor gy = randn(xs, 26, dev).contiguous(cl);
+                 ops::BatchNormOutput f = ops::batchnorm2d_act(x, r, g, b, Tensor(), Tensor(), true, true, 0.1, 1e-5);
+                 return Case{dims(xs), 20.0 * double(shape_numel(xs)), 0, [=] {
+                               return ops::batchnorm2d_act_bwd(gy, f.y, x, g, f.save_mean, f.save_invstd, true, true,
+                                                               true)
+                                   .gx;
+                             }};
+               }});
   v.push_back({"maxpool2d 3x3 s2", {0, 1, 2}, [](Device dev, int64_t s) {
                  Shape xs = {128, 64 << s, 32 >> s, 32 >> s};
                  ops::Pool2dOptions o;
