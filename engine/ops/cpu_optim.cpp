@@ -2,6 +2,7 @@
 #include "engine/ops/adapter_util.h"
 #include "engine/ops/attrs.h"
 #include "engine/ops/dispatch.h"
+#include "engine/ops/multi_tensor.h"
 #include "kernels/cpu/optim.h"
 
 namespace engine {
@@ -26,33 +27,15 @@ void adamw_cpu(const OpCall& c) {
                                                  a.weight_decay, a.step));
 }
 
-// One record per tensor: parameter i is out[i], its gradient in[i], its states
-// out[i + n] and out[i + 2 n] where the op has them.
-std::vector<MultiTensorRecord> records_of(const OpCall& c, int states, const std::vector<double>& weight_decay,
-                                          const std::vector<uint8_t>& first_step) {
-  const size_t n = c.in.size();
-  std::vector<MultiTensorRecord> r(n);
-  for (size_t i = 0; i < n; ++i) {
-    r[i].p = c.out[i].data_ptr();
-    r[i].g = c.in[i].data_ptr();
-    if (states >= 1) r[i].s1 = c.out[i + n].data_ptr();
-    if (states >= 2) r[i].s2 = c.out[i + 2 * n].data_ptr();
-    r[i].n = c.out[i].numel();
-    r[i].weight_decay = weight_decay[i];
-    r[i].first_step = first_step.empty() ? 0 : first_step[i];
-  }
-  return r;
-}
-
 void sgd_multi_cpu(const OpCall& c) {
   const auto& a = c.get<SgdMultiAttrs>();
-  auto r = records_of(c, a.h.momentum != 0 ? 1 : 0, a.weight_decay, a.first_step);
+  auto r = multi_tensor_records(c, a.h.momentum != 0 ? 1 : 0, a.weight_decay, a.first_step);
   ENGINE_DISPATCH_FLOAT(c.out[0].dtype(), c.op, sgd_step_multi_cpu<scalar_t>(r.data(), int64_t(r.size()), a.h));
 }
 
 void adamw_multi_cpu(const OpCall& c) {
   const auto& a = c.get<AdamWMultiAttrs>();
-  auto r = records_of(c, 2, a.weight_decay, {});
+  auto r = multi_tensor_records(c, 2, a.weight_decay, {});
   ENGINE_DISPATCH_FLOAT(c.out[0].dtype(), c.op, adamw_step_multi_cpu<scalar_t>(r.data(), int64_t(r.size()), a.h));
 }
 

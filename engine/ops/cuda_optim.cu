@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/ops/cuda_adapter.h"
+#include "engine/ops/multi_tensor.h"
 #include "kernels/cuda/optim.h"
 
 namespace engine {
@@ -59,26 +60,10 @@ DeviceTables upload(const std::vector<MultiTensorRecord>& records, Device device
   return d;
 }
 
-// Parameter i is out[i], its gradient in[i], its states out[i + n] and out[i + 2 n].
-std::vector<MultiTensorRecord> records_of(const OpCall& c, int states, const std::vector<double>& weight_decay,
-                                          const std::vector<uint8_t>& first_step) {
-  const size_t n = c.in.size();
-  std::vector<MultiTensorRecord> r(n);
-  for (size_t i = 0; i < n; ++i) {
-    r[i].p = c.out[i].data_ptr();
-    r[i].g = c.in[i].data_ptr();
-    if (states >= 1) r[i].s1 = c.out[i + n].data_ptr();
-    if (states >= 2) r[i].s2 = c.out[i + 2 * n].data_ptr();
-    r[i].n = c.out[i].numel();
-    r[i].weight_decay = weight_decay[i];
-    r[i].first_step = first_step.empty() ? 0 : first_step[i];
-  }
-  return r;
-}
-
 void sgd_multi_cuda(const OpCall& c) {
   const auto& a = c.get<SgdMultiAttrs>();
-  DeviceTables d = upload(records_of(c, a.h.momentum != 0 ? 1 : 0, a.weight_decay, a.first_step), c.out[0].device());
+  DeviceTables d =
+      upload(multi_tensor_records(c, a.h.momentum != 0 ? 1 : 0, a.weight_decay, a.first_step), c.out[0].device());
   ENGINE_CUDA_DISPATCH_FLOAT(c.out[0].dtype(), c.op,
                              sgd_step_multi_cuda<scalar_t>(d.records, d.chunks, d.num_chunks, kMultiChunk, a.h,
                                                            stream_of(c)));
@@ -86,7 +71,7 @@ void sgd_multi_cuda(const OpCall& c) {
 
 void adamw_multi_cuda(const OpCall& c) {
   const auto& a = c.get<AdamWMultiAttrs>();
-  DeviceTables d = upload(records_of(c, 2, a.weight_decay, {}), c.out[0].device());
+  DeviceTables d = upload(multi_tensor_records(c, 2, a.weight_decay, {}), c.out[0].device());
   ENGINE_CUDA_DISPATCH_FLOAT(c.out[0].dtype(), c.op,
                              adamw_step_multi_cuda<scalar_t>(d.records, d.chunks, d.num_chunks, kMultiChunk, a.h,
                                                              stream_of(c)));
