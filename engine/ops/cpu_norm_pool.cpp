@@ -4,7 +4,6 @@
 #include "engine/ops/attrs.h"
 #include "engine/ops/dispatch.h"
 #include "kernels/cpu/norm.h"
-#include "kernels/cpu/norm_nhwc.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/pool_nhwc.h"
 
@@ -21,7 +20,7 @@ void batchnorm2d_cpu(const OpCall& c) {
   const auto& p = c.get<BatchNormAttrs>().p;
   const Tensor &x = c.in[0], &y = c.out[0];
   ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
-                        (p.channels_last ? batchnorm2d_fwd_nhwc_cpu<scalar_t> : batchnorm2d_fwd_cpu<scalar_t>)(
+                        batchnorm2d_fwd_cpu<scalar_t>(
                             p, y.data<scalar_t>(), c.out[1].data<scalar_t>(), c.out[2].data<scalar_t>(),
                             x.data<scalar_t>(), opt<scalar_t>(c.in[1]), opt<scalar_t>(c.in[2]),
                             opt<scalar_t>(c.in[3]), opt<scalar_t>(c.in[4])));
@@ -31,7 +30,7 @@ void batchnorm2d_bwd_cpu_adapter(const OpCall& c) {
   const auto& p = c.get<BatchNormAttrs>().p;
   const Tensor& x = c.in[1];
   ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
-                        (p.channels_last ? batchnorm2d_bwd_nhwc_cpu<scalar_t> : batchnorm2d_bwd_cpu<scalar_t>)(
+                        batchnorm2d_bwd_cpu<scalar_t>(
                             p, opt<scalar_t>(c.out[0]), opt<scalar_t>(c.out[1]), opt<scalar_t>(c.out[2]),
                             c.in[0].data<scalar_t>(), x.data<scalar_t>(), opt<scalar_t>(c.in[2]),
                             c.in[3].data<scalar_t>(), c.in[4].data<scalar_t>()));

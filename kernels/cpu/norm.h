@@ -1,6 +1,8 @@
 #pragma once
-// CPU reference kernels: 2-D batch normalisation over contiguous NCHW tensors.
-// Statistics are per channel over N*H*W elements and accumulate in double.
+// CPU reference kernels: 2-D batch normalisation over dense NCHW or channels-last
+// tensors (BatchNormParams::channels_last). Statistics are per channel over N*H*W
+// elements and accumulate in double. Both run the fused kernels of kernels/cpu/norm_act.h
+// without their epilogue.
 #include <cstdint>
 
 #include "kernels/params.h"

@@ -2,7 +2,6 @@
 // elementwise ops and the conv / batchnorm / pool family, and the NHWC CPU kernels
 // against the NCHW reference kernels on the same values.
 #include "kernels/cpu/norm.h"
-#include "kernels/cpu/norm_nhwc.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/pool_nhwc.h"
 #include "test_util.h"
@@ -209,7 +208,9 @@ TEST_CASE("NHWC CPU kernels match the NCHW kernels on the same values", "[core][
     kernels::batchnorm2d_fwd_cpu<double>(p, y.data<double>(), m.data<double>(), is.data<double>(), x.data<double>(),
                                          gamma.data<double>(), beta.data<double>(), rm.data<double>(),
                                          rv.data<double>());
-    kernels::batchnorm2d_fwd_nhwc_cpu<double>(p, yn.data<double>(), mn.data<double>(), isn.data<double>(),
+    kernels::BatchNormParams pn = p;
+    pn.channels_last = true;
+    kernels::batchnorm2d_fwd_cpu<double>(pn, yn.data<double>(), mn.data<double>(), isn.data<double>(),
                                               xn.data<double>(), gamma.data<double>(), beta.data<double>(),
                                               rmn.data<double>(), rvn.data<double>());
     check_close(yn, nhwc_buffer(y), 1e-12);
@@ -224,7 +225,7 @@ TEST_CASE("NHWC CPU kernels match the NCHW kernels on the same values", "[core][
     Tensor ggn = Tensor::zeros({C}, DType::f64), gbn = Tensor::zeros({C}, DType::f64);
     kernels::batchnorm2d_bwd_cpu<double>(p, gx.data<double>(), gg.data<double>(), gb.data<double>(), gy.data<double>(),
                                          x.data<double>(), gamma.data<double>(), m.data<double>(), is.data<double>());
-    kernels::batchnorm2d_bwd_nhwc_cpu<double>(p, gxn.data<double>(), ggn.data<double>(), gbn.data<double>(),
+    kernels::batchnorm2d_bwd_cpu<double>(pn, gxn.data<double>(), ggn.data<double>(), gbn.data<double>(),
                                               gyn.data<double>(), xn.data<double>(), gamma.data<double>(),
                                               m.data<double>(), is.data<double>());
     check_close(gxn, nhwc_buffer(gx), 1e-12);
