@@ -1,11 +1,11 @@
 // Functional ops: batch normalisation with a fused residual-add and relu epilogue.
 // The op follows x's memory format: a channels-last x gives channels-last outputs and
 // gradients, every other x runs as contiguous NCHW.
-#include <initializer_list>
 
 #include "engine/ops/attrs.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/functional.h"
+#include "engine/ops/norm_checks.h"
 
 namespace engine::ops {
 namespace {
@@ -13,41 +13,7 @@ namespace {
 const char* kFwd = "batchnorm2d_act";
 const char* kBwd = "batchnorm2d_act_bwd";
 
-void check_nchw(const Tensor& x, const char* op) {
-  ENGINE_CHECK(x.defined(), "op " << op << ": undefined input");
-  ENGINE_CHECK(x.dim() == 4, "op " << op << ": expected an NCHW input, got " << shape_str(x.shape()));
-  ENGINE_CHECK(is_floating(x.dtype()), "op " << op << ": expected a floating-point input, got " << x.header());
-}
-
-// The dtype of the [C] tensors: the first defined one's, else x's. It must be x's dtype,
-// or f32 beside a bf16/f16 x (low-precision activations, f32 parameters and statistics).
-DType channel_dtype(const Tensor& x, std::initializer_list<const Tensor*> ts, const char* op) {
-  DType dt = x.dtype();
-  for (const Tensor* t : ts)
-    if (t->defined()) {
-      dt = t->dtype();
-      break;
-    }
-  bool lowp = x.dtype() == DType::bf16 || x.dtype() == DType::f16;
-  ENGINE_CHECK(dt == x.dtype() || (lowp && dt == DType::f32),
-               "op " << op << ": parameters and statistics of dtype " << dtype_name(dt)
-                     << " need an input of that dtype (or bf16/f16 with f32 parameters), got " << x.header());
-  return dt;
-}
-
-// A [C] parameter or statistic of dtype dt; undefined is allowed when optional.
-void check_channel_vector(const Tensor& t, const Tensor& x, DType dt, const char* what, const char* op,
-                          bool optional) {
-  if (!t.defined()) {
-    ENGINE_CHECK(optional, "op " << op << ": " << what << " is required");
-    return;
-  }
-  int64_t C = x.size(1);
-  ENGINE_CHECK(t.shape() == Shape{C}, "op " << op << ": " << what << " must have shape [" << C << "] for input "
-                                            << shape_str(x.shape()) << ", got " << shape_str(t.shape()));
-  ENGINE_CHECK(t.dtype() == dt, "op " << op << ": " << what << " must be " << dtype_name(dt) << " like the other [C] "
-                                      << "tensors, got " << t.header());
-}
+using namespace norm_checks;
 
 // A tensor of x's shape and dtype (residual, gradient, saved output).
 void check_like_x(const Tensor& t, const Tensor& x, const char* what, const char* op) {
@@ -55,8 +21,6 @@ void check_like_x(const Tensor& t, const Tensor& x, const char* what, const char
                "op " << op << ": " << what << " " << (t.defined() ? t.header() : std::string("undefined"))
                      << " does not match the input " << x.header());
 }
-
-Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.contiguous() : t; }
 
 MemoryFormat format_of(const Tensor& x) {
   return x.suggest_memory_format() == MemoryFormat::ChannelsLast ? MemoryFormat::ChannelsLast
@@ -84,8 +48,9 @@ BatchNormOutput batchnorm2d_act(const Tensor& x, const Tensor& residual, const T
                                 const Tensor& running_mean, const Tensor& running_var, bool relu, bool training,
                                 double momentum, double eps) {
   check_nchw(x, kFwd);
+  ENGINE_CHECK(is_floating(x.dtype()), "op " << kFwd << ": expected a floating-point input, got " << x.header());
   if (residual.defined()) check_like_x(residual, x, "residual", kFwd);
-  DType pd = channel_dtype(x, {&gamma, &beta, &running_mean, &running_var}, kFwd);
+  DType pd = channel_dtype(x, {&gamma, &beta, &running_mean, &running_var}, kFwd, true);
   check_channel_vector(gamma, x, pd, "gamma", kFwd, true);
   check_channel_vector(beta, x, pd, "beta", kFwd, true);
   check_channel_vector(running_mean, x, pd, "running_mean", kFwd, training);
@@ -124,7 +89,7 @@ BatchNormActGrads batchnorm2d_act_bwd(const Tensor& gy, const Tensor& y, const T
   check_nchw(x, kBwd);
   check_like_x(gy, x, "gradient", kBwd);
   if (relu) check_like_x(y, x, "saved output", kBwd);
-  DType pd = channel_dtype(x, {&gamma, &save_mean, &save_invstd}, kBwd);
+  DType pd = channel_dtype(x, {&gamma, &save_mean, &save_invstd}, kBwd, true);
   check_channel_vector(gamma, x, pd, "gamma", kBwd, true);
   check_channel_vector(save_mean, x, pd, "save_mean", kBwd, false);
   check_channel_vector(save_invstd, x, pd, "save_invstd", kBwd, false);

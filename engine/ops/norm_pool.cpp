@@ -1,54 +1,16 @@
 // Functional ops: batch normalisation and pooling over [N, C, H, W] tensors. Inputs are
 // made dense here in their suggested memory format: the kernels see plain NCHW buffers,
 // or NHWC ones when the params say channels_last (channels-last in, channels-last out).
-#include <initializer_list>
 
 #include "engine/ops/attrs.h"
 #include "engine/ops/dispatch.h"
 #include "engine/ops/functional.h"
+#include "engine/ops/norm_checks.h"
 
 namespace engine::ops {
 namespace {
 
-void check_nchw(const Tensor& x, const char* op) {
-  ENGINE_CHECK(x.defined(), "op " << op << ": undefined input");
-  ENGINE_CHECK(x.dim() == 4, "op " << op << ": expected an NCHW input, got " << shape_str(x.shape()));
-}
-
-// The dtype of the [C] parameters and statistics: x's, or f32 beside a bf16/f16 x
-// (mixed precision: low-precision activations, f32 parameters; CPU only).
-DType channel_dtype(const Tensor& x, std::initializer_list<const Tensor*> ts) {
-  for (const Tensor* t : ts)
-    if (t->defined()) return t->dtype();
-  return x.dtype();
-}
-
-// A [C] parameter or statistic of dtype `dt` on x's device; undefined is allowed when optional.
-void check_channel_vector(const Tensor& t, const Tensor& x, DType dt, const char* what, const char* op,
-                          bool optional) {
-  if (!t.defined()) {
-    ENGINE_CHECK(optional, "op " << op << ": " << what << " is required");
-    return;
-  }
-  int64_t C = x.size(1);
-  ENGINE_CHECK(t.shape() == Shape{C}, "op " << op << ": " << what << " must have shape [" << C << "] for input "
-                                            << shape_str(x.shape()) << ", got " << shape_str(t.shape()));
-  ENGINE_CHECK(t.dtype() == dt, "op " << op << ": " << what << " dtype differs from the other channel vectors: "
-                                      << t.header() << " vs " << dtype_name(dt));
-}
-
-void check_mixed(const Tensor& x, DType dt, const char* op) {
-  if (dt == x.dtype()) return;
-  bool lowp = x.dtype() == DType::bf16 || x.dtype() == DType::f16;
-  ENGINE_CHECK(lowp && dt == DType::f32, "op " << op << ": parameters of dtype " << dtype_name(dt)
-                                               << " need an input of that dtype (or bf16/f16 with f32 parameters), got "
-                                               << x.header());
-  ENGINE_CHECK(x.device().type == DeviceType::CPU,
-               "op " << op << ": a " << dtype_name(x.dtype())
-                     << " input with f32 parameters runs on the CPU only; cast the input to f32, got " << x.header());
-}
-
-Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.contiguous() : t; }
+using namespace norm_checks;
 
 kernels::BatchNormParams bn_params(const Tensor& x, bool training, double momentum, double eps) {
   kernels::BatchNormParams p;
@@ -74,8 +36,7 @@ BatchNormOutput batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& 
                             const Tensor& running_var, bool training, double momentum, double eps) {
   const char* op = "batchnorm2d";
   check_nchw(x, op);
-  DType dt = channel_dtype(x, {&gamma, &beta, &running_mean, &running_var});
-  check_mixed(x, dt, op);
+  DType dt = channel_dtype(x, {&gamma, &beta, &running_mean, &running_var}, op, false);
   check_channel_vector(gamma, x, dt, "gamma", op, true);
   check_channel_vector(beta, x, dt, "beta", op, true);
   check_channel_vector(running_mean, x, dt, "running_mean", op, training);
@@ -115,8 +76,7 @@ BatchNormGrads batchnorm2d_bwd(const Tensor& gy, const Tensor& x, const Tensor& 
   ENGINE_CHECK(gy.defined() && gy.shape() == x.shape() && gy.dtype() == x.dtype(),
                "op batchnorm2d_bwd: gradient " << (gy.defined() ? gy.header() : std::string("undefined"))
                                                << " does not match the input " << x.header());
-  DType dt = channel_dtype(x, {&save_mean, &gamma});
-  check_mixed(x, dt, op);
+  DType dt = channel_dtype(x, {&save_mean, &gamma}, op, false);
   check_channel_vector(gamma, x, dt, "gamma", op, true);
   check_channel_vector(save_mean, x, dt, "save_mean", op, false);
   check_channel_vector(save_invstd, x, dt, "save_invstd", op, false);
