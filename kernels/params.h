@@ -75,6 +75,21 @@ struct BatchNormActParams {
   bool channels_last = false;  // x, residual, y and their gradients are [N, HW, C] in memory
 };
 
+// Plain batch normalisation is the fused one without its epilogue: the CPU and CUDA
+// batch-norm ops both run the fused kernels.
+inline BatchNormActParams without_epilogue(const BatchNormParams& p) {
+  BatchNormActParams a;
+  a.N = p.N;
+  a.C = p.C;
+  a.HW = p.HW;
+  a.momentum = p.momentum;
+  a.eps = p.eps;
+  a.training = p.training;
+  a.relu = false;
+  a.channels_last = p.channels_last;
+  return a;
+}
+
 // One tensor of a multi-tensor optimizer step: n contiguous elements of the parameter p,
 // its gradient g and up to two state buffers (SGD: s1 = momentum buffer or null; AdamW:
 // s1 = exp_avg, s2 = exp_avg_sq), with its own weight decay and (SGD) first-step flag.

@@ -50,7 +50,7 @@ BatchNormOutput batchnorm2d_act(const Tensor& x, const Tensor& residual, const T
   check_nchw(x, kFwd);
   ENGINE_CHECK(is_floating(x.dtype()), "op " << kFwd << ": expected a floating-point input, got " << x.header());
   if (residual.defined()) check_like_x(residual, x, "residual", kFwd);
-  DType pd = channel_dtype(x, {&gamma, &beta, &running_mean, &running_var}, kFwd, true);
+  DType pd = channel_dtype(x, {&gamma, &beta, &running_mean, &running_var}, kFwd);
   check_channel_vector(gamma, x, pd, "gamma", kFwd, true);
   check_channel_vector(beta, x, pd, "beta", kFwd, true);
   check_channel_vector(running_mean, x, pd, "running_mean", kFwd, training);
@@ -89,7 +89,7 @@ BatchNormActGrads batchnorm2d_act_bwd(const Tensor& gy, const Tensor& y, const T
   check_nchw(x, kBwd);
   check_like_x(gy, x, "gradient", kBwd);
   if (relu) check_like_x(y, x, "saved output", kBwd);
-  DType pd = channel_dtype(x, {&gamma, &save_mean, &save_invstd}, kBwd, true);
+  DType pd = channel_dtype(x, {&gamma, &save_mean, &save_invstd}, kBwd);
   check_channel_vector(gamma, x, pd, "gamma", kBwd, true);
   check_channel_vector(save_mean, x, pd, "save_mean", kBwd, false);
   check_channel_vector(save_invstd, x, pd, "save_invstd", kBwd, false);

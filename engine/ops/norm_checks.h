@@ -13,9 +13,8 @@ inline void check_nchw(const Tensor& x, const char* op) {
 
 // The dtype of the [C] parameters and statistics: the first defined one's, else x's. It
 // must be x's dtype, or f32 beside a bf16/f16 x (low-precision activations, f32
-// parameters and statistics), which on CUDA only kernels that take the mix accept.
-inline DType channel_dtype(const Tensor& x, std::initializer_list<const Tensor*> ts, const char* op,
-                           bool mixed_on_cuda) {
+// parameters and statistics).
+inline DType channel_dtype(const Tensor& x, std::initializer_list<const Tensor*> ts, const char* op) {
   DType dt = x.dtype();
   for (const Tensor* t : ts)
     if (t->defined()) {
@@ -27,9 +26,6 @@ inline DType channel_dtype(const Tensor& x, std::initializer_list<const Tensor*>
   ENGINE_CHECK(lowp && dt == DType::f32, "op " << op << ": parameters and statistics of dtype " << dtype_name(dt)
                                                << " need an input of that dtype (or bf16/f16 with f32 parameters), got "
                                                << x.header());
-  ENGINE_CHECK(mixed_on_cuda || x.device().type == DeviceType::CPU,
-               "op " << op << ": a " << dtype_name(x.dtype())
-                     << " input with f32 parameters runs on the CPU only; cast the input to f32, got " << x.header());
   return dt;
 }
 

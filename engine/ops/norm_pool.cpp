@@ -36,7 +36,7 @@ BatchNormOutput batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& 
                             const Tensor& running_var, bool training, double momentum, double eps) {
   const char* op = "batchnorm2d";
   check_nchw(x, op);
-  DType dt = channel_dtype(x, {&gamma, &beta, &running_mean, &running_var}, op, false);
+  DType dt = channel_dtype(x, {&gamma, &beta, &running_mean, &running_var}, op);
   check_channel_vector(gamma, x, dt, "gamma", op, true);
   check_channel_vector(beta, x, dt, "beta", op, true);
   check_channel_vector(running_mean, x, dt, "running_mean", op, training);
@@ -76,7 +76,7 @@ BatchNormGrads batchnorm2d_bwd(const Tensor& gy, const Tensor& x, const Tensor& 
   ENGINE_CHECK(gy.defined() && gy.shape() == x.shape() && gy.dtype() == x.dtype(),
                "op batchnorm2d_bwd: gradient " << (gy.defined() ? gy.header() : std::string("undefined"))
                                                << " does not match the input " << x.header());
-  DType dt = channel_dtype(x, {&save_mean, &gamma}, op, false);
+  DType dt = channel_dtype(x, {&save_mean, &gamma}, op);
   check_channel_vector(gamma, x, dt, "gamma", op, true);
   check_channel_vector(save_mean, x, dt, "save_mean", op, false);
   check_channel_vector(save_invstd, x, dt, "save_invstd", op, false);

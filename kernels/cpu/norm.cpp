@@ -4,22 +4,6 @@
 
 namespace engine::kernels {
 
-namespace {
-// Plain batch normalisation is the fused kernel without its epilogue (no residual, no relu).
-BatchNormActParams without_epilogue(const BatchNormParams& p) {
-  BatchNormActParams a;
-  a.N = p.N;
-  a.C = p.C;
-  a.HW = p.HW;
-  a.momentum = p.momentum;
-  a.eps = p.eps;
-  a.training = p.training;
-  a.relu = false;
-  a.channels_last = p.channels_last;
-  return a;
-}
-}  // namespace
-
 template <class T>
 void batchnorm2d_fwd_cpu(const BatchNormParams& p, T* y, T* save_mean, T* save_invstd, const T* x, const T* gamma,
                          const T* beta, T* running_mean, T* running_var) {
