@@ -1,6 +1,21 @@
-# The CUDA backend switch. AUTO builds it when nvcc is found; ON requires it.
+# The CUDA backend switch. AUTO builds it when nvcc is found; ON requires it; SIM
+# compiles the same .cu sources with the host compiler against the simulated device in
+# cudasim/ (no GPU needed: every [cuda] test runs on the CPU).
 set(ENGINE_WITH_CUDA OFF)
-if(NOT ENGINE_CUDA STREQUAL "OFF")
+set(ENGINE_CUDA_SIM OFF)
+if(ENGINE_CUDA STREQUAL "SIM")
+  set(ENGINE_WITH_CUDA ON)
+  set(ENGINE_CUDA_SIM ON)
+  find_path(ENGINE_CUDA_INCLUDE_DIR cuda_runtime.h HINTS /usr/local/cuda/include ENV CUDA_HOME
+            PATH_SUFFIXES include targets/x86_64-linux/include)
+  find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${ENGINE_CUDNN_ROOT} ENV CUDNN_ROOT ${ENGINE_CUDA_INCLUDE_DIR}
+            PATH_SUFFIXES include)
+  if(NOT ENGINE_CUDA_INCLUDE_DIR OR NOT CUDNN_INCLUDE_DIR)
+    message(FATAL_ERROR "ENGINE_CUDA=SIM needs the CUDA toolkit's headers (cuda_runtime.h, cublas_v2.h) and cudnn.h; "
+                        "none were found (set CUDA_HOME, or -DENGINE_CUDNN_ROOT for cuDNN)")
+  endif()
+  message(STATUS "CUDA backend SIM: simulated device, headers from ${ENGINE_CUDA_INCLUDE_DIR}")
+elseif(NOT ENGINE_CUDA STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER)
     find_program(_engine_nvcc nvcc HINTS /usr/local/cuda/bin ENV CUDA_HOME PATH_SUFFIXES bin)
     if(_engine_nvcc)
@@ -18,7 +33,7 @@ if(NOT ENGINE_CUDA STREQUAL "OFF")
   endif()
 endif()
 
-if(ENGINE_WITH_CUDA)
+if(ENGINE_WITH_CUDA AND NOT ENGINE_CUDA_SIM)
   set(CMAKE_CUDA_ARCHITECTURES ${ENGINE_CUDA_ARCHS})
   set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
@@ -43,6 +58,14 @@ function(engine_add_cuda_backend target)
        ${CMAKE_SOURCE_DIR}/engine/ops/*.cu)
   target_sources(${target} PRIVATE ${cuda_sources})
   target_compile_definitions(${target} PUBLIC ENGINE_HAS_CUDA=1)
+  if(ENGINE_CUDA_SIM)
+    # g++ compiles the .cu files as C++ with the simulator's device header first.
+    set_source_files_properties(${cuda_sources} PROPERTIES LANGUAGE CXX
+                                COMPILE_OPTIONS "-x;c++;-include;${CUDASIM_DEVICE_HEADER};-ffp-contract=off")
+    target_compile_definitions(${target} PUBLIC ENGINE_CUDA_SIM=1)
+    target_link_libraries(${target} PUBLIC cudasim)
+    return()
+  endif()
   # Host-side warnings as for the C++ sources; device-side warnings are on by default.
   target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo
                          -Xcompiler=-Wall,-Wextra>)

@@ -9,8 +9,33 @@
 #include "engine/runtime/cuda_device.h"
 #include "kernels/cuda/check.h"
 
+#if defined(ENGINE_CUDA_SIM) && defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace engine::runtime::cuda {
 namespace {
+
+// On the simulated device under AddressSanitizer, device memory is host memory that
+// ASan watches: the allocator marks the parts of its segments that no live tensor
+// owns, so that a kernel running past the end of a tensor is caught even when the
+// next block of the same segment lies there. No effect in other builds.
+void mark_unowned(const void* p, size_t n) {
+#if defined(ENGINE_CUDA_SIM) && defined(__SANITIZE_ADDRESS__)
+  ASAN_POISON_MEMORY_REGION(p, n);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+void mark_owned(const void* p, size_t n) {
+#if defined(ENGINE_CUDA_SIM) && defined(__SANITIZE_ADDRESS__)
+  ASAN_UNPOISON_MEMORY_REGION(p, n);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
 
 constexpr size_t kRound = 512;
 constexpr size_t kSmallLimit = size_t(1) << 20;     // requests up to this size use the small pool
@@ -97,6 +122,7 @@ CachingAllocator::Block* CachingAllocator::new_segment(size_t size, bool small, 
   }
   kernels::cuda_check(e, "cudaMalloc", __FILE__, __LINE__);
   ++stats_.num_device_mallocs;
+  mark_unowned(p, size);
   stats_.reserved += size;
   if (stats_.reserved > stats_.peak_reserved) stats_.peak_reserved = stats_.reserved;
   return new Block{stream, size, static_cast<char*>(p), small};
@@ -149,10 +175,12 @@ void* CachingAllocator::allocate(size_t nbytes, cudaStream_t stream) {
     pool.insert(r);
   }
   b->allocated = true;
+  mark_unowned(b->ptr, b->size);
+  mark_owned(b->ptr, nbytes);
   live_[b->ptr] = b;
   stats_.allocated += b->size;
   if (stats_.allocated > stats_.peak_allocated) stats_.peak_allocated = stats_.allocated;
-  if (poison_.load()) ENGINE_CUDA_CHECK(cudaMemsetAsync(b->ptr, 0xFF, b->size, work_stream));
+  if (poison_.load()) ENGINE_CUDA_CHECK(cudaMemsetAsync(b->ptr, 0xFF, nbytes, work_stream));
   return b->ptr;
 }
 
@@ -168,6 +196,8 @@ void CachingAllocator::free(void* ptr) {
   Block* b = it->second;
   live_.erase(it);
   b->allocated = false;
+  // A captured graph's replays still use the blocks freed during its capture.
+  if (!is_pool_key(b->stream)) mark_unowned(b->ptr, b->size);
   stats_.allocated -= b->size;
   Pool& pool = b->small ? small_pool_ : large_pool_;
   if (b->prev && !b->prev->allocated) {

@@ -1,5 +1,6 @@
 #include "kernels/cuda/amp.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 
 namespace engine::kernels {
 namespace {
@@ -20,7 +21,7 @@ __global__ void amp_unscale_kernel(T* g, int64_t n, acc_t<T> inv_scale, float* f
 template <class T>
 void amp_unscale_cuda(T* g, int64_t n, double inv_scale, float* found_inf, cudaStream_t stream) {
   if (n == 0) return;
-  amp_unscale_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(g, n, acc_t<T>(inv_scale), found_inf);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, amp_unscale_kernel<T>)(g, n, acc_t<T>(inv_scale), found_inf);
   ENGINE_CUDA_LAUNCH_CHECK("amp_unscale_kernel");
 }
 

@@ -1,5 +1,6 @@
 #include "kernels/cuda/augment.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 
 namespace engine::kernels {
 namespace {
@@ -9,8 +10,8 @@ namespace {
 __global__ void augment_images_kernel(float* out, const uint8_t* images, const int64_t* indices, AugmentParams p,
                                       CudaIndexError* err) {
   // Plain arrays: a __shared__ variable may not have a constructor that initialises.
-  __shared__ int64_t choice[5];  // crop_y, crop_x, flip, cutout_y, cutout_x
-  __shared__ int valid;
+  ENGINE_SHARED(int64_t, choice, [5]);  // crop_y, crop_x, flip, cutout_y, cutout_x
+  ENGINE_SHARED(int, valid);
   const int64_t b = blockIdx.x;
   const int64_t idx = indices[b];
   if (threadIdx.x == 0) {
@@ -51,7 +52,7 @@ __global__ void augment_images_kernel(float* out, const uint8_t* images, const i
 void augment_images_fwd_cuda(float* out, const uint8_t* images, const int64_t* indices, const AugmentParams& p,
                              CudaIndexError* err, cudaStream_t stream) {
   if (p.B == 0) return;
-  augment_images_kernel<<<unsigned(p.B), kBlock, 0, stream>>>(out, images, indices, p, err);
+  ENGINE_LAUNCH(unsigned(p.B), kBlock, 0, stream, augment_images_kernel)(out, images, indices, p, err);
   ENGINE_CUDA_CHECK(cudaGetLastError());
 }
 

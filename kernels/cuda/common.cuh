@@ -8,6 +8,7 @@
 
 #include "engine/core/dtype.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/params.h"
 
 namespace engine::kernels {
@@ -116,7 +117,7 @@ __device__ __forceinline__ A warp_reduce(A v, Op op) {
 // result. Safe to call several times in a row.
 template <class A, class Op>
 __device__ A block_reduce(A v, Op op, A identity) {
-  __shared__ A smem[32];
+  ENGINE_SHARED(A, smem, [32]);
   int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   v = warp_reduce(v, op);
   __syncthreads();

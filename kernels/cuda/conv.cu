@@ -5,6 +5,7 @@
 
 #include "engine/core/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/libs.h"
 
@@ -167,19 +168,19 @@ void add_bias(DType dtype, void* y, const void* bias, const Conv2dParams& p, cud
   unsigned grid = grid_for(n);
   switch (dtype) {
     case DType::f32:
-      add_bias_kernel<float><<<grid, kBlock, 0, stream>>>(static_cast<float*>(y), static_cast<const float*>(bias), n,
+      ENGINE_LAUNCH(grid, kBlock, 0, stream, add_bias_kernel<float>)(static_cast<float*>(y), static_cast<const float*>(bias), n,
                                                           p.K, PQ);
       break;
     case DType::f64:
-      add_bias_kernel<double><<<grid, kBlock, 0, stream>>>(static_cast<double*>(y), static_cast<const double*>(bias),
+      ENGINE_LAUNCH(grid, kBlock, 0, stream, add_bias_kernel<double>)(static_cast<double*>(y), static_cast<const double*>(bias),
                                                            n, p.K, PQ);
       break;
     case DType::bf16:
-      add_bias_kernel<bf16_t><<<grid, kBlock, 0, stream>>>(static_cast<bf16_t*>(y), static_cast<const bf16_t*>(bias),
+      ENGINE_LAUNCH(grid, kBlock, 0, stream, add_bias_kernel<bf16_t>)(static_cast<bf16_t*>(y), static_cast<const bf16_t*>(bias),
                                                            n, p.K, PQ);
       break;
     case DType::f16:
-      add_bias_kernel<f16_t><<<grid, kBlock, 0, stream>>>(static_cast<f16_t*>(y), static_cast<const f16_t*>(bias), n,
+      ENGINE_LAUNCH(grid, kBlock, 0, stream, add_bias_kernel<f16_t>)(static_cast<f16_t*>(y), static_cast<const f16_t*>(bias), n,
                                                           p.K, PQ);
       break;
     default: ENGINE_THROW("conv2d: dtype " << dtype_name(dtype) << " has no CUDA kernel");

@@ -5,6 +5,7 @@
 #include "engine/core/rng.h"
 #include "kernels/cpu/convert.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/elementwise.h"
 
 namespace engine::kernels {
@@ -103,12 +104,12 @@ void copy_cuda(void* dst, DType dt, const StridedLayout& ld, const void* src, DT
     }
     with_word(es, [&](auto w) {
       using W = decltype(w);
-      move_kernel<W><<<grid_for(n), kBlock, 0, stream>>>(static_cast<W*>(dst), ld, static_cast<const W*>(src), ls, n);
+      ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, move_kernel<W>)(static_cast<W*>(dst), ld, static_cast<const W*>(src), ls, n);
       ENGINE_CUDA_LAUNCH_CHECK("move_kernel");
     });
     return;
   }
-  cast_kernel<<<grid_for(n), kBlock, 0, stream>>>(dst, dt, ld, src, st, ls, n);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, cast_kernel)(dst, dt, ld, src, st, ls, n);
   ENGINE_CUDA_LAUNCH_CHECK("cast_kernel");
 }
 
@@ -124,7 +125,7 @@ void fill_cuda(void* dst, DType dt, const StridedLayout& ld, double value, int64
     using W = decltype(w);
     W v;
     std::memcpy(&v, &bits, sizeof(W));
-    fill_kernel<W><<<grid_for(n), kBlock, 0, stream>>>(static_cast<W*>(dst), ld, v, n);
+    ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, fill_kernel<W>)(static_cast<W*>(dst), ld, v, n);
     ENGINE_CUDA_LAUNCH_CHECK("fill_kernel");
   });
 }
@@ -132,14 +133,14 @@ void fill_cuda(void* dst, DType dt, const StridedLayout& ld, double value, int64
 void rng_uniform_cuda(void* y, DType t, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi,
                       cudaStream_t stream) {
   if (n == 0) return;
-  rng_kernel<<<grid_for(n), kBlock, 0, stream>>>(y, t, n, seed, offset, lo, hi - lo, false);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, rng_kernel)(y, t, n, seed, offset, lo, hi - lo, false);
   ENGINE_CUDA_LAUNCH_CHECK("rng_kernel");
 }
 
 void rng_normal_cuda(void* y, DType t, int64_t n, uint64_t seed, uint64_t offset, double mean, double stddev,
                      cudaStream_t stream) {
   if (n == 0) return;
-  rng_kernel<<<grid_for(n), kBlock, 0, stream>>>(y, t, n, seed, offset, mean, stddev, true);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, rng_kernel)(y, t, n, seed, offset, mean, stddev, true);
   ENGINE_CUDA_LAUNCH_CHECK("rng_kernel");
 }
 

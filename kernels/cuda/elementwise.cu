@@ -1,4 +1,5 @@
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/elementwise.h"
 
 namespace engine::kernels {
@@ -97,34 +98,34 @@ __global__ void activation_bwd_kernel(ActivationKind kind, T* gx, const T* gy, c
 template <class T>
 void binary_fwd_cuda(BinaryOp op, T* y, const T* a, const StridedLayout& la, const T* b, const StridedLayout& lb,
                      int64_t n, cudaStream_t stream) {
-  binary_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(op, y, a, la, b, lb, n);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, binary_kernel<T>)(op, y, a, la, b, lb, n);
   ENGINE_CUDA_LAUNCH_CHECK("binary_kernel");
 }
 
 template <class T>
 void compare_fwd_cuda(CompareOp op, uint8_t* y, const T* a, const StridedLayout& la, const T* b,
                       const StridedLayout& lb, int64_t n, cudaStream_t stream) {
-  compare_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(op, y, a, la, b, lb, n);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, compare_kernel<T>)(op, y, a, la, b, lb, n);
   ENGINE_CUDA_LAUNCH_CHECK("compare_kernel");
 }
 
 template <class T>
 void where_fwd_cuda(T* y, const uint8_t* c, const StridedLayout& lc, const T* a, const StridedLayout& la, const T* b,
                     const StridedLayout& lb, int64_t n, cudaStream_t stream) {
-  where_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(y, c, lc, a, la, b, lb, n);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, where_kernel<T>)(y, c, lc, a, la, b, lb, n);
   ENGINE_CUDA_LAUNCH_CHECK("where_kernel");
 }
 
 template <class T>
 void unary_fwd_cuda(UnaryOp op, double alpha, double beta, T* y, const T* x, const StridedLayout& lx, int64_t n,
                     cudaStream_t stream) {
-  unary_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(op, acc_t<T>(alpha), acc_t<T>(beta), y, x, lx, n);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, unary_kernel<T>)(op, acc_t<T>(alpha), acc_t<T>(beta), y, x, lx, n);
   ENGINE_CUDA_LAUNCH_CHECK("unary_kernel");
 }
 
 template <class T>
 void activation_bwd_cuda(ActivationKind kind, T* gx, const T* gy, const T* v, int64_t n, cudaStream_t stream) {
-  activation_bwd_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(kind, gx, gy, v, n);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, activation_bwd_kernel<T>)(kind, gx, gy, v, n);
   ENGINE_CUDA_LAUNCH_CHECK("activation_bwd_kernel");
 }
 

@@ -3,6 +3,7 @@
 
 #include "engine/core/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/libs.h"
 
@@ -74,7 +75,7 @@ void linear_fwd_cuda(cublasHandle_t handle, T* y, const T* x, const T* w, const 
   if (N == 0 || out == 0) return;
   double beta = 0.0;
   if (bias) {
-    broadcast_rows_kernel<T><<<grid_for(N * out), kBlock, 0, stream>>>(y, bias, N, out);
+    ENGINE_LAUNCH(grid_for(N * out), kBlock, 0, stream, broadcast_rows_kernel<T>)(y, bias, N, out);
     ENGINE_CUDA_LAUNCH_CHECK("broadcast_rows_kernel");
     beta = 1.0;
   }

@@ -1,6 +1,7 @@
 #include "engine/core/check.h"
 #include "engine/core/rng.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/index.h"
 
 namespace engine::kernels {
@@ -116,7 +117,7 @@ void gather_fwd_cuda(T* y, const T* x, const int64_t* idx, int64_t outer, int64_
                      CudaIndexError* err, cudaStream_t stream) {
   int64_t n = outer * n_idx * inner;
   if (n == 0) return;
-  gather_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(y, x, idx, outer, n_x, n_idx, inner, err);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, gather_kernel<T>)(y, x, idx, outer, n_x, n_idx, inner, err);
   ENGINE_CUDA_LAUNCH_CHECK("gather_kernel");
 }
 
@@ -128,7 +129,7 @@ void scatter_add_fwd_cuda(T* y, const T* base, const int64_t* idx, const T* src,
                                       stream));
   int64_t n = outer * n_idx * inner;
   if (n == 0) return;
-  scatter_add_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(y, idx, src, outer, n_y, n_idx, inner, err);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, scatter_add_kernel<T>)(y, idx, src, outer, n_y, n_idx, inner, err);
   ENGINE_CUDA_LAUNCH_CHECK("scatter_add_kernel");
 }
 
@@ -137,7 +138,7 @@ void index_select_fwd_cuda(T* y, const T* x, const int64_t* idx, int64_t outer, 
                            int64_t inner, CudaIndexError* err, cudaStream_t stream) {
   int64_t n = outer * n_idx * inner;
   if (n == 0) return;
-  index_select_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(y, x, idx, outer, n_x, n_idx, inner, err);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, index_select_kernel<T>)(y, x, idx, outer, n_x, n_idx, inner, err);
   ENGINE_CUDA_LAUNCH_CHECK("index_select_kernel");
 }
 
@@ -149,7 +150,7 @@ void index_add_fwd_cuda(T* y, const T* base, const int64_t* idx, const T* src, i
                                       stream));
   int64_t n = outer * n_idx * inner;
   if (n == 0) return;
-  index_add_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(y, idx, src, outer, n_y, n_idx, inner, err);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, index_add_kernel<T>)(y, idx, src, outer, n_y, n_idx, inner, err);
   ENGINE_CUDA_LAUNCH_CHECK("index_add_kernel");
 }
 
@@ -164,7 +165,7 @@ void concat_fwd_cuda(void* y, const void* const* xs, const int64_t* sizes, int64
     for (int64_t t = 0; t < count; ++t) {
       int64_t piece = sizes[t] * inner;
       if (piece > 0) {
-        concat_piece_kernel<W><<<grid_for(outer * piece), kBlock, 0, stream>>>(
+        ENGINE_LAUNCH(grid_for(outer * piece), kBlock, 0, stream, concat_piece_kernel<W>)(
             static_cast<W*>(y), static_cast<const W*>(xs[t]), outer, piece, total * inner, at * inner);
         ENGINE_CUDA_LAUNCH_CHECK("concat_piece_kernel");
       }
@@ -179,7 +180,7 @@ void dropout_fwd_cuda(T* y, uint8_t* mask, const T* x, int64_t n, double p, uint
   if (n == 0) return;
   // The scale of dropout_fwd_cpu: 1 / (1 - p) rounded once to the element type's arithmetic.
   acc_t<T> scale = p < 1.0 ? acc_t<T>(1.0 / (1.0 - p)) : acc_t<T>(0);
-  dropout_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(y, mask, x, n, p, seed, offset, scale);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, dropout_kernel<T>)(y, mask, x, n, p, seed, offset, scale);
   ENGINE_CUDA_LAUNCH_CHECK("dropout_kernel");
 }
 
@@ -188,7 +189,7 @@ void topk_fwd_cuda(T* values, int64_t* indices, const T* x, int64_t outer, int64
                    bool largest, cudaStream_t stream) {
   int64_t total = outer * n * inner;
   if (total == 0 || k == 0) return;
-  topk_kernel<T><<<grid_for(total), kBlock, 0, stream>>>(values, indices, x, outer, n, inner, k, largest);
+  ENGINE_LAUNCH(grid_for(total), kBlock, 0, stream, topk_kernel<T>)(values, indices, x, outer, n, inner, k, largest);
   ENGINE_CUDA_LAUNCH_CHECK("topk_kernel");
 }
 

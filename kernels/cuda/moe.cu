@@ -5,6 +5,7 @@
 
 #include "engine/core/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/moe.h"
 
 namespace engine::kernels {
@@ -77,7 +78,7 @@ constexpr int kRouteBlock = 256;
 __global__ void route_place_kernel(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets,
                                    int64_t* cursor, const int64_t* counts, const int64_t* kept,
                                    const int64_t* expert_idx, MoeRouteParams p) {
-  __shared__ int64_t bucket[kRouteBlock];
+  ENGINE_SHARED(int64_t, bucket, [kRouteBlock]);
   const int64_t S = p.T * p.k, E = p.E;
   const int tid = int(threadIdx.x);
   if (tid == 0) {
@@ -270,7 +271,8 @@ template <class T, bool TransA, bool TransB>
 __device__ acc_t<T> tile_product(const T* A, int64_t lda, const T* B, int64_t ldb, int64_t M, int64_t N, int64_t K,
                                  int64_t m0, int64_t n0) {
   using A_t = acc_t<T>;
-  __shared__ A_t As[kTile][kTile], Bs[kTile][kTile + 1];
+  ENGINE_SHARED(A_t, As, [kTile][kTile]);
+  ENGINE_SHARED(A_t, Bs, [kTile][kTile + 1]);
   const int ty = int(threadIdx.y), tx = int(threadIdx.x);
   A_t acc = A_t(0);
   for (int64_t k0 = 0; k0 < K; k0 += kTile) {
@@ -345,9 +347,9 @@ void grouped_rows(T* out, const T* in, const T* w, const int64_t* offsets, int64
   if (R * N == 0) return;
   // sum over experts of ceil(n_e / kTile) <= ceil(R / kTile) + E.
   dim3 grid(unsigned(tiles_of(R) + E), tiles_of(N)), block(kTile, kTile);
-  grouped_rows_kernel<T, TransW><<<grid, block, 0, stream>>>(out, in, w, offsets, E, R, K, N, err);
+  ENGINE_LAUNCH(grid, block, 0, stream, grouped_rows_kernel<T, TransW>)(out, in, w, offsets, E, R, K, N, err);
   ENGINE_CUDA_LAUNCH_CHECK("grouped_rows_kernel");
-  zero_tail_kernel<T><<<grid_for(R * N), kBlock, 0, stream>>>(out, offsets, E, R, N);
+  ENGINE_LAUNCH(grid_for(R * N), kBlock, 0, stream, zero_tail_kernel<T>)(out, offsets, E, R, N);
   ENGINE_CUDA_LAUNCH_CHECK("zero_tail_kernel");
 }
 
@@ -364,11 +366,11 @@ void moe_route_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row_expe
     return;
   }
   int64_t *cursor = scratch, *kept = scratch + p.E + 1;
-  route_count_kernel<<<grid_for(S), kBlock, 0, stream>>>(counts, expert_idx, S, p.E, err);
+  ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, route_count_kernel)(counts, expert_idx, S, p.E, err);
   ENGINE_CUDA_LAUNCH_CHECK("route_count_kernel");
-  route_keep_kernel<P><<<grid_for(S), kBlock, 0, stream>>>(kept, counts, expert_idx, priority, p);
+  ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, route_keep_kernel<P>)(kept, counts, expert_idx, priority, p);
   ENGINE_CUDA_LAUNCH_CHECK("route_keep_kernel");
-  route_place_kernel<<<1, kRouteBlock, 0, stream>>>(row_token, row_slot, row_expert, offsets, cursor, counts, kept,
+  ENGINE_LAUNCH(1, kRouteBlock, 0, stream, route_place_kernel)(row_token, row_slot, row_expert, offsets, cursor, counts, kept,
                                                     expert_idx, p);
   ENGINE_CUDA_LAUNCH_CHECK("route_place_kernel");
 }
@@ -390,12 +392,12 @@ void moe_route_sort_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row
   SortScratch sc = sort_scratch(scratch, p, priority != nullptr);
   const int n = int(S), bits = bucket_bits(E);
   size_t temp_bytes = sc.temp_bytes;
-  route_count_kernel<<<grid_for(S), kBlock, 0, stream>>>(counts, expert_idx, S, E, err);
+  ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, route_count_kernel)(counts, expert_idx, S, E, err);
   ENGINE_CUDA_LAUNCH_CHECK("route_count_kernel");
   const int64_t* rank_vals = nullptr;
   const uint32_t* rank_bucket = nullptr;
   if (p.drop) {
-    sort_init_kernel<P><<<grid_for(S), kBlock, 0, stream>>>(sc.keys_a, sc.vals_a, priority, p);
+    ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, sort_init_kernel<P>)(sc.keys_a, sc.vals_a, priority, p);
     ENGINE_CUDA_LAUNCH_CHECK("sort_init_kernel");
     const int64_t* by_priority = sc.vals_a;
     if (priority) {
@@ -403,7 +405,7 @@ void moe_route_sort_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row
                                                         sc.vals_b, n, 0, 64, stream));
       by_priority = sc.vals_b;
     }
-    sort_bucket_kernel<<<grid_for(S), kBlock, 0, stream>>>(sc.bucket_a, by_priority, expert_idx, S, E);
+    ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, sort_bucket_kernel)(sc.bucket_a, by_priority, expert_idx, S, E);
     ENGINE_CUDA_LAUNCH_CHECK("sort_bucket_kernel");
     // Radix sort is stable: within an expert the slots stay in rank order.
     int64_t* ranked = by_priority == sc.vals_a ? sc.vals_b : sc.vals_a;
@@ -414,17 +416,17 @@ void moe_route_sort_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row
     rank_bucket = sc.bucket_b;
   }
   // The final buckets go to bucket_a, which the ranking no longer needs.
-  sort_keep_kernel<<<grid_for(S), kBlock, 0, stream>>>(sc.bucket_a, rank_vals, rank_bucket, sc.starts, expert_idx,
+  ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, sort_keep_kernel)(sc.bucket_a, rank_vals, rank_bucket, sc.starts, expert_idx,
                                                        p);
   ENGINE_CUDA_LAUNCH_CHECK("sort_keep_kernel");
-  iota_kernel<<<grid_for(S), kBlock, 0, stream>>>(sc.vals_a, S);
+  ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, iota_kernel)(sc.vals_a, S);
   ENGINE_CUDA_LAUNCH_CHECK("iota_kernel");
   ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(sc.temp, temp_bytes, sc.bucket_a, sc.bucket_b, sc.vals_a,
                                                     row_slot, n, 0, bits, stream));
-  sort_kept_counts_kernel<<<grid_for(E + 1), kBlock, 0, stream>>>(sc.kept, counts, p);
+  ENGINE_LAUNCH(grid_for(E + 1), kBlock, 0, stream, sort_kept_counts_kernel)(sc.kept, counts, p);
   ENGINE_CUDA_LAUNCH_CHECK("sort_kept_counts_kernel");
   ENGINE_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(sc.temp, temp_bytes, sc.kept, offsets, int(E + 1), stream));
-  sort_rows_kernel<<<grid_for(S), kBlock, 0, stream>>>(row_token, row_expert, row_slot, expert_idx, S, p.k);
+  ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, sort_rows_kernel)(row_token, row_expert, row_slot, expert_idx, S, p.k);
   ENGINE_CUDA_LAUNCH_CHECK("sort_rows_kernel");
 }
 
@@ -445,7 +447,7 @@ void moe_grouped_matmul_bwd_weight_cuda(T* gw, const T* x, const T* gy, const in
                                         const MoeGroupedMatmulParams& p, CudaIndexError* err, cudaStream_t stream) {
   if (p.E * p.Cin * p.Cout == 0) return;
   dim3 grid(unsigned(p.E * tiles_of(p.Cin)), tiles_of(p.Cout)), block(kTile, kTile);
-  grouped_weight_kernel<T><<<grid, block, 0, stream>>>(gw, x, gy, offsets, p.E, p.R, p.Cin, p.Cout, err);
+  ENGINE_LAUNCH(grid, block, 0, stream, grouped_weight_kernel<T>)(gw, x, gy, offsets, p.E, p.R, p.Cin, p.Cout, err);
   ENGINE_CUDA_LAUNCH_CHECK("grouped_weight_kernel");
 }
 

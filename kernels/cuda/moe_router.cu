@@ -1,5 +1,6 @@
 #include "engine/core/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/moe_router.h"
 
 namespace engine::kernels {
@@ -32,7 +33,7 @@ template <class T, bool kShared>
 __global__ void router_fwd_kernel(T* logits, T* probs, int64_t* top_idx, T* top_probs, T* weights, const T* x,
                                   const T* w, MoeRouterParams p) {
   using A = acc_t<T>;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
+  ENGINE_DYNAMIC_SHARED(unsigned char, smem_raw);
   A* ws = reinterpret_cast<A*>(smem_raw);
   const int64_t C = p.C;
   const int E = int(p.E), k = int(p.k);
@@ -154,7 +155,7 @@ template <class T>
 __global__ void router_bwd_weight_partial_kernel(acc_t<T>* partial, const acc_t<T>* g, const T* x,
                                                  MoeRouterParams p) {
   using A = acc_t<T>;
-  __shared__ A red[kMaxE][32];
+  ENGINE_SHARED(A, red, [kMaxE][32]);
   const int64_t C = p.C;
   const int E = int(p.E);
   const int lane = int(threadIdx.x), wy = int(threadIdx.y);
@@ -225,9 +226,9 @@ void moe_router_fwd_cuda(T* logits, T* probs, int64_t* top_idx, T* top_probs, T*
     if (bytes > 48 * 1024)
       ENGINE_CUDA_CHECK(cudaFuncSetAttribute(router_fwd_kernel<T, true>,
                                              cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-    router_fwd_kernel<T, true><<<grid, block, bytes, stream>>>(logits, probs, top_idx, top_probs, weights, x, w, p);
+    ENGINE_LAUNCH(grid, block, bytes, stream, router_fwd_kernel<T, true>)(logits, probs, top_idx, top_probs, weights, x, w, p);
   } else {
-    router_fwd_kernel<T, false><<<grid, block, 0, stream>>>(logits, probs, top_idx, top_probs, weights, x, w, p);
+    ENGINE_LAUNCH(grid, block, 0, stream, router_fwd_kernel<T, false>)(logits, probs, top_idx, top_probs, weights, x, w, p);
   }
   ENGINE_CUDA_LAUNCH_CHECK("router_fwd_kernel");
 }
@@ -249,16 +250,16 @@ void moe_router_bwd_cuda(T* gx, T* gw, const T* x, const T* w, const T* probs, c
   }
   A* g = static_cast<A*>(scratch);
   A* partial = reinterpret_cast<A*>(static_cast<char*>(scratch) + align256(size_t(p.T * p.E) * sizeof(A)));
-  router_bwd_token_kernel<T><<<token_blocks(p.T), 32 * kWarps, 0, stream>>>(gx, g, w, probs, top_idx, top_probs,
+  ENGINE_LAUNCH(token_blocks(p.T), 32 * kWarps, 0, stream, router_bwd_token_kernel<T>)(gx, g, w, probs, top_idx, top_probs,
                                                                             g_logits, g_probs, g_weights, p);
   ENGINE_CUDA_LAUNCH_CHECK("router_bwd_token_kernel");
   const int64_t chunks = chunks_of(p);
   ENGINE_CHECK(chunks <= 65535, "op moe_router_topk_bwd: " << p.T << " tokens exceed the " << 65535 * kTokenChunk
                                                           << " the weight-gradient grid covers");
   dim3 grid(unsigned((p.C + 31) / 32), unsigned(chunks)), block(32, kWarps);
-  router_bwd_weight_partial_kernel<T><<<grid, block, 0, stream>>>(partial, g, x, p);
+  ENGINE_LAUNCH(grid, block, 0, stream, router_bwd_weight_partial_kernel<T>)(partial, g, x, p);
   ENGINE_CUDA_LAUNCH_CHECK("router_bwd_weight_partial_kernel");
-  router_bwd_weight_sum_kernel<T><<<grid_for(p.E * p.C), kBlock, 0, stream>>>(gw, partial, chunks, p.E * p.C);
+  ENGINE_LAUNCH(grid_for(p.E * p.C), kBlock, 0, stream, router_bwd_weight_sum_kernel<T>)(gw, partial, chunks, p.E * p.C);
   ENGINE_CUDA_LAUNCH_CHECK("router_bwd_weight_sum_kernel");
 }
 

@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/norm_act.h"
 
 namespace engine::kernels {
@@ -112,7 +113,7 @@ __device__ double column_sum(double v, ColumnScratch& sh) {
 // Channels-last partials: grid (ceil(C / 32), S), block (32, 16).
 template <class F>
 __global__ void partial_nhwc_kernel(F f, int64_t C, int64_t M, int64_t chunk, double* pa, double* pb) {
-  __shared__ ColumnScratch sh;
+  ENGINE_SHARED(ColumnScratch, sh);
   const int64_t c = int64_t(blockIdx.x) * kLanes + threadIdx.x;
   const int64_t r0 = int64_t(blockIdx.y) * chunk, r1 = r0 + chunk < M ? r0 + chunk : M;
   double a = 0, b = 0;
@@ -164,11 +165,11 @@ void launch_partials(const BatchNormActParams& p, const Split& s, F f, const Scr
   const int64_t M = p.N * p.HW;
   if (p.channels_last) {
     dim3 grid(unsigned((p.C + kLanes - 1) / kLanes), unsigned(s.S)), block(kLanes, kRows);
-    partial_nhwc_kernel<F><<<grid, block, 0, stream>>>(f, p.C, M, s.chunk, sc.pa, sc.pb);
+    ENGINE_LAUNCH(grid, block, 0, stream, partial_nhwc_kernel<F>)(f, p.C, M, s.chunk, sc.pa, sc.pb);
     ENGINE_CUDA_LAUNCH_CHECK("bn_act partial_nhwc_kernel");
   } else {
     dim3 grid(unsigned(p.C), unsigned(s.S));
-    partial_nchw_kernel<F><<<grid, kPlaneBlock, 0, stream>>>(f, p.C, p.HW, M, s.chunk, sc.pa, sc.pb);
+    ENGINE_LAUNCH(grid, kPlaneBlock, 0, stream, partial_nchw_kernel<F>)(f, p.C, p.HW, M, s.chunk, sc.pa, sc.pb);
     ENGINE_CUDA_LAUNCH_CHECK("bn_act partial_nchw_kernel");
   }
 }
@@ -379,13 +380,12 @@ void batchnorm2d_act_fwd_cuda(const BatchNormActParams& p, T* y, P* save_mean, P
   const Scratch sc = scratch_of(scratch, p, s);
   A* coef = reinterpret_cast<A*>(sc.coef);
   if (p.training) launch_partials(p, s, FwdSums<T>{x, p.HW, p.channels_last, 0.0}, sc, stream);
-  fwd_finish_kernel<T, P><<<finish_grid(p.C), kFinishBlock, 0, stream>>>(
+  ENGINE_LAUNCH(finish_grid(p.C), kFinishBlock, 0, stream, fwd_finish_kernel<T, P>)(
       p, s.S, x, sc.pa, sc.pb, gamma, beta, save_mean, save_invstd, running_mean, running_var, coef);
   ENGINE_CUDA_LAUNCH_CHECK("bn_act fwd_finish_kernel");
   launch_apply<T>(p, {y, x, residual}, [&](auto index_tag, auto layout_tag, auto pack_tag, int64_t packs) {
     using I = decltype(index_tag);
-    fwd_apply_kernel<T, I, decltype(layout_tag)::value, decltype(pack_tag)::value>
-        <<<grid_for(packs, kApplyBlock), kApplyBlock, 0, stream>>>(I(packs), I(p.C), I(p.HW), p.relu, y, x,
+    ENGINE_LAUNCH(grid_for(packs, kApplyBlock), kApplyBlock, 0, stream, fwd_apply_kernel<T, I, decltype(layout_tag)::value, decltype(pack_tag)::value>)(I(packs), I(p.C), I(p.HW), p.relu, y, x,
                                                                     residual, coef);
     ENGINE_CUDA_LAUNCH_CHECK("bn_act fwd_apply_kernel");
   });
@@ -402,8 +402,8 @@ void batchnorm2d_act_bwd_cuda(const BatchNormActParams& p, T* gx, P* ggamma, P* 
   A* coef = reinterpret_cast<A*>(sc.coef);
   if (gx || ggamma || gbeta) {
     launch_partials(p, s, BwdSums<T, P>{gy, y, x, save_mean, p.relu, 0.0}, sc, stream);
-    bwd_finish_kernel<T, P><<<finish_grid(p.C), kFinishBlock, 0, stream>>>(p, s.S, sc.pa, sc.pb, gamma, save_mean,
-                                                                           save_invstd, ggamma, gbeta, coef);
+    ENGINE_LAUNCH(finish_grid(p.C), kFinishBlock, 0, stream, bwd_finish_kernel<T, P>)(
+        p, s.S, sc.pa, sc.pb, gamma, save_mean, save_invstd, ggamma, gbeta, coef);
     ENGINE_CUDA_LAUNCH_CHECK("bn_act bwd_finish_kernel");
   }
   if (!gx && !gresidual) return;
@@ -411,9 +411,9 @@ void batchnorm2d_act_bwd_cuda(const BatchNormActParams& p, T* gx, P* ggamma, P* 
   launch_apply<T>(p, {gx, gresidual, gy, p.relu ? y : nullptr, gx ? x : nullptr},
                   [&](auto index_tag, auto layout_tag, auto pack_tag, int64_t packs) {
                     using I = decltype(index_tag);
-                    bwd_apply_kernel<T, I, decltype(layout_tag)::value, decltype(pack_tag)::value>
-                        <<<grid_for(packs, kApplyBlock), kApplyBlock, 0, stream>>>(
-                            I(packs), I(p.C), I(p.HW), p.relu, gx, gresidual, gy, y, x, coef);
+                    ENGINE_LAUNCH(grid_for(packs, kApplyBlock), kApplyBlock, 0, stream,
+                                  bwd_apply_kernel<T, I, decltype(layout_tag)::value, decltype(pack_tag)::value>)(
+                        I(packs), I(p.C), I(p.HW), p.relu, gx, gresidual, gy, y, x, coef);
                     ENGINE_CUDA_LAUNCH_CHECK("bn_act bwd_apply_kernel");
                   });
 }

@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/optim.h"
 
 namespace engine::kernels {
@@ -109,7 +110,7 @@ template <class T>
 void sgd_step_cuda(T* p, const T* g, T* buf, int64_t n, double lr, double momentum, double dampening,
                    double weight_decay, bool nesterov, bool first_step, cudaStream_t stream) {
   if (n == 0) return;
-  sgd_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, g, buf, n, lr, momentum, dampening, weight_decay, nesterov,
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, sgd_kernel<T>)(p, g, buf, n, lr, momentum, dampening, weight_decay, nesterov,
                                                     first_step);
   ENGINE_CUDA_LAUNCH_CHECK("sgd_kernel");
 }
@@ -120,7 +121,7 @@ void adamw_step_cuda(T* p, const T* g, T* m, T* v, int64_t n, double lr, double 
   if (n == 0) return;
   // Bias corrections on the host, with the same std::pow as the CPU reference.
   double bc1 = 1 - std::pow(beta1, double(step)), bc2 = 1 - std::pow(beta2, double(step));
-  adamw_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, adamw_kernel<T>)(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
   ENGINE_CUDA_LAUNCH_CHECK("adamw_kernel");
 }
 
@@ -128,7 +129,7 @@ template <class T>
 void sgd_step_multi_cuda(const MultiTensorRecord* records, const MultiTensorChunk* chunks, int64_t num_chunks,
                          int64_t chunk_size, const SgdHyper& h, cudaStream_t stream) {
   if (num_chunks == 0) return;
-  sgd_multi_kernel<T><<<multi_grid(num_chunks), kBlock, 0, stream>>>(records, chunks, num_chunks, chunk_size, h);
+  ENGINE_LAUNCH(multi_grid(num_chunks), kBlock, 0, stream, sgd_multi_kernel<T>)(records, chunks, num_chunks, chunk_size, h);
   ENGINE_CUDA_LAUNCH_CHECK("sgd_multi_kernel");
 }
 
@@ -137,7 +138,7 @@ void adamw_step_multi_cuda(const MultiTensorRecord* records, const MultiTensorCh
                            int64_t chunk_size, const AdamWHyper& h, cudaStream_t stream) {
   if (num_chunks == 0) return;
   double bc1 = 1 - std::pow(h.beta1, double(h.step)), bc2 = 1 - std::pow(h.beta2, double(h.step));
-  adamw_multi_kernel<T><<<multi_grid(num_chunks), kBlock, 0, stream>>>(records, chunks, num_chunks, chunk_size, h,
+  ENGINE_LAUNCH(multi_grid(num_chunks), kBlock, 0, stream, adamw_multi_kernel<T>)(records, chunks, num_chunks, chunk_size, h,
                                                                        bc1, bc2);
   ENGINE_CUDA_LAUNCH_CHECK("adamw_multi_kernel");
 }
@@ -147,11 +148,11 @@ void sum_squares_multi_cuda(double* out, double* partials, const MultiTensorReco
                             const MultiTensorChunk* chunks, int64_t num_chunks, int64_t chunk_size,
                             cudaStream_t stream) {
   if (num_chunks > 0) {
-    sum_squares_partial_kernel<T><<<multi_grid(num_chunks), kBlock, 0, stream>>>(partials, records, chunks,
+    ENGINE_LAUNCH(multi_grid(num_chunks), kBlock, 0, stream, sum_squares_partial_kernel<T>)(partials, records, chunks,
                                                                                  num_chunks, chunk_size);
     ENGINE_CUDA_LAUNCH_CHECK("sum_squares_partial_kernel");
   }
-  sum_partials_kernel<<<1, 1024, 0, stream>>>(out, partials, num_chunks);
+  ENGINE_LAUNCH(1, 1024, 0, stream, sum_partials_kernel)(out, partials, num_chunks);
   ENGINE_CUDA_LAUNCH_CHECK("sum_partials_kernel");
 }
 

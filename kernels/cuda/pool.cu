@@ -1,4 +1,5 @@
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/pool.h"
 
 namespace engine::kernels {
@@ -112,7 +113,7 @@ template <class T>
 void maxpool2d_fwd_cuda(const Pool2dParams& p, T* y, int64_t* indices, const T* x, cudaStream_t stream) {
   int64_t n = p.N * p.C * p.P * p.Q;
   if (n == 0) return;
-  maxpool_fwd_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, y, indices, x);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, maxpool_fwd_kernel<T>)(p, y, indices, x);
   ENGINE_CUDA_LAUNCH_CHECK("maxpool_fwd_kernel");
 }
 
@@ -120,7 +121,7 @@ template <class T>
 void maxpool2d_bwd_cuda(const Pool2dParams& p, T* gx, const T* gy, const int64_t* indices, cudaStream_t stream) {
   int64_t n = p.N * p.C * p.H * p.W;
   if (n == 0) return;
-  maxpool_bwd_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, gx, gy, indices);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, maxpool_bwd_kernel<T>)(p, gx, gy, indices);
   ENGINE_CUDA_LAUNCH_CHECK("maxpool_bwd_kernel");
 }
 
@@ -128,7 +129,7 @@ template <class T>
 void avgpool2d_fwd_cuda(const Pool2dParams& p, T* y, const T* x, cudaStream_t stream) {
   int64_t n = p.N * p.C * p.P * p.Q;
   if (n == 0) return;
-  avgpool_fwd_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, y, x);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, avgpool_fwd_kernel<T>)(p, y, x);
   ENGINE_CUDA_LAUNCH_CHECK("avgpool_fwd_kernel");
 }
 
@@ -136,7 +137,7 @@ template <class T>
 void avgpool2d_bwd_cuda(const Pool2dParams& p, T* gx, const T* gy, cudaStream_t stream) {
   int64_t n = p.N * p.C * p.H * p.W;
   if (n == 0) return;
-  avgpool_bwd_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, gx, gy);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, avgpool_bwd_kernel<T>)(p, gx, gy);
   ENGINE_CUDA_LAUNCH_CHECK("avgpool_bwd_kernel");
 }
 

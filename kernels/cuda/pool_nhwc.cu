@@ -1,4 +1,5 @@
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/pool_nhwc.h"
 
 namespace engine::kernels {
@@ -125,7 +126,7 @@ template <class T>
 void maxpool2d_fwd_nhwc_cuda(const Pool2dParams& p, T* y, int64_t* indices, const T* x, cudaStream_t stream) {
   int64_t n = p.N * p.C * p.P * p.Q;
   if (n == 0) return;
-  maxpool_fwd_nhwc_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, y, indices, x);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, maxpool_fwd_nhwc_kernel<T>)(p, y, indices, x);
   ENGINE_CUDA_LAUNCH_CHECK("maxpool_fwd_nhwc_kernel");
 }
 
@@ -133,7 +134,7 @@ template <class T>
 void maxpool2d_bwd_nhwc_cuda(const Pool2dParams& p, T* gx, const T* gy, const int64_t* indices, cudaStream_t stream) {
   int64_t n = p.N * p.C * p.H * p.W;
   if (n == 0) return;
-  maxpool_bwd_nhwc_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, gx, gy, indices);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, maxpool_bwd_nhwc_kernel<T>)(p, gx, gy, indices);
   ENGINE_CUDA_LAUNCH_CHECK("maxpool_bwd_nhwc_kernel");
 }
 
@@ -141,7 +142,7 @@ template <class T>
 void avgpool2d_fwd_nhwc_cuda(const Pool2dParams& p, T* y, const T* x, cudaStream_t stream) {
   int64_t n = p.N * p.C * p.P * p.Q;
   if (n == 0) return;
-  avgpool_fwd_nhwc_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, y, x);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, avgpool_fwd_nhwc_kernel<T>)(p, y, x);
   ENGINE_CUDA_LAUNCH_CHECK("avgpool_fwd_nhwc_kernel");
 }
 
@@ -149,14 +150,14 @@ template <class T>
 void avgpool2d_bwd_nhwc_cuda(const Pool2dParams& p, T* gx, const T* gy, cudaStream_t stream) {
   int64_t n = p.N * p.C * p.H * p.W;
   if (n == 0) return;
-  avgpool_bwd_nhwc_kernel<T><<<grid_for(n), kBlock, 0, stream>>>(p, gx, gy);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, avgpool_bwd_nhwc_kernel<T>)(p, gx, gy);
   ENGINE_CUDA_LAUNCH_CHECK("avgpool_bwd_nhwc_kernel");
 }
 
 template <class T>
 void global_avgpool_fwd_nhwc_cuda(T* y, const T* x, int64_t N, int64_t hw, int64_t C, cudaStream_t stream) {
   if (N * C == 0) return;
-  global_avgpool_nhwc_kernel<T><<<grid_for(N * C), kBlock, 0, stream>>>(y, x, N, hw, C);
+  ENGINE_LAUNCH(grid_for(N * C), kBlock, 0, stream, global_avgpool_nhwc_kernel<T>)(y, x, N, hw, C);
   ENGINE_CUDA_LAUNCH_CHECK("global_avgpool_nhwc_kernel");
 }
 

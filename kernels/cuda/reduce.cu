@@ -1,4 +1,5 @@
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/reduce.h"
 
 namespace engine::kernels {
@@ -65,8 +66,8 @@ __device__ __forceinline__ bool argmax_beats(A va, int64_t ia, A vb, int64_t ib)
 template <class T>
 __global__ void argmax_rows_kernel(int64_t* y, const T* x, int64_t outer, int64_t inner) {
   using A = acc_t<T>;
-  __shared__ A sv[256];
-  __shared__ int64_t si[256];
+  ENGINE_SHARED(A, sv, [256]);
+  ENGINE_SHARED(int64_t, si, [256]);
   for (int64_t r = blockIdx.x; r < outer; r += gridDim.x) {
     const T* row = x + r * inner;
     A best = A(0);
@@ -101,11 +102,11 @@ void reduce_rows_cuda(ReduceOp op, T* y, const T* x, int64_t outer, int64_t inne
   if (outer == 0) return;
   if (inner <= kWarpRowMax) {
     constexpr int kRowsPerBlock = kBlock / 32;
-    reduce_rows_kernel<T, true><<<grid_for(outer, kRowsPerBlock), kBlock, 0, stream>>>(op, y, x, outer, inner,
+    ENGINE_LAUNCH(grid_for(outer, kRowsPerBlock), kBlock, 0, stream, reduce_rows_kernel<T, true>)(op, y, x, outer, inner,
                                                                                      correction);
     ENGINE_CUDA_LAUNCH_CHECK("reduce_rows_kernel<warp>");
   } else {
-    reduce_rows_kernel<T, false><<<grid_for(outer, 1), kRowBlock, 0, stream>>>(op, y, x, outer, inner, correction);
+    ENGINE_LAUNCH(grid_for(outer, 1), kRowBlock, 0, stream, reduce_rows_kernel<T, false>)(op, y, x, outer, inner, correction);
     ENGINE_CUDA_LAUNCH_CHECK("reduce_rows_kernel<block>");
   }
 }
@@ -114,7 +115,7 @@ template <class T>
 void argmax_rows_cuda(int64_t* y, const T* x, int64_t outer, int64_t inner, cudaStream_t stream) {
   if (outer == 0) return;
   int threads = inner <= 32 ? 32 : (inner <= 128 ? 128 : 256);  // a power of two, at most 256
-  argmax_rows_kernel<T><<<grid_for(outer, 1), threads, 0, stream>>>(y, x, outer, inner);
+  ENGINE_LAUNCH(grid_for(outer, 1), threads, 0, stream, argmax_rows_kernel<T>)(y, x, outer, inner);
   ENGINE_CUDA_LAUNCH_CHECK("argmax_rows_kernel");
 }
 

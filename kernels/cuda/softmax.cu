@@ -1,4 +1,5 @@
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/softmax.h"
 
 namespace engine::kernels {
@@ -186,13 +187,13 @@ template <class T>
 void softmax_fwd_cuda(T* y, const T* x, int64_t outer, int64_t n, int64_t inner, bool log, cudaStream_t stream) {
   if (outer * n * inner == 0) return;
   if (inner > 1) {
-    softmax_cols_kernel<T><<<grid_for(outer * inner), kBlock, 0, stream>>>(y, x, outer, n, inner, log);
+    ENGINE_LAUNCH(grid_for(outer * inner), kBlock, 0, stream, softmax_cols_kernel<T>)(y, x, outer, n, inner, log);
     ENGINE_CUDA_LAUNCH_CHECK("softmax_cols_kernel");
   } else if (n <= kWarpRowMax) {
-    softmax_rows_kernel<T, true><<<grid_for(outer, kBlock / 32), kBlock, 0, stream>>>(y, x, outer, n, log);
+    ENGINE_LAUNCH(grid_for(outer, kBlock / 32), kBlock, 0, stream, softmax_rows_kernel<T, true>)(y, x, outer, n, log);
     ENGINE_CUDA_LAUNCH_CHECK("softmax_rows_kernel<warp>");
   } else {
-    softmax_rows_kernel<T, false><<<grid_for(outer, 1), kRowBlock, 0, stream>>>(y, x, outer, n, log);
+    ENGINE_LAUNCH(grid_for(outer, 1), kRowBlock, 0, stream, softmax_rows_kernel<T, false>)(y, x, outer, n, log);
     ENGINE_CUDA_LAUNCH_CHECK("softmax_rows_kernel<block>");
   }
 }
@@ -202,13 +203,13 @@ void softmax_bwd_cuda(T* gx, const T* gy, const T* y, int64_t outer, int64_t n, 
                       cudaStream_t stream) {
   if (outer * n * inner == 0) return;
   if (inner > 1) {
-    softmax_bwd_cols_kernel<T><<<grid_for(outer * inner), kBlock, 0, stream>>>(gx, gy, y, outer, n, inner, log);
+    ENGINE_LAUNCH(grid_for(outer * inner), kBlock, 0, stream, softmax_bwd_cols_kernel<T>)(gx, gy, y, outer, n, inner, log);
     ENGINE_CUDA_LAUNCH_CHECK("softmax_bwd_cols_kernel");
   } else if (n <= kWarpRowMax) {
-    softmax_bwd_rows_kernel<T, true><<<grid_for(outer, kBlock / 32), kBlock, 0, stream>>>(gx, gy, y, outer, n, log);
+    ENGINE_LAUNCH(grid_for(outer, kBlock / 32), kBlock, 0, stream, softmax_bwd_rows_kernel<T, true>)(gx, gy, y, outer, n, log);
     ENGINE_CUDA_LAUNCH_CHECK("softmax_bwd_rows_kernel<warp>");
   } else {
-    softmax_bwd_rows_kernel<T, false><<<grid_for(outer, 1), kRowBlock, 0, stream>>>(gx, gy, y, outer, n, log);
+    ENGINE_LAUNCH(grid_for(outer, 1), kRowBlock, 0, stream, softmax_bwd_rows_kernel<T, false>)(gx, gy, y, outer, n, log);
     ENGINE_CUDA_LAUNCH_CHECK("softmax_bwd_rows_kernel<block>");
   }
 }
@@ -218,14 +219,14 @@ void cross_entropy_fwd_cuda(T* loss, T* lse, const T* logits, const int64_t* lab
                             double* row_loss, CudaIndexError* err, cudaStream_t stream) {
   if (N == 0) return;
   if (C <= kWarpRowMax) {
-    xent_fwd_kernel<T, true><<<grid_for(N, kBlock / 32), kBlock, 0, stream>>>(lse, logits, labels, N, C, s, row_loss,
+    ENGINE_LAUNCH(grid_for(N, kBlock / 32), kBlock, 0, stream, xent_fwd_kernel<T, true>)(lse, logits, labels, N, C, s, row_loss,
                                                                              err);
     ENGINE_CUDA_LAUNCH_CHECK("xent_fwd_kernel<warp>");
   } else {
-    xent_fwd_kernel<T, false><<<grid_for(N, 1), kRowBlock, 0, stream>>>(lse, logits, labels, N, C, s, row_loss, err);
+    ENGINE_LAUNCH(grid_for(N, 1), kRowBlock, 0, stream, xent_fwd_kernel<T, false>)(lse, logits, labels, N, C, s, row_loss, err);
     ENGINE_CUDA_LAUNCH_CHECK("xent_fwd_kernel<block>");
   }
-  xent_mean_kernel<T><<<1, 1024, 0, stream>>>(loss, row_loss, N);
+  ENGINE_LAUNCH(1, 1024, 0, stream, xent_mean_kernel<T>)(loss, row_loss, N);
   ENGINE_CUDA_LAUNCH_CHECK("xent_mean_kernel");
 }
 
@@ -233,7 +234,7 @@ template <class T>
 void cross_entropy_bwd_cuda(T* glogits, const T* gloss, const T* logits, const int64_t* labels, const T* lse,
                             int64_t N, int64_t C, double s, CudaIndexError* err, cudaStream_t stream) {
   if (N * C == 0) return;
-  xent_bwd_kernel<T><<<grid_for(N * C), kBlock, 0, stream>>>(glogits, gloss, logits, labels, lse, N, C, s, err);
+  ENGINE_LAUNCH(grid_for(N * C), kBlock, 0, stream, xent_bwd_kernel<T>)(glogits, gloss, logits, labels, lse, N, C, s, err);
   ENGINE_CUDA_LAUNCH_CHECK("xent_bwd_kernel");
 }
 
