@@ -11,14 +11,25 @@ constexpr int kWarps = 8;  // tokens per block at a time: one per warp
 // Token chunk of one gw partial sum: fixed, so that the reduction order never changes.
 constexpr int64_t kTokenChunk = 256;
 
-// The argmax over the warp of (value, lane) pairs: larger value first, then lower index.
-// A total order, so every lane ends with the same winner.
+// The argmax over the warp of (value, lane) pairs: larger value first, then lower index,
+// NaN above every number (as MaxOp has it). A total order, so every lane ends with the
+// same winner; with plain `>` a NaN made every lane keep its own pair, and later rounds
+// picked a lane past E. A NaN input makes every probability NaN, and then the k lowest
+// experts are chosen, as the CPU reference does.
+template <class A>
+__device__ __forceinline__ bool argmax_before(A v2, int i2, A v, int i) {
+  const bool n2 = d_isnan(v2), n = d_isnan(v);
+  if (n2 != n) return n2;
+  if (!n2 && v2 != v) return v2 > v;
+  return i2 < i;
+}
+
 template <class A>
 __device__ __forceinline__ void warp_argmax(A& v, int& i) {
   for (int o = 16; o > 0; o >>= 1) {
     A v2 = __shfl_xor_sync(0xffffffffu, v, o);
     int i2 = __shfl_xor_sync(0xffffffffu, i, o);
-    if (v2 > v || (v2 == v && i2 < i)) {
+    if (argmax_before(v2, i2, v, i)) {
       v = v2;
       i = i2;
     }

@@ -185,6 +185,34 @@ TEST_CASE("cuda moe_router_topk forward and backward match the CPU", "[cuda]") {
       }
 }
 
+TEST_CASE("cuda moe_router_topk: NaN and inf tokens pick the CPU's experts and carry NaN", "[cuda]") {
+  begin_cuda_test();
+  // A NaN logit once made every lane of the warp argmax keep its own expert, and later
+  // rounds chose expert 32 (past E). Now NaN ranks above every number on the GPU, and a
+  // NaN token's probabilities are all NaN on both devices, so both pick experts 0..k-1.
+  for (DType d : {DType::f32, DType::f64, DType::bf16})
+    for (int64_t E : {int64_t(5), int64_t(32)})
+      for (int64_t C : {int64_t(7), int64_t(600)}) {
+        const int64_t T = 9, k = 3;
+        Tensor x64 = randn64({T, C}, 77 + uint64_t(E + C));
+        double* xp = x64.data<double>();
+        xp[2 * C + 1] = std::nan("");
+        xp[5 * C] = INFINITY;
+        xp[6 * C + C - 1] = -INFINITY;
+        Tensor x = x64.to(d), w = rand_input({E, C}, 78, d, 0.0, 0.2);
+        ops::MoeRouterOutput want = ops::moe_router_topk(cpu_twin(x), cpu_twin(w), k, 1.0, true);
+        ops::MoeRouterOutput got = ops::moe_router_topk(on_gpu(x), on_gpu(w), k, 1.0, true);
+        std::string what = std::string(dtype_name(d)) + " E " + std::to_string(E) + " C " + std::to_string(C);
+        check_exact(got.top_idx, want.top_idx, "top_idx " + what);
+        std::vector<double> gp = got.probs.to_vector(), wp = want.probs.to_vector();
+        for (size_t i = 0; i < wp.size(); ++i) {
+          INFO(what << " probs[" << i << "]: cuda " << gp[i] << ", cpu " << wp[i]);
+          CHECK(std::isnan(gp[i]) == std::isnan(wp[i]));
+        }
+        for (int64_t j = 0; j < k; ++j) CHECK(got.top_idx.to_vector_as<int64_t>()[size_t(2 * k + j)] == j);
+      }
+}
+
 TEST_CASE("cuda moe_grouped_matmul, cuBLAS grouped and tiled paths: forward and backward match the CPU", "[cuda]") {
   begin_cuda_test();
   struct Case {
