@@ -97,6 +97,7 @@ bool Tensor::is_contiguous(MemoryFormat format) const {
 }
 
 bool Tensor::is_non_overlapping_and_dense() const {
+  if (numel() == 0) return true;  // no element, no memory touched (the strides of [3, 0, 5] are [0, 5, 1])
   std::vector<size_t> order;
   for (size_t i = 0; i < shape_.size(); ++i)
     if (shape_[i] != 1) order.push_back(i);

@@ -152,3 +152,15 @@ TEST_CASE("philox is counter-based and deterministic", "[rng]") {
   CHECK(r.v[2] == 0xbc57ac4cu);
   CHECK(r.v[3] == 0x9b00dbd8u);
 }
+
+TEST_CASE("an empty tensor with a zero-size middle axis copies like any other", "[tensor]") {
+  // Its contiguous strides are [0, 5, 1]: empty_strided must accept them (a copy to a
+  // device did not).
+  Tensor x = Tensor::zeros({3, 0, 5}, DType::f64);
+  CHECK(x.strides() == Strides{0, 5, 1});
+  CHECK(x.is_non_overlapping_and_dense());
+  Tensor y = Tensor::empty_strided({3, 0, 5}, x.strides(), DType::f32, Device::cpu());
+  CHECK(y.numel() == 0);
+  CHECK(x.to(DType::f32).shape() == Shape{3, 0, 5});
+  CHECK(x.to(Device::cpu()).shape() == Shape{3, 0, 5});
+}
