@@ -1,5 +1,6 @@
 // CUDA parity: elementwise ops, copies and casts, fills, random numbers, reductions.
 #include <cmath>
+#include <limits>
 
 #include "cuda_parity.h"
 
@@ -40,7 +41,9 @@ TEST_CASE("cuda binary ops: broadcasting, strided views, every float dtype", "[c
       check_parity(ops::binary(op, on_gpu(a), on_gpu(b)), ops::binary(op, cpu_twin(a), cpu_twin(b)), d,
                    std::string(binary_name(op)) + " broadcast");
       // Non-contiguous operands: a transposed and a strided slice.
-      Tensor c = rand_input({9, 6}, 3, d), e = rand_uniform_input({6, 19}, 4, d, 0.5, 2.0);
+      // pow of a negative base to a fractional power is NaN on both devices: keep pow's base positive.
+      Tensor c = op == BinaryOp::Pow ? rand_uniform_input({9, 6}, 3, d, 0.5, 2.0) : rand_input({9, 6}, 3, d);
+      Tensor e = rand_uniform_input({6, 19}, 4, d, 0.5, 2.0);
       Tensor cg = on_gpu(c).transpose(0, 1), eg = on_gpu(e).slice(1, 1, 19, 2);
       Tensor cc = cpu_twin(c).transpose(0, 1), ec = cpu_twin(e).slice(1, 1, 19, 2);
       check_parity(ops::binary(op, cg, eg), ops::binary(op, cc, ec), d, std::string(binary_name(op)) + " strided");
@@ -122,7 +125,7 @@ TEST_CASE("cuda fill, contiguous and strided", "[cuda]") {
 TEST_CASE("cuda random numbers: the CPU's Philox stream", "[cuda]") {
   begin_cuda_test();
   for (DType d : {DType::f32, DType::f64, DType::bf16}) {
-    check_exact(ops::rand_uniform({1001}, 42, 12, d, gpu(), -1.5, 3.0), ops::rand_uniform({1001}, 42, 12, d),
+    check_exact(ops::rand_uniform({1001}, 42, 12, d, gpu(), -1.5, 3.0), ops::rand_uniform({1001}, 42, 12, d, Device::cpu(), -1.5, 3.0),
                 std::string("uniform ") + dtype_name(d));
     // Normal values go through logf/cosf, whose last bits differ between libm and CUDA.
     Tensor got = ops::randn({999}, 43, 5, d, gpu(), 0.5, 2.0), want = ops::randn({999}, 43, 5, d, Device::cpu(), 0.5, 2.0);
@@ -157,6 +160,48 @@ TEST_CASE("cuda argmax: the first maximum wins, ties included", "[cuda]") {
       check_exact(ops::argmax(on_gpu(x), -1), ops::argmax(cpu_twin(x), -1), std::string("argmax ") + dtype_name(d));
       check_exact(ops::argmax(on_gpu(x), 0, true), ops::argmax(cpu_twin(x), 0, true),
                   std::string("argmax axis 0 ") + dtype_name(d));
+    }
+  }
+}
+
+TEST_CASE("cuda arg-max ops carry NaN and inf as the CPU does: argmax, max, maxpool2d in both layouts", "[cuda]") {
+  begin_cuda_test();
+  const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
+  for (DType d : float_dtypes()) {
+    Tensor x64 = randn64({2, 3, 6, 7}, 91);
+    double* p = x64.data<double>();
+    p[3] = nan;          // a NaN inside a row and a pooling window
+    p[50] = inf;         // +inf beside finite values
+    p[51] = nan;         // NaN after +inf in the same row
+    p[100] = -inf;       // -inf
+    for (int i = 126; i < 133; ++i) p[i] = -inf;  // a row of -inf only
+    p[200] = nan;
+    p[201] = nan;        // two NaN: the first wins
+    Tensor x = x64.to(d);
+    const std::string dn = dtype_name(d);
+    Tensor rows = x.reshape({36, 7});
+    check_exact(ops::argmax(on_gpu(rows), -1), ops::argmax(cpu_twin(rows), -1), "argmax rows " + dn);
+    check_exact(ops::argmax(on_gpu(rows), 0), ops::argmax(cpu_twin(rows), 0), "argmax columns " + dn);
+    std::vector<double> gm = ops::max(on_gpu(rows), {1}).to_vector(), wm = ops::max(cpu_twin(rows), {1}).to_vector();
+    REQUIRE(gm.size() == wm.size());
+    for (size_t i = 0; i < gm.size(); ++i) {
+      INFO("max of row " << i << " [" << dn << "]: cuda " << gm[i] << ", cpu " << wm[i]);
+      CHECK((std::isnan(gm[i]) ? std::isnan(wm[i]) : gm[i] == wm[i]));
+    }
+    ops::Pool2dOptions o;
+    o.kh = o.kw = 3;
+    o.sh = o.sw = 2;
+    o.ph = o.pw = 1;
+    for (MemoryFormat mf : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+      ops::MaxPoolOutput got = ops::maxpool2d(on_gpu(x).contiguous(mf), o);
+      ops::MaxPoolOutput want = ops::maxpool2d(cpu_twin(x).contiguous(mf), o);
+      std::string what = "maxpool2d " + std::string(mf == MemoryFormat::ChannelsLast ? "channels-last " : "") + dn;
+      check_exact(got.indices, want.indices, what + " indices");
+      std::vector<double> gy = got.y.to_vector(), wy = want.y.to_vector();
+      for (size_t i = 0; i < gy.size(); ++i) {
+        INFO(what << " y[" << i << "]: cuda " << gy[i] << ", cpu " << wy[i]);
+        CHECK((std::isnan(gy[i]) ? std::isnan(wy[i]) : gy[i] == wy[i]));
+      }
     }
   }
 }

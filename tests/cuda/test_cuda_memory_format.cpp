@@ -31,7 +31,7 @@ TEST_CASE("cuda channels-last copies keep their strides on and off the device", 
   Tensor back = g.to(Device::cpu());
   check_cl(back, "to(cpu)");
   check_exact(g, x, "channels-last round trip");
-  check_exact(back, x, "channels-last round trip on the host");
+  CHECK(back.to_vector() == x.to_vector());  // the host copy: its values, in logical order
   check_exact(on_gpu(x).contiguous(kCL), x, "contiguous(channels_last) on the device");
 }
 
@@ -94,9 +94,10 @@ TEST_CASE("cuda conv2d channels-last forward, backward data and backward filter"
 
 TEST_CASE("cuda batchnorm2d channels-last: training, eval and backward", "[cuda]") {
   begin_cuda_test();
-  // C = 37 and 70 span partial 32-channel blocks; 1x1 planes; a large N*H*W.
+  // C = 37 and 70 span partial 32-channel blocks; 1x1 planes; a large N*H*W. (With N*H*W = 2
+  // every gx is 0 in exact arithmetic and the test compared amplified rounding noise.)
   for (DType d : float_dtypes())
-    for (Shape s : {Shape{4, 37, 5, 7}, Shape{2, 70, 1, 1}, Shape{3, 5, 33, 31}}) {
+    for (Shape s : {Shape{4, 37, 5, 7}, Shape{9, 70, 1, 1}, Shape{3, 5, 33, 31}}) {
       int64_t C = s[1];
       Tensor x = rand_input(s, 40, d, 0.7, 2.0), gamma = rand_input({C}, 41, d), beta = rand_input({C}, 42, d);
       Tensor rm = rand_input({C}, 43, d), rv = rand_uniform_input({C}, 44, d, 0.5, 1.5);
