@@ -33,7 +33,11 @@ constexpr int kPlaneBlock = 256;         // NCHW reduction block
 constexpr int kFinishBlock = 256;        // finish kernel: 8 warps, one channel each
 constexpr int kApplyBlock = 256;
 constexpr int64_t kTargetBlocks = 1024;  // reduction blocks to aim for (H100: 132 SMs)
-constexpr int64_t kMinRowsPerSplit = 128;
+// Rows a slice holds at least: 8 per thread of the 16-row channels-last block, 4 per
+// thread of the 256-thread NCHW block (one shared 128-row minimum left at least half of
+// every NCHW block idle, and a simulated GPU pays for each idle thread's reduction).
+constexpr int64_t kMinRowsPerSplitNhwc = 128;
+constexpr int64_t kMinRowsPerSplitNchw = 4 * kPlaneBlock;
 constexpr int64_t kMaxSplits = 256;
 
 template <class T> __device__ __forceinline__ double to_f64(T v) { return double(to_acc(v)); }
@@ -43,13 +47,14 @@ struct Split {
   int64_t S = 1, chunk = 0;  // slices per channel and rows per slice
 };
 
-// Enough slices for about kTargetBlocks blocks, each of at least kMinRowsPerSplit rows.
+// Enough slices for about kTargetBlocks blocks, each of at least the layout's minimum rows.
 Split split_of(const BatchNormActParams& p) {
   const int64_t M = p.N * p.HW;
   const int64_t groups = p.channels_last ? (p.C + kLanes - 1) / kLanes : p.C;
   Split s;
   s.S = (kTargetBlocks + groups - 1) / std::max<int64_t>(groups, 1);
-  s.S = std::min(s.S, (M + kMinRowsPerSplit - 1) / kMinRowsPerSplit);
+  const int64_t min_rows = p.channels_last ? kMinRowsPerSplitNhwc : kMinRowsPerSplitNchw;
+  s.S = std::min(s.S, (M + min_rows - 1) / min_rows);
   s.S = std::max<int64_t>(1, std::min(s.S, kMaxSplits));
   s.chunk = (M + s.S - 1) / s.S;
   return s;
