@@ -1,23 +1,59 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds (incrementally) and runs the whole
-# suite with ctest, then the CPU suite again under AddressSanitizer and
-# UndefinedBehaviorSanitizer. [cuda] tests are skipped (and counted) without a GPU.
-#   ENGINE_CUDA=AUTO|ON|OFF        CUDA backend of the main build (default AUTO)
-#   ENGINE_CUDA_ARCHS="80;86;89;90" architectures for nvcc
-#   ENGINE_SKIP_SANITIZE=1         skip the sanitizer pass
+# suite. Without a GPU the CUDA backend runs on the simulated device (ENGINE_CUDA=SIM):
+#   1. build/: CPU tests, every [cuda] test on the simulated GPU and the simulator's own
+#      tests (thread order forward);
+#   2. the [cuda] tests again under the reverse, random and run-ahead thread orders,
+#      which expose missing barriers and races that one order hides;
+#   3. when nvcc is installed: every CUDA source compiled by nvcc for sm_90, a register
+#      and spill table per kernel, and a failure for any kernel launched (in step 1)
+#      with a block that would not fit the register file;
+#   4. build-asan/: the CPU and [cuda] suites again under AddressSanitizer and
+#      UndefinedBehaviorSanitizer (the simulated kernels included; long training tests
+#      excluded).
+#   ENGINE_CUDA=SIM|AUTO|ON|OFF     CUDA backend of the main build (default SIM; with a
+#                                   GPU, AUTO or ON builds with nvcc and runs on it)
+#   ENGINE_CUDA_ARCHS="80;86;89;90" architectures for nvcc (ENGINE_CUDA=AUTO/ON)
+#   ENGINE_SKIP_ORDERS=1            skip step 2
+#   ENGINE_SKIP_NVCC=1              skip step 3
+#   ENGINE_SKIP_SANITIZE=1          skip step 4
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 bash "$ENGINE_ROOT/scripts/setup.sh"
+start=$SECONDS
+stamp() { echo "== [$((SECONDS - start)) s] $*"; }
 
-engine_build "$ENGINE_ROOT/build" -DENGINE_CUDA="${ENGINE_CUDA:-AUTO}" \
-  -DENGINE_CUDA_ARCHS="${ENGINE_CUDA_ARCHS:-80;86;89;90}"
-echo "== test suite (build/)"
-ctest --test-dir "$ENGINE_ROOT/build" --output-on-failure -j "$ENGINE_JOBS"
+mode=${ENGINE_CUDA:-SIM}
+engine_build "$ENGINE_ROOT/build" -DENGINE_CUDA="$mode" -DENGINE_CUDA_ARCHS="${ENGINE_CUDA_ARCHS:-80;86;89;90}"
+launches="$ENGINE_ROOT/build/cudasim-launches.txt"
+rm -f "$launches"
+stamp "test suite (build/, ENGINE_CUDA=$mode)"
+ENGINE_CUDASIM_LAUNCH_LOG=$launches ENGINE_CUDASIM_QUIET=1 \
+  ctest --test-dir "$ENGINE_ROOT/build" --output-on-failure -j "$ENGINE_JOBS"
+
+if [[ $mode == SIM && "${ENGINE_SKIP_ORDERS:-0}" != 1 ]]; then
+  for order in reverse random run-ahead; do
+    stamp "[cuda] tests on the simulated GPU, thread order $order"
+    ENGINE_CUDASIM_SCHEDULE=$order ENGINE_CUDASIM_SEED=20261204 ENGINE_CUDASIM_QUIET=1 \
+      ctest --test-dir "$ENGINE_ROOT/build" --output-on-failure -j "$ENGINE_JOBS" -L '^cuda$'
+  done
+fi
+
+if [[ "${ENGINE_SKIP_NVCC:-0}" != 1 ]] && { command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; }; then
+  stamp "nvcc: every CUDA source for sm_90, registers and spills per kernel"
+  args=(--host --jobs "$ENGINE_JOBS")
+  [[ $mode == SIM && -s $launches ]] && args+=(--launches "$launches")
+  bash "$ENGINE_ROOT/scripts/ptxas_report.sh" "${args[@]}" >"$ENGINE_ROOT/build/ptxas-report.txt"
+  echo "register report: build/ptxas-report.txt ($(grep -c . "$ENGINE_ROOT/build/ptxas-report.txt") lines)"
+fi
 
 if [[ "${ENGINE_SKIP_SANITIZE:-0}" != 1 ]]; then
-  engine_build "$ENGINE_ROOT/build-asan" -DENGINE_CUDA=OFF -DENGINE_SANITIZE=address,undefined \
+  san_mode=SIM
+  [[ $mode == OFF ]] && san_mode=OFF
+  engine_build "$ENGINE_ROOT/build-asan" -DENGINE_CUDA=$san_mode -DENGINE_SANITIZE=address,undefined \
     -DENGINE_BUILD_APPS=OFF
-  echo "== CPU suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/, long training tests excluded)"
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  stamp "CPU and [cuda] suites under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/, long training tests excluded)"
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ENGINE_CUDASIM_QUIET=1 \
     ctest --test-dir "$ENGINE_ROOT/build-asan" --output-on-failure -j "$ENGINE_JOBS" -LE slow
 fi
+stamp "all tests passed"
