@@ -175,7 +175,9 @@ void* CachingAllocator::allocate(size_t nbytes, cudaStream_t stream) {
     pool.insert(r);
   }
   b->allocated = true;
-  mark_unowned(b->ptr, b->size);
+  // A graph's private pool is never marked unowned again: a replay still writes a block's
+  // earlier, larger tenants from the same capture.
+  if (!is_pool_key(b->stream)) mark_unowned(b->ptr, b->size);
   mark_owned(b->ptr, nbytes);
   live_[b->ptr] = b;
   stats_.allocated += b->size;
