@@ -18,50 +18,18 @@
 #include <vector>
 
 #include "cudasim/cudasim.h"
+#include "sim_test.h"
 
 namespace {
 
-constexpr unsigned char kMarker = 0xA5;  // cudasim::kScratchMarker (cudasim/src/internal.h)
+using namespace simtest;
 
-struct Fresh {
-  Fresh() {
-    cudaDeviceReset();
-    cudasim::clear_report();
-  }
-  ~Fresh() { cudaDeviceReset(); }
-};
-
-bool reported(const std::string& what) {
-  const std::string r = cudasim::last_report();
-  INFO("last report: " << r);
-  return r.find(what) != std::string::npos;
+simtest::Num num_of(cudaDataType_t t) {
+  return t == CUDA_R_64F ? Num::f64 : t == CUDA_R_32F ? Num::f32 : t == CUDA_R_16F ? Num::f16 : Num::bf16;
 }
-
-size_t type_size(cudaDataType_t t) { return t == CUDA_R_64F ? 8 : t == CUDA_R_32F ? 4 : 2; }
-
-// Host values to device bytes and back, with CUDA's own conversions (round to nearest even).
-std::vector<unsigned char> encode(const std::vector<double>& v, cudaDataType_t t) {
-  std::vector<unsigned char> b(v.size() * type_size(t));
-  for (size_t i = 0; i < v.size(); ++i) {
-    unsigned char* p = b.data() + i * type_size(t);
-    if (t == CUDA_R_64F) std::memcpy(p, &v[i], 8);
-    if (t == CUDA_R_32F) { float f = float(v[i]); std::memcpy(p, &f, 4); }
-    if (t == CUDA_R_16F) { __half h = __float2half_rn(float(v[i])); std::memcpy(p, &h, 2); }
-    if (t == CUDA_R_16BF) { __nv_bfloat16 h = __float2bfloat16_rn(float(v[i])); std::memcpy(p, &h, 2); }
-  }
-  return b;
-}
-std::vector<double> decode(const std::vector<unsigned char>& b, cudaDataType_t t) {
-  std::vector<double> v(b.size() / type_size(t));
-  for (size_t i = 0; i < v.size(); ++i) {
-    const unsigned char* p = b.data() + i * type_size(t);
-    if (t == CUDA_R_64F) std::memcpy(&v[i], p, 8);
-    if (t == CUDA_R_32F) { float f; std::memcpy(&f, p, 4); v[i] = f; }
-    if (t == CUDA_R_16F) { __half h; std::memcpy(&h, p, 2); v[i] = __half2float(h); }
-    if (t == CUDA_R_16BF) { __nv_bfloat16 h; std::memcpy(&h, p, 2); v[i] = __bfloat162float(h); }
-  }
-  return v;
-}
+size_t type_size(cudaDataType_t t) { return num_size(num_of(t)); }
+std::vector<unsigned char> encode(const std::vector<double>& v, cudaDataType_t t) { return encode_num(v, num_of(t)); }
+std::vector<double> decode(const std::vector<unsigned char>& b, cudaDataType_t t) { return decode_num(b, num_of(t)); }
 std::vector<double> round_to(const std::vector<double>& v, cudaDataType_t t) { return decode(encode(v, t), t); }
 
 // A device buffer holding values of one type.

@@ -21,51 +21,19 @@
 #include <vector>
 
 #include "cudasim/cudasim.h"
+#include "sim_test.h"
 
 namespace {
 
-constexpr unsigned char kMarker = 0xA5;  // cudasim::kScratchMarker (cudasim/src/internal.h)
-constexpr double kSentinel = 7.0;        // fills gaps between the elements of strided tensors
+using namespace simtest;
+constexpr double kSentinel = 7.0;  // fills gaps between the elements of strided tensors
 
-struct Fresh {
-  Fresh() {
-    cudaDeviceReset();
-    cudasim::clear_report();
-  }
-  ~Fresh() { cudaDeviceReset(); }
-};
-
-bool reported(const std::string& what) {
-  const std::string r = cudasim::last_report();
-  INFO("last report: " << r);
-  return r.find(what) != std::string::npos;
+simtest::Num num_of(cudnnDataType_t t) {
+  return t == CUDNN_DATA_DOUBLE ? Num::f64 : t == CUDNN_DATA_FLOAT ? Num::f32 : t == CUDNN_DATA_HALF ? Num::f16 : Num::bf16;
 }
-
-size_t type_size(cudnnDataType_t t) { return t == CUDNN_DATA_DOUBLE ? 8 : t == CUDNN_DATA_FLOAT ? 4 : 2; }
-
-// Host values to device bytes and back, with CUDA's own conversions.
-std::vector<unsigned char> encode(const std::vector<double>& v, cudnnDataType_t t) {
-  std::vector<unsigned char> b(v.size() * type_size(t));
-  for (size_t i = 0; i < v.size(); ++i) {
-    unsigned char* p = b.data() + i * type_size(t);
-    if (t == CUDNN_DATA_DOUBLE) std::memcpy(p, &v[i], 8);
-    if (t == CUDNN_DATA_FLOAT) { float f = float(v[i]); std::memcpy(p, &f, 4); }
-    if (t == CUDNN_DATA_HALF) { __half h = __float2half_rn(float(v[i])); std::memcpy(p, &h, 2); }
-    if (t == CUDNN_DATA_BFLOAT16) { __nv_bfloat16 h = __float2bfloat16_rn(float(v[i])); std::memcpy(p, &h, 2); }
-  }
-  return b;
-}
-std::vector<double> decode(const std::vector<unsigned char>& b, cudnnDataType_t t) {
-  std::vector<double> v(b.size() / type_size(t));
-  for (size_t i = 0; i < v.size(); ++i) {
-    const unsigned char* p = b.data() + i * type_size(t);
-    if (t == CUDNN_DATA_DOUBLE) std::memcpy(&v[i], p, 8);
-    if (t == CUDNN_DATA_FLOAT) { float f; std::memcpy(&f, p, 4); v[i] = f; }
-    if (t == CUDNN_DATA_HALF) { __half h; std::memcpy(&h, p, 2); v[i] = __half2float(h); }
-    if (t == CUDNN_DATA_BFLOAT16) { __nv_bfloat16 h; std::memcpy(&h, p, 2); v[i] = __bfloat162float(h); }
-  }
-  return v;
-}
+size_t type_size(cudnnDataType_t t) { return num_size(num_of(t)); }
+std::vector<unsigned char> encode(const std::vector<double>& v, cudnnDataType_t t) { return encode_num(v, num_of(t)); }
+std::vector<double> decode(const std::vector<unsigned char>& b, cudnnDataType_t t) { return decode_num(b, num_of(t)); }
 
 struct Dev {
   void* p = nullptr;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cudasim/cudasim.h"
+#include "sim_test.h"
 #include "kernels/cuda/launch.cuh"
 
 namespace {
@@ -48,11 +49,7 @@ template <class T> T* to_dev(const std::vector<T>& h) {
   return d;
 }
 
-bool reported(const std::string& what) {
-  std::string r = cudasim::last_report();
-  INFO("last report: " << r);
-  return r.find(what) != std::string::npos;
-}
+using simtest::reported;
 
 // ---- kernels -------------------------------------------------------------------------
 

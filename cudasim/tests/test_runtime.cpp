@@ -9,22 +9,12 @@
 #include <vector>
 
 #include "cudasim/cudasim.h"
+#include "sim_test.h"
 
 namespace {
 
-struct Fresh {
-  Fresh() {
-    cudaDeviceReset();
-    cudasim::clear_report();
-  }
-  ~Fresh() { cudaDeviceReset(); }
-};
-
-bool reported(const std::string& what) {
-  std::string r = cudasim::last_report();
-  INFO("last report: " << r);
-  return r.find(what) != std::string::npos;
-}
+using simtest::Fresh;
+using simtest::reported;
 
 }  // namespace
 
