@@ -7,7 +7,10 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -57,6 +60,43 @@ inline std::vector<double> decode_num(const std::vector<unsigned char>& b, Num t
     if (t == Num::bf16) { __nv_bfloat16 h; std::memcpy(&h, p, 2); v[i] = __bfloat162float(h); }
   }
   return v;
+}
+
+// A device buffer holding values of one type; an empty one still owns an allocation.
+struct DevBuf {
+  void* p = nullptr;
+  Num t;
+  size_t n;
+  DevBuf(const std::vector<double>& v, Num type) : t(type), n(v.size()) {
+    REQUIRE(cudaMalloc(&p, std::max<size_t>(1, n * num_size(t))) == cudaSuccess);
+    const auto b = encode_num(v, t);
+    if (n) REQUIRE(cudaMemcpy(p, b.data(), b.size(), cudaMemcpyHostToDevice) == cudaSuccess);
+  }
+  std::vector<double> get() const {
+    std::vector<unsigned char> b(n * num_size(t));
+    if (n) REQUIRE(cudaMemcpy(b.data(), p, b.size(), cudaMemcpyDeviceToHost) == cudaSuccess);
+    return decode_num(b, t);
+  }
+  ~DevBuf() { cudaFree(p); }
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+};
+
+// Multiples of 1/8 in [-2, 2]: products and sums stay exact in f32.
+inline std::vector<double> grid_values(size_t n, std::mt19937& rng) {
+  std::vector<double> v(n);
+  for (auto& x : v) x = (int(rng() % 33) - 16) / 8.0;
+  return v;
+}
+
+// Exact comparison; NaN only matches NaN.
+inline size_t mismatches(const std::vector<double>& got, const std::vector<double>& want) {
+  size_t bad = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const bool same = std::isnan(want[i]) ? std::isnan(got[i]) : got[i] == want[i];
+    if (!same && bad++ == 0) UNSCOPED_INFO("first mismatch at " << i << ": got " << got[i] << ", want " << want[i]);
+  }
+  return bad;
 }
 
 }  // namespace simtest

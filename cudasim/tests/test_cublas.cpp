@@ -27,44 +27,16 @@ using namespace simtest;
 simtest::Num num_of(cudaDataType_t t) {
   return t == CUDA_R_64F ? Num::f64 : t == CUDA_R_32F ? Num::f32 : t == CUDA_R_16F ? Num::f16 : Num::bf16;
 }
-size_t type_size(cudaDataType_t t) { return num_size(num_of(t)); }
 std::vector<unsigned char> encode(const std::vector<double>& v, cudaDataType_t t) { return encode_num(v, num_of(t)); }
 std::vector<double> decode(const std::vector<unsigned char>& b, cudaDataType_t t) { return decode_num(b, num_of(t)); }
 std::vector<double> round_to(const std::vector<double>& v, cudaDataType_t t) { return decode(encode(v, t), t); }
 
 // A device buffer holding values of one type.
-struct Dev {
-  void* p = nullptr;
-  cudaDataType_t t;
-  size_t n;
-  Dev(const std::vector<double>& v, cudaDataType_t type) : t(type), n(v.size()) {
-    REQUIRE(cudaMalloc(&p, std::max<size_t>(1, n * type_size(t))) == cudaSuccess);
-    const auto b = encode(v, t);
-    if (n) REQUIRE(cudaMemcpy(p, b.data(), b.size(), cudaMemcpyHostToDevice) == cudaSuccess);
-  }
-  std::vector<double> get() const {
-    std::vector<unsigned char> b(n * type_size(t));
-    REQUIRE(cudaMemcpy(b.data(), p, b.size(), cudaMemcpyDeviceToHost) == cudaSuccess);
-    return decode(b, t);
-  }
-  ~Dev() { cudaFree(p); }
+struct Dev : DevBuf {
+  Dev(const std::vector<double>& v, cudaDataType_t type) : DevBuf(v, num_of(type)) {}
 };
 
-std::vector<double> grid_values(size_t n, std::mt19937& rng) {
-  std::vector<double> v(n);
-  for (auto& x : v) x = (int(rng() % 33) - 16) / 8.0;
-  return v;
-}
 
-// Exact comparison; NaN only matches NaN.
-size_t mismatches(const std::vector<double>& got, const std::vector<double>& want) {
-  size_t bad = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const bool same = std::isnan(want[i]) ? std::isnan(got[i]) : got[i] == want[i];
-    if (!same && bad++ == 0) UNSCOPED_INFO("first mismatch at " << i << ": got " << got[i] << ", want " << want[i]);
-  }
-  return bad;
-}
 
 double op_at(const std::vector<double>& a, size_t off, cublasOperation_t op, int ld, int i, int p) {
   return op == CUBLAS_OP_N ? a[off + size_t(i) + size_t(p) * ld] : a[off + size_t(p) + size_t(i) * ld];

@@ -31,25 +31,12 @@ constexpr double kSentinel = 7.0;  // fills gaps between the elements of strided
 simtest::Num num_of(cudnnDataType_t t) {
   return t == CUDNN_DATA_DOUBLE ? Num::f64 : t == CUDNN_DATA_FLOAT ? Num::f32 : t == CUDNN_DATA_HALF ? Num::f16 : Num::bf16;
 }
-size_t type_size(cudnnDataType_t t) { return num_size(num_of(t)); }
 std::vector<unsigned char> encode(const std::vector<double>& v, cudnnDataType_t t) { return encode_num(v, num_of(t)); }
 std::vector<double> decode(const std::vector<unsigned char>& b, cudnnDataType_t t) { return decode_num(b, num_of(t)); }
 
-struct Dev {
-  void* p = nullptr;
-  cudnnDataType_t t;
-  size_t n;
-  Dev(const std::vector<double>& v, cudnnDataType_t type) : t(type), n(v.size()) {
-    REQUIRE(cudaMalloc(&p, n * type_size(t)) == cudaSuccess);
-    const auto b = encode(v, t);
-    REQUIRE(cudaMemcpy(p, b.data(), b.size(), cudaMemcpyHostToDevice) == cudaSuccess);
-  }
-  std::vector<double> get() const {
-    std::vector<unsigned char> b(n * type_size(t));
-    REQUIRE(cudaMemcpy(b.data(), p, b.size(), cudaMemcpyDeviceToHost) == cudaSuccess);
-    return decode(b, t);
-  }
-  ~Dev() { cudaFree(p); }
+// A device buffer holding values of one type.
+struct Dev : DevBuf {
+  Dev(const std::vector<double>& v, cudnnDataType_t type) : DevBuf(v, num_of(type)) {}
 };
 
 // A 4-d layout: logical (n, c, h, w) at n*sn + c*sc + h*sh + w*sw.
@@ -73,20 +60,7 @@ std::vector<double> to_layout(const std::vector<double>& v, const Layout& l) {
   return out;
 }
 
-std::vector<double> grid_values(size_t n, std::mt19937& rng) {
-  std::vector<double> v(n);
-  for (auto& x : v) x = (int(rng() % 33) - 16) / 8.0;
-  return v;
-}
 
-size_t mismatches(const std::vector<double>& got, const std::vector<double>& want) {
-  size_t bad = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const bool same = std::isnan(want[i]) ? std::isnan(got[i]) : got[i] == want[i];
-    if (!same && bad++ == 0) UNSCOPED_INFO("first mismatch at " << i << ": got " << got[i] << ", want " << want[i]);
-  }
-  return bad;
-}
 
 struct Cfg {
   int N, C, H, W, K, R, S, ph, pw, u, v, dh, dw, G;
