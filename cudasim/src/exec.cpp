@@ -183,12 +183,8 @@ void yield_to_scheduler(SimThread& t, bool final_exit) {
 #endif
 }
 
-void fiber_main(void* arg) {
-  SimThread& t = *static_cast<SimThread*>(arg);
-  Exec& e = *t_exec;
-#if defined(__SANITIZE_ADDRESS__)
-  __sanitizer_finish_switch_fiber(nullptr, &e.host_stack_bottom, &e.host_stack_size);
-#endif
+// Runs the kernel body as thread t; a fault it reports ends the thread and the launch.
+void run_body(Exec& e, SimThread& t) {
   try {
     e.body->run_thread();
   } catch (const KernelAbort& a) {
@@ -196,6 +192,15 @@ void fiber_main(void* arg) {
     e.error_thread = t.linear;
   }
   t.state = State::done;
+}
+
+void fiber_main(void* arg) {
+  SimThread& t = *static_cast<SimThread*>(arg);
+  Exec& e = *t_exec;
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_finish_switch_fiber(nullptr, &e.host_stack_bottom, &e.host_stack_size);
+#endif
+  run_body(e, t);
   yield_to_scheduler(t, true);
   std::abort();  // never resumed
 }
@@ -208,13 +213,7 @@ void run_thread(Exec& e, SimThread& t) {
     if (wc == WarpClass::plain) {
       t.plain = true;
       t.state = State::ready;
-      try {
-        e.body->run_thread();
-      } catch (const KernelAbort& a) {
-        e.error = a.what;
-        e.error_thread = t.linear;
-      }
-      t.state = State::done;
+      run_body(e, t);
       g_threads.fetch_add(1, std::memory_order_relaxed);
       return;
     }
@@ -266,11 +265,12 @@ bool resolve(Exec& e) {
     }
   }
   if (live == 0) return true;
-  std::ostringstream o;
+  // Reached once per barrier of every block: the messages are built only for a fault.
   if (at_barrier == live) {
     SimThread& f = e.th[size_t(first_barrier)];
     for (SimThread& t : e.th)
-      if (t.state == State::barrier && (t.line != f.line || std::strcmp(t.file, f.file) != 0)) {
+      if (t.state == State::barrier && (t.line != f.line || (t.file != f.file && std::strcmp(t.file, f.file) != 0))) {
+        std::ostringstream o;
         o << "divergent barrier: " << thread_name(e, f.linear) << " waits at __syncthreads " << site(f.file, f.line)
           << " while " << thread_name(e, t.linear) << " waits at __syncthreads " << site(t.file, t.line);
         e.error = o.str();
@@ -278,6 +278,7 @@ bool resolve(Exec& e) {
         return false;
       }
     if (first_done >= 0) {
+      std::ostringstream o;
       o << "divergent barrier: __syncthreads at " << site(f.file, f.line) << " is reached by " << live << " of "
         << e.nthreads << " threads; " << thread_name(e, first_done) << " exited without reaching it";
       e.error = o.str();
@@ -288,6 +289,7 @@ bool resolve(Exec& e) {
     return true;
   }
   // Deadlock: name the first warp collective that cannot complete, and why.
+  std::ostringstream o;
   for (SimThread& t : e.th) {
     if (t.state != State::warp) continue;
     for (int l = 0; l < 32; ++l) {
@@ -646,35 +648,44 @@ void set_max_dynamic_shared(const void* func, int bytes) {
   max_dynamic_shared()[func] = bytes;
 }
 
-void launch_kernel(const LaunchConfig& cfg, std::shared_ptr<KernelBody> body) {
+// The configuration error of a launch, or cudaSuccess; *why says what was wrong (the
+// message is built only then: this runs for every launch).
+cudaError_t launch_problem(const LaunchConfig& cfg, uint64_t threads, std::string* why) {
   const dim3 b = cfg.block, g = cfg.grid;
-  const uint64_t threads = uint64_t(b.x) * b.y * b.z;
-  std::ostringstream o;
-  o << "launch of " << cfg.name << " at " << site(cfg.file, cfg.line) << ": ";
-  cudaError_t bad = cudaSuccess;
   if (b.x == 0 || b.y == 0 || b.z == 0 || b.x > 1024 || b.y > 1024 || b.z > 64 || threads > 1024) {
+    std::ostringstream o;
     o << "block (" << b.x << "," << b.y << "," << b.z << ") = " << threads
       << " threads; a block holds 1 to 1024 threads (x, y <= 1024, z <= 64)";
-    bad = cudaErrorInvalidConfiguration;
-  } else if (g.x == 0 || g.y == 0 || g.z == 0 || g.x > 2147483647u || g.y > 65535 || g.z > 65535) {
-    o << "grid (" << g.x << "," << g.y << "," << g.z << "); grids are 1 to 2^31-1 blocks in x, 65535 in y and z";
-    bad = cudaErrorInvalidConfiguration;
-  } else if (cfg.smem > kStaticSharedLimit) {
-    int allowed = 0;
-    {
-      std::lock_guard<std::mutex> lock(g_attr_mu);
-      auto it = max_dynamic_shared().find(cfg.func);
-      if (it != max_dynamic_shared().end()) allowed = it->second;
-    }
-    if (cfg.smem > kSharedLimit || int64_t(cfg.smem) > allowed) {
-      o << cfg.smem << " bytes of dynamic shared memory; above 48 KiB a kernel needs "
-        << "cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize) first (set: " << allowed
-        << "), and at most " << kSharedLimit << " bytes";
-      bad = cudaErrorInvalidValue;
-    }
+    *why = o.str();
+    return cudaErrorInvalidConfiguration;
   }
-  if (bad != cudaSuccess) {
-    report(o.str());
+  if (g.x == 0 || g.y == 0 || g.z == 0 || g.x > 2147483647u || g.y > 65535 || g.z > 65535) {
+    std::ostringstream o;
+    o << "grid (" << g.x << "," << g.y << "," << g.z << "); grids are 1 to 2^31-1 blocks in x, 65535 in y and z";
+    *why = o.str();
+    return cudaErrorInvalidConfiguration;
+  }
+  if (cfg.smem <= kStaticSharedLimit) return cudaSuccess;
+  int allowed = 0;
+  {
+    std::lock_guard<std::mutex> lock(g_attr_mu);
+    auto it = max_dynamic_shared().find(cfg.func);
+    if (it != max_dynamic_shared().end()) allowed = it->second;
+  }
+  if (cfg.smem <= kSharedLimit && int64_t(cfg.smem) <= allowed) return cudaSuccess;
+  std::ostringstream o;
+  o << cfg.smem << " bytes of dynamic shared memory; above 48 KiB a kernel needs "
+    << "cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize) first (set: " << allowed
+    << "), and at most " << kSharedLimit << " bytes";
+  *why = o.str();
+  return cudaErrorInvalidValue;
+}
+
+void launch_kernel(const LaunchConfig& cfg, std::shared_ptr<KernelBody> body) {
+  const uint64_t threads = uint64_t(cfg.block.x) * cfg.block.y * cfg.block.z;
+  std::string why;
+  if (const cudaError_t bad = launch_problem(cfg, threads, &why)) {
+    report("launch of " + std::string(cfg.name) + " at " + site(cfg.file, cfg.line) + ": " + why);
     set_last_error(bad);
     return;
   }
