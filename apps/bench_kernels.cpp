@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "engine/ops/functional.h"
-#include "engine/runtime/backend.h"
-#include "engine/runtime/cuda_context.h"
+#include "engine/core/backend.h"
+#include "engine/backends/cuda/context.h"
 
 using namespace engine;
 

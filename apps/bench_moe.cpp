@@ -16,8 +16,8 @@
 #include "engine/core/generator.h"
 #include "engine/nn/moe/moe_layer.h"
 #include "engine/ops/functional.h"
-#include "engine/runtime/backend.h"
-#include "engine/runtime/cuda_context.h"
+#include "engine/core/backend.h"
+#include "engine/backends/cuda/context.h"
 
 using namespace engine;
 

@@ -22,9 +22,9 @@
 #include "engine/autograd/autocast.h"
 #include "engine/optim/grad_scaler.h"
 #include "engine/optim/optimizer.h"
-#include "engine/runtime/backend.h"
-#include "engine/runtime/cuda_context.h"
-#include "engine/runtime/cuda_graph.h"
+#include "engine/core/backend.h"
+#include "engine/backends/cuda/context.h"
+#include "engine/backends/cuda/graph.h"
 #include "models/resnet.h"
 
 using namespace engine;

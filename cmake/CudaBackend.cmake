@@ -53,14 +53,13 @@ if(ENGINE_WITH_CUDA AND NOT ENGINE_CUDA_SIM)
   message(STATUS "CUDA backend ON (archs ${ENGINE_CUDA_ARCHS}, cuDNN ${CUDNN_INCLUDE_DIR})")
 endif()
 
-function(engine_add_cuda_backend target)
-  file(GLOB cuda_sources CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.cu ${CMAKE_SOURCE_DIR}/engine/runtime/*.cu
-       ${CMAKE_SOURCE_DIR}/engine/ops/*.cu)
-  target_sources(${target} PRIVATE ${cuda_sources})
-  target_compile_definitions(${target} PUBLIC ENGINE_HAS_CUDA=1)
+# Compiles a target's .cu sources: with nvcc, or in the SIM build with g++ against the
+# simulator's device header, linking cudasim in place of cudart, cuBLAS and cuDNN.
+function(engine_cuda_target target)
+  get_target_property(sources ${target} SOURCES)
+  list(FILTER sources INCLUDE REGEX "\\.cu$")
   if(ENGINE_CUDA_SIM)
-    # g++ compiles the .cu files as C++ with the simulator's device header first.
-    set_source_files_properties(${cuda_sources} PROPERTIES LANGUAGE CXX
+    set_source_files_properties(${sources} TARGET_DIRECTORY ${target} PROPERTIES LANGUAGE CXX
                                 COMPILE_OPTIONS "-x;c++;-include;${CUDASIM_DEVICE_HEADER};-ffp-contract=off")
     target_compile_definitions(${target} PUBLIC ENGINE_CUDA_SIM=1)
     target_link_libraries(${target} PUBLIC cudasim)

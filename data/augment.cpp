@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/core/rng.h"
+#include "base/rng.h"
 
 namespace engine::data {
 namespace {

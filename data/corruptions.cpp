@@ -4,8 +4,8 @@
 #include <array>
 #include <cmath>
 
-#include "engine/core/check.h"
-#include "engine/core/rng.h"
+#include "base/check.h"
+#include "base/rng.h"
 
 namespace engine::data {
 namespace {

@@ -24,7 +24,7 @@
 
 #include "data/augment.h"
 #include "data/dataset.h"
-#include "engine/core/device.h"
+#include "base/device.h"
 
 namespace engine::data {
 

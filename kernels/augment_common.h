@@ -7,24 +7,10 @@
 // epoch's key: k = 0, 1 crop offsets, 2 flip, 3, 4 cutout centre.
 #include <cstdint>
 
-#include "engine/core/rng.h"
+#include "base/params.h"
+#include "base/rng.h"
 
 namespace engine::kernels {
-
-constexpr int kAugmentMaxChannels = 4;
-constexpr uint64_t kAugmentWordsPerImage = 8;
-
-// u8 source images [N, C, H, W] (or [N, H, W, C] when nhwc) -> f32 [B, C, H, W] for B
-// record indices: crop of the image zero-padded by crop_padding, horizontal flip with
-// probability 1/2, (x / 255 - mean) / std as x * scale[c] + shift[c], cutout square
-// of side cutout_size set to 0 after normalisation.
-struct AugmentParams {
-  int64_t N = 0, C = 0, H = 0, W = 0, B = 0;
-  int64_t crop_padding = 0, cutout_size = 0;
-  bool hflip = false, nhwc = false;
-  uint64_t key = 0;  // the epoch's Philox key
-  float scale[kAugmentMaxChannels] = {}, shift[kAugmentMaxChannels] = {};
-};
 
 struct AugmentChoice {
   int64_t crop_y = 0, crop_x = 0;  // top-left of the crop in the padded image

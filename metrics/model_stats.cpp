@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 #include "engine/nn/moe/moe_layer.h"
 
 namespace engine::metrics {

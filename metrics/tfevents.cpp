@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 
 namespace engine::metrics {
 namespace {

@@ -94,7 +94,7 @@ if [[ -n $LAUNCHES ]]; then
 fi
 
 shopt -s nullglob
-sources=("$ROOT"/kernels/cuda/*.cu "$ROOT"/engine/runtime/*.cu "$ROOT"/engine/ops/*.cu)
+sources=("$ROOT"/kernels/cuda/*.cu "$ROOT"/engine/backends/cuda/*.cu)
 shopt -u nullglob
 ((${#sources[@]})) || die "no .cu sources under $ROOT"
 

@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 
 namespace fs = std::filesystem;
 

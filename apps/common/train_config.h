@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/device.h"
+#include "base/device.h"
 #include "engine/io/config.h"
 
 namespace engine::app {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "engine/core/tensor.h"
-#include "engine/ops/op_kind.h"
+#include "engine/core/op_kind.h"
 
 namespace engine {
 

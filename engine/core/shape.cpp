@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 
 namespace engine {
 

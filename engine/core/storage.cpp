@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "engine/core/check.h"
-#include "engine/runtime/backend.h"
+#include "base/check.h"
+#include "engine/core/backend.h"
 
 namespace engine {
 namespace {

@@ -2,7 +2,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "engine/core/device.h"
+#include "base/device.h"
 
 namespace engine {
 

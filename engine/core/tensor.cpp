@@ -5,7 +5,8 @@
 #include <iomanip>
 #include <sstream>
 
-#include "engine/ops/functional.h"
+#include "engine/core/attrs.h"
+#include "engine/core/dispatch.h"
 
 namespace engine {
 
@@ -260,9 +261,19 @@ Tensor Tensor::as_strided(const Shape& shape, const Strides& strides, int64_t of
   return Tensor(storage_, shape, strides, offset, dtype_);
 }
 
+// The copies and fills below dispatch their ops directly: core sits below the
+// functional ops (engine/ops), which build on these methods.
+namespace {
+Tensor copy_as(const Tensor& src, DType dtype) {
+  Tensor out = Tensor::empty(src.shape(), dtype, src.device());
+  if (out.numel() > 0) dispatch(OpCall{OpKind::COPY, {src}, {out}, nullptr});
+  return out;
+}
+}  // namespace
+
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
-  return ops::copy(*this, dtype_);
+  return copy_as(*this, dtype_);
 }
 
 Tensor Tensor::contiguous(MemoryFormat format) const {
@@ -273,7 +284,7 @@ Tensor Tensor::contiguous(MemoryFormat format) const {
   return out;
 }
 
-Tensor Tensor::clone() const { return ops::copy(*this, dtype_); }
+Tensor Tensor::clone() const { return copy_as(*this, dtype_); }
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == dtype_) return *this;
@@ -282,7 +293,7 @@ Tensor Tensor::to(DType dtype) const {
     out.copy_from(*this);
     return out;
   }
-  return ops::copy(*this, dtype);
+  return copy_as(*this, dtype);
 }
 
 Tensor Tensor::to(Device device) const {
@@ -298,9 +309,15 @@ Tensor Tensor::to(Device device) const {
   return out;
 }
 
-void Tensor::copy_from(const Tensor& src) { ops::copy_into(*this, src); }
-void Tensor::fill_(double value) { ops::fill(*this, value); }
-void Tensor::zero_() { ops::fill(*this, 0.0); }
+void Tensor::copy_from(const Tensor& src) {
+  Tensor s = src.expand(shape_);
+  if (numel() > 0) dispatch(OpCall{OpKind::COPY, {s}, {*this}, nullptr});
+}
+void Tensor::fill_(double value) {
+  FillAttrs a{value};
+  if (numel() > 0) dispatch(OpCall{OpKind::FILL, {}, {*this}, &a});
+}
+void Tensor::zero_() { fill_(0.0); }
 
 std::vector<double> Tensor::to_vector() const { return to_vector_as<double>(); }
 

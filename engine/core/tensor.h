@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/check.h"
-#include "engine/core/device.h"
-#include "engine/core/dtype.h"
+#include "base/check.h"
+#include "base/device.h"
+#include "base/dtype.h"
 #include "engine/core/shape.h"
 #include "engine/core/storage.h"
 

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 
 namespace engine::io {
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 
 namespace engine::io {
 

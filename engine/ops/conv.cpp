@@ -2,8 +2,8 @@
 // forward op and of its two backward ops (data and filter gradients). A channels-last
 // x gives a channels-last y (Conv2dParams::channels_last tells the kernels); filters
 // are always [K, C/groups, R, S] row-major.
-#include "engine/ops/attrs.h"
-#include "engine/ops/dispatch.h"
+#include "engine/core/attrs.h"
+#include "engine/core/dispatch.h"
 #include "engine/ops/functional.h"
 
 namespace engine::ops {

@@ -1,8 +1,8 @@
 // Functional ops: elementwise family, copies, fills and random fills.
 #include <algorithm>
 
-#include "engine/ops/attrs.h"
-#include "engine/ops/dispatch.h"
+#include "engine/core/attrs.h"
+#include "engine/core/dispatch.h"
 #include "engine/ops/functional.h"
 
 namespace engine::ops {
@@ -80,17 +80,9 @@ Tensor copy(const Tensor& src, DType dtype) {
   return out;
 }
 
-void copy_into(const Tensor& dst, const Tensor& src) {
-  Tensor s = src.expand(dst.shape());
-  if (dst.numel() == 0) return;
-  dispatch(OpCall{OpKind::COPY, {s}, {dst}, nullptr});
-}
+void copy_into(const Tensor& dst, const Tensor& src) { Tensor(dst).copy_from(src); }
 
-void fill(const Tensor& dst, double value) {
-  if (dst.numel() == 0) return;
-  FillAttrs a{value};
-  dispatch(OpCall{OpKind::FILL, {}, {dst}, &a});
-}
+void fill(const Tensor& dst, double value) { Tensor(dst).fill_(value); }
 
 Tensor rand_uniform(const Shape& shape, uint64_t seed, uint64_t offset, DType dtype, Device device, double lo,
                     double hi) {

@@ -3,13 +3,13 @@
 // checks its inputs (shapes are printed on mismatch), allocates outputs on the
 // inputs' device and dispatches to the kernel for that device.
 // Floating kernels support f32 and f64; bf16/f16 tensors run on the CPU through
-// f32 temporaries rounded back (engine/ops/cpu_lowp.h) and natively on CUDA.
+// f32 temporaries rounded back (engine/backends/cpu/lowp.h) and natively on CUDA.
 #include <cstdint>
 #include <vector>
 
 #include "engine/core/tensor.h"
-#include "kernels/augment_common.h"
-#include "kernels/params.h"
+#include "base/params.h"
+#include "base/params.h"
 
 namespace engine::ops {
 
@@ -238,7 +238,7 @@ void amp_unscale_(const std::vector<Tensor>& grads, const Tensor& found_inf, dou
 // f32 [B, C, H, W] from u8 images [N, C, H, W] (or [N, H, W, C] when options.nhwc) at i64
 // `indices` [B] on the same device: random crop of the zero-padded image, horizontal
 // flip, normalisation and cutout, each record's choices drawn from Philox with
-// options.key (kernels/augment_common.h); the same values as data::make_batch_images
+// options.key (kernels/augment_common.h computes them); the same values as data::make_batch_images
 // for the same key. options.N, C, H, W and B are taken from the tensors.
 Tensor augment_images(const Tensor& images, const Tensor& indices, const kernels::AugmentParams& options);
 

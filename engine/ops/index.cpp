@@ -1,7 +1,7 @@
 // Functional indexing ops: operands are made contiguous and viewed as
 // [outer, n, inner] around the indexed axis, so that kernels see plain 3-D blocks.
-#include "engine/ops/attrs.h"
-#include "engine/ops/dispatch.h"
+#include "engine/core/attrs.h"
+#include "engine/core/dispatch.h"
 #include "engine/ops/functional.h"
 
 namespace engine::ops {

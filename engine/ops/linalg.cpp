@@ -3,8 +3,8 @@
 // transposed matrix view (as made by transpose()) with one stride across the batch.
 #include <algorithm>
 
-#include "engine/ops/attrs.h"
-#include "engine/ops/dispatch.h"
+#include "engine/core/attrs.h"
+#include "engine/core/dispatch.h"
 #include "engine/ops/functional.h"
 
 namespace engine::ops {

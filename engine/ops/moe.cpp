@@ -3,8 +3,8 @@
 // [T * k] buffers and the kept count R = offsets[E] is read back here to cut them.
 #include <cmath>
 
-#include "engine/ops/attrs.h"
-#include "engine/ops/dispatch.h"
+#include "engine/core/attrs.h"
+#include "engine/core/dispatch.h"
 #include "engine/ops/functional.h"
 
 namespace engine::ops {

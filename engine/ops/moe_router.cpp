@@ -1,8 +1,8 @@
 // The fused linear router of the mixture-of-experts layer: logits, softmax, top-k and
 // combine weights of every token in one op (MOE_ROUTER_TOPK) and its backward
 // (MOE_ROUTER_TOPK_BWD) to the tokens and the router weight.
-#include "engine/ops/attrs.h"
-#include "engine/ops/dispatch.h"
+#include "engine/core/attrs.h"
+#include "engine/core/dispatch.h"
 #include "engine/ops/functional.h"
 
 namespace engine::ops {

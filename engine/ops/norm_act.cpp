@@ -2,8 +2,8 @@
 // The op follows x's memory format: a channels-last x gives channels-last outputs and
 // gradients, every other x runs as contiguous NCHW.
 
-#include "engine/ops/attrs.h"
-#include "engine/ops/dispatch.h"
+#include "engine/core/attrs.h"
+#include "engine/core/dispatch.h"
 #include "engine/ops/functional.h"
 #include "engine/ops/norm_checks.h"
 

@@ -2,8 +2,8 @@
 // made dense here in their suggested memory format: the kernels see plain NCHW buffers,
 // or NHWC ones when the params say channels_last (channels-last in, channels-last out).
 
-#include "engine/ops/attrs.h"
-#include "engine/ops/dispatch.h"
+#include "engine/core/attrs.h"
+#include "engine/core/dispatch.h"
 #include "engine/ops/functional.h"
 #include "engine/ops/norm_checks.h"
 

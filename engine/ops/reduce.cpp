@@ -2,8 +2,8 @@
 // made contiguous and viewed as [outer, inner]; kernels reduce each row.
 #include <algorithm>
 
-#include "engine/ops/attrs.h"
-#include "engine/ops/dispatch.h"
+#include "engine/core/attrs.h"
+#include "engine/core/dispatch.h"
 #include "engine/ops/functional.h"
 
 namespace engine::ops {

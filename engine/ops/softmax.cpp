@@ -1,7 +1,7 @@
 // Functional softmax family: inputs are made contiguous and viewed as
 // [outer, n, inner] around the normalised axis.
-#include "engine/ops/attrs.h"
-#include "engine/ops/dispatch.h"
+#include "engine/core/attrs.h"
+#include "engine/core/dispatch.h"
 #include "engine/ops/functional.h"
 
 namespace engine::ops {

@@ -1,6 +1,6 @@
 #include "kernels/cpu/augment.h"
 
-#include "engine/core/check.h"
+#include "base/check.h"
 
 namespace engine::kernels {
 

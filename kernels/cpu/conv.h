@@ -3,7 +3,7 @@
 // im2col + GEMM (OpenBLAS). Stride, zero padding, dilation and groups.
 #include <cstdint>
 
-#include "kernels/params.h"
+#include "base/params.h"
 
 namespace engine::kernels {
 

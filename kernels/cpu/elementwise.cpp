@@ -3,9 +3,9 @@
 #include <cmath>
 #include <cstring>
 
-#include "engine/core/check.h"
-#include "engine/core/rng.h"
-#include "kernels/cpu/convert.h"
+#include "base/check.h"
+#include "base/rng.h"
+#include "base/convert.h"
 
 namespace engine::kernels {
 namespace {

@@ -2,8 +2,8 @@
 // CPU reference kernels: elementwise ops, copies, fills and random fills.
 #include <cstdint>
 
-#include "engine/core/dtype.h"
-#include "kernels/params.h"
+#include "base/dtype.h"
+#include "base/params.h"
 
 namespace engine::kernels {
 

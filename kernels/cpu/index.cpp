@@ -5,8 +5,8 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/core/check.h"
-#include "engine/core/rng.h"
+#include "base/check.h"
+#include "base/rng.h"
 
 namespace engine::kernels {
 namespace {

@@ -2,7 +2,7 @@
 // CPU reference kernels of the linear-algebra family: GEMM through OpenBLAS (cblas).
 #include <cstdint>
 
-#include "kernels/params.h"
+#include "base/params.h"
 
 namespace engine::kernels {
 

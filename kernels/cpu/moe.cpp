@@ -5,7 +5,7 @@
 #include <limits>
 #include <vector>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 #include "kernels/cpu/linalg.h"
 
 namespace engine::kernels {

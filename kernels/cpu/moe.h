@@ -4,7 +4,7 @@
 // expert GEMMs over that buffer (one cblas GEMM per expert).
 #include <cstdint>
 
-#include "kernels/params.h"
+#include "base/params.h"
 
 namespace engine::kernels {
 

@@ -4,7 +4,7 @@
 // and its backward to the tokens and the router weight.
 #include <cstdint>
 
-#include "kernels/params.h"
+#include "base/params.h"
 
 namespace engine::kernels {
 

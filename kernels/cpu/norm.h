@@ -5,7 +5,7 @@
 // without their epilogue.
 #include <cstdint>
 
-#include "kernels/params.h"
+#include "base/params.h"
 
 namespace engine::kernels {
 

@@ -5,7 +5,7 @@
 // double, with the semantics of batchnorm2d_fwd_cpu (kernels/cpu/norm.h).
 #include <cstdint>
 
-#include "kernels/params.h"
+#include "base/params.h"
 
 namespace engine::kernels {
 

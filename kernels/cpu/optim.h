@@ -2,7 +2,7 @@
 // Fused optimizer updates (CPU reference), in place over n contiguous elements.
 #include <cstdint>
 
-#include "kernels/params.h"
+#include "base/params.h"
 
 namespace engine::kernels {
 

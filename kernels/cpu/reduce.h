@@ -2,9 +2,9 @@
 // CPU reductions over the inner dimension of a contiguous [outer, inner] matrix.
 #include <cstdint>
 
-namespace engine::kernels {
+#include "base/params.h"
 
-enum class ReduceOp : uint8_t { Sum, Mean, Max, Var };
+namespace engine::kernels {
 
 // Accumulates in double. Var uses two passes and divides by inner - correction.
 template <class T>

@@ -4,7 +4,7 @@
 #include <limits>
 #include <vector>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 
 namespace engine::kernels {
 namespace {

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 
 namespace engine::kernels {
 namespace {

@@ -13,8 +13,8 @@
 #include <cstddef>
 #include <functional>
 
-#include "engine/core/dtype.h"
-#include "kernels/params.h"
+#include "base/dtype.h"
+#include "base/params.h"
 
 namespace engine::kernels {
 

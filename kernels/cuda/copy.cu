@@ -1,9 +1,9 @@
 // Copies with casts, fills and Philox random fills.
 #include <cstring>
 
-#include "engine/core/check.h"
-#include "engine/core/rng.h"
-#include "kernels/cpu/convert.h"
+#include "base/check.h"
+#include "base/rng.h"
+#include "base/convert.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/elementwise.h"

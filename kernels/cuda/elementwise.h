@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
-#include "engine/core/dtype.h"
-#include "kernels/params.h"
+#include "base/dtype.h"
+#include "base/params.h"
 
 namespace engine::kernels {
 

@@ -1,7 +1,7 @@
 #include <climits>
 #include <type_traits>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/gemm.h"

@@ -1,5 +1,5 @@
-#include "engine/core/check.h"
-#include "engine/core/rng.h"
+#include "base/check.h"
+#include "base/rng.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/index.h"

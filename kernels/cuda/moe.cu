@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <climits>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/moe.h"

@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/check.h"
-#include "kernels/params.h"
+#include "base/params.h"
 
 namespace engine::kernels {
 

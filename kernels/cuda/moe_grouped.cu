@@ -7,7 +7,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/libs.h"
 #include "kernels/cuda/moe.h"

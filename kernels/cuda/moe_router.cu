@@ -1,4 +1,4 @@
-#include "engine/core/check.h"
+#include "base/check.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/moe_router.h"

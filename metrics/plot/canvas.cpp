@@ -15,7 +15,7 @@
 #include <stb_image_write.h>
 #pragma GCC diagnostic pop
 
-#include "engine/core/check.h"
+#include "base/check.h"
 #include "engine/io/atomic_file.h"
 #include "metrics/plot/font.h"
 

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <limits>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 #include "metrics/plot/font.h"
 
 namespace engine::plot {

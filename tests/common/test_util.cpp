@@ -9,7 +9,7 @@
 #include <numeric>
 #include <random>
 
-#include "engine/runtime/backend.h"
+#include "engine/core/backend.h"
 
 namespace engine::testing {
 

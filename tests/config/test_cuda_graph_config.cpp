@@ -5,7 +5,7 @@
 
 #include "apps/common/train_config.h"
 #include "apps/common/trainer.h"
-#include "engine/runtime/backend.h"
+#include "engine/core/backend.h"
 #include "test_util.h"
 
 using namespace engine;

@@ -5,7 +5,7 @@
 #include <numeric>
 #include <random>
 
-#include "engine/core/rng.h"
+#include "base/rng.h"
 #include "kernels/cpu/index.h"
 #include "kernels/cpu/softmax.h"
 #include "test_util.h"

@@ -2,8 +2,8 @@
 #include <cmath>
 
 #include "engine/core/generator.h"
-#include "engine/core/rng.h"
-#include "engine/ops/dispatch.h"
+#include "base/rng.h"
+#include "engine/core/dispatch.h"
 #include "test_util.h"
 
 using namespace engine;

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/ops/dispatch.h"
-#include "engine/runtime/backend.h"
-#include "engine/runtime/cuda_context.h"
+#include "engine/core/dispatch.h"
+#include "engine/core/backend.h"
+#include "engine/backends/cuda/context.h"
 #include "test_util.h"
 
 namespace engine::testing {

@@ -9,7 +9,7 @@
 #include "engine/core/generator.h"
 #include "engine/autograd/functions.h"
 #include "engine/optim/optimizer.h"
-#include "engine/runtime/cuda_graph.h"
+#include "engine/backends/cuda/graph.h"
 #include "apps/common/train_config.h"
 #include "apps/common/trainer.h"
 #include "models/resnet.h"

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cuda_parity.h"
-#include "engine/runtime/cuda_graph.h"
+#include "engine/backends/cuda/graph.h"
 
 using namespace engine;
 using namespace engine::testing;

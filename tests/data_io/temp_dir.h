@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/check.h"
+#include "base/check.h"
 
 namespace engine::testing {
 

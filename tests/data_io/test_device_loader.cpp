@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "data/loader.h"
-#include "engine/runtime/backend.h"
+#include "engine/core/backend.h"
 #include "test_util.h"
 
 using namespace engine;

@@ -2,7 +2,7 @@
 // and lowers the NLL; softmax at a temperature and the NLL agree with direct sums.
 #include <cmath>
 
-#include "engine/core/rng.h"
+#include "base/rng.h"
 #include "metrics/calibration.h"
 #include "test_util.h"
 

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "data/corruptions.h"
-#include "engine/core/rng.h"
+#include "base/rng.h"
 #include "test_util.h"
 
 using namespace engine;
