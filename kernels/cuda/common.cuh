@@ -6,10 +6,10 @@
 
 #include <cstdint>
 
-#include "engine/core/dtype.h"
+#include "base/dtype.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch.cuh"
-#include "kernels/params.h"
+#include "base/params.h"
 
 namespace engine::kernels {
 
@@ -132,5 +132,33 @@ __device__ A block_reduce(A v, Op op, A identity) {
   __syncthreads();
   return smem[0];
 }
+
+// Row reductions (reduce.cu, softmax.cu): rows up to kWarpRowMax long get one warp
+// each, longer ones a block of kRowBlock threads; rows are grid-strided.
+constexpr int64_t kWarpRowMax = 1024;
+constexpr int kRowBlock = 512;
+
+template <bool kWarp, class A, class Op>
+__device__ __forceinline__ A group_reduce(A v, Op op, A identity) {
+  if constexpr (kWarp) {
+    return warp_reduce(v, op);
+  } else {
+    return block_reduce(v, op, identity);
+  }
+}
+
+// Lane, width, first row and row step of a warp-per-row or block-per-row launch.
+template <bool kWarp>
+struct RowGroup {
+  int lane, width;
+  int64_t first, step;
+  __device__ RowGroup() {
+    lane = kWarp ? int(threadIdx.x & 31) : int(threadIdx.x);
+    width = kWarp ? 32 : int(blockDim.x);
+    int64_t per_block = kWarp ? blockDim.x / 32 : 1;
+    first = int64_t(blockIdx.x) * per_block + (kWarp ? threadIdx.x / 32 : 0);
+    step = int64_t(gridDim.x) * per_block;
+  }
+};
 
 }  // namespace engine::kernels

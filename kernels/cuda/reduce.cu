@@ -5,28 +5,13 @@
 namespace engine::kernels {
 namespace {
 
-constexpr int64_t kWarpRowMax = 1024;  // rows up to this length get one warp each
-constexpr int kRowBlock = 512;
-
-template <bool kWarp, class A, class Op>
-__device__ __forceinline__ A group_reduce(A v, Op op, A identity) {
-  if constexpr (kWarp) {
-    return warp_reduce(v, op);
-  } else {
-    return block_reduce(v, op, identity);
-  }
-}
-
 // kWarp: one warp per row; otherwise one block per row. Rows are grid-strided.
 template <class T, bool kWarp>
 __global__ void reduce_rows_kernel(ReduceOp op, T* y, const T* x, int64_t outer, int64_t inner, int64_t correction) {
   using A = acc_t<T>;
-  const int lane = kWarp ? int(threadIdx.x & 31) : int(threadIdx.x);
-  const int width = kWarp ? 32 : int(blockDim.x);
-  const int64_t groups_per_block = kWarp ? blockDim.x / 32 : 1;
-  const int64_t first = int64_t(blockIdx.x) * groups_per_block + (kWarp ? threadIdx.x / 32 : 0);
-  const int64_t step = int64_t(gridDim.x) * groups_per_block;
-  for (int64_t r = first; r < outer; r += step) {
+  const RowGroup<kWarp> g;
+  const int lane = g.lane, width = g.width;
+  for (int64_t r = g.first; r < outer; r += g.step) {
     const T* row = x + r * inner;
     A acc;
     if (op == ReduceOp::Max) {

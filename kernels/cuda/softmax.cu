@@ -5,36 +5,10 @@
 namespace engine::kernels {
 namespace {
 
-constexpr int64_t kWarpRowMax = 1024;
-constexpr int kRowBlock = 512;
-
 // fmax ignores NaN, as std::fmax in the CPU reference; the NaN then poisons the sum.
 struct FmaxOp {
   __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
   __device__ __forceinline__ double operator()(double a, double b) const { return fmax(a, b); }
-};
-
-template <bool kWarp, class A, class Op>
-__device__ __forceinline__ A group_reduce(A v, Op op, A identity) {
-  if constexpr (kWarp) {
-    return warp_reduce(v, op);
-  } else {
-    return block_reduce(v, op, identity);
-  }
-}
-
-// Lane, width, first row and row step of a warp-per-row or block-per-row launch.
-template <bool kWarp>
-struct RowGroup {
-  int lane, width;
-  int64_t first, step;
-  __device__ RowGroup() {
-    lane = kWarp ? int(threadIdx.x & 31) : int(threadIdx.x);
-    width = kWarp ? 32 : int(blockDim.x);
-    int64_t per_block = kWarp ? blockDim.x / 32 : 1;
-    first = int64_t(blockIdx.x) * per_block + (kWarp ? threadIdx.x / 32 : 0);
-    step = int64_t(gridDim.x) * per_block;
-  }
 };
 
 template <class T, bool kWarp>

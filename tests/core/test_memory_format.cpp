@@ -3,7 +3,6 @@
 // against the NCHW reference kernels on the same values.
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/pool.h"
-#include "kernels/cpu/pool_nhwc.h"
 #include "test_util.h"
 
 using namespace engine;
@@ -243,29 +242,31 @@ TEST_CASE("NHWC CPU kernels match the NCHW kernels on the same values", "[core][
     q.P = H + 1;
     q.Q = W + 1;
     q.count_include_pad = seed % 2 == 0;
+    kernels::Pool2dParams qn = q;
+    qn.channels_last = true;
     Tensor xd = distinct64({N, C, H, W}, seed), xdn = nhwc_buffer(xd);
     Tensor py = Tensor::empty({N, C, q.P, q.Q}, DType::f64), pyn = Tensor::empty({N, q.P, q.Q, C}, DType::f64);
     Tensor pi = Tensor::empty({N, C, q.P, q.Q}, DType::i64), pin = Tensor::empty({N, q.P, q.Q, C}, DType::i64);
     kernels::maxpool2d_fwd_cpu<double>(q, py.data<double>(), pi.data<int64_t>(), xd.data<double>());
-    kernels::maxpool2d_fwd_nhwc_cpu<double>(q, pyn.data<double>(), pin.data<int64_t>(), xdn.data<double>());
+    kernels::maxpool2d_fwd_cpu<double>(qn, pyn.data<double>(), pin.data<int64_t>(), xdn.data<double>());
     check_close(pyn, nhwc_buffer(py));
     check_close(pin, nhwc_buffer(pi));
     Tensor pg = randn64({N, C, q.P, q.Q}, seed + 4), pgn = nhwc_buffer(pg);
     Tensor pgx = Tensor::full({N, C, H, W}, -7.0, DType::f64), pgxn = Tensor::full({N, H, W, C}, -7.0, DType::f64);
     kernels::maxpool2d_bwd_cpu<double>(q, pgx.data<double>(), pg.data<double>(), pi.data<int64_t>());
-    kernels::maxpool2d_bwd_nhwc_cpu<double>(q, pgxn.data<double>(), pgn.data<double>(), pin.data<int64_t>());
+    kernels::maxpool2d_bwd_cpu<double>(qn, pgxn.data<double>(), pgn.data<double>(), pin.data<int64_t>());
     check_close(pgxn, nhwc_buffer(pgx), 1e-12);
     kernels::avgpool2d_fwd_cpu<double>(q, py.data<double>(), x.data<double>());
-    kernels::avgpool2d_fwd_nhwc_cpu<double>(q, pyn.data<double>(), xn.data<double>());
+    kernels::avgpool2d_fwd_cpu<double>(qn, pyn.data<double>(), xn.data<double>());
     check_close(pyn, nhwc_buffer(py), 1e-12);
     pgx.fill_(-7.0);
     pgxn.fill_(-7.0);
     kernels::avgpool2d_bwd_cpu<double>(q, pgx.data<double>(), pg.data<double>());
-    kernels::avgpool2d_bwd_nhwc_cpu<double>(q, pgxn.data<double>(), pgn.data<double>());
+    kernels::avgpool2d_bwd_cpu<double>(qn, pgxn.data<double>(), pgn.data<double>());
     check_close(pgxn, nhwc_buffer(pgx), 1e-12);
     Tensor gap = Tensor::empty({N, C}, DType::f64), gapn = Tensor::empty({N, C}, DType::f64);
-    kernels::global_avgpool_fwd_cpu<double>(gap.data<double>(), x.data<double>(), N * C, H * W);
-    kernels::global_avgpool_fwd_nhwc_cpu<double>(gapn.data<double>(), xn.data<double>(), N, H * W, C);
+    kernels::global_avgpool_fwd_cpu<double>(gap.data<double>(), x.data<double>(), N, C, H * W, false);
+    kernels::global_avgpool_fwd_cpu<double>(gapn.data<double>(), xn.data<double>(), N, C, H * W, true);
     check_close(gapn, gap, 1e-12);
   }
 }
