@@ -123,6 +123,21 @@ TEST_CASE("op table: names unique, views and graph nodes have no kernels, every 
   }
 }
 
+TEST_CASE("supports() answers from the op table, and what it refuses the kernel refuses", "[tensor]") {
+  for (int i = 0; i < kNumOps; ++i) {
+    OpKind op = OpKind(i);
+    INFO(op_name(op));
+    for (DType d : {DType::f32, DType::f64, DType::bf16, DType::f16})
+      CHECK(supports(op, DeviceType::CPU, d) == op_needs_kernel(op));
+  }
+  CHECK(supports(OpKind::COPY, DeviceType::CPU, DType::i64));
+  CHECK(supports(OpKind::CONCAT, DeviceType::CPU, DType::u8));
+  CHECK_FALSE(supports(OpKind::ADD, DeviceType::CPU, DType::i64));
+  Tensor a = Tensor::from_vector({1, 2, 3}, {3}, DType::i64);
+  CHECK(a.clone().to_vector() == a.to_vector());
+  CHECK_THROWS_WITH(ops::add(a, a), Catch::Contains("dtype i64 has no cpu kernel"));
+}
+
 TEST_CASE("philox is counter-based and deterministic", "[rng]") {
   Tensor a = ops::rand_uniform({1000}, 42, 0, DType::f64);
   Tensor b = ops::rand_uniform({1000}, 42, 0, DType::f64);

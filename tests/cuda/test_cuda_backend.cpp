@@ -48,6 +48,25 @@ TEST_CASE("every op that is not a view has a CUDA kernel, or a documented exempt
   CHECK(missing.empty());
 }
 
+TEST_CASE("cuda supports() tells the dtypes of each kernel, and a refused dtype throws", "[cuda]") {
+  if (!runtime::cuda_compiled()) skip("this build has no CUDA backend");
+  CHECK(supports(OpKind::ADD, DeviceType::CUDA, DType::bf16));
+  CHECK(supports(OpKind::COPY, DeviceType::CUDA, DType::u8));
+  CHECK_FALSE(supports(OpKind::ADD, DeviceType::CUDA, DType::i64));
+  // Atomic accumulation: f32 and f64 only.
+  CHECK(supports(OpKind::SCATTER_ADD, DeviceType::CUDA, DType::f64));
+  CHECK_FALSE(supports(OpKind::SCATTER_ADD, DeviceType::CUDA, DType::bf16));
+  CHECK_FALSE(supports(OpKind::INDEX_ADD, DeviceType::CUDA, DType::f16));
+  if (!runtime::cuda_available()) return;
+  Device gpu = Device::cuda(0);
+  Tensor base = Tensor::zeros({4}, DType::bf16).to(gpu);
+  Tensor idx = Tensor::from_vector({0, 2}, {2}, DType::i64).to(gpu);
+  Tensor src = Tensor::from_vector({1, 2}, {2}, DType::bf16).to(gpu);
+  CHECK_THROWS_WITH(ops::index_add(base, 0, idx, src), Catch::Contains("dtype bf16"));
+  Tensor got = ops::index_add(base.to(DType::f32), 0, idx, src.to(DType::f32));
+  CHECK(got.to(Device::cpu()).to_vector() == std::vector<double>{1, 0, 2, 0});
+}
+
 TEST_CASE("without a GPU, asking for a cuda tensor is a clear error and the CPU keeps working",
           "[cuda_unavailable]") {
   if (runtime::cuda_available()) skip("a CUDA device is present");
