@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "data/registry.h"
+
 namespace engine::app {
 
 io::Json default_train_config() {
@@ -106,7 +108,7 @@ TrainConfig parse_train_config(const io::Json& j) {
   }
   const auto& d = j["data"];
   c.data.dataset = d["dataset"];
-  check_one_of<std::string>("data.dataset", c.data.dataset, {"fashion_mnist", "cifar10", "cifar100"});
+  check_one_of<std::string>("data.dataset", c.data.dataset, data::dataset_names());
   c.data.path = d["path"];
   c.data.cifar100_labels = d["cifar100_labels"];
   check_one_of<std::string>("data.cifar100_labels", c.data.cifar100_labels, {"fine", "coarse"});

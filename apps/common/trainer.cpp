@@ -13,9 +13,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "data/cifar.h"
-#include "data/fashion_mnist.h"
 #include "data/loader.h"
+#include "data/registry.h"
 #include "engine/core/generator.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
@@ -47,18 +46,6 @@ std::string timestamp() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
   return buf;
-}
-
-data::Normalization normalization_for(const std::string& dataset) {
-  if (dataset == "cifar10") return data::Normalization::cifar10();
-  if (dataset == "cifar100") return data::Normalization::cifar100();
-  return data::Normalization::fashion_mnist();
-}
-
-std::string cifar_dir(const TrainConfig& c, const char* env, const char* fallback) {
-  if (!c.data.path.empty()) return c.data.path;
-  if (const char* e = std::getenv(env)) return e;
-  return fallback;
 }
 
 struct MetricsRow {
@@ -188,21 +175,14 @@ Device resolve_device(const std::string& name) {
 }
 
 Datasets load_datasets(const TrainConfig& c) {
+  data::DatasetSpec spec;
+  spec.name = c.data.dataset;
+  spec.path = c.data.path;
+  spec.cifar100_labels = c.data.cifar100_labels;
+  data::TrainTestSets sets = data::load_dataset(spec);
   Datasets d;
-  if (c.data.dataset == "fashion_mnist") {
-    std::string dir = c.data.path.empty() ? data::kFashionMnistDefaultDir : c.data.path;
-    d.train = data::load_fashion_mnist(dir, true);
-    d.test = data::load_fashion_mnist(dir, false);
-  } else if (c.data.dataset == "cifar10") {
-    std::string dir = cifar_dir(c, "ENGINE_CIFAR10_DIR", "data_cache/cifar-10-batches-bin");
-    d.train = data::load_cifar10(dir, true);
-    d.test = data::load_cifar10(dir, false);
-  } else {
-    std::string dir = cifar_dir(c, "ENGINE_CIFAR100_DIR", "data_cache/cifar-100-binary");
-    auto labels = c.data.cifar100_labels == "coarse" ? data::Cifar100Labels::coarse : data::Cifar100Labels::fine;
-    d.train = data::load_cifar100(dir, true, labels);
-    d.test = data::load_cifar100(dir, false, labels);
-  }
+  d.train = std::move(sets.train);
+  d.test = std::move(sets.test);
   if (c.data.train_limit > 0 && c.data.train_limit < d.train.size())
     d.train = data::subset(d.train, 0, c.data.train_limit);
   if (c.data.test_limit > 0 && c.data.test_limit < d.test.size()) d.test = data::subset(d.test, 0, c.data.test_limit);
@@ -248,7 +228,7 @@ metrics::ClassificationStats evaluate(nn::Module& model, const data::Dataset& d,
   data::LoaderOptions lo;
   lo.batch_size = c.training.eval_batch_size;
   lo.shuffle = false;
-  lo.normalization = normalization_for(c.data.dataset);
+  lo.normalization = data::dataset_normalization(c.data.dataset);
   lo.prefetch = c.data.prefetch;
   lo.device = device;
   std::unique_ptr<data::BatchSource> loader;
@@ -298,7 +278,7 @@ TrainResult run_training(const TrainConfig& config_in, const std::string& resume
   lo.augment.crop_padding = c.data.crop_padding;
   lo.augment.horizontal_flip = c.data.hflip;
   lo.augment.cutout_size = c.data.cutout;
-  lo.normalization = normalization_for(c.data.dataset);
+  lo.normalization = data::dataset_normalization(c.data.dataset);
   lo.prefetch = c.data.prefetch;
   // On CUDA the host loader stages batches in pinned memory and copies them ahead.
   lo.device = device;

@@ -8,6 +8,7 @@
 #include "apps/common/moe_tracker.h"
 #include "apps/common/trainer.h"
 #include "data/loader.h"
+#include "data/registry.h"
 #include "engine/core/generator.h"
 #include "engine/optim/optimizer.h"
 #include "models/resnet_moe.h"
@@ -50,7 +51,7 @@ BalanceRun train_from_collapsed_router(double lb_coef, int64_t steps) {
   data::LoaderOptions lo;
   lo.batch_size = 64;
   lo.drop_last = true;
-  lo.normalization = data::Normalization::fashion_mnist();
+  lo.normalization = data::dataset_normalization("fashion_mnist");
   data::Loader loader(ds.train, lo);
   app::MoeTracker tracker(*model);
   BalanceRun r;
