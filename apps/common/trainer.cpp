@@ -27,8 +27,7 @@
 #include "metrics/model_stats.h"
 #include "metrics/tfevents.h"
 #include "apps/common/moe_tracker.h"
-#include "models/resnet.h"
-#include "models/resnet_moe.h"
+#include "models/registry.h"
 
 namespace fs = std::filesystem;
 
@@ -202,22 +201,20 @@ Tensor model_input(const Tensor& images, const TrainConfig& c) {
 }
 
 std::shared_ptr<nn::Module> build_model(const TrainConfig& c, const data::Dataset& train) {
-  models::ResNetConfig rc;
-  rc.in_channels = train.channels();
-  rc.num_classes = train.num_classes;
-  rc.width_mult = c.model.width_mult;
-  rc.zero_init_residual = c.model.zero_init_residual;
-  rc.channels_last = c.model.channels_last;
-  rc.checkpoint_stages = c.model.checkpoint_stages;
+  models::ModelSpec spec;
+  spec.resnet.in_channels = train.channels();
+  spec.resnet.num_classes = train.num_classes;
+  spec.resnet.width_mult = c.model.width_mult;
+  spec.resnet.zero_init_residual = c.model.zero_init_residual;
+  spec.resnet.channels_last = c.model.channels_last;
+  spec.resnet.checkpoint_stages = c.model.checkpoint_stages;
   if (c.moe.enabled()) {
-    models::ResNetMoEConfig mc;
-    mc.resnet = rc;
-    mc.placement = c.moe.placement;
-    mc.hidden_mult = c.moe.hidden_mult;
-    mc.moe = moe_options(c.moe);
-    return std::make_shared<models::ResNetMoE>(mc);
+    spec.placement = c.moe.placement;
+    spec.hidden_mult = c.moe.hidden_mult;
+    spec.moe = moe_options(c.moe);
   }
-  return std::make_shared<models::ResNet>(rc);
+  // The registry name: model.arch, with "_moe" when moe.placement is not empty.
+  return models::build_model(c.moe.enabled() ? c.model.arch + "_moe" : c.model.arch, spec);
 }
 
 metrics::ClassificationStats evaluate(nn::Module& model, const data::Dataset& d, const TrainConfig& c, Device device,
