@@ -8,13 +8,12 @@
 #include <functional>
 #include <iomanip>
 #include <iostream>
-#include <numeric>
 #include <sstream>
 
+#include "apps/common/corruption_eval.h"
 #include "apps/common/evaluation.h"
 #include "apps/common/run_plots.h"
 #include "apps/common/trainer.h"
-#include "data/corruptions.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/nn/moe/moe_layer.h"
@@ -23,7 +22,6 @@
 
 namespace fs = std::filesystem;
 using namespace engine;
-using data::Corruption;
 
 namespace {
 
@@ -43,12 +41,6 @@ struct Options {
   int64_t records_begin = -1, records_end = -1;
 };
 
-std::string fixed(double v, int digits = 4) {
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(digits) << v;
-  return o.str();
-}
-
 io::Json summary_json(const app::EvalSummary& s) {
   return {{"images", s.images}, {"accuracy", s.accuracy}, {"nll", s.nll},
           {"ece", s.ece},       {"mce", s.mce},           {"brier", s.brier}};
@@ -56,7 +48,7 @@ io::Json summary_json(const app::EvalSummary& s) {
 
 plot::Figure reliability(const app::EvalSummary& s, const std::string& what) {
   return plot::reliability_diagram(s.bins.count, s.bins.confidence_sum, s.bins.correct_sum,
-                                   what + ": ECE " + fixed(s.ece) + ", acc " + fixed(s.accuracy, 3));
+                                   what + ": ECE " + app::fixed_point(s.ece) + ", acc " + app::fixed_point(s.accuracy, 3));
 }
 
 std::string class_name(const data::Dataset& d, int64_t k) {
@@ -136,108 +128,13 @@ std::vector<std::vector<std::string>> experts_per_image(nn::Module& model, const
   return lines;
 }
 
-// The corruption results of one dataset: per corruption and severity, and their means.
-struct CorruptionTable {
-  std::string csv;
-  io::Json per = io::Json::array();
-  std::vector<plot::Series> acc_series, ece_series;
-  std::vector<double> mean_acc = std::vector<double>(5, 0.0), mean_nll = std::vector<double>(5, 0.0),
-                      mean_ece = std::vector<double>(5, 0.0);
-  double acc = 0, nll = 0, ece = 0;  // over corruptions and severities
-};
-
-// Evaluates `d` under every corruption and severity, printing a line each.
-CorruptionTable evaluate_corruptions(nn::Module& model, const data::Dataset& d, const app::TrainConfig& cfg,
-                                     Device device, const Options& opt, const app::EvalSummary& base) {
-  CorruptionTable t;
-  std::ostringstream csv;
-  csv << "corruption,severity,images,accuracy,nll,ece,brier\n";
-  csv << "clean,0," << base.images << "," << base.accuracy << "," << base.nll << "," << base.ece << "," << base.brier
-      << "\n";
-  const auto& all = data::all_corruptions();
-  std::vector<double> sev{1, 2, 3, 4, 5};
-  for (size_t ci = 0; ci < all.size(); ++ci) {
-    std::string name = data::corruption_name(all[ci]);
-    std::vector<double> accs, eces;
-    for (int s = 1; s <= data::kNumSeverities; ++s) {
-      data::Dataset cd = data::corrupt_dataset(d, all[ci], s, opt.seed);
-      app::EvalSummary r = app::summarize(app::evaluate_logits(model, cd, cfg, device), opt.bins);
-      std::cout << std::left << std::setw(16) << name << std::right << std::setw(10) << s << std::setw(10)
-                << fixed(r.accuracy) << std::setw(10) << fixed(r.nll) << std::setw(10) << fixed(r.ece) << std::endl;
-      csv << name << "," << s << "," << r.images << "," << r.accuracy << "," << r.nll << "," << r.ece << ","
-          << r.brier << "\n";
-      t.per.push_back({{"corruption", name}, {"severity", s}, {"accuracy", r.accuracy}, {"nll", r.nll}, {"ece", r.ece}});
-      accs.push_back(r.accuracy);
-      eces.push_back(r.ece);
-      t.mean_acc[size_t(s - 1)] += r.accuracy / double(all.size());
-      t.mean_nll[size_t(s - 1)] += r.nll / double(all.size());
-      t.mean_ece[size_t(s - 1)] += r.ece / double(all.size());
-    }
-    t.acc_series.push_back({name, sev, accs, plot::series_color(int(ci)), false});
-    t.ece_series.push_back({name, sev, eces, plot::series_color(int(ci)), false});
-  }
-  t.acc = std::accumulate(t.mean_acc.begin(), t.mean_acc.end(), 0.0) / 5;
-  t.nll = std::accumulate(t.mean_nll.begin(), t.mean_nll.end(), 0.0) / 5;
-  t.ece = std::accumulate(t.mean_ece.begin(), t.mean_ece.end(), 0.0) / 5;
-  for (int s = 1; s <= data::kNumSeverities; ++s)
-    csv << "mean," << s << "," << d.size() << "," << t.mean_acc[size_t(s - 1)] << "," << t.mean_nll[size_t(s - 1)]
-        << "," << t.mean_ece[size_t(s - 1)] << ",\n";
-  csv << "mean,all," << d.size() << "," << t.acc << "," << t.nll << "," << t.ece << ",\n";
-  t.csv = csv.str();
-  return t;
-}
-
-// One test image under every corruption and severity (clean first), and accuracy and
-// ECE over severities per corruption.
-void plot_corruptions(const data::Dataset& d, const Options& opt, const app::EvalSummary& base, CorruptionTable& t,
-                      const std::string& out_dir, std::vector<std::string>* plots) {
-  std::vector<Tensor> keep;
-  std::vector<plot::GridImage> items;
-  Tensor first = data::subset(d, 0, 1).images.contiguous();
-  for (Corruption c : data::all_corruptions()) {
-    for (int s = 0; s <= data::kNumSeverities; ++s) {
-      keep.push_back(s == 0 ? first : data::corrupt_images(first, c, s, opt.seed));
-      plot::GridImage g{keep.back().data<uint8_t>(), int(d.channels()), int(d.height()), int(d.width()), {}};
-      g.captions.push_back({s == 0 ? data::corruption_name(c) : "severity " + std::to_string(s), plot::colors::black});
-      items.push_back(g);
-    }
-  }
-  std::string examples = out_dir + "/plots/corruption_examples.png";
-  plot::image_grid(items, data::kNumSeverities + 1, d.height() <= 32 ? 3 : 2, "corruptions of test image 0").save(examples);
-  plots->push_back(examples);
-  std::vector<double> sev{1, 2, 3, 4, 5};
-  t.acc_series.push_back({"mean", sev, t.mean_acc, plot::colors::black, true});
-  t.acc_series.push_back({"clean", {1, 5}, {base.accuracy, base.accuracy}, plot::colors::grey, true});
-  t.ece_series.push_back({"mean", sev, t.mean_ece, plot::colors::black, true});
-  plot::LinePanel pa{"accuracy under corruption", "severity", "accuracy", t.acc_series, false};
-  plot::LinePanel pe{"calibration under corruption", "severity", "ECE", t.ece_series, true};
-  pa.integer_x = pe.integer_x = true;
-  std::string path = out_dir + "/plots/corruptions.png";
-  plot::line_panels({pa, pe}, 2).save(path);
-  plots->push_back(path);
-}
-
-io::Json run_corruptions(nn::Module& model, const data::Dataset& test, const app::TrainConfig& cfg, Device device,
-                         const Options& opt, const app::EvalSummary& clean, const std::string& out_dir,
-                         std::vector<std::string>* plots) {
-  data::Dataset d = test;
-  if (opt.corruption_images > 0 && opt.corruption_images < d.size()) d = data::subset(d, 0, opt.corruption_images);
-  app::EvalSummary base = opt.corruption_images > 0 && opt.corruption_images < test.size()
-                              ? app::summarize(app::evaluate_logits(model, d, cfg, device), opt.bins)
-                              : clean;
-  std::cout << "corruptions on " << d.size() << " test images (seed " << opt.seed << "); clean accuracy "
-            << fixed(base.accuracy) << "\n"
-            << std::left << std::setw(16) << "corruption" << std::right << std::setw(10) << "severity" << std::setw(10)
-            << "accuracy" << std::setw(10) << "NLL" << std::setw(10) << "ECE" << "\n";
-  CorruptionTable t = evaluate_corruptions(model, d, cfg, device, opt, base);
-  std::cout << "mean over corruptions and severities: accuracy " << fixed(t.acc) << ", NLL " << fixed(t.nll)
-            << ", ECE " << fixed(t.ece) << std::endl;
-  io::write_file_atomic(out_dir + "/corruptions.csv", t.csv);
-  std::cout << "corruptions table: " << out_dir << "/corruptions.csv" << std::endl;
-  if (opt.plots) plot_corruptions(d, opt, base, t, out_dir, plots);
-  return {{"images", d.size()},      {"seed", opt.seed},         {"clean_accuracy", base.accuracy},
-          {"mean_accuracy", t.acc},   {"mean_nll", t.nll},        {"mean_ece", t.ece},
-          {"mean_accuracy_by_severity", t.mean_acc},              {"results", t.per}};
+app::CorruptionOptions corruption_options(const Options& opt) {
+  app::CorruptionOptions c;
+  c.bins = opt.bins;
+  c.seed = opt.seed;
+  c.plots = opt.plots;
+  c.images = opt.corruption_images;
+  return c;
 }
 
 // What every part of an evaluation works on: the checkpoint, its run directory and
@@ -419,7 +316,7 @@ std::vector<std::string> make_plots(const EvalRun& r, const Options& opt, const 
   };
   save(reliability(s, "test"), "reliability.png");
   save(reliability(t.after,
-                   "T = " + fixed(t.fit.temperature, 3) + " (" + (r.ds.val.size() ? "test" : "test half") + ")"),
+                   "T = " + app::fixed_point(t.fit.temperature, 3) + " (" + (r.ds.val.size() ? "test" : "test half") + ")"),
        "reliability_temperature.png");
   if (fs::exists(r.run_dir + "/metrics.csv")) {
     app::CsvTable m = app::read_csv(r.run_dir + "/metrics.csv");
@@ -472,7 +369,9 @@ int run(const Options& opt) {
   if (opt.plots) plots = make_plots(r, opt, test, probs, s, t, moe_test);
   io::Json j = eval_json(r, opt, ms, test, s, t);
   if (!records_json.is_null()) j["records"] = records_json;
-  if (opt.corruptions) j["corruptions"] = run_corruptions(*r.model, r.ds.test, r.cfg, r.device, opt, s, r.run_dir, &plots);
+  if (opt.corruptions)
+    j["corruptions"] =
+        app::run_corruptions(*r.model, r.ds.test, r.cfg, r.device, corruption_options(opt), s, r.run_dir, &plots);
   io::Json rel = io::Json::array();
   for (const auto& p : plots) rel.push_back(fs::relative(p, r.run_dir).string());
   j["plots"] = rel;

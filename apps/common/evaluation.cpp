@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <iomanip>
+#include <sstream>
 
 #include "data/loader.h"
 #include "data/registry.h"
@@ -73,6 +75,12 @@ EvalOutput select_rows(const EvalOutput& e, const std::vector<int64_t>& rows) {
   }
   out.seconds = 0;
   return out;
+}
+
+std::string fixed_point(double v, int digits) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(digits) << v;
+  return o.str();
 }
 
 }  // namespace engine::app
