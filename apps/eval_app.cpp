@@ -5,15 +5,15 @@
 // accuracy, NLL and ECE under CIFAR-C style corruptions at five severities.
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <iostream>
-#include <numeric>
 #include <sstream>
 
+#include "apps/common/corruption_eval.h"
 #include "apps/common/evaluation.h"
 #include "apps/common/run_plots.h"
 #include "apps/common/trainer.h"
-#include "data/corruptions.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/nn/moe/moe_layer.h"
@@ -22,7 +22,6 @@
 
 namespace fs = std::filesystem;
 using namespace engine;
-using data::Corruption;
 
 namespace {
 
@@ -42,12 +41,6 @@ struct Options {
   int64_t records_begin = -1, records_end = -1;
 };
 
-std::string fixed(double v, int digits = 4) {
-  std::ostringstream o;
-  o << std::fixed << std::setprecision(digits) << v;
-  return o.str();
-}
-
 io::Json summary_json(const app::EvalSummary& s) {
   return {{"images", s.images}, {"accuracy", s.accuracy}, {"nll", s.nll},
           {"ece", s.ece},       {"mce", s.mce},           {"brier", s.brier}};
@@ -55,7 +48,7 @@ io::Json summary_json(const app::EvalSummary& s) {
 
 plot::Figure reliability(const app::EvalSummary& s, const std::string& what) {
   return plot::reliability_diagram(s.bins.count, s.bins.confidence_sum, s.bins.correct_sum,
-                                   what + ": ECE " + fixed(s.ece) + ", acc " + fixed(s.accuracy, 3));
+                                   what + ": ECE " + app::fixed_point(s.ece) + ", acc " + app::fixed_point(s.accuracy, 3));
 }
 
 std::string class_name(const data::Dataset& d, int64_t k) {
@@ -135,256 +128,256 @@ std::vector<std::vector<std::string>> experts_per_image(nn::Module& model, const
   return lines;
 }
 
-io::Json run_corruptions(nn::Module& model, const data::Dataset& test, const app::TrainConfig& cfg, Device device,
-                         const Options& opt, const app::EvalSummary& clean, const std::string& out_dir,
-                         std::vector<std::string>* plots) {
-  data::Dataset d = test;
-  if (opt.corruption_images > 0 && opt.corruption_images < d.size()) d = data::subset(d, 0, opt.corruption_images);
-  app::EvalSummary base = opt.corruption_images > 0 && opt.corruption_images < test.size()
-                              ? app::summarize(app::evaluate_logits(model, d, cfg, device), opt.bins)
-                              : clean;
-  std::cout << "corruptions on " << d.size() << " test images (seed " << opt.seed << "); clean accuracy "
-            << fixed(base.accuracy) << "\n"
-            << std::left << std::setw(16) << "corruption" << std::right << std::setw(10) << "severity" << std::setw(10)
-            << "accuracy" << std::setw(10) << "NLL" << std::setw(10) << "ECE" << "\n";
-  std::ostringstream csv;
-  csv << "corruption,severity,images,accuracy,nll,ece,brier\n";
-  csv << "clean,0," << base.images << "," << base.accuracy << "," << base.nll << "," << base.ece << "," << base.brier
-      << "\n";
-  const auto& all = data::all_corruptions();
-  std::vector<plot::Series> acc_series, ece_series;
-  std::vector<double> sev{1, 2, 3, 4, 5}, mean_acc(5, 0.0), mean_nll(5, 0.0), mean_ece(5, 0.0);
-  io::Json per = io::Json::array();
-  for (size_t ci = 0; ci < all.size(); ++ci) {
-    std::string name = data::corruption_name(all[ci]);
-    std::vector<double> accs, eces;
-    for (int s = 1; s <= data::kNumSeverities; ++s) {
-      data::Dataset cd = data::corrupt_dataset(d, all[ci], s, opt.seed);
-      app::EvalSummary r = app::summarize(app::evaluate_logits(model, cd, cfg, device), opt.bins);
-      std::cout << std::left << std::setw(16) << name << std::right << std::setw(10) << s << std::setw(10)
-                << fixed(r.accuracy) << std::setw(10) << fixed(r.nll) << std::setw(10) << fixed(r.ece) << std::endl;
-      csv << name << "," << s << "," << r.images << "," << r.accuracy << "," << r.nll << "," << r.ece << ","
-          << r.brier << "\n";
-      per.push_back({{"corruption", name}, {"severity", s}, {"accuracy", r.accuracy}, {"nll", r.nll}, {"ece", r.ece}});
-      accs.push_back(r.accuracy);
-      eces.push_back(r.ece);
-      mean_acc[size_t(s - 1)] += r.accuracy / double(all.size());
-      mean_nll[size_t(s - 1)] += r.nll / double(all.size());
-      mean_ece[size_t(s - 1)] += r.ece / double(all.size());
-    }
-    acc_series.push_back({name, sev, accs, plot::series_color(int(ci)), false});
-    ece_series.push_back({name, sev, eces, plot::series_color(int(ci)), false});
-  }
-  double acc = std::accumulate(mean_acc.begin(), mean_acc.end(), 0.0) / 5;
-  double nll = std::accumulate(mean_nll.begin(), mean_nll.end(), 0.0) / 5;
-  double ece = std::accumulate(mean_ece.begin(), mean_ece.end(), 0.0) / 5;
-  for (int s = 1; s <= data::kNumSeverities; ++s)
-    csv << "mean," << s << "," << d.size() << "," << mean_acc[size_t(s - 1)] << "," << mean_nll[size_t(s - 1)] << ","
-        << mean_ece[size_t(s - 1)] << ",\n";
-  csv << "mean,all," << d.size() << "," << acc << "," << nll << "," << ece << ",\n";
-  std::cout << "mean over corruptions and severities: accuracy " << fixed(acc) << ", NLL " << fixed(nll) << ", ECE "
-            << fixed(ece) << std::endl;
-  io::write_file_atomic(out_dir + "/corruptions.csv", csv.str());
-  std::cout << "corruptions table: " << out_dir << "/corruptions.csv" << std::endl;
-  if (opt.plots) {
-    // One test image under every corruption and severity, clean first.
-    std::vector<Tensor> keep;
-    std::vector<plot::GridImage> items;
-    Tensor first = data::subset(d, 0, 1).images.contiguous();
-    for (Corruption c : all) {
-      for (int s = 0; s <= data::kNumSeverities; ++s) {
-        keep.push_back(s == 0 ? first : data::corrupt_images(first, c, s, opt.seed));
-        plot::GridImage g{keep.back().data<uint8_t>(), int(d.channels()), int(d.height()), int(d.width()), {}};
-        g.captions.push_back({s == 0 ? data::corruption_name(c) : "severity " + std::to_string(s), plot::colors::black});
-        items.push_back(g);
-      }
-    }
-    std::string examples = out_dir + "/plots/corruption_examples.png";
-    plot::image_grid(items, data::kNumSeverities + 1, d.height() <= 32 ? 3 : 2, "corruptions of test image 0").save(examples);
-    plots->push_back(examples);
-    acc_series.push_back({"mean", sev, mean_acc, plot::colors::black, true});
-    acc_series.push_back({"clean", {1, 5}, {base.accuracy, base.accuracy}, plot::colors::grey, true});
-    ece_series.push_back({"mean", sev, mean_ece, plot::colors::black, true});
-    plot::LinePanel pa{"accuracy under corruption", "severity", "accuracy", acc_series, false};
-    plot::LinePanel pe{"calibration under corruption", "severity", "ECE", ece_series, true};
-    pa.integer_x = pe.integer_x = true;
-    std::string path = out_dir + "/plots/corruptions.png";
-    plot::line_panels({pa, pe}, 2).save(path);
-    plots->push_back(path);
-  }
-  return {{"images", d.size()},  {"seed", opt.seed},          {"clean_accuracy", base.accuracy},
-          {"mean_accuracy", acc}, {"mean_nll", nll},           {"mean_ece", ece},
-          {"mean_accuracy_by_severity", mean_acc},              {"results", per}};
+app::CorruptionOptions corruption_options(const Options& opt) {
+  app::CorruptionOptions c;
+  c.bins = opt.bins;
+  c.seed = opt.seed;
+  c.plots = opt.plots;
+  c.images = opt.corruption_images;
+  return c;
 }
 
-int run(const Options& opt) {
-  std::string ckpt = opt.target, run_dir;
+// What every part of an evaluation works on: the checkpoint, its run directory and
+// configuration, the data, and the model with the checkpoint's weights.
+struct EvalRun {
+  std::string ckpt, run_dir;
+  app::TrainConfig cfg;
+  Device device;
+  app::Datasets ds;
+  std::shared_ptr<nn::Module> model;
+  MoeLayers moe;
+};
+
+// A run directory's best checkpoint (else its last), or a checkpoint file inside
+// <run_dir>/checkpoints/.
+EvalRun open_run(const Options& opt) {
+  EvalRun r;
+  r.ckpt = opt.target;
   if (fs::is_directory(opt.target)) {
-    run_dir = opt.target;
-    ckpt = run_dir + "/checkpoints/best.safetensors";
-    if (!fs::exists(ckpt)) ckpt = run_dir + "/checkpoints/last.safetensors";
+    r.run_dir = opt.target;
+    r.ckpt = r.run_dir + "/checkpoints/best.safetensors";
+    if (!fs::exists(r.ckpt)) r.ckpt = r.run_dir + "/checkpoints/last.safetensors";
   } else {
-    run_dir = fs::path(opt.target).parent_path().parent_path().string();
-    if (run_dir.empty()) run_dir = ".";
+    r.run_dir = fs::path(opt.target).parent_path().parent_path().string();
+    if (r.run_dir.empty()) r.run_dir = ".";
   }
-  std::string config_path = opt.config_path.empty() ? run_dir + "/config.json" : opt.config_path;
+  std::string config_path = opt.config_path.empty() ? r.run_dir + "/config.json" : opt.config_path;
   std::vector<std::string> sets;
   if (!opt.data_dir.empty()) sets.push_back("data.path=" + io::Json(opt.data_dir).dump());
   if (!opt.device.empty()) sets.push_back("device=" + io::Json(opt.device).dump());
-  app::TrainConfig cfg = app::load_train_config(config_path, sets, nullptr);
+  r.cfg = app::load_train_config(config_path, sets, nullptr);
   ENGINE_CONFIG_CHECK(opt.bins >= 1 && opt.bins <= 1000, "--bins " << opt.bins << " is out of range: expected 1..1000");
-  Device device = app::resolve_device(cfg.device);
-  app::Datasets ds = app::load_datasets(cfg);
-  auto model = app::build_model(cfg, ds.train);
-  io::SafetensorsData sd = io::load_safetensors(ckpt);
+  r.device = app::resolve_device(r.cfg.device);
+  r.ds = app::load_datasets(r.cfg);
+  r.model = app::build_model(r.cfg, r.ds.train);
+  io::SafetensorsData sd = io::load_safetensors(r.ckpt);
   std::vector<std::pair<std::string, Tensor>> state;
   for (const auto& n : sd.order) state.emplace_back(n, sd.tensors.at(n));
-  model->load_state_dict(state);
-  model->to(device);
-  std::cout << "checkpoint " << ckpt << "\n";
+  r.model->load_state_dict(state);
+  r.model->to(r.device);
+  std::cout << "checkpoint " << r.ckpt << "\n";
+  r.moe = nn::moe::find_moe_layers(*r.model);
+  return r;
+}
 
-  metrics::ModelStats ms = metrics::model_stats(*model, {ds.test.channels(), ds.test.height(), ds.test.width()}, device);
+// Parameters and FLOPs: printed (per layer with --layers) and kept in layers.csv.
+metrics::ModelStats report_model_stats(const EvalRun& r, const Options& opt) {
+  const data::Dataset& test = r.ds.test;
+  metrics::ModelStats ms = metrics::model_stats(*r.model, {test.channels(), test.height(), test.width()}, r.device);
   if (opt.layers) metrics::print_model_stats(ms, std::cout);
   std::cout << "model: " << ms.total_params << " parameters (" << ms.active_params << " active per input), "
             << metrics::human_count(double(ms.flops())) << " FLOPs per image (2 x " << ms.macs << " MACs)\n";
-  io::write_file_atomic(run_dir + "/layers.csv", metrics::model_stats_csv(ms));
+  io::write_file_atomic(r.run_dir + "/layers.csv", metrics::model_stats_csv(ms));
+  return ms;
+}
 
-  MoeLayers moe = nn::moe::find_moe_layers(*model);
-  std::vector<nn::moe::MoEStats> moe_test;
-  app::EvalOutput test = app::evaluate_logits(
-      *model, ds.test, cfg, device, moe.empty() ? app::EvalHooks{} : moe_hooks(moe, &moe_test, ds.test.num_classes, false));
-  for (const auto& [name, l] : moe) l->set_labels(Tensor(), 0);
-  app::EvalSummary s = app::summarize(test, opt.bins);
-  io::Json records_json;
-  if (opt.records_begin >= 0) {
-    ENGINE_CONFIG_CHECK(opt.records_end <= test.size(), "--records " << opt.records_begin << ":" << opt.records_end
-                                                                     << " goes past the test set's " << test.size()
-                                                                     << " records");
-    std::vector<int64_t> rows;
-    for (int64_t i = opt.records_begin; i < opt.records_end; ++i) rows.push_back(i);
-    app::EvalSummary r = app::summarize(app::select_rows(test, rows), opt.bins);
-    std::cout << std::fixed << std::setprecision(4) << "test records " << opt.records_begin << ".."
-              << opt.records_end - 1 << " (" << r.images << " images): accuracy " << r.accuracy << ", NLL " << r.nll
-              << ", ECE " << r.ece << std::endl;
-    records_json = {{"begin", opt.records_begin}, {"end", opt.records_end}, {"images", r.images},
-                    {"accuracy", r.accuracy}, {"nll", r.nll}, {"ece", r.ece}};
-  }
-  std::cout << std::fixed << std::setprecision(4) << "test images " << s.images << ": accuracy " << s.accuracy
-            << ", NLL " << s.nll << ", ECE (" << opt.bins << " bins) " << s.ece << ", MCE " << s.mce << ", Brier "
-            << s.brier << std::endl;
+// --records A:B: those test records on their own (null without the option).
+io::Json report_records(const app::EvalOutput& test, const Options& opt) {
+  if (opt.records_begin < 0) return io::Json();
+  ENGINE_CONFIG_CHECK(opt.records_end <= test.size(), "--records " << opt.records_begin << ":" << opt.records_end
+                                                                   << " goes past the test set's " << test.size()
+                                                                   << " records");
+  std::vector<int64_t> rows;
+  for (int64_t i = opt.records_begin; i < opt.records_end; ++i) rows.push_back(i);
+  app::EvalSummary r = app::summarize(app::select_rows(test, rows), opt.bins);
+  std::cout << std::fixed << std::setprecision(4) << "test records " << opt.records_begin << ".."
+            << opt.records_end - 1 << " (" << r.images << " images): accuracy " << r.accuracy << ", NLL " << r.nll
+            << ", ECE " << r.ece << std::endl;
+  return {{"begin", opt.records_begin}, {"end", opt.records_end}, {"images", r.images},
+          {"accuracy", r.accuracy}, {"nll", r.nll}, {"ece", r.ece}};
+}
 
-  // Temperature scaling: fitted on the validation split when the run held one out,
-  // otherwise on a seeded half of the test set and reported on the other half.
-  app::EvalOutput fit_set, report_set;
+struct TemperatureResult {
+  metrics::TemperatureFit fit;
   std::string fit_on, report_on;
-  if (ds.val.size() > 0) {
-    fit_set = app::evaluate_logits(*model, ds.val, cfg, device);
+  int64_t fit_images = 0;
+  app::EvalSummary before, after;
+};
+
+// Temperature scaling: fitted on the validation split when the run held one out,
+// otherwise on a seeded half of the test set and reported on the other half.
+TemperatureResult temperature_scaling(const EvalRun& r, const app::EvalOutput& test, const Options& opt) {
+  TemperatureResult t;
+  app::EvalOutput fit_set, report_set;
+  if (r.ds.val.size() > 0) {
+    fit_set = app::evaluate_logits(*r.model, r.ds.val, r.cfg, r.device);
     report_set = test;
-    fit_on = "the validation split";
-    report_on = "the test set";
+    t.fit_on = "the validation split";
+    t.report_on = "the test set";
   } else {
     std::vector<int64_t> perm = data::random_permutation(test.size(), data::derive_seed(opt.seed, 0x7E57));
     int64_t half = test.size() / 2;
     fit_set = app::select_rows(test, std::vector<int64_t>(perm.begin(), perm.begin() + half));
     report_set = app::select_rows(test, std::vector<int64_t>(perm.begin() + half, perm.end()));
-    fit_on = "a seeded half of the test set (no validation split; seed " + std::to_string(opt.seed) + ")";
-    report_on = "the other half of the test set";
+    t.fit_on = "a seeded half of the test set (no validation split; seed " + std::to_string(opt.seed) + ")";
+    t.report_on = "the other half of the test set";
   }
-  metrics::TemperatureFit fit =
-      metrics::fit_temperature(fit_set.logit_data(), fit_set.labels.data(), fit_set.size(), fit_set.classes());
-  app::EvalSummary before = app::summarize(report_set, opt.bins), after = app::summarize(report_set, opt.bins, fit.temperature);
-  std::cout << "temperature scaling, fitted on " << fit_on << " (" << fit_set.size() << " images), reported on "
-            << report_on << " (" << report_set.size() << " images):\n  T = " << fit.temperature << ": NLL "
-            << before.nll << " -> " << after.nll << ", ECE " << before.ece << " -> " << after.ece << ", Brier "
-            << before.brier << " -> " << after.brier << std::endl;
+  t.fit = metrics::fit_temperature(fit_set.logit_data(), fit_set.labels.data(), fit_set.size(), fit_set.classes());
+  t.fit_images = fit_set.size();
+  t.before = app::summarize(report_set, opt.bins);
+  t.after = app::summarize(report_set, opt.bins, t.fit.temperature);
+  std::cout << "temperature scaling, fitted on " << t.fit_on << " (" << fit_set.size() << " images), reported on "
+            << t.report_on << " (" << report_set.size() << " images):\n  T = " << t.fit.temperature << ": NLL "
+            << t.before.nll << " -> " << t.after.nll << ", ECE " << t.before.ece << " -> " << t.after.ece
+            << ", Brier " << t.before.brier << " -> " << t.after.brier << std::endl;
+  return t;
+}
 
-  std::string out_path = opt.out_path.empty() ? run_dir + "/predictions.csv" : opt.out_path;
-  std::vector<float> probs = metrics::softmax_rows(test.logit_data(), test.size(), test.classes());
-  {
-    std::ostringstream o;
-    int64_t n = test.size(), c = test.classes();
-    o << "index,label,prediction,confidence";
-    for (int64_t k = 0; k < c; ++k) o << ",p" << k;
-    o << "\n" << std::setprecision(6);
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = probs.data() + i * c;
-      int64_t pred = int64_t(std::max_element(row, row + c) - row);
-      o << i << "," << test.labels[size_t(i)] << "," << pred << "," << row[pred];
-      for (int64_t k = 0; k < c; ++k) o << "," << row[k];
-      o << "\n";
-    }
-    io::write_file_atomic(out_path, o.str());
+// predictions.csv: per test image its label, the prediction, its confidence and every
+// class probability.
+void write_predictions(const std::string& path, const app::EvalOutput& test, const std::vector<float>& probs) {
+  std::ostringstream o;
+  int64_t n = test.size(), c = test.classes();
+  o << "index,label,prediction,confidence";
+  for (int64_t k = 0; k < c; ++k) o << ",p" << k;
+  o << "\n" << std::setprecision(6);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = probs.data() + i * c;
+    int64_t pred = int64_t(std::max_element(row, row + c) - row);
+    o << i << "," << test.labels[size_t(i)] << "," << pred << "," << row[pred];
+    for (int64_t k = 0; k < c; ++k) o << "," << row[k];
+    o << "\n";
   }
+  io::write_file_atomic(path, o.str());
+}
+
+// Test images with their predictions: a random sample (with the top expert per MoE
+// layer) and the most confident mistakes.
+void plot_samples(const EvalRun& r, const app::EvalOutput& test, const std::vector<float>& probs, uint64_t seed,
+                  const std::function<void(const plot::Figure&, const std::string&)>& save) {
+  const data::Dataset& d = r.ds.test;
+  Tensor images = d.images.contiguous();
+  int64_t c = test.classes();
+  std::vector<int64_t> perm = data::random_permutation(test.size(), data::derive_seed(seed, 0x5A3));
+  perm.resize(size_t(std::min<int64_t>(24, test.size())));
+  std::string grid_title = "random test images: true label, prediction";
+  std::vector<std::vector<std::string>> experts;
+  if (!r.moe.empty()) {
+    experts = experts_per_image(*r.model, r.moe, d, perm, r.cfg, r.device);
+    grid_title += ", top expert per MoE layer";
+  }
+  save(sample_grid(d, images, probs, c, perm, grid_title, experts), "samples.png");
+  std::vector<int64_t> wrong;
+  for (int64_t i = 0; i < test.size(); ++i) {
+    const float* p = probs.data() + i * c;
+    if (std::max_element(p, p + c) - p != test.labels[size_t(i)]) wrong.push_back(i);
+  }
+  auto conf = [&](int64_t i) { return *std::max_element(probs.data() + i * c, probs.data() + (i + 1) * c); };
+  std::stable_sort(wrong.begin(), wrong.end(), [&](int64_t a, int64_t b) { return conf(a) > conf(b); });
+  wrong.resize(std::min<size_t>(wrong.size(), 16));
+  if (!wrong.empty()) save(sample_grid(d, images, probs, c, wrong, "most confident mistakes"), "mistakes.png");
+}
+
+// Per MoE layer, the slots its experts took per class of the test set.
+void plot_moe_test(const EvalRun& r, const std::vector<nn::moe::MoEStats>& moe_test,
+                   const std::function<void(const plot::Figure&, const std::string&)>& save) {
+  for (size_t li = 0; li < r.moe.size(); ++li) {
+    const auto& s = moe_test[li];
+    if (s.num_classes <= 0) continue;
+    std::vector<std::vector<double>> counts(s.counts.size(), std::vector<double>(size_t(s.num_classes)));
+    for (size_t e = 0; e < counts.size(); ++e)
+      for (int64_t k = 0; k < s.num_classes; ++k)
+        counts[e][size_t(k)] = double(s.expert_class[e * size_t(s.num_classes) + size_t(k)]);
+    std::string name = app::short_layer_name(r.moe[li].first);
+    save(app::expert_class_heatmap(counts, r.ds.test.class_names, name + ": experts per class, test set"),
+         "moe_test_expert_class_" + name + ".png");
+  }
+}
+
+// The plots in <run_dir>/plots/; returns their paths.
+std::vector<std::string> make_plots(const EvalRun& r, const Options& opt, const app::EvalOutput& test,
+                                    const std::vector<float>& probs, const app::EvalSummary& s,
+                                    const TemperatureResult& t, const std::vector<nn::moe::MoEStats>& moe_test) {
+  std::vector<std::string> plots;
+  std::string plot_dir = r.run_dir + "/plots";
+  auto save = [&](const plot::Figure& f, const std::string& name) {
+    f.save(plot_dir + "/" + name);
+    plots.push_back(plot_dir + "/" + name);
+  };
+  save(reliability(s, "test"), "reliability.png");
+  save(reliability(t.after,
+                   "T = " + app::fixed_point(t.fit.temperature, 3) + " (" + (r.ds.val.size() ? "test" : "test half") + ")"),
+       "reliability_temperature.png");
+  if (fs::exists(r.run_dir + "/metrics.csv")) {
+    app::CsvTable m = app::read_csv(r.run_dir + "/metrics.csv");
+    if (!m.rows.empty())
+      save(app::training_curves(m, r.cfg.name.empty() ? r.cfg.model.arch : r.cfg.name), "training_curves.png");
+  }
+  plot_samples(r, test, probs, opt.seed, save);
+  plot_moe_test(r, moe_test, save);
+  for (const auto& p : app::plot_moe_files(r.run_dir, plot_dir, r.ds.test.class_names)) plots.push_back(p);
+  return plots;
+}
+
+io::Json eval_json(const EvalRun& r, const Options& opt, const metrics::ModelStats& ms, const app::EvalOutput& test,
+                   const app::EvalSummary& s, const TemperatureResult& t) {
+  return {{"checkpoint", r.ckpt},
+          {"dataset", r.cfg.data.dataset},
+          {"bins", opt.bins},
+          {"test", summary_json(s)},
+          {"eval_seconds", test.seconds},
+          {"eval_img_per_s", double(test.size()) / std::max(test.seconds, 1e-9)},
+          {"device", r.device.str()},
+          {"model", {{"params", ms.total_params}, {"active_params", ms.active_params}, {"macs", ms.macs},
+                     {"flops", ms.flops()}}},
+          {"temperature", {{"value", t.fit.temperature}, {"fit_on", t.fit_on}, {"fit_images", t.fit_images},
+                           {"report_on", t.report_on}, {"before", summary_json(t.before)},
+                           {"after", summary_json(t.after)}}}};
+}
+
+int run(const Options& opt) {
+  EvalRun r = open_run(opt);
+  metrics::ModelStats ms = report_model_stats(r, opt);
+  std::vector<nn::moe::MoEStats> moe_test;
+  app::EvalOutput test =
+      app::evaluate_logits(*r.model, r.ds.test, r.cfg, r.device,
+                           r.moe.empty() ? app::EvalHooks{} : moe_hooks(r.moe, &moe_test, r.ds.test.num_classes, false));
+  for (const auto& [name, l] : r.moe) l->set_labels(Tensor(), 0);
+  app::EvalSummary s = app::summarize(test, opt.bins);
+  io::Json records_json = report_records(test, opt);
+  std::cout << std::fixed << std::setprecision(4) << "test images " << s.images << ": accuracy " << s.accuracy
+            << ", NLL " << s.nll << ", ECE (" << opt.bins << " bins) " << s.ece << ", MCE " << s.mce << ", Brier "
+            << s.brier << std::endl;
+  TemperatureResult t = temperature_scaling(r, test, opt);
+
+  std::string out_path = opt.out_path.empty() ? r.run_dir + "/predictions.csv" : opt.out_path;
+  std::vector<float> probs = metrics::softmax_rows(test.logit_data(), test.size(), test.classes());
+  write_predictions(out_path, test, probs);
   std::cout << "predictions: " << out_path << std::endl;
 
   std::vector<std::string> plots;
-  std::string plot_dir = run_dir + "/plots";
-  if (opt.plots) {
-    auto save = [&](const plot::Figure& f, const std::string& name) {
-      f.save(plot_dir + "/" + name);
-      plots.push_back(plot_dir + "/" + name);
-    };
-    save(reliability(s, "test"), "reliability.png");
-    save(reliability(after, "T = " + fixed(fit.temperature, 3) + " (" + (ds.val.size() ? "test" : "test half") + ")"),
-         "reliability_temperature.png");
-    if (fs::exists(run_dir + "/metrics.csv")) {
-      app::CsvTable m = app::read_csv(run_dir + "/metrics.csv");
-      if (!m.rows.empty()) save(app::training_curves(m, cfg.name.empty() ? cfg.model.arch : cfg.name), "training_curves.png");
-    }
-    Tensor images = ds.test.images.contiguous();
-    int64_t c = test.classes();
-    std::vector<int64_t> perm = data::random_permutation(test.size(), data::derive_seed(opt.seed, 0x5A3));
-    perm.resize(size_t(std::min<int64_t>(24, test.size())));
-    std::string grid_title = "random test images: true label, prediction";
-    std::vector<std::vector<std::string>> experts;
-    if (!moe.empty()) {
-      experts = experts_per_image(*model, moe, ds.test, perm, cfg, device);
-      grid_title += ", top expert per MoE layer";
-    }
-    save(sample_grid(ds.test, images, probs, c, perm, grid_title, experts), "samples.png");
-    std::vector<int64_t> wrong;
-    for (int64_t i = 0; i < test.size(); ++i) {
-      const float* p = probs.data() + i * c;
-      if (std::max_element(p, p + c) - p != test.labels[size_t(i)]) wrong.push_back(i);
-    }
-    auto conf = [&](int64_t i) { return *std::max_element(probs.data() + i * c, probs.data() + (i + 1) * c); };
-    std::stable_sort(wrong.begin(), wrong.end(), [&](int64_t a, int64_t b) { return conf(a) > conf(b); });
-    wrong.resize(std::min<size_t>(wrong.size(), 16));
-    if (!wrong.empty()) save(sample_grid(ds.test, images, probs, c, wrong, "most confident mistakes"), "mistakes.png");
-    for (size_t li = 0; li < moe.size(); ++li) {
-      const auto& s = moe_test[li];
-      if (s.num_classes <= 0) continue;
-      std::vector<std::vector<double>> counts(s.counts.size(), std::vector<double>(size_t(s.num_classes)));
-      for (size_t e = 0; e < counts.size(); ++e)
-        for (int64_t k = 0; k < s.num_classes; ++k)
-          counts[e][size_t(k)] = double(s.expert_class[e * size_t(s.num_classes) + size_t(k)]);
-      std::string name = app::short_layer_name(moe[li].first);
-      save(app::expert_class_heatmap(counts, ds.test.class_names, name + ": experts per class, test set"),
-           "moe_test_expert_class_" + name + ".png");
-    }
-    for (const auto& p : app::plot_moe_files(run_dir, plot_dir, ds.test.class_names)) plots.push_back(p);
-  }
-
-  io::Json j = {{"checkpoint", ckpt},
-                {"dataset", cfg.data.dataset},
-                {"bins", opt.bins},
-                {"test", summary_json(s)},
-                {"eval_seconds", test.seconds},
-                {"eval_img_per_s", double(test.size()) / std::max(test.seconds, 1e-9)},
-                {"device", device.str()},
-                {"model", {{"params", ms.total_params}, {"active_params", ms.active_params}, {"macs", ms.macs},
-                           {"flops", ms.flops()}}},
-                {"temperature", {{"value", fit.temperature}, {"fit_on", fit_on}, {"fit_images", fit_set.size()},
-                                 {"report_on", report_on}, {"before", summary_json(before)},
-                                 {"after", summary_json(after)}}}};
+  if (opt.plots) plots = make_plots(r, opt, test, probs, s, t, moe_test);
+  io::Json j = eval_json(r, opt, ms, test, s, t);
   if (!records_json.is_null()) j["records"] = records_json;
-  if (opt.corruptions) j["corruptions"] = run_corruptions(*model, ds.test, cfg, device, opt, s, run_dir, &plots);
+  if (opt.corruptions)
+    j["corruptions"] =
+        app::run_corruptions(*r.model, r.ds.test, r.cfg, r.device, corruption_options(opt), s, r.run_dir, &plots);
   io::Json rel = io::Json::array();
-  for (const auto& p : plots) rel.push_back(fs::relative(p, run_dir).string());
+  for (const auto& p : plots) rel.push_back(fs::relative(p, r.run_dir).string());
   j["plots"] = rel;
-  io::write_file_atomic(run_dir + "/eval.json", j.dump(2) + "\n");
-  if (!plots.empty()) std::cout << "plots: " << plot_dir << " (" << plots.size() << " files)\n";
-  std::cout << "summary: " << run_dir << "/eval.json" << std::endl;
+  io::write_file_atomic(r.run_dir + "/eval.json", j.dump(2) + "\n");
+  if (!plots.empty()) std::cout << "plots: " << r.run_dir << "/plots (" << plots.size() << " files)\n";
+  std::cout << "summary: " << r.run_dir << "/eval.json" << std::endl;
   return 0;
 }
 

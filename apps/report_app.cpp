@@ -159,26 +159,21 @@ std::string row(const Run& r, bool with_corruptions, bool* test_half_note) {
   return o.str();
 }
 
-int run(const std::vector<std::string>& dirs, const std::string& out_path) {
-  std::vector<Run> runs;
-  for (const auto& d : dirs) runs.push_back(load_run(d));
-  // Rows of one dataset together (in order of first appearance), dense before MoE.
+// Rows of one dataset together (in order of first appearance), dense before MoE.
+void sort_runs(std::vector<Run>* runs) {
   std::vector<std::string> datasets;
-  for (const auto& r : runs)
+  for (const auto& r : *runs)
     if (std::find(datasets.begin(), datasets.end(), r.dataset) == datasets.end()) datasets.push_back(r.dataset);
-  std::stable_sort(runs.begin(), runs.end(), [&](const Run& a, const Run& b) {
+  std::stable_sort(runs->begin(), runs->end(), [&](const Run& a, const Run& b) {
     auto da = std::find(datasets.begin(), datasets.end(), a.dataset) - datasets.begin();
     auto db = std::find(datasets.begin(), datasets.end(), b.dataset) - datasets.begin();
     if (da != db) return da < db;
     return (a.kind == "Dense") > (b.kind == "Dense");
   });
-  std::string out_dir = fs::path(out_path).parent_path().string();
-  if (out_dir.empty()) out_dir = ".";
-  bool with_corruptions = std::any_of(runs.begin(), runs.end(), [](const Run& r) {
-    return r.eval.is_object() && r.eval.contains("corruptions");
-  });
+}
 
-  std::ostringstream md;
+// The title, what the columns mean, and how to reproduce each run.
+void write_intro(std::ostringstream& md, const std::vector<Run>& runs) {
   md << "# Results\n\n";
   md << "Written by `report_app` from " << runs.size() << " run director" << (runs.size() == 1 ? "y" : "ies")
      << ". Accuracy, NLL and ECE (" << (runs[0].eval.is_object() ? runs[0].eval.value("bins", 15) : 15)
@@ -191,6 +186,10 @@ int run(const std::vector<std::string>& dirs, const std::string& out_path) {
        << "build/eval_app <the new run directory>" << (r.eval.is_object() && r.eval.contains("corruptions") ? " --corruptions" : "")
        << "\n```\n\n";
   }
+}
+
+// The table of runs and the notes its marks refer to.
+void write_table(std::ostringstream& md, const std::vector<Run>& runs, bool with_corruptions) {
   md << "## Table\n\n";
   md << "| kind | model | dataset | params | active params | FLOPs | accuracy | NLL | ECE | ECE before → after "
         "temperature scaling | "
@@ -211,8 +210,10 @@ int run(const std::vector<std::string>& dirs, const std::string& out_path) {
           "accuracy, NLL and ECE are the last epoch's from `metrics.csv`.\n\n";
   if (with_corruptions)
     md << "Accuracy under corruption: the mean over 8 corruptions x 5 severities (`eval_app --corruptions`).\n\n";
+}
 
-  // Test accuracy and ECE over epochs, every run in one figure.
+// Test accuracy and ECE over epochs, every run in one figure; returns its path.
+std::string save_curves(const std::vector<Run>& runs, const std::string& out_path, const std::string& out_dir) {
   std::vector<plot::Series> acc, ece;
   for (size_t i = 0; i < runs.size(); ++i) {
     const auto& m = runs[i].metrics;
@@ -226,8 +227,11 @@ int run(const std::vector<std::string>& dirs, const std::string& out_path) {
   std::string stem = fs::path(out_path).stem().string();
   std::string fig = out_dir + "/" + stem + "_curves.png";
   plot::line_panels({pa, pe}, 2).save(fig);
-  md << "![test accuracy and ECE over epochs](" << relative_to(fig, out_dir) << ")\n\n";
+  return fig;
+}
 
+// Per run, links to the plots its eval.json lists.
+void write_plot_links(std::ostringstream& md, const std::vector<Run>& runs, const std::string& out_dir) {
   md << "## Plots\n\n";
   for (const auto& r : runs) {
     md << "- **" << r.kind << ": " << r.name << "**: ";
@@ -243,6 +247,23 @@ int run(const std::vector<std::string>& dirs, const std::string& out_path) {
     for (size_t i = 0; i < links.size(); ++i) md << (i ? " · " : "") << links[i];
     md << "\n";
   }
+}
+
+int run(const std::vector<std::string>& dirs, const std::string& out_path) {
+  std::vector<Run> runs;
+  for (const auto& d : dirs) runs.push_back(load_run(d));
+  sort_runs(&runs);
+  std::string out_dir = fs::path(out_path).parent_path().string();
+  if (out_dir.empty()) out_dir = ".";
+  bool with_corruptions = std::any_of(runs.begin(), runs.end(), [](const Run& r) {
+    return r.eval.is_object() && r.eval.contains("corruptions");
+  });
+  std::ostringstream md;
+  write_intro(md, runs);
+  write_table(md, runs, with_corruptions);
+  std::string fig = save_curves(runs, out_path, out_dir);
+  md << "![test accuracy and ECE over epochs](" << relative_to(fig, out_dir) << ")\n\n";
+  write_plot_links(md, runs, out_dir);
   io::write_file_atomic(out_path, md.str());
   std::cout << "wrote " << out_path << " (" << runs.size() << " runs) and " << fig << std::endl;
   return 0;

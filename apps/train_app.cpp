@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
     app::TrainConfig cfg = app::load_train_config(config_path, sets, environ, &env);
     for (const auto& e : env) std::cout << "override from environment: " << e << "\n";
     std::cout << "effective config:\n" << cfg.json.dump(2) << std::endl;
-    app::TrainResult r = app::run_training(cfg, resume_dir, std::cout);
+    app::TrainResult r = app::Trainer(cfg, resume_dir, std::cout).run();
     std::cout << "done: " << r.epochs_done << " epochs, " << r.steps << " steps, test accuracy " << r.test_accuracy
               << ", NLL " << r.test_nll << ", ECE " << r.test_ece << "\nrun directory: " << r.run_dir << std::endl;
     return 0;

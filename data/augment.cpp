@@ -17,10 +17,6 @@ float channel_value(const std::vector<float>& v, int64_t c, float fallback) {
 
 }  // namespace
 
-Normalization Normalization::cifar10() { return {{0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}}; }
-Normalization Normalization::cifar100() { return {{0.5071f, 0.4865f, 0.4409f}, {0.2673f, 0.2564f, 0.2762f}}; }
-Normalization Normalization::fashion_mnist() { return {{0.2860f}, {0.3530f}}; }
-
 void check_normalization(const Normalization& norm, int64_t channels) {
   for (const auto* v : {&norm.mean, &norm.std})
     ENGINE_CHECK(v->size() <= 1 || int64_t(v->size()) == channels,

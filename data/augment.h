@@ -24,14 +24,11 @@ struct AugmentOptions {
 };
 
 // Per-channel (x / 255 - mean[c]) / std[c]. Empty vectors mean 0 and 1; a single
-// value applies to every channel.
+// value applies to every channel. Each dataset's values: data::dataset_normalization
+// (data/registry.h).
 struct Normalization {
   std::vector<float> mean;
   std::vector<float> std;
-
-  static Normalization cifar10();
-  static Normalization cifar100();
-  static Normalization fashion_mnist();
 };
 
 // The random choices for one image.

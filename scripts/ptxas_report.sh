@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Register report of every CUDA kernel, from ptxas itself (nothing runs on a GPU): each
-# .cu source of the CUDA backend (kernels/cuda, engine/runtime, engine/ops, as
+# .cu source of the CUDA backend (kernels/cuda and engine/backends/cuda, as
 # cmake/CudaBackend.cmake globs them) is compiled for one architecture with
 # `nvcc -Xptxas -v`, and a table lists per kernel: registers per thread, spill stores and
 # loads, static shared memory and stack frame. Spills are listed, never an error.
@@ -239,7 +239,7 @@ awk -v regfile="$REGS_PER_BLOCK" -v arch="$ARCH" -v logfile="$LAUNCHES" -v kfile
       k = order[i]
       if (!(k in known)) {
         printf "%-40s %8d %5s %10s %10s  MISSING\n", k, threads[k], "?", "?", "?"
-        msg[++m] = sprintf("kernel %s: launched with up to %d threads per block but not in the ptxas report (renamed, not compiled, or defined outside kernels/cuda, engine/runtime and engine/ops?)", k, threads[k])
+        msg[++m] = sprintf("kernel %s: launched with up to %d threads per block but not in the ptxas report (renamed, not compiled, or defined outside kernels/cuda and engine/backends/cuda?)", k, threads[k])
         continue
       }
       need = round_up(maxregs[k], 8) * round_up(threads[k], 32)

@@ -2,8 +2,11 @@
 
 #include <chrono>
 #include <cstring>
+#include <iomanip>
+#include <sstream>
 
 #include "data/loader.h"
+#include "data/registry.h"
 #include "engine/autograd/variable.h"
 
 namespace engine::app {
@@ -17,10 +20,7 @@ EvalOutput evaluate_logits(nn::Module& model, const data::Dataset& d, const Trai
   data::LoaderOptions lo;
   lo.batch_size = c.training.eval_batch_size;
   lo.shuffle = false;
-  // The same normalisation as training (trainer.cpp picks it by dataset name).
-  lo.normalization = c.data.dataset == "cifar10"    ? data::Normalization::cifar10()
-                     : c.data.dataset == "cifar100" ? data::Normalization::cifar100()
-                                                    : data::Normalization::fashion_mnist();
+  lo.normalization = data::dataset_normalization(c.data.dataset);  // as in training
   lo.prefetch = c.data.prefetch;
   EvalOutput out;
   std::vector<Tensor> parts;
@@ -75,6 +75,12 @@ EvalOutput select_rows(const EvalOutput& e, const std::vector<int64_t>& rows) {
   }
   out.seconds = 0;
   return out;
+}
+
+std::string fixed_point(double v, int digits) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(digits) << v;
+  return o.str();
 }
 
 }  // namespace engine::app

@@ -47,4 +47,7 @@ EvalSummary summarize(const EvalOutput& e, int bins, double temperature = 1.0);
 // the temperature on and a part to report on).
 EvalOutput select_rows(const EvalOutput& e, const std::vector<int64_t>& rows);
 
+// A metric as the evaluation tables and messages print it: fixed, `digits` decimals.
+std::string fixed_point(double v, int digits = 4);
+
 }  // namespace engine::app

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "data/registry.h"
+
 namespace engine::app {
 
 io::Json default_train_config() {
@@ -88,25 +90,11 @@ void check_one_of(const std::string& key, const T& value, const std::vector<T>& 
 #define RANGE(cond, key, value, expect) \
   ENGINE_CONFIG_CHECK(cond, "config key '" << key << "' = " << value << " is out of range: expected " << expect)
 
-}  // namespace
-
-TrainConfig parse_train_config(const io::Json& j) {
-  TrainConfig c;
-  c.json = j;
-  c.name = j["name"];
-  c.seed = j["seed"].get<uint64_t>();
-  c.device = j["device"];
-  if (c.device != "auto") {
-    try {
-      Device::parse(c.device);
-    } catch (const Error&) {
-      ENGINE_CONFIG_CHECK(false, "config key 'device': unknown value \"" << c.device
-                                                                          << "\"; expected \"auto\", \"cpu\" or \"cuda:N\"");
-    }
-  }
-  const auto& d = j["data"];
+// Each parse_* reads one section of the effective config into c, checking ranges and
+// names in the order the keys are listed.
+void parse_data(const io::Json& d, TrainConfig& c) {
   c.data.dataset = d["dataset"];
-  check_one_of<std::string>("data.dataset", c.data.dataset, {"fashion_mnist", "cifar10", "cifar100"});
+  check_one_of<std::string>("data.dataset", c.data.dataset, data::dataset_names());
   c.data.path = d["path"];
   c.data.cifar100_labels = d["cifar100_labels"];
   check_one_of<std::string>("data.cifar100_labels", c.data.cifar100_labels, {"fine", "coarse"});
@@ -124,8 +112,9 @@ TrainConfig parse_train_config(const io::Json& j) {
   RANGE(c.data.cutout >= 0 && c.data.cutout <= 32, "data.augment.cutout", c.data.cutout, "0..32");
   c.data.prefetch = d["prefetch"];
   c.data.gpu_resident = d["gpu_resident"];
+}
 
-  const auto& m = j["model"];
+void parse_model(const io::Json& m, TrainConfig& c) {
   c.model.arch = m["arch"];
   check_one_of<std::string>("model.arch", c.model.arch, {"resnet18"});
   c.model.width_mult = m["width_mult"];
@@ -141,8 +130,9 @@ TrainConfig parse_train_config(const io::Json& j) {
                         "config key 'model.checkpoint_stages' names stage " << s << " twice");
     c.model.checkpoint_stages.push_back(s);
   }
+}
 
-  const auto& me = j["moe"];
+void parse_moe(const io::Json& me, TrainConfig& c) {
   auto& mo = c.moe;
   for (const auto& v : me["placement"]) {
     ENGINE_CONFIG_CHECK(v.is_string(), "config key 'moe.placement' must hold strings, got " << v.dump());
@@ -183,8 +173,23 @@ TrainConfig parse_train_config(const io::Json& j) {
   RANGE(mo.z_coef >= 0, "moe.z_coef", mo.z_coef, ">= 0");
   mo.importance_coef = me["importance_coef"];
   RANGE(mo.importance_coef >= 0, "moe.importance_coef", mo.importance_coef, ">= 0");
+}
 
-  const auto& t = j["training"];
+void parse_loss_scale(const io::Json& ls, TrainConfig& c) {
+  auto& tr = c.training;
+  tr.loss_scale_init = ls["init"];
+  RANGE(tr.loss_scale_init > 0, "training.loss_scale.init", tr.loss_scale_init, "> 0");
+  tr.loss_scale_growth_factor = ls["growth_factor"];
+  RANGE(tr.loss_scale_growth_factor > 1, "training.loss_scale.growth_factor", tr.loss_scale_growth_factor, "> 1");
+  tr.loss_scale_backoff_factor = ls["backoff_factor"];
+  RANGE(tr.loss_scale_backoff_factor > 0 && tr.loss_scale_backoff_factor < 1, "training.loss_scale.backoff_factor",
+        tr.loss_scale_backoff_factor, "(0, 1)");
+  tr.loss_scale_growth_interval = ls["growth_interval"];
+  RANGE(tr.loss_scale_growth_interval >= 1, "training.loss_scale.growth_interval", tr.loss_scale_growth_interval,
+        ">= 1");
+}
+
+void parse_training(const io::Json& t, TrainConfig& c) {
   auto& tr = c.training;
   tr.epochs = t["epochs"];
   RANGE(tr.epochs >= 1, "training.epochs", tr.epochs, ">= 1");
@@ -229,25 +234,39 @@ TrainConfig parse_train_config(const io::Json& j) {
   tr.precision = t["precision"];
   check_one_of<std::string>("training.precision", tr.precision, {"f32", "bf16", "f16"});
   tr.cuda_graph = t["cuda_graph"];
-  const auto& ls = t["loss_scale"];
-  tr.loss_scale_init = ls["init"];
-  RANGE(tr.loss_scale_init > 0, "training.loss_scale.init", tr.loss_scale_init, "> 0");
-  tr.loss_scale_growth_factor = ls["growth_factor"];
-  RANGE(tr.loss_scale_growth_factor > 1, "training.loss_scale.growth_factor", tr.loss_scale_growth_factor, "> 1");
-  tr.loss_scale_backoff_factor = ls["backoff_factor"];
-  RANGE(tr.loss_scale_backoff_factor > 0 && tr.loss_scale_backoff_factor < 1, "training.loss_scale.backoff_factor",
-        tr.loss_scale_backoff_factor, "(0, 1)");
-  tr.loss_scale_growth_interval = ls["growth_interval"];
-  RANGE(tr.loss_scale_growth_interval >= 1, "training.loss_scale.growth_interval", tr.loss_scale_growth_interval,
-        ">= 1");
+  parse_loss_scale(t["loss_scale"], c);
+}
 
-  const auto& o = j["output"];
+void parse_output(const io::Json& o, TrainConfig& c) {
   c.output.dir = o["dir"];
   ENGINE_CONFIG_CHECK(!c.output.dir.empty(), "config key 'output.dir' must not be empty");
   c.output.log_every = o["log_every"];
   RANGE(c.output.log_every >= 1, "output.log_every", c.output.log_every, ">= 1");
   c.output.progress = o["progress"];
   check_one_of<std::string>("output.progress", c.output.progress, {"auto", "bar", "lines"});
+}
+
+}  // namespace
+
+TrainConfig parse_train_config(const io::Json& j) {
+  TrainConfig c;
+  c.json = j;
+  c.name = j["name"];
+  c.seed = j["seed"].get<uint64_t>();
+  c.device = j["device"];
+  if (c.device != "auto") {
+    try {
+      Device::parse(c.device);
+    } catch (const Error&) {
+      ENGINE_CONFIG_CHECK(false, "config key 'device': unknown value \"" << c.device
+                                                                          << "\"; expected \"auto\", \"cpu\" or \"cuda:N\"");
+    }
+  }
+  parse_data(j["data"], c);
+  parse_model(j["model"], c);
+  parse_moe(j["moe"], c);
+  parse_training(j["training"], c);
+  parse_output(j["output"], c);
   return c;
 }
 

@@ -7,7 +7,7 @@
 namespace engine {
 
 // A device backend's memory services. The CPU one is built in; the CUDA runtime
-// installs its own at start-up (engine/runtime). Absent backends are nullptr.
+// installs its own when a device answers (engine/backends/cuda). Absent backends are nullptr.
 struct DeviceMemoryHooks {
   void* (*alloc)(size_t nbytes, int device_index) = nullptr;
   void (*free)(void* ptr, int device_index) = nullptr;

@@ -28,7 +28,7 @@ TEST_CASE("training.cuda_graph: default, value, and the runs it refuses", "[conf
   std::string message;
   std::ostringstream log;
   try {
-    app::run_training(c, "", log);
+    app::Trainer(c, "", log).run();
   } catch (const io::ConfigError& e) {
     message = e.message();
   } catch (const Error& e) {

@@ -7,6 +7,7 @@
 
 #include "cuda_parity.h"
 #include "data/augment.h"
+#include "data/registry.h"
 
 using namespace engine;
 using namespace engine::testing;
@@ -44,7 +45,8 @@ TEST_CASE("cuda augment_images equals the CPU kernel bit for bit", "[cuda]") {
         o.crop_padding = k.pad;
         o.cutout_size = k.cutout;
         o.horizontal_flip = k.flip;
-        data::Normalization norm = k.c == 3 ? data::Normalization::cifar10() : data::Normalization{{0.3f}, {0.6f}};
+        data::Normalization norm =
+            k.c == 3 ? data::dataset_normalization("cifar10") : data::Normalization{{0.3f}, {0.6f}};
         kernels::AugmentParams p = data::augment_params(o, norm, k.c, k.h, k.w, seed, epoch);
         p.nhwc = k.nhwc;
         Tensor stored = k.nhwc ? images.permute({0, 2, 3, 1}).contiguous() : images;
@@ -64,7 +66,7 @@ TEST_CASE("cuda augment_images reports an index outside the dataset", "[cuda]") 
   Tensor images = on_gpu(random_u8({4, 3, 6, 6}, 2));
   std::vector<int64_t> v = {1, 9};
   Tensor idx = on_gpu(Tensor::from_data(v.data(), {2}));
-  kernels::AugmentParams p = data::augment_params({}, data::Normalization::cifar10(), 3, 6, 6, 0, 0);
+  kernels::AugmentParams p = data::augment_params({}, data::dataset_normalization("cifar10"), 3, 6, 6, 0, 0);
   Tensor y = ops::augment_images(images, idx, p);
   CHECK_THROWS_WITH(runtime::cuda_synchronize(0), Catch::Contains("index 9"));
 }

@@ -175,7 +175,7 @@ TEST_CASE("train_app's training.cuda_graph gives the eager run's results", "[cud
     j["output"]["dir"] = std::string(ENGINE_BINARY_DIR) + "/test_cuda_graph_runs";
     j["output"]["progress"] = "lines";
     std::ostringstream log;
-    return app::run_training(app::parse_train_config(j), "", log);
+    return app::Trainer(app::parse_train_config(j), "", log).run();
   };
   app::TrainResult eager = run(false), graph = run(true);
   CHECK(graph.steps == eager.steps);

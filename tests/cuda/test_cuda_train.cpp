@@ -47,7 +47,7 @@ Run quickstart(const std::string& config, const std::string& device) {
       nullptr);
   Run r;
   std::ostringstream out;
-  r.result = app::run_training(c, "", out);
+  r.result = app::Trainer(c, "", out).run();
   r.log = out.str();
   r.losses = step_losses(r.log);
   return r;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "data/augment.h"
+#include "data/registry.h"
 #include "test_util.h"
 
 using namespace engine;
@@ -37,7 +38,7 @@ bool bit_equal(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 TEST_CASE("augment_images op equals the loader's batches bit for bit", "[data][augment_op]") {
-  const Normalization norm = Normalization::cifar10();
+  const Normalization norm = dataset_normalization("cifar10");
   struct Case {
     int64_t c, h, w, pad, cutout;
     bool flip;
@@ -45,7 +46,7 @@ TEST_CASE("augment_images op equals the loader's batches bit for bit", "[data][a
   for (Case k : {Case{3, 32, 32, 4, 8, true}, Case{3, 7, 9, 2, 3, true}, Case{1, 28, 28, 0, 0, false},
                  Case{3, 5, 5, 6, 0, true}, Case{1, 6, 5, 0, 7, false}}) {
     Dataset d = random_images(13, k.c, k.h, k.w, 5);
-    Normalization nm = k.c == 3 ? norm : Normalization::fashion_mnist();
+    Normalization nm = k.c == 3 ? norm : dataset_normalization("fashion_mnist");
     AugmentOptions o;
     o.crop_padding = k.pad;
     o.cutout_size = k.cutout;
@@ -115,7 +116,7 @@ TEST_CASE("augment_images op reads channels-last (NHWC) images as stored", "[dat
   o.crop_padding = 2;
   o.cutout_size = 3;
   o.horizontal_flip = true;
-  kernels::AugmentParams p = params_for(o, Normalization::cifar10(), d, 4, 1);
+  kernels::AugmentParams p = params_for(o, dataset_normalization("cifar10"), d, 4, 1);
   Tensor idx = index_tensor({3, 1, 2});
   Tensor want = ops::augment_images(d.images, idx, p);
   p.nhwc = true;
@@ -125,7 +126,7 @@ TEST_CASE("augment_images op reads channels-last (NHWC) images as stored", "[dat
 
 TEST_CASE("augment_images op checks its inputs", "[data][augment_op]") {
   Dataset d = random_images(4, 3, 6, 6, 1);
-  kernels::AugmentParams p = params_for(AugmentOptions{}, Normalization::cifar10(), d, 0, 0);
+  kernels::AugmentParams p = params_for(AugmentOptions{}, dataset_normalization("cifar10"), d, 0, 0);
   CHECK_THROWS_WITH(ops::augment_images(d.images, index_tensor({0, 4}), p),
                     Catch::Contains("index 4 at position 1 is out of range [0, 4)"));
   CHECK_THROWS_WITH(ops::augment_images(d.images.to(DType::f32), index_tensor({0}), p),

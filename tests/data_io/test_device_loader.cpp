@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "data/loader.h"
+#include "data/registry.h"
 #include "engine/core/backend.h"
 #include "test_util.h"
 
@@ -40,7 +41,7 @@ TEST_CASE("device-resident loader equals the host loader batch for batch", "[dat
     o.augment.crop_padding = 3;
     o.augment.horizontal_flip = true;
     o.augment.cutout_size = 4;
-    o.normalization = Normalization::cifar10();
+    o.normalization = dataset_normalization("cifar10");
     o.prefetch = false;
     Loader host(d, o);
     DeviceResidentLoader dev(d, o);
@@ -80,7 +81,7 @@ TEST_CASE("device-resident loader without shuffling or augmentation", "[data][de
   LoaderOptions o;
   o.batch_size = 4;
   o.shuffle = false;
-  o.normalization = Normalization::fashion_mnist();
+  o.normalization = dataset_normalization("fashion_mnist");
   DeviceResidentLoader dev(d, o);
   Batch b;
   REQUIRE(dev.next(b));

@@ -25,7 +25,7 @@ app::TrainResult run(const std::string& name, std::vector<std::string> sets) {
                         "data.augment.hflip=true", "data.augment.cutout=8"})
     sets.push_back(s);
   std::ostringstream out;
-  return app::run_training(app::load_train_config(dir + "/config.json", sets, nullptr), "", out);
+  return app::Trainer(app::load_train_config(dir + "/config.json", sets, nullptr), "", out).run();
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ TEST_CASE("bf16 and f16 training reach a loss close to f32's", "[e2e][amp]") {
   std::ostringstream out;
   std::map<std::string, std::vector<std::vector<std::string>>> rows;
   for (const char* p : {"f32", "bf16", "f16"}) {
-    app::TrainResult r = app::run_training(amp_config(scratch(p), p), "", out);
+    app::TrainResult r = app::Trainer(amp_config(scratch(p), p), "", out).run();
     CHECK(r.steps == 40);
     rows[p] = testing::read_csv(r.run_dir + "/metrics.csv");
     REQUIRE(rows[p].size() == 3);
@@ -71,10 +71,10 @@ TEST_CASE("f16 with a tiny growth interval: the scale moves, skipped steps are l
   // keeps moving (and overflowing now and then).
   std::vector<std::string> extra{"training.loss_scale.init=1048576.0", "training.loss_scale.growth_interval=4"};
   std::ostringstream out;
-  app::TrainResult a = app::run_training(amp_config(scratch("a"), "f16", extra), "", out);
-  app::TrainResult b1 = app::run_training(amp_config(scratch("b"), "f16", extra), "", out, 1);
+  app::TrainResult a = app::Trainer(amp_config(scratch("a"), "f16", extra), "", out).run();
+  app::TrainResult b1 = app::Trainer(amp_config(scratch("b"), "f16", extra), "", out).run(1);
   app::TrainConfig saved = app::load_train_config(b1.run_dir + "/config.json", {}, nullptr);
-  app::TrainResult b = app::run_training(saved, b1.run_dir, out);
+  app::TrainResult b = app::Trainer(saved, b1.run_dir, out).run();
   INFO(out.str());
   auto ra = testing::read_csv(a.run_dir + "/metrics.csv"), rb = testing::read_csv(b.run_dir + "/metrics.csv");
   REQUIRE(ra.size() == 3);

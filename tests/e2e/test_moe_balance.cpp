@@ -8,6 +8,7 @@
 #include "apps/common/moe_tracker.h"
 #include "apps/common/trainer.h"
 #include "data/loader.h"
+#include "data/registry.h"
 #include "engine/core/generator.h"
 #include "engine/optim/optimizer.h"
 #include "models/resnet_moe.h"
@@ -50,7 +51,7 @@ BalanceRun train_from_collapsed_router(double lb_coef, int64_t steps) {
   data::LoaderOptions lo;
   lo.batch_size = 64;
   lo.drop_last = true;
-  lo.normalization = data::Normalization::fashion_mnist();
+  lo.normalization = data::dataset_normalization("fashion_mnist");
   data::Loader loader(ds.train, lo);
   app::MoeTracker tracker(*model);
   BalanceRun r;
@@ -111,7 +112,7 @@ app::TrainConfig moe_run_config(const std::string& dir) {
 TEST_CASE("train_app with MoE: metrics columns, per-epoch MoE files, resume equality", "[e2e][moe]") {
   std::string base = std::string(ENGINE_BINARY_DIR) + "/e2e_scratch/moe_";
   std::ostringstream out;
-  app::TrainResult a = app::run_training(moe_run_config(base + "a"), "", out);
+  app::TrainResult a = app::Trainer(moe_run_config(base + "a"), "", out).run();
   INFO(out.str());
   CHECK(out.str().find("active per token") != std::string::npos);
   CHECK(a.steps == 20);
@@ -143,9 +144,9 @@ TEST_CASE("train_app with MoE: metrics columns, per-epoch MoE files, resume equa
   }
   CHECK(testing::read_csv(a.run_dir + "/moe_layers.csv").size() == 1 + 2 * 2);
   // Interrupted after one epoch and resumed: the same metrics (noise included).
-  app::TrainResult b1 = app::run_training(moe_run_config(base + "b"), "", out, 1);
+  app::TrainResult b1 = app::Trainer(moe_run_config(base + "b"), "", out).run(1);
   app::TrainConfig saved = app::load_train_config(b1.run_dir + "/config.json", {}, nullptr);
-  app::TrainResult b = app::run_training(saved, b1.run_dir, out);
+  app::TrainResult b = app::Trainer(saved, b1.run_dir, out).run();
   auto rb = testing::read_csv(b.run_dir + "/metrics.csv");
   REQUIRE(rb.size() == rows.size());
   for (size_t i = 1; i < rows.size(); ++i)

@@ -51,7 +51,7 @@ app::TrainResult train(const std::string& dir, const std::string& name, const st
                                 "training.lr=0.05",         "name=\"" + name + "\""};
   sets.insert(sets.end(), extra.begin(), extra.end());
   std::ostringstream out;
-  return app::run_training(app::load_train_config(path, sets, nullptr), "", out);
+  return app::Trainer(app::load_train_config(path, sets, nullptr), "", out).run();
 }
 
 }  // namespace

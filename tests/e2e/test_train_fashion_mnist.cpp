@@ -51,7 +51,7 @@ TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of st
                                           "training.epochs=1", "training.batch_size=64", "training.lr=0.05",
                                           "training.schedule=\"onecycle\"", "name=\"e2e\""});
   std::ostringstream out;
-  app::TrainResult r = app::run_training(c, "", out);
+  app::TrainResult r = app::Trainer(c, "", out).run();
   INFO(out.str());
   CHECK(r.steps == 250);
   CHECK(r.test_accuracy >= 0.85);
@@ -89,11 +89,11 @@ TEST_CASE("a resumed run's metrics equal the uninterrupted run's", "[e2e]") {
                                 "training.epochs=3", "training.batch_size=64"};
   std::string da = scratch("resume_a"), db = scratch("resume_b");
   std::ostringstream out;
-  app::TrainResult a = app::run_training(small_config(da, sets), "", out);
-  app::TrainResult b1 = app::run_training(small_config(db, sets), "", out, 1);
+  app::TrainResult a = app::Trainer(small_config(da, sets), "", out).run();
+  app::TrainResult b1 = app::Trainer(small_config(db, sets), "", out).run(1);
   CHECK(b1.epochs_done == 1);
   app::TrainConfig saved = app::load_train_config(b1.run_dir + "/config.json", {}, nullptr);
-  app::TrainResult b = app::run_training(saved, b1.run_dir, out);
+  app::TrainResult b = app::Trainer(saved, b1.run_dir, out).run();
   CHECK(b.steps == a.steps);
   auto ra = testing::read_csv(a.run_dir + "/metrics.csv"), rb = testing::read_csv(b.run_dir + "/metrics.csv");
   REQUIRE(ra.size() == 4);

@@ -1,5 +1,5 @@
 #pragma once
-// Helpers for the CUDA adapters (engine/ops/cuda_*.cu), which unpack OpCalls into
+// Helpers for the CUDA adapters (engine/backends/cuda/*.cu), which unpack OpCalls into
 // calls of kernels/cuda. Every adapter is registered through reg<F>(), which runs it
 // with its device current and the op named in error messages, and with
 // ENGINE_CUDA_SYNC=1 waits for the op so that an asynchronous error names its op.

@@ -1,0 +1,38 @@
+#pragma once
+// What the apps build from a TrainConfig: the device, the datasets (data/registry.h)
+// and the model (models/registry.h), and the plain evaluation pass of the trainer.
+#include <memory>
+#include <string>
+
+#include "apps/common/train_config.h"
+#include "data/dataset.h"
+#include "data/registry.h"
+#include "engine/nn/module.h"
+#include "metrics/classification.h"
+#include "models/registry.h"
+
+namespace engine::app {
+
+struct Datasets {
+  data::Dataset train, test, val;  // val: held out of train when data.val_size > 0
+};
+data::DatasetSpec dataset_spec(const TrainConfig& config);
+// The config's dataset with data.train_limit, data.test_limit and data.val_size applied.
+Datasets load_datasets(const TrainConfig& config);
+Device resolve_device(const std::string& name);
+
+// The registry name of the config's model: model.arch, with "_moe" when moe.placement
+// is not empty.
+std::string model_name(const TrainConfig& config);
+// The model for images of the training set's shape and classes.
+std::shared_ptr<nn::Module> build_model(const TrainConfig& config, const data::Dataset& train);
+// A batch of images as the model takes it: converted to channels-last (once per batch)
+// when model.channels_last is set, else unchanged.
+Tensor model_input(const Tensor& images, const TrainConfig& config);
+
+// Evaluates the model (eval mode, no graph) over a dataset; optionally writes the
+// per-sample softmax probabilities [N, C] into *probs (CPU f32).
+metrics::ClassificationStats evaluate(nn::Module& model, const data::Dataset& d, const TrainConfig& config,
+                                      Device device, int bins = 15, Tensor* probs = nullptr);
+
+}  // namespace engine::app

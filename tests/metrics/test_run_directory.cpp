@@ -1,0 +1,91 @@
+// app::RunDirectory without training: the directory's name and files, a checkpoint's
+// step and best accuracy, metrics.csv with the optional column groups, and resuming
+// from what it wrote.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "apps/common/run_directory.h"
+#include "engine/io/safetensors.h"
+#include "engine/nn/layers.h"
+#include "test_util.h"
+
+using namespace engine;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+app::TrainConfig config_in(const std::string& dir) {
+  io::Json j = app::default_train_config();
+  j["name"] = "unit";
+  j["output"]["dir"] = dir;
+  return app::parse_train_config(j);
+}
+
+app::MetricsRow row(int64_t epoch, double test_acc) {
+  return {epoch, 0.1, 1.5, 0.4, 1.2, test_acc, 1.2, 0.05, 100, 2.0 * double(epoch), NAN, NAN, {}, {3, 1024}};
+}
+
+}  // namespace
+
+TEST_CASE("RunDirectory writes the run's files and resumes from its last checkpoint") {
+  std::string base = std::string(ENGINE_BINARY_DIR) + "/test_run_directory";
+  fs::remove_all(base);
+  app::TrainConfig c = config_in(base);
+  nn::Linear model(3, 2);
+  optim::SGD opt(optim::make_param_entries(model.named_parameters(), 0.0, false), optim::SgdOptions{});
+  optim::GradScalerOptions so;
+  so.enabled = true;  // f16: its state goes into last_optim.safetensors, its columns into metrics.csv
+  optim::GradScaler scaler(so);
+  std::ostringstream out;
+  std::string path;
+  {
+    app::RunDirectory run(c, "", out);
+    path = run.path();
+    CHECK(path.rfind(base + "/fashion_mnist/unit-", 0) == 0);
+    CHECK(fs::exists(path + "/config.json"));
+    CHECK(run.last_checkpoint_or_none() == "(none yet)");
+    run.say("hello");
+    run.add_epoch(row(1, 0.5));
+    run.save_epoch(10, model, opt, scaler, false);
+    run.add_epoch(row(2, 0.4));  // worse: best.safetensors stays epoch 1's
+    run.save_epoch(20, model, opt, scaler, false);
+    CHECK(run.last_checkpoint_or_none() == path + "/checkpoints/last.safetensors");
+  }
+  CHECK(out.str() == "hello\n");
+  CHECK(read(path + "/train.log") == "hello\n");
+  io::SafetensorsData last = io::load_safetensors(path + "/checkpoints/last.safetensors");
+  io::SafetensorsData best = io::load_safetensors(path + "/checkpoints/best.safetensors");
+  io::SafetensorsData opt_state = io::load_safetensors(path + "/checkpoints/last_optim.safetensors");
+  CHECK(last.metadata["epoch"] == "2");
+  CHECK(last.metadata["step"] == "20");
+  CHECK(opt_state.metadata["step"] == "20");
+  CHECK(std::stod(last.metadata["best_test_acc"]) == Approx(0.5));
+  CHECK(best.metadata["epoch"] == "1");
+  std::string csv = read(path + "/metrics.csv");
+  CHECK(csv.rfind("epoch,lr,train_loss,train_acc,test_loss,test_acc,test_nll,test_ece,img_per_s,wall_s,val_acc,"
+                  "val_nll,skipped_steps,loss_scale\n1,0.1,1.5,0.4,1.2,0.5,1.2,0.05,100,2,,,3,1024\n",
+                  0) == 0);
+
+  // Resuming reads the rows back up to the checkpoint's epoch and its position.
+  nn::Linear again(3, 2);
+  optim::SGD opt2(optim::make_param_entries(again.named_parameters(), 0.0, false), optim::SgdOptions{});
+  optim::GradScaler scaler2(so);
+  app::RunDirectory resumed(c, path, out);
+  app::RunDirectory::Position at = resumed.resume(again, opt2, scaler2, Device::cpu());
+  CHECK(at.epoch == 2);
+  CHECK(at.step == 20);
+  REQUIRE(resumed.rows().size() == 2);
+  CHECK(resumed.rows()[1].test_acc == Approx(0.4));
+  CHECK(std::isnan(resumed.rows()[1].val_acc));
+  CHECK(resumed.rows()[1].amp == std::vector<double>{3, 1024});
+  CHECK(again.weight.data().to_vector() == model.weight.data().to_vector());
+}
