@@ -1,5 +1,6 @@
 #include "engine/ops/dispatch.h"
 
+#include <atomic>
 #include <mutex>
 
 #include "engine/ops/cpu_lowp.h"
@@ -9,6 +10,7 @@ namespace engine {
 namespace {
 
 KernelFn g_table[kNumOps][kNumDeviceTypes] = {};
+std::atomic<DispatchObserver> g_observer{nullptr};
 
 void register_builtin() {
   register_cpu_elementwise();
@@ -41,6 +43,8 @@ bool has_kernel(OpKind op, DeviceType dev) {
   return g_table[int(op)][int(dev)] != nullptr;
 }
 
+void set_dispatch_observer(DispatchObserver fn) { g_observer.store(fn); }
+
 void dispatch(const OpCall& call) {
   ensure_table();
   const Tensor* first = nullptr;
@@ -60,6 +64,7 @@ void dispatch(const OpCall& call) {
   DeviceType dev = first->device().type;
   KernelFn fn = g_table[int(call.op)][int(dev)];
   ENGINE_CHECK(fn != nullptr, "op " << op_name(call.op) << " has no " << device_type_name(dev) << " kernel");
+  if (DispatchObserver obs = g_observer.load(std::memory_order_relaxed)) obs(call.op, dev);
   if (dev == DeviceType::CPU && cpu_needs_lowp(call)) {
     run_cpu_lowp(call, fn);
     return;

@@ -29,6 +29,10 @@ bool has_kernel(OpKind op, DeviceType dev);
 // Checks that every defined input and output shares one device, then runs the kernel
 // registered for it; throws "op X has no <device> kernel" when there is none.
 void dispatch(const OpCall& call);
+// Sees every call dispatch() is about to run (op and device known); nullptr removes it.
+// For tests that check which ops a piece of code dispatched (the op-case coverage test).
+using DispatchObserver = void (*)(OpKind op, DeviceType dev);
+void set_dispatch_observer(DispatchObserver fn);
 
 // Each op family's CPU adapter file defines one of these (engine/ops/cpu_*.cpp).
 void register_cpu_elementwise();
