@@ -1,6 +1,7 @@
 // softmax and log-softmax (forward, backward), cross-entropy (label smoothing), gather,
 // scatter-add, index-select, index-add, concat, dropout and top-k.
 #include <cmath>
+#include <stdexcept>
 
 #include "engine/autograd/functions.h"
 #include "engine/ops/functional.h"
@@ -204,6 +205,53 @@ void add_topk(std::vector<OpCase>& v) {
                       }));
 }
 
+OpCase& named(std::vector<OpCase>& v, const std::string& name) {
+  for (OpCase& c : v)
+    if (c.name == name) return c;
+  throw std::runtime_error("no op case " + name);
+}
+
+Tensor idx(const std::vector<double>& v, const Shape& s) { return Tensor::from_vector(v, s, DType::i64); }
+
+// Repeated indices and targets, first, middle and last axes, strided inputs.
+void add_index_grads(std::vector<OpCase>& v) {
+  named(v, "gather axis 1").grads = {
+      {[] { return Ins{randn64({2, 4, 2}, 201)}; },
+       [](const Vars& x) { return ag::gather(x[0], 1, idx({1, 3, 1, 1, 0, 2, 2, 0, 3, 3, 1, 1}, {2, 3, 2})); }, {}},
+      {[] { return Ins{randn64({3, 3}, 202).transpose(0, 1)}; },
+       [](const Vars& x) { return ag::gather(x[0], 0, idx({2, 0, 2, 1, 1, 1}, {2, 3})); }, {}}};
+  named(v, "scatter_add axis 1").grads = {
+      {[] { return Ins{randn64({2, 5}, 203), randn64({2, 4}, 204)}; },
+       [](const Vars& x) { return ag::scatter_add(x[0], 1, idx({0, 4, 4, 1, 2, 2, 2, 3}, {2, 4}), x[1]); }, {}},
+      {[] { return Ins{randn64({3, 2}, 205).transpose(0, 1), randn64({1, 3}, 206)}; },
+       [](const Vars& x) { return ag::scatter_add(x[0], 0, idx({1, 0, 1}, {1, 3}), x[1]); }, {}}};
+  named(v, "index_select axis 0").grads = {
+      {[] { return Ins{randn64({4, 3, 2}, 207)}; },
+       [](const Vars& x) { return ag::index_select(x[0], 0, idx({2, 0, 2, 3}, {4})); }, {}},
+      {[] { return Ins{randn64({2, 5}, 208).transpose(0, 1)}; },
+       [](const Vars& x) { return ag::index_select(x[0], -1, idx({1, 1, 0}, {3})); }, {}}};
+  named(v, "index_add axis 0").grads = {
+      {[] { return Ins{randn64({5, 3}, 209), randn64({3, 3}, 210)}; },
+       [](const Vars& x) { return ag::index_add(x[0], 0, idx({1, 1, 4}, {3}), x[1]); }, {}},
+      {[] { return Ins{randn64({2, 3, 3}, 211), randn64({2, 2, 3}, 212)}; },
+       [](const Vars& x) { return ag::index_add(x[0], 1, idx({0, 2}, {2}), x[1]); }, {}}};
+  named(v, "concat with an empty piece, axis 1").grads = {
+      {[] { return Ins{randn64({3, 2}, 213), randn64({4, 3}, 214).transpose(0, 1), randn64({3, 1}, 215)}; },
+       [](const Vars& x) { return ag::concat({x[0], x[1], x[2]}, 1); }, {}},
+      {[] { return Ins{randn64({1, 2, 3}, 216), randn64({2, 2, 3}, 217)}; },
+       [](const Vars& x) { return ag::concat({x[0], x[1]}, 0); }, {}}};
+  // A fixed seed makes the mask a constant.
+  named(v, "dropout p " + std::to_string(0.3)).grads = {
+      {[] { return Ins{randn64({4, 9}, 219)}; }, [](const Vars& x) { return ag::dropout(x[0], 0.3, true, 77, 5); }, {}},
+      {[] { return Ins{randn64({6, 5}, 220).transpose(0, 1)}; },
+       [](const Vars& x) { return ag::dropout(x[0], 0.6, true, 78, 0); }, {}}};
+  // Distinct values keep the top k away from ties.
+  named(v, "topk largest axis -1").grads = {
+      {[] { return Ins{distinct64({2, 6, 3}, 223)}; }, [](const Vars& x) { return ag::topk(x[0], 3, 1).values; }, {}},
+      {[] { return Ins{distinct64({5, 4}, 224).transpose(0, 1)}; },
+       [](const Vars& x) { return ag::topk(x[0], 2, -1, false).values; }, {}}};
+}
+
 }  // namespace
 
 void add_softmax_index_cases(std::vector<OpCase>& v) {
@@ -213,6 +261,7 @@ void add_softmax_index_cases(std::vector<OpCase>& v) {
   add_concat(v);
   add_dropout(v);
   add_topk(v);
+  add_index_grads(v);
 }
 
 }  // namespace engine::opcases
