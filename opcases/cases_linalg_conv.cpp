@@ -174,6 +174,15 @@ void add_conv(std::vector<OpCase>& v) {
              },
                        opts(1, 0, 1, 1))};
   c.benches = {conv_bench(0), conv_bench(1), conv_bench(2)};
+  // Channels-last inputs: the NHWC paths forward and (the rule hands gy over in x's format) backward.
+  OpCase& cl = v[first + 6];
+  ops::Conv2dOptions s2 = opts(1, 1, 1, 1), g = opts(1, 0, 1, 2);
+  s2.stride_h = 2;
+  g.dil_w = 2;
+  cl.grads = {conv_grad([] { return Ins{randn64({2, 3, 5, 4}, 1).contiguous(kCL), randn64({4, 3, 3, 3}, 2), randn64({4}, 3)}; }, s2),
+              conv_grad([] { return Ins{randn64({1, 4, 4, 5}, 4).contiguous(kCL), randn64({6, 2, 2, 2}, 5)}; }, g),
+              // One input channel: the layout is ambiguous by strides, made channels-last explicitly.
+              conv_grad([] { return Ins{randn64({2, 1, 4, 4}, 6).contiguous(kCL), randn64({3, 1, 3, 3}, 7)}; }, s2)};
 }
 
 }  // namespace

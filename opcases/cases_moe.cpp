@@ -7,6 +7,7 @@
 #include <numeric>
 #include <random>
 
+#include "engine/autograd/functions.h"
 #include "engine/ops/functional.h"
 #include "opcases/op_cases.h"
 
@@ -14,6 +15,7 @@ namespace engine::opcases {
 namespace {
 
 using Ins = std::vector<Tensor>;
+using Vars = std::vector<Variable>;
 const std::vector<DType> kWide = {DType::f32, DType::f64};
 
 // k distinct experts per token out of E, never `skip` (an expert left without rows),
@@ -218,6 +220,16 @@ void add_gemm(std::vector<OpCase>& v) {
     for (size_t i = 1; i < cases.size(); ++i)
       for (uint64_t seed : {uint64_t(0), uint64_t(1)}) push_gemm(v, cases[i], impl, seed);
   v[first].benches = {gemm_bench(0), gemm_bench(1), gemm_bench(2)};
+  auto gm = [](std::vector<int64_t> off) {
+    return [off](const Vars& x) { return ag::moe_grouped_matmul(x[0], x[1], i64_tensor(off, {int64_t(off.size())})); };
+  };
+  v[first].grads = {
+      // An expert without rows, a padding row.
+      {[] { return Ins{randn64({7, 3}, 301), randn64({4, 3, 5}, 302)}; }, gm({0, 2, 2, 6, 7}), {}},
+      // Rows past offsets[E] give zero and take no gradient; x is a transposed view.
+      {[] { return Ins{randn64({2, 5}, 303).transpose(0, 1), randn64({2, 2, 3}, 304)}; }, gm({0, 1, 3}), {}},
+      // One row, one expert.
+      {[] { return Ins{randn64({1, 4}, 305), randn64({1, 4, 2}, 306)}; }, gm({0, 1}), {}}};
 }
 
 struct RouterCase {
@@ -310,6 +322,24 @@ void add_router(std::vector<OpCase>& v) {
       v.push_back(oc);
     }
   v[first].benches = {router_bench(true), router_bench(false)};
+  // Distinct scores keep the top k away from ties; every output carries a gradient.
+  for (int64_t k : {1, 2})
+    for (bool renorm : {false, true})
+      for (double temperature : {1.0, 0.7}) {
+        auto fn = [k, renorm, temperature](const Vars& x) {
+          ag::MoeRouterTopK r = ag::moe_router_topk(x[0], x[1], k, temperature, renorm);
+          return ag::concat({ag::reshape(r.logits, {r.logits.numel()}), ag::reshape(r.probs, {r.probs.numel()}),
+                             ag::reshape(r.weights, {r.weights.numel()})},
+                            0);
+        };
+        v[first].grads.push_back(
+            {[k] { return Ins{distinct64({7, 5}, 310 + uint64_t(k)), distinct64({4, 5}, 320)}; }, fn, {}});
+      }
+  // One token, one expert chosen of three, a transposed x; only the weights used; only the probabilities.
+  v[first].grads.push_back({[] { return Ins{distinct64({6, 1}, 330).transpose(0, 1), distinct64({3, 6}, 331)}; },
+                            [](const Vars& x) { return ag::moe_router_topk(x[0], x[1], 1, 1.0, true).weights; }, {}});
+  v[first].grads.push_back({[] { return Ins{distinct64({5, 3}, 332).transpose(0, 1), distinct64({4, 5}, 333)}; },
+                            [](const Vars& x) { return ag::moe_router_topk(x[0], x[1], 2, 1.3, false).probs; }, {}});
 }
 
 // A NaN token's probabilities are all NaN on both devices, so both pick experts 0..k-1;

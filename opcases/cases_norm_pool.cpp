@@ -106,6 +106,17 @@ void add_batchnorm(std::vector<OpCase>& v) {
     }
   add_batchnorm_grads(v[first]);
   v[first].benches.push_back(bn_bench());
+  OpCase& cl = v[first + 6];  // the first channels-last case
+  cl.grads = {{[] { return Ins{randn64({3, 5, 3, 2}, 10, 0.5, 1.5).contiguous(kCL), randn64({5}, 11), randn64({5}, 12)}; },
+               bn_train(0.1, 1e-5), {}},
+              {[] { return Ins{randn64({1, 3, 3, 5}, 13).contiguous(kCL), randn64({3}, 14), randn64({3}, 15)}; },
+               bn_train(0.1, 1e-5), {}},
+              {[] { return Ins{randn64({2, 4, 3, 3}, 18).contiguous(kCL), randn64({4}, 19), randn64({4}, 20)}; },
+               [](const Vars& x) {
+                 Tensor rm = randn64({4}, 16), rv = uniform64({4}, 17, 0.5, 2.0);
+                 return ag::batchnorm2d(x[0], x[1], x[2], rm, rv, false, 0.1, 1e-5);
+               },
+               {}}};
 }
 
 std::vector<ops::Pool2dOptions> pool_options() {
@@ -151,7 +162,7 @@ void add_pool_grads(std::vector<OpCase>& v, size_t max_case, size_t avg_case) {
 }
 
 void add_pools(std::vector<OpCase>& v) {
-  size_t max_case = 0, avg_case = 0;
+  size_t max_case = 0, avg_case = 0, max_cl = 0, avg_cl = 0;
   for (MemoryFormat mf : {MemoryFormat::Contiguous, kCL})
     for (const ops::Pool2dOptions& o : pool_options()) {
       std::string what = "k" + std::to_string(o.kh) + "x" + std::to_string(o.kw) + " s" + std::to_string(o.sh) + "x" +
@@ -171,6 +182,7 @@ void add_pools(std::vector<OpCase>& v) {
                 {"backward", ops::maxpool2d_bwd(in[1], f.indices, in[0].shape(), o), Cmp::Tol, {}, -1, cl}};
       };
       if (!cl && max_case == 0) max_case = v.size();
+      if (cl && max_cl == 0) max_cl = v.size();
       v.push_back(op_case("norm_pool", "maxpool2d " + what, {OpKind::MAXPOOL2D, OpKind::MAXPOOL2D_BWD}, float_dtypes(),
                           make_max, run_max));
       auto make_avg = [mf, ys](DType d) {
@@ -181,10 +193,26 @@ void add_pools(std::vector<OpCase>& v) {
                 {"backward", ops::avgpool2d_bwd(in[1], in[0].shape(), o), Cmp::Tol, {}, -1, cl}};
       };
       if (!cl && avg_case == 0) avg_case = v.size();
+      if (cl && avg_cl == 0) avg_cl = v.size();
       v.push_back(op_case("norm_pool", "avgpool2d " + what, {OpKind::AVGPOOL2D, OpKind::AVGPOOL2D_BWD}, float_dtypes(),
                           make_avg, run_avg));
     }
   add_pool_grads(v, max_case, avg_case);
+  ops::Pool2dOptions o;
+  o.kh = o.kw = 3;
+  o.ph = o.pw = 1;
+  v[max_cl].grads = {{[] { return Ins{distinct64({2, 3, 5, 6}, 30).contiguous(kCL)}; },
+                      [o](const Vars& x) { return ag::maxpool2d(x[0], o); }, {}}};
+  for (bool include : {true, false}) {
+    ops::Pool2dOptions a;
+    a.kh = 3;
+    a.kw = 2;
+    a.sw = 1;
+    a.ph = 1;
+    a.count_include_pad = include;
+    v[avg_cl].grads.push_back({[] { return Ins{randn64({2, 3, 5, 4}, 40).contiguous(kCL)}; },
+                               [a](const Vars& x) { return ag::avgpool2d(x[0], a); }, {}});
+  }
 }
 
 void add_pool_special(std::vector<OpCase>& v) {
@@ -220,6 +248,7 @@ void add_global_avgpool(std::vector<OpCase>& v) {
                           [](const Ins& in, DType, Device) { return Outs{{"y", ops::global_avgpool(in[0])}}; }));
     }
   auto gap = [](const Vars& x) { return ag::global_avgpool(x[0]); };
+  v[first + 3].grads = {{[] { return Ins{randn64({3, 5, 2, 3}, 50).contiguous(kCL)}; }, gap, {}}};
   v[first].grads = {{[] { return Ins{randn64({3, 5, 3, 7}, 110)}; }, gap, {}},
                     {[] { return Ins{randn64({1, 4, 2, 5}, 111).permute({0, 1, 3, 2})}; }, gap, {}},
                     {[] { return Ins{randn64({2, 3, 1, 1}, 112)}; }, gap, {}}};
