@@ -2,6 +2,10 @@
 // running statistics) and backward (gx, ggamma, gbeta, gresidual): every variant, both
 // layouts, f32/f64/bf16/f16 inputs and, beside bf16/f16, f32 parameters; sizes past one
 // slice of rows per channel, where two device runs must agree bit for bit.
+#include <algorithm>
+#include <cmath>
+
+#include "engine/autograd/functions.h"
 #include "engine/ops/functional.h"
 #include "opcases/op_cases.h"
 
@@ -9,6 +13,7 @@ namespace engine::opcases {
 namespace {
 
 using Ins = std::vector<Tensor>;
+using Vars = std::vector<Variable>;
 constexpr MemoryFormat kCL = MemoryFormat::ChannelsLast;
 
 struct Variant {
@@ -163,6 +168,135 @@ BenchSpec nhwc_bench(bool backward) {
           }};
 }
 
+// ---- gradient checks: with relu, the inputs are built so that every pre-activation is
+// at least 0.05 away from the kink, which the finite-difference step cannot cross ----
+
+// Distinct values moved at least 0.2 away from zero.
+Tensor away_from_zero(const Shape& s, uint64_t seed) {
+  std::vector<double> v = distinct64(s, seed).to_vector();
+  for (double& e : v) e += e >= 0 ? 0.2 : -0.2;
+  return Tensor::from_vector(v, s, DType::f64);
+}
+
+// The residual r with BN(x) + r = t: the fused op's pre-activation is then t.
+Tensor residual_for(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& rm, const Tensor& rv,
+                    bool training, const Tensor& t) {
+  Tensor y = ops::batchnorm2d(x, gamma, beta, rm.clone(), rv.clone(), training, 0.1, 1e-5).y;
+  return ops::sub(t, y);
+}
+
+// beta per channel so that gamma * xhat + beta changes sign halfway between the two
+// middle values of the channel (xhat from the batch statistics, or from rm / rv in eval).
+Tensor beta_between(const Tensor& x, const Tensor& gamma, const Tensor& rm, const Tensor& rv, bool training) {
+  Tensor xc = x.contiguous();
+  int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  std::vector<double> xv = xc.to_vector(), g = gamma.to_vector(), b(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    std::vector<double> ch;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i) ch.push_back(xv[static_cast<size_t>((n * C + c) * HW + i)]);
+    double mean = 0, var = 0;
+    if (training) {
+      for (double e : ch) mean += e;
+      mean /= double(ch.size());
+      for (double e : ch) var += (e - mean) * (e - mean);
+      var /= double(ch.size());
+    } else {
+      mean = rm.to_vector()[static_cast<size_t>(c)];
+      var = rv.to_vector()[static_cast<size_t>(c)];
+    }
+    std::sort(ch.begin(), ch.end());
+    size_t k = ch.size() / 2;
+    double mid = 0.5 * (ch[k - 1] + ch[k]);
+    b[static_cast<size_t>(c)] = -g[static_cast<size_t>(c)] * (mid - mean) / std::sqrt(var + 1e-5);
+  }
+  return Tensor::from_vector(b, {C}, DType::f64);
+}
+
+// Fresh running statistics per call, so that every finite-difference evaluation sees the same call.
+GradCheckFn bn_act_train(bool relu, bool with_residual) {
+  return [relu, with_residual](const Vars& v) {
+    int64_t C = v[0].size(1);
+    Tensor rm = Tensor::zeros({C}, DType::f64), rv = Tensor::ones({C}, DType::f64);
+    return ag::batchnorm2d_act(v[0], with_residual ? v[3] : Variable(), v[1], v[2], rm, rv, relu, true, 0.1, 1e-5);
+  };
+}
+
+Tensor zeros64(int64_t C) { return Tensor::zeros({C}, DType::f64); }
+Tensor ones64(int64_t C) { return Tensor::ones({C}, DType::f64); }
+
+// Training without relu: odd sizes, batch 1, a permuted x, a non-contiguous residual.
+void add_training_grads(std::vector<GradSpec>& g) {
+  g.push_back({[] { return Ins{randn64({3, 5, 3, 2}, 200, 0.5, 1.5), randn64({5}, 201), randn64({5}, 202)}; },
+               bn_act_train(false, false), {}});
+  g.push_back({[] { return Ins{randn64({1, 3, 3, 5}, 203), randn64({3}, 204), randn64({3}, 205)}; },
+               bn_act_train(false, false), {}});
+  g.push_back({[] { return Ins{randn64({2, 7, 1, 4}, 206).permute({3, 1, 2, 0}), randn64({7}, 207), randn64({7}, 208)}; },
+               bn_act_train(false, false), {}});
+  g.push_back({[] { return Ins{randn64({3, 4, 3, 3}, 210), randn64({4}, 211), randn64({4}, 212), randn64({3, 4, 3, 3}, 213)}; },
+               bn_act_train(false, true), {}});
+  g.push_back({[] {
+                 return Ins{randn64({2, 3, 5, 1}, 214), randn64({3}, 215), randn64({3}, 216),
+                            randn64({5, 3, 2, 1}, 217).permute({2, 1, 0, 3})};
+               },
+               bn_act_train(false, true), {}});
+  // With relu: pre-activations off the kink, odd sizes, batch 1.
+  for (Shape s : {Shape{3, 4, 3, 2}, Shape{1, 3, 5, 3}, Shape{2, 5, 1, 3}})
+    g.push_back({[s] {
+                   int64_t C = s[1];
+                   Tensor x = distinct64(s, 220 + uint64_t(C)), gamma = away_from_zero({C}, 221);
+                   return Ins{x, gamma, beta_between(x, gamma, Tensor(), Tensor(), true)};
+                 },
+                 bn_act_train(true, false), {}});
+  for (Shape s : {Shape{3, 4, 3, 3}, Shape{1, 2, 3, 5}, Shape{5, 3, 1, 1}})
+    g.push_back({[s] {
+                   int64_t C = s[1];
+                   Tensor x = randn64(s, 230 + uint64_t(C), 0.3, 1.2), gamma = randn64({C}, 231), beta = randn64({C}, 232);
+                   return Ins{x, gamma, beta, residual_for(x, gamma, beta, zeros64(C), ones64(C), true, away_from_zero(s, 233))};
+                 },
+                 bn_act_train(true, true), {}});
+}
+
+// Eval (running statistics constant), every variant; without affine parameters; channels-last.
+void add_other_grads(std::vector<GradSpec>& g) {
+  const Shape s = {2, 3, 3, 3};
+  for (bool relu : {false, true})
+    for (bool with_res : {false, true})
+      g.push_back({[s, relu, with_res] {
+                     Tensor rm = randn64({3}, 240), rv = uniform64({3}, 241, 0.5, 2.0);
+                     Tensor x = distinct64(s, 242), gamma = away_from_zero({3}, 243);
+                     Tensor beta = relu && !with_res ? beta_between(x, gamma, rm, rv, false) : randn64({3}, 244);
+                     Ins in = {x, gamma, beta};
+                     if (with_res)
+                       in.push_back(relu ? residual_for(x, gamma, beta, rm, rv, false, away_from_zero(s, 245))
+                                         : randn64(s, 246));
+                     return in;
+                   },
+                   [relu, with_res](const Vars& v) {
+                     Tensor rm = randn64({3}, 240), rv = uniform64({3}, 241, 0.5, 2.0);
+                     return ag::batchnorm2d_act(v[0], with_res ? v[3] : Variable(), v[1], v[2], rm, rv, relu, false,
+                                                0.1, 1e-5);
+                   },
+                   {}});
+  g.push_back({[] {
+                 Shape s2 = {3, 2, 2, 3};
+                 Tensor x = randn64(s2, 250);
+                 return Ins{x, residual_for(x, Tensor(), Tensor(), zeros64(2), ones64(2), true, away_from_zero(s2, 251))};
+               },
+               [](const Vars& v) {
+                 return ag::batchnorm2d_act(v[0], v[1], Variable(), Variable(), zeros64(2), ones64(2), true, true, 0.1,
+                                            1e-5);
+               },
+               {}});
+  g.push_back({[] {
+                 Shape s2 = {2, 3, 3, 2};
+                 Tensor x = randn64(s2, 280, 0.1, 1.1), gamma = randn64({3}, 281), beta = randn64({3}, 282);
+                 Tensor r = residual_for(x, gamma, beta, zeros64(3), ones64(3), true, away_from_zero(s2, 283));
+                 return Ins{x.contiguous(kCL), gamma, beta, r.contiguous(kCL)};
+               },
+               bn_act_train(true, true), {}});
+}
+
 }  // namespace
 
 void add_norm_act_cases(std::vector<OpCase>& v) {
@@ -170,6 +304,8 @@ void add_norm_act_cases(std::vector<OpCase>& v) {
   add_variants(v);
   add_split(v);
   v[first].benches = {nhwc_bench(false), nhwc_bench(true)};
+  add_training_grads(v[first].grads);
+  add_other_grads(v[first].grads);
 }
 
 }  // namespace engine::opcases
