@@ -86,38 +86,64 @@ Outs group_outs(const std::string& what, const Ins& ts) {
   return o;
 }
 
+Ins clones(const Ins& ts) {
+  Ins out;
+  for (const Tensor& t : ts) out.push_back(t.clone());
+  return out;
+}
+
+// multi - per-tensor for each tensor of the group: exactly zero in f32 and f64 on every
+// device (the multi-tensor kernels give the per-tensor kernels' bits).
+void push_differences(Outs& o, const Ins& multi, const Ins& per_tensor) {
+  DType d = multi[0].dtype();
+  Cmp cmp = d == DType::f32 || d == DType::f64 ? Cmp::Exact : Cmp::Tol;
+  for (size_t i = 0; i < multi.size(); ++i)
+    o.push_back({"multi minus per-tensor " + std::to_string(i), ops::sub(multi[i], per_tensor[i]), cmp});
+}
+
 void add_multi(std::vector<OpCase>& v) {
   const std::vector<double> wd = {0.0, 5e-4, 1e-2, 0.0, 5e-4, 0.1, 1e-3};
   for (double momentum : {0.0, 0.9})
     for (bool nesterov : {false, true}) {
       if (nesterov && momentum == 0.0) continue;
       auto run = [=](const Ins& in, DType, Device) -> Outs {
-        Ins p = slice(in, 0), b = slice(in, kN);
+        Ins p = slice(in, 0), b = slice(in, kN), pr = clones(p), br = clones(b);
         for (int step = 0; step < 3; ++step) {
           std::vector<bool> first(kN, momentum != 0 && step == 0);
           first[2] = momentum != 0 && step == 1;  // its buffer restarts at the second step
-          ops::sgd_step_multi(p, slice(in, (3 + size_t(step)) * kN), momentum != 0 ? b : Ins{}, 0.1, momentum, 0.0, wd,
-                              nesterov, first);
+          Ins g = slice(in, (3 + size_t(step)) * kN);
+          ops::sgd_step_multi(p, g, momentum != 0 ? b : Ins{}, 0.1, momentum, 0.0, wd, nesterov, first);
+          for (size_t i = 0; i < kN; ++i)
+            ops::sgd_step(pr[i], g[i], momentum != 0 ? br[i] : Tensor(), 0.1, momentum, 0.0, wd[i], nesterov, first[i]);
         }
         Outs o = group_outs("param", p), ob = group_outs("buffer", b);
         o.insert(o.end(), ob.begin(), ob.end());
+        push_differences(o, p, pr);
         return o;
       };
       v.push_back(op_case("optim",
-                          "sgd_step_multi momentum " + std::to_string(momentum) + (nesterov ? " nesterov" : ""),
-                          {OpKind::SGD_STEP_MULTI}, float_dtypes(), [](DType d) { return multi_inputs(d, 80); }, run));
+                          "sgd_step_multi momentum " + std::to_string(momentum) + (nesterov ? " nesterov" : "") +
+                              ", against the per-tensor op too",
+                          {OpKind::SGD_STEP_MULTI, OpKind::SGD_STEP}, float_dtypes(),
+                          [](DType d) { return multi_inputs(d, 80); }, run));
     }
   const std::vector<double> awd = {0.0, 0.01, 0.05, 0.0, 0.01, 0.2, 0.0};
   auto run = [awd](const Ins& in, DType, Device) -> Outs {
     Ins p = slice(in, 0), m = slice(in, kN), s = slice(in, 2 * kN);
-    for (int64_t step = 1; step <= 3; ++step)
-      ops::adamw_step_multi(p, slice(in, (2 + size_t(step)) * kN), m, s, 1e-2, 0.9, 0.999, 1e-8, awd, step);
+    Ins pr = clones(p), mr = clones(m), sr = clones(s);
+    for (int64_t step = 1; step <= 3; ++step) {
+      Ins g = slice(in, (2 + size_t(step)) * kN);
+      ops::adamw_step_multi(p, g, m, s, 1e-2, 0.9, 0.999, 1e-8, awd, step);
+      for (size_t i = 0; i < kN; ++i) ops::adamw_step(pr[i], g[i], mr[i], sr[i], 1e-2, 0.9, 0.999, 1e-8, awd[i], step);
+    }
     Outs o = group_outs("param", p), om = group_outs("exp_avg", m), os = group_outs("exp_avg_sq", s);
     o.insert(o.end(), om.begin(), om.end());
     o.insert(o.end(), os.begin(), os.end());
+    push_differences(o, p, pr);
     return o;
   };
-  v.push_back(op_case("optim", "adamw_step_multi, 3 steps", {OpKind::ADAMW_STEP_MULTI}, float_dtypes(),
+  v.push_back(op_case("optim", "adamw_step_multi, 3 steps, against the per-tensor op too",
+                      {OpKind::ADAMW_STEP_MULTI, OpKind::ADAMW_STEP}, float_dtypes(),
                       [](DType d) { return multi_inputs(d, 300); }, run));
   v.push_back(op_case("optim", "sum_squares_multi", {OpKind::SUM_SQUARES_MULTI}, float_dtypes(),
                       [](DType d) { return group(500, d); },

@@ -25,9 +25,9 @@ void add_axes(std::vector<OpCase>& v) {
                 {"mean", ops::mean(x, {-1})},
                 {"max", ops::max(x, {-1})},
                 {"var", ops::var(x, {-1})},
-                {"var without correction", ops::var(x, {0}, 0, true)},
-                {"sum of a transposed view", ops::sum(x.transpose(0, 1), {-1})}};
+                {"var without correction", ops::var(x, {0}, 0, true)}};
       if (!with_empty) return o;
+      o.push_back({"sum of a transposed view", ops::sum(x.transpose(0, 1), {-1})});
       o.push_back({"sum of empty rows", ops::sum(in[1], {-1})});
       o.push_back({"sum of an empty input, first axis", ops::sum(in[1], {0})});
       o.push_back({"sum of an empty input", ops::sum(in[1])});

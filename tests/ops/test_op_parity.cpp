@@ -3,6 +3,7 @@
 // output element a kernel forgets to write fails the comparison. One test per family;
 // a failure names the case, the dtype and the output. On the simulated device
 // (ENGINE_CUDA=SIM) the [cuda] tests run on the CPU; without a device they exit 77.
+#include <chrono>
 #include <iostream>
 
 #include "engine/ops/dispatch.h"
@@ -32,6 +33,7 @@ void run_family(const std::string& family) {
   for (const OpCase& c : op_cases()) {
     if (c.family != family || !runs_on(c, dev.type)) continue;
     ++cases;
+    auto start = std::chrono::steady_clock::now();
     for (DType d : c.dtypes) {
       ++runs;
       std::string failures;
@@ -43,6 +45,8 @@ void run_family(const std::string& family) {
       INFO(family << ": " << c.name << " [" << dtype_name(d) << "]\n" << failures);
       CHECK(failures.empty());
     }
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (s > 2.0) std::cout << family << ": " << c.name << " took " << s << " s" << std::endl;
   }
   std::cout << family << ": " << cases << " cases, " << runs << " runs on " << dev.str() << std::endl;
   CHECK(cases > 0);
