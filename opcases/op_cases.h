@@ -47,8 +47,8 @@ using Outs = std::vector<Out>;
 // Inputs are CPU tensors; the runner copies them to the device (keeping their layout)
 // and gives the CPU the f32 twin of bf16/f16 ones.
 using MakeFn = std::function<std::vector<Tensor>(DType)>;
-// Runs the case on one device. `dtype` is the case's dtype, `dev` where the inputs are
-// (ops that create tensors - fills, random numbers - need it).
+// Runs the case on one device. `dtype` is the case's dtype (f32 on the CPU twin of a
+// bf16/f16 run), `dev` where the inputs are (ops that create tensors need it).
 using RunFn = std::function<Outs(const std::vector<Tensor>& in, DType dtype, Device dev)>;
 // Extra comparison of a device result with the CPU one: "" when it agrees, else why not.
 using CheckFn = std::function<std::string(const Outs& got, const Outs& want, DType dtype)>;
