@@ -27,7 +27,7 @@ engine/io/|base/ engine/core/ engine/io/
 models/|base/ engine/ models/
 data/|base/ kernels/augment_common.h engine/ data/
 metrics/|base/ engine/ metrics/
-opcases/|base/ kernels/ engine/ opcases/
+opcases/|base/ kernels/ engine/ data/ opcases/
 apps/|base/ kernels/ engine/ models/ data/ metrics/ opcases/ apps/
 '
 CHECKED_TOPS="base kernels cudasim engine models data metrics opcases apps"

@@ -3,7 +3,7 @@
 # suite. Without a GPU the CUDA backend runs on the simulated device (ENGINE_CUDA=SIM):
 #   1. build/: CPU tests, every [cuda] test on the simulated GPU and the simulator's own
 #      tests (thread order forward);
-#   2. the [cuda] tests again under the reverse, random and run-ahead thread orders,
+#   2. the [cuda] tests (tests/cuda, and tests/ops: the op-case table's parity) again under the reverse, random and run-ahead thread orders,
 #      which expose missing barriers and races that one order hides;
 #   3. when nvcc is installed: every CUDA source compiled by nvcc for sm_90, a register
 #      and spill table per kernel, and a failure for any kernel launched (in step 1)
@@ -44,7 +44,7 @@ if [[ $mode == SIM && "${ENGINE_SKIP_ORDERS:-0}" != 1 ]]; then
   for order in reverse random run-ahead; do
     stamp "[cuda] tests on the simulated GPU, thread order $order"
     ENGINE_CUDASIM_SCHEDULE=$order ENGINE_CUDASIM_SEED=20261204 ENGINE_CUDASIM_QUIET=1 \
-      ctest --test-dir "$ENGINE_ROOT/build" --output-on-failure -j "$ENGINE_JOBS" -L '^cuda$' -E "$long_cuda"
+      ctest --test-dir "$ENGINE_ROOT/build" --output-on-failure -j "$ENGINE_JOBS" -L '^(cuda|ops)$' -E "$long_cuda"
   done
 fi
 

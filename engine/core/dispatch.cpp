@@ -1,5 +1,7 @@
 #include "engine/core/dispatch.h"
 
+#include <atomic>
+
 #include "engine/core/backend.h"
 
 namespace engine {
@@ -11,6 +13,7 @@ struct Entry {
 };
 // Constant-initialised: backends fill it before main() (engine/core/backend.h).
 Entry g_table[kNumOps][kNumDeviceTypes] = {};
+std::atomic<DispatchObserver> g_observer{nullptr};
 
 }  // namespace
 
@@ -28,6 +31,8 @@ bool supports(OpKind op, DeviceType dev, DType dtype) {
   const Entry& e = g_table[int(op)][int(dev)];
   return e.fn != nullptr && (e.dtypes & dtype_bit(dtype)) != 0;
 }
+
+void set_dispatch_observer(DispatchObserver fn) { g_observer.store(fn); }
 
 void dispatch(const OpCall& call) {
   runtime::ensure_backends_registered();
@@ -48,6 +53,7 @@ void dispatch(const OpCall& call) {
   DeviceType dev = first->device().type;
   KernelFn fn = g_table[int(call.op)][int(dev)].fn;
   ENGINE_CHECK(fn != nullptr, "op " << op_name(call.op) << " has no " << device_type_name(dev) << " kernel");
+  if (DispatchObserver obs = g_observer.load(std::memory_order_relaxed)) obs(call.op, dev);
   const DeviceBackend* backend = registered_backend(dev);
   if (backend != nullptr && backend->run != nullptr) {
     backend->run(call, fn);

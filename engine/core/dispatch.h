@@ -44,5 +44,9 @@ bool supports(OpKind op, DeviceType dev, DType dtype);
 // Checks that every defined input and output shares one device, then runs the kernel
 // registered for it; throws "op X has no <device> kernel" when there is none.
 void dispatch(const OpCall& call);
+// Sees every call dispatch() is about to run (op and device known); nullptr removes it.
+// For tests that check which ops a piece of code dispatched (the op-case coverage test).
+using DispatchObserver = void (*)(OpKind op, DeviceType dev);
+void set_dispatch_observer(DispatchObserver fn);
 
 }  // namespace engine

@@ -1,16 +1,16 @@
 #pragma once
-// Helpers of the CUDA parity tests: each [cuda] test computes an op on the GPU and on
-// its CPU twin from the same random inputs and compares them by normalised error with
-// a tolerance per dtype. Allocations on the GPU are poisoned (0xFF bytes: NaN in every
-// float dtype), so an output element a kernel forgets to write fails the comparison.
-// bf16 and f16 have no CPU kernels: their CPU twin computes in f32 on the same
-// (rounded) values.
+// Helpers of the [cuda] tests that compare more than one op (networks, optimizers,
+// autocast) with the CPU: the same random inputs, normalised error within a tolerance
+// per dtype, GPU allocations poisoned (0xFF bytes: NaN in every float dtype). Single-op
+// parity is the op-case table's (opcases/, run by tests/ops); the dtypes, tolerances
+// and the f32 CPU twin of bf16/f16 values are the table's.
 #include <string>
 #include <vector>
 
 #include "engine/core/dispatch.h"
 #include "engine/core/backend.h"
 #include "engine/backends/cuda/context.h"
+#include "opcases/op_cases.h"
 #include "test_util.h"
 
 namespace engine::testing {
@@ -28,21 +28,9 @@ inline void begin_cuda_test() {
   runtime::cuda_set_poison_allocations(true);
 }
 
-inline const std::vector<DType>& float_dtypes() {
-  static const std::vector<DType> all = {DType::f32, DType::f64, DType::bf16, DType::f16};
-  return all;
-}
-
-// Normalised-error tolerance of a CUDA result computed in dtype d.
-inline double parity_tol(DType d) {
-  switch (d) {
-    case DType::f64: return 1e-10;
-    case DType::f32: return 1e-5;
-    case DType::bf16: return 2e-2;
-    case DType::f16: return 4e-3;
-    default: return 0.0;
-  }
-}
+using opcases::cpu_twin;
+using opcases::float_dtypes;
+using opcases::parity_tol;
 
 inline Tensor on_gpu(const Tensor& t) { return t.to(gpu()); }
 
@@ -52,11 +40,6 @@ inline Tensor rand_input(const Shape& s, uint64_t seed, DType d, double mean = 0
 }
 inline Tensor rand_uniform_input(const Shape& s, uint64_t seed, DType d, double lo, double hi) {
   return uniform64(s, seed, lo, hi).to(d);
-}
-
-// The CPU twin of an input: bf16 and f16 compute in f32 on the CPU.
-inline Tensor cpu_twin(const Tensor& t) {
-  return t.dtype() == DType::bf16 || t.dtype() == DType::f16 ? t.to(DType::f32) : t;
 }
 
 inline Tensor i64_tensor(const std::vector<int64_t>& v, const Shape& s) {

@@ -1,47 +1,9 @@
-// CUDA parity: the fused optimizer steps, and a whole forward/backward pass through
-// autograd with every gradient compared with the CPU.
+// A whole forward/backward pass of a small network through autograd on CUDA, with every
+// gradient compared with the CPU. (The optimizer steps' parity is the op-case table's.)
 #include "cuda_parity.h"
 
 using namespace engine;
 using namespace engine::testing;
-
-TEST_CASE("cuda sgd_step: momentum, nesterov, weight decay over several steps", "[cuda]") {
-  begin_cuda_test();
-  for (DType d : float_dtypes())
-    for (bool nesterov : {false, true})
-      for (double momentum : {0.0, 0.9}) {
-        if (nesterov && momentum == 0.0) continue;
-        Tensor p = rand_input({33, 7}, 80, d), buf = Tensor::zeros({33, 7}, d);
-        Tensor p_g = on_gpu(p), buf_g = on_gpu(buf), p_c = cpu_twin(p).clone(), buf_c = cpu_twin(buf).clone();
-        for (int step = 0; step < 3; ++step) {
-          Tensor g = rand_input({33, 7}, 81 + uint64_t(step), d);
-          ops::sgd_step(p_g, on_gpu(g), momentum != 0 ? buf_g : Tensor(), 0.1, momentum, 0.0, 1e-2, nesterov,
-                        step == 0);
-          ops::sgd_step(p_c, cpu_twin(g), momentum != 0 ? buf_c : Tensor(), 0.1, momentum, 0.0, 1e-2, nesterov,
-                        step == 0);
-        }
-        std::string what = std::string("sgd momentum ") + std::to_string(momentum) + (nesterov ? " nesterov" : "");
-        check_parity(p_g, p_c, d, what + " param");
-        if (momentum != 0) check_parity(buf_g, buf_c, d, what + " buffer");
-      }
-}
-
-TEST_CASE("cuda adamw_step over several steps", "[cuda]") {
-  begin_cuda_test();
-  for (DType d : float_dtypes()) {
-    Tensor p = rand_input({129}, 84, d);
-    Tensor p_g = on_gpu(p), m_g = Tensor::zeros({129}, d, gpu()), v_g = Tensor::zeros({129}, d, gpu());
-    Tensor p_c = cpu_twin(p).clone(), m_c = Tensor::zeros({129}, p_c.dtype()), v_c = Tensor::zeros({129}, p_c.dtype());
-    for (int64_t step = 1; step <= 3; ++step) {
-      Tensor g = rand_input({129}, 85 + uint64_t(step), d);
-      ops::adamw_step(p_g, on_gpu(g), m_g, v_g, 1e-2, 0.9, 0.999, 1e-8, 0.05, step);
-      ops::adamw_step(p_c, cpu_twin(g), m_c, v_c, 1e-2, 0.9, 0.999, 1e-8, 0.05, step);
-    }
-    check_parity(p_g, p_c, d, "adamw param");
-    check_parity(m_g, m_c, d, "adamw first moment");
-    check_parity(v_g, v_c, d, "adamw second moment");
-  }
-}
 
 namespace {
 

@@ -1,6 +1,6 @@
-// CUDA parity: the multi-tensor optimizer steps (one launch over a group of tensors,
-// several of them spanning many chunks) against the per-tensor CPU reference, the same
-// bits as the per-tensor CUDA kernels in f32/f64, and the multi-tensor sum of squares.
+// The optimizers over GPU parameters: global-norm clipping through the multi-tensor sum
+// of squares, and SGD through the multi-tensor step, against the CPU. (The multi-tensor
+// ops' parity is the op-case table's, run by tests/ops.)
 #include "cuda_parity.h"
 #include "engine/optim/optimizer.h"
 
@@ -23,74 +23,8 @@ std::vector<Tensor> map(const std::vector<Tensor>& ts, Tensor (*f)(const Tensor&
 }
 Tensor twin_clone(const Tensor& t) { return cpu_twin(t).clone(); }
 Tensor gpu_copy(const Tensor& t) { return on_gpu(t); }
-Tensor gpu_clone(const Tensor& t) { return t.clone(); }
-std::vector<Tensor> zeros_like(const std::vector<Tensor>& ts) {
-  std::vector<Tensor> out;
-  for (const Tensor& t : ts) out.push_back(Tensor::zeros(t.shape(), t.dtype(), t.device()));
-  return out;
-}
 
 }  // namespace
-
-TEST_CASE("cuda sgd_step_multi: every mode, per-tensor weight decay and first steps, against the CPU", "[cuda]") {
-  begin_cuda_test();
-  const std::vector<double> wd = {0.0, 5e-4, 1e-2, 0.0, 5e-4, 0.1, 1e-3};
-  for (DType d : float_dtypes())
-    for (double momentum : {0.0, 0.9})
-      for (bool nesterov : {false, true}) {
-        if (nesterov && momentum == 0.0) continue;
-        std::vector<Tensor> p = group(80, d);
-        std::vector<Tensor> p_g = map(p, gpu_copy), p_c = map(p, twin_clone), p_ref = map(p_g, gpu_clone);
-        std::vector<Tensor> b_g = zeros_like(p_g), b_c = zeros_like(p_c), b_ref = zeros_like(p_g);
-        for (int step = 0; step < 3; ++step) {
-          std::vector<Tensor> g = group(200 + 10 * uint64_t(step), d);
-          std::vector<bool> first(p.size(), momentum != 0 && step == 0);
-          first[2] = momentum != 0 && step == 1;  // its buffer restarts at the second step
-          ops::sgd_step_multi(p_g, map(g, gpu_copy), momentum != 0 ? b_g : std::vector<Tensor>{}, 0.1, momentum,
-                              0.0, wd, nesterov, first);
-          for (size_t i = 0; i < p.size(); ++i) {
-            Tensor gi_c = cpu_twin(g[i]), gi_g = on_gpu(g[i]);
-            ops::sgd_step(p_c[i], gi_c, momentum != 0 ? b_c[i] : Tensor(), 0.1, momentum, 0.0, wd[i], nesterov,
-                          first[i]);
-            ops::sgd_step(p_ref[i], gi_g, momentum != 0 ? b_ref[i] : Tensor(), 0.1, momentum, 0.0, wd[i], nesterov,
-                          first[i]);
-          }
-        }
-        std::string what = "sgd_step_multi momentum " + std::to_string(momentum) + (nesterov ? " nesterov" : "");
-        for (size_t i = 0; i < p.size(); ++i) {
-          check_parity(p_g[i], p_c[i], d, what + " param " + std::to_string(i));
-          if (momentum != 0) check_parity(b_g[i], b_c[i], d, what + " buffer " + std::to_string(i));
-          if (d == DType::f32 || d == DType::f64)
-            check_exact(p_g[i], p_ref[i].to(Device::cpu()), what + " vs per-tensor");
-        }
-      }
-}
-
-TEST_CASE("cuda adamw_step_multi against the CPU and the per-tensor kernel", "[cuda]") {
-  begin_cuda_test();
-  const std::vector<double> wd = {0.0, 0.01, 0.05, 0.0, 0.01, 0.2, 0.0};
-  for (DType d : float_dtypes()) {
-    std::vector<Tensor> p = group(300, d);
-    std::vector<Tensor> p_g = map(p, gpu_copy), p_c = map(p, twin_clone), p_ref = map(p_g, gpu_clone);
-    std::vector<Tensor> m_g = zeros_like(p_g), v_g = zeros_like(p_g), m_c = zeros_like(p_c), v_c = zeros_like(p_c);
-    std::vector<Tensor> m_r = zeros_like(p_g), v_r = zeros_like(p_g);
-    for (int64_t step = 1; step <= 3; ++step) {
-      std::vector<Tensor> g = group(400 + 10 * uint64_t(step), d);
-      ops::adamw_step_multi(p_g, map(g, gpu_copy), m_g, v_g, 1e-2, 0.9, 0.999, 1e-8, wd, step);
-      for (size_t i = 0; i < p.size(); ++i) {
-        ops::adamw_step(p_c[i], cpu_twin(g[i]), m_c[i], v_c[i], 1e-2, 0.9, 0.999, 1e-8, wd[i], step);
-        ops::adamw_step(p_ref[i], on_gpu(g[i]), m_r[i], v_r[i], 1e-2, 0.9, 0.999, 1e-8, wd[i], step);
-      }
-    }
-    for (size_t i = 0; i < p.size(); ++i) {
-      std::string what = "adamw_step_multi tensor " + std::to_string(i);
-      check_parity(p_g[i], p_c[i], d, what + " param");
-      check_parity(m_g[i], m_c[i], d, what + " exp_avg");
-      check_parity(v_g[i], v_c[i], d, what + " exp_avg_sq");
-      if (d == DType::f32 || d == DType::f64) check_exact(p_g[i], p_ref[i].to(Device::cpu()), what + " vs kernel");
-    }
-  }
-}
 
 TEST_CASE("cuda sum_squares_multi and clip_grad_norm against the CPU", "[cuda]") {
   begin_cuda_test();

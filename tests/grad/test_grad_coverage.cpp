@@ -1,4 +1,5 @@
-// Every differentiable op of the table has a GRAD_TEST in this executable.
+// Every differentiable op of the table has a gradient check in this executable: a
+// GRAD_TEST, or a case of the op-case table with gradient checks (test_grad_opcases.cpp).
 #include <iostream>
 
 #include "test_util.h"

@@ -1,6 +1,7 @@
-// Gradient checks of the mixture-of-experts family: the grouped expert GEMM, and the
-// whole layer (router, dispatch, experts, combine and aux losses) for both routers,
-// k = 1 and 2, with and without dropping, with an expert that receives no token.
+// Gradient checks of the mixture-of-experts layer as a whole (router, dispatch, experts, combine and aux losses) for both routers,
+// k = 1 and 2, with and without dropping, with an expert that receives no token. The
+// grouped GEMM's and the fused router's own checks are the op-case table's
+// (opcases/cases_moe.cpp, run by test_grad_opcases.cpp).
 #include "engine/core/generator.h"
 #include "engine/nn/moe/aux_losses.h"
 #include "engine/nn/moe/moe_layer.h"
@@ -122,45 +123,6 @@ void check_layer(const LayerCase& c, uint64_t seed) {
 }
 
 }  // namespace
-
-GRAD_TEST(OpKind::MOE_GROUPED_MATMUL, "grad moe_grouped_matmul: an expert without rows, padding rows, strided x") {
-  Tensor offsets = idx({0, 2, 2, 6, 7}, {5});
-  CHECK_GRAD(OpKind::MOE_GROUPED_MATMUL,
-             [offsets](const Vars& v) { return ag::moe_grouped_matmul(v[0], v[1], offsets); },
-             {randn64({7, 3}, 301), randn64({4, 3, 5}, 302)});
-  // Rows past offsets[E] give zero and take no gradient; x is a transposed view.
-  Tensor short_offsets = idx({0, 1, 3}, {3});
-  CHECK_GRAD(OpKind::MOE_GROUPED_MATMUL,
-             [short_offsets](const Vars& v) { return ag::moe_grouped_matmul(v[0], v[1], short_offsets); },
-             {randn64({2, 5}, 303).transpose(0, 1), randn64({2, 2, 3}, 304)});
-  // One row, one expert.
-  Tensor one = idx({0, 1}, {2});
-  CHECK_GRAD(OpKind::MOE_GROUPED_MATMUL, [one](const Vars& v) { return ag::moe_grouped_matmul(v[0], v[1], one); },
-             {randn64({1, 4}, 305), randn64({1, 4, 2}, 306)});
-}
-
-GRAD_TEST(OpKind::MOE_ROUTER_TOPK, "grad moe_router_topk: k = 1 and 2, renormalised or not, temperature") {
-  // Distinct scores keep the top k away from ties; every output carries a gradient.
-  for (int64_t k : {1, 2})
-    for (bool renorm : {false, true})
-      for (double temperature : {1.0, 0.7}) {
-        INFO("k " << k << " renormalize " << renorm << " temperature " << temperature);
-        auto fn = [k, renorm, temperature](const Vars& v) {
-          ag::MoeRouterTopK r = ag::moe_router_topk(v[0], v[1], k, temperature, renorm);
-          return ag::concat({ag::reshape(r.logits, {r.logits.numel()}), ag::reshape(r.probs, {r.probs.numel()}),
-                             ag::reshape(r.weights, {r.weights.numel()})},
-                            0);
-        };
-        CHECK_GRAD(OpKind::MOE_ROUTER_TOPK, fn, {distinct64({7, 5}, 310 + uint64_t(k)), distinct64({4, 5}, 320)});
-      }
-  // One token, one expert chosen of three, a transposed (non-contiguous) x; only the weights used.
-  CHECK_GRAD(OpKind::MOE_ROUTER_TOPK,
-             [](const Vars& v) { return ag::moe_router_topk(v[0], v[1], 1, 1.0, true).weights; },
-             {distinct64({6, 1}, 330).transpose(0, 1), distinct64({3, 6}, 331)});
-  CHECK_GRAD(OpKind::MOE_ROUTER_TOPK,
-             [](const Vars& v) { return ag::moe_router_topk(v[0], v[1], 2, 1.3, false).probs; },
-             {distinct64({5, 3}, 332).transpose(0, 1), distinct64({4, 5}, 333)});
-}
 
 TEST_CASE("grad moe layer, linear router: k = 1 and 2, dropless and dropping", "[grad][moe]") {
   LayerCase c;

@@ -1,45 +1,16 @@
-// Gradient checks: softmax, log-softmax and cross-entropy.
+// Gradient behaviour of cross-entropy beyond the finite-difference checks, which are
+// the op-case table's (opcases/cases_softmax_index.cpp, run by test_grad_opcases.cpp).
 #include "test_util.h"
 
 using namespace engine;
 using namespace engine::testing;
 
 namespace {
-using Vars = std::vector<Variable>;
 
 Tensor labels_of(const std::vector<double>& v) {
   return Tensor::from_vector(v, {int64_t(v.size())}, DType::i64);
 }
 }  // namespace
-
-GRAD_TEST(OpKind::SOFTMAX, "grad softmax: middle axis, last axis of a transposed view, batch 1") {
-  CHECK_GRAD(OpKind::SOFTMAX, [](const Vars& v) { return ag::softmax(v[0], 1); }, {randn64({3, 5, 2}, 101)});
-  CHECK_GRAD(OpKind::SOFTMAX, [](const Vars& v) { return ag::softmax(v[0], -1); },
-             {randn64({7, 4}, 102).transpose(0, 1)});
-  CHECK_GRAD(OpKind::SOFTMAX, [](const Vars& v) { return ag::softmax(v[0], 0); }, {randn64({1, 3}, 103)});
-}
-
-GRAD_TEST(OpKind::LOG_SOFTMAX, "grad log_softmax: middle axis, transposed view, large inputs") {
-  CHECK_GRAD(OpKind::LOG_SOFTMAX, [](const Vars& v) { return ag::log_softmax(v[0], 1); }, {randn64({2, 6, 3}, 104)});
-  CHECK_GRAD(OpKind::LOG_SOFTMAX, [](const Vars& v) { return ag::log_softmax(v[0], -1); },
-             {randn64({5, 3}, 105).transpose(0, 1)});
-  CHECK_GRAD(OpKind::LOG_SOFTMAX, [](const Vars& v) { return ag::log_softmax(v[0], -1); },
-             {randn64({2, 5}, 106, 300.0, 4.0)});
-}
-
-GRAD_TEST(OpKind::CROSS_ENTROPY, "grad cross_entropy: with and without label smoothing, batch 1, strided") {
-  Tensor labels = labels_of({3, 0, 6, 3, 1});
-  CHECK_GRAD(OpKind::CROSS_ENTROPY, [labels](const Vars& v) { return ag::cross_entropy(v[0], labels); },
-             {randn64({5, 7}, 107)});
-  CHECK_GRAD(OpKind::CROSS_ENTROPY, [labels](const Vars& v) { return ag::cross_entropy(v[0], labels, 0.1); },
-             {randn64({5, 7}, 108, 0.0, 3.0)});
-  Tensor one = labels_of({2});
-  CHECK_GRAD(OpKind::CROSS_ENTROPY, [one](const Vars& v) { return ag::cross_entropy(v[0], one, 0.25); },
-             {randn64({1, 3}, 109)});
-  Tensor l4 = labels_of({0, 4, 2, 1});
-  CHECK_GRAD(OpKind::CROSS_ENTROPY, [l4](const Vars& v) { return ag::cross_entropy(v[0], l4); },
-             {randn64({5, 4}, 110).transpose(0, 1)});
-}
 
 TEST_CASE("cross_entropy backward scales by the incoming gradient", "[grad]") {
   Variable x(randn64({3, 4}, 111), true);
