@@ -60,7 +60,7 @@ function(engine_cuda_target target)
   list(FILTER sources INCLUDE REGEX "\\.cu$")
   if(ENGINE_CUDA_SIM)
     set_source_files_properties(${sources} TARGET_DIRECTORY ${target} PROPERTIES LANGUAGE CXX
-                                COMPILE_OPTIONS "-x;c++;-include;${CUDASIM_DEVICE_HEADER};-ffp-contract=off")
+                                COMPILE_OPTIONS "-x;c++;-include;${CUDASIM_DEVICE_HEADER};-ffp-contract=off;-Wno-unknown-pragmas")
     target_compile_definitions(${target} PUBLIC ENGINE_CUDA_SIM=1)
     target_link_libraries(${target} PUBLIC cudasim)
     return()

@@ -10,12 +10,14 @@
 
 #if defined(__CUDASIM__)
 
+#include <type_traits>
+
 #define ENGINE_LAUNCH(grid, block, smem, stream, ...) \
   ::cudasim::launch((grid), (block), (smem), (stream), #__VA_ARGS__, __FILE__, __LINE__, __VA_ARGS__)
-#define ENGINE_SHARED(T, name, ...)                                                      \
-  static thread_local ::cudasim::SharedSlot name##_cudasim_slot;                         \
-  T(&name) __VA_ARGS__ = *reinterpret_cast<T(*) __VA_ARGS__>(::cudasim::shared_slot(   \
-      name##_cudasim_slot, sizeof(T __VA_ARGS__), alignof(T __VA_ARGS__)))
+#define ENGINE_SHARED(T, name, ...)                                                                       \
+  static thread_local ::cudasim::SharedSlot name##_cudasim_slot;                                          \
+  std::add_lvalue_reference_t<T __VA_ARGS__> name = *reinterpret_cast<std::add_pointer_t<T __VA_ARGS__>>( \
+      ::cudasim::shared_slot(name##_cudasim_slot, sizeof(T __VA_ARGS__), alignof(T __VA_ARGS__)))
 #define ENGINE_DYNAMIC_SHARED(T, name) T* name = reinterpret_cast<T*>(::cudasim::dynamic_shared())
 
 #else

@@ -27,10 +27,10 @@
 namespace engine::kernels {
 namespace {
 
-constexpr int kLanes = 32;               // channels-last reduction block: channels (threadIdx.x)
-constexpr int kRows = 16;                // ... and rows (threadIdx.y)
-constexpr int kPlaneBlock = 256;         // NCHW reduction block
-constexpr int kFinishBlock = 256;        // finish kernel: 8 warps, one channel each
+constexpr int kLanes = 32;         // channels-last reduction block: channels (threadIdx.x)
+constexpr int kRows = 16;          // ... and rows (threadIdx.y)
+constexpr int kPlaneBlock = 256;   // NCHW reduction block
+constexpr int kFinishBlock = 256;  // finish kernel: 8 warps, one channel each
 constexpr int kApplyBlock = 256;
 constexpr int64_t kTargetBlocks = 1024;  // reduction blocks to aim for (H100: 132 SMs)
 // Rows a slice holds at least: 8 per thread of the 16-row channels-last block, 4 per
@@ -40,8 +40,14 @@ constexpr int64_t kMinRowsPerSplitNhwc = 128;
 constexpr int64_t kMinRowsPerSplitNchw = 4 * kPlaneBlock;
 constexpr int64_t kMaxSplits = 256;
 
-template <class T> __device__ __forceinline__ double to_f64(T v) { return double(to_acc(v)); }
-template <class T> __device__ __forceinline__ T from_f64(double v) { return from_acc<T>(acc_t<T>(v)); }
+template <class T>
+__device__ __forceinline__ double to_f64(T v) {
+  return double(to_acc(v));
+}
+template <class T>
+__device__ __forceinline__ T from_f64(double v) {
+  return from_acc<T>(acc_t<T>(v));
+}
 
 struct Split {
   int64_t S = 1, chunk = 0;  // slices per channel and rows per slice
@@ -137,8 +143,7 @@ __global__ void partial_nhwc_kernel(F f, int64_t C, int64_t M, int64_t chunk, do
 // NCHW partials: grid (C, S), 1-D block. Row i of channel c is element
 // (n = i / HW, hw = i % HW); (n, hw) advance by the block size without dividing.
 template <class F>
-__global__ void partial_nchw_kernel(F f, int64_t C, int64_t HW, int64_t M, int64_t chunk, double* pa,
-                                    double* pb) {
+__global__ void partial_nchw_kernel(F f, int64_t C, int64_t HW, int64_t M, int64_t chunk, double* pa, double* pb) {
   const int64_t c = blockIdx.x;
   const int64_t r0 = int64_t(blockIdx.y) * chunk, r1 = r0 + chunk < M ? r0 + chunk : M;
   f.init(c, M);
@@ -180,9 +185,7 @@ void launch_partials(const BatchNormActParams& p, const Split& s, F f, const Scr
 }
 
 // The warp's channel (uniform across the warp; blocks are whole warps).
-__device__ __forceinline__ int64_t warp_channel() {
-  return (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
-}
+__device__ __forceinline__ int64_t warp_channel() { return (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5; }
 
 // Totals of channel c's S partials, identical in every lane.
 __device__ __forceinline__ void warp_totals(const double* pa, const double* pb, int64_t S, int64_t C, int64_t c,
@@ -217,8 +220,7 @@ __global__ void fwd_finish_kernel(BatchNormActParams p, int64_t S, const T* x, c
     double var = ss / double(M);
     invstd = 1.0 / sqrt(var + p.eps);
     if ((threadIdx.x & 31) == 0) {
-      if (running_mean)
-        running_mean[c] = from_f64<P>((1 - p.momentum) * to_f64(running_mean[c]) + p.momentum * mean);
+      if (running_mean) running_mean[c] = from_f64<P>((1 - p.momentum) * to_f64(running_mean[c]) + p.momentum * mean);
       if (running_var) {
         double unbiased = M > 1 ? ss / double(M - 1) : var;
         running_var[c] = from_f64<P>((1 - p.momentum) * to_f64(running_var[c]) + p.momentum * unbiased);
@@ -240,9 +242,8 @@ __global__ void fwd_finish_kernel(BatchNormActParams p, int64_t S, const T* x, c
 // Parameter gradients and the coefficients of gx = gi * (g' - mg - (x - mean) * q):
 // coef[0..C) gi, [C..2C) mg, [2C..3C) mean, [3C..4C) q (eval: mg = q = 0).
 template <class T, class P>
-__global__ void bwd_finish_kernel(BatchNormActParams p, int64_t S, const double* pa, const double* pb,
-                                  const P* gamma, const P* save_mean, const P* save_invstd, P* ggamma, P* gbeta,
-                                  acc_t<T>* coef) {
+__global__ void bwd_finish_kernel(BatchNormActParams p, int64_t S, const double* pa, const double* pb, const P* gamma,
+                                  const P* save_mean, const P* save_invstd, P* ggamma, P* gbeta, acc_t<T>* coef) {
   using A = acc_t<T>;
   const int64_t c = warp_channel(), C = p.C, M = p.N * p.HW;
   if (c >= C) return;
@@ -318,7 +319,7 @@ __global__ void bwd_apply_kernel(I packs, I C, I HW, bool relu, T* gx, T* gresid
   const I stride = I(blockDim.x) * I(gridDim.x);
   for (I q = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); q < packs; q += stride) {
     const PT gv = reinterpret_cast<const PT*>(gy)[q];
-    PT yv, xv, gxv, grv;
+    PT yv{}, xv{}, gxv{}, grv;  // read only under the flags that load them
     if (relu) yv = reinterpret_cast<const PT*>(y)[q];
     if (gx) xv = reinterpret_cast<const PT*>(x)[q];
     ChannelWalk<I, kChannelsLast> w(q * I(V), C, HW);
@@ -337,7 +338,8 @@ __global__ void bwd_apply_kernel(I packs, I C, I HW, bool relu, T* gx, T* gresid
 }
 
 // Elements per 16-byte pack.
-template <class T> constexpr int kPack = 16 / int(sizeof(T));
+template <class T>
+constexpr int kPack = 16 / int(sizeof(T));
 
 bool aligned16(const void* ptr) { return ptr == nullptr || reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
@@ -385,13 +387,14 @@ void batchnorm2d_act_fwd_cuda(const BatchNormActParams& p, T* y, P* save_mean, P
   const Scratch sc = scratch_of(scratch, p, s);
   A* coef = reinterpret_cast<A*>(sc.coef);
   if (p.training) launch_partials(p, s, FwdSums<T>{x, p.HW, p.channels_last, 0.0}, sc, stream);
-  ENGINE_LAUNCH(finish_grid(p.C), kFinishBlock, 0, stream, fwd_finish_kernel<T, P>)(
-      p, s.S, x, sc.pa, sc.pb, gamma, beta, save_mean, save_invstd, running_mean, running_var, coef);
+  ENGINE_LAUNCH(finish_grid(p.C), kFinishBlock, 0, stream, fwd_finish_kernel<T, P>)
+  (p, s.S, x, sc.pa, sc.pb, gamma, beta, save_mean, save_invstd, running_mean, running_var, coef);
   ENGINE_CUDA_LAUNCH_CHECK("bn_act fwd_finish_kernel");
   launch_apply<T>(p, {y, x, residual}, [&](auto index_tag, auto layout_tag, auto pack_tag, int64_t packs) {
     using I = decltype(index_tag);
-    ENGINE_LAUNCH(grid_for(packs, kApplyBlock), kApplyBlock, 0, stream, fwd_apply_kernel<T, I, decltype(layout_tag)::value, decltype(pack_tag)::value>)(I(packs), I(p.C), I(p.HW), p.relu, y, x,
-                                                                    residual, coef);
+    ENGINE_LAUNCH(grid_for(packs, kApplyBlock), kApplyBlock, 0, stream,
+                  fwd_apply_kernel<T, I, decltype(layout_tag)::value, decltype(pack_tag)::value>)
+    (I(packs), I(p.C), I(p.HW), p.relu, y, x, residual, coef);
     ENGINE_CUDA_LAUNCH_CHECK("bn_act fwd_apply_kernel");
   });
 }
@@ -407,8 +410,8 @@ void batchnorm2d_act_bwd_cuda(const BatchNormActParams& p, T* gx, P* ggamma, P* 
   A* coef = reinterpret_cast<A*>(sc.coef);
   if (gx || ggamma || gbeta) {
     launch_partials(p, s, BwdSums<T, P>{gy, y, x, save_mean, p.relu, 0.0}, sc, stream);
-    ENGINE_LAUNCH(finish_grid(p.C), kFinishBlock, 0, stream, bwd_finish_kernel<T, P>)(
-        p, s.S, sc.pa, sc.pb, gamma, save_mean, save_invstd, ggamma, gbeta, coef);
+    ENGINE_LAUNCH(finish_grid(p.C), kFinishBlock, 0, stream, bwd_finish_kernel<T, P>)
+    (p, s.S, sc.pa, sc.pb, gamma, save_mean, save_invstd, ggamma, gbeta, coef);
     ENGINE_CUDA_LAUNCH_CHECK("bn_act bwd_finish_kernel");
   }
   if (!gx && !gresidual) return;
@@ -417,16 +420,16 @@ void batchnorm2d_act_bwd_cuda(const BatchNormActParams& p, T* gx, P* ggamma, P* 
                   [&](auto index_tag, auto layout_tag, auto pack_tag, int64_t packs) {
                     using I = decltype(index_tag);
                     ENGINE_LAUNCH(grid_for(packs, kApplyBlock), kApplyBlock, 0, stream,
-                                  bwd_apply_kernel<T, I, decltype(layout_tag)::value, decltype(pack_tag)::value>)(
-                        I(packs), I(p.C), I(p.HW), p.relu, gx, gresidual, gy, y, x, coef);
+                                  bwd_apply_kernel<T, I, decltype(layout_tag)::value, decltype(pack_tag)::value>)
+                    (I(packs), I(p.C), I(p.HW), p.relu, gx, gresidual, gy, y, x, coef);
                     ENGINE_CUDA_LAUNCH_CHECK("bn_act bwd_apply_kernel");
                   });
 }
 
-#define INSTANTIATE(T, P)                                                                                        \
-  template void batchnorm2d_act_fwd_cuda<T, P>(const BatchNormActParams&, T*, P*, P*, const T*, const T*,         \
-                                               const P*, const P*, P*, P*, double*, cudaStream_t);                \
-  template void batchnorm2d_act_bwd_cuda<T, P>(const BatchNormActParams&, T*, P*, P*, T*, const T*, const T*,     \
+#define INSTANTIATE(T, P)                                                                                           \
+  template void batchnorm2d_act_fwd_cuda<T, P>(const BatchNormActParams&, T*, P*, P*, const T*, const T*, const P*, \
+                                               const P*, P*, P*, double*, cudaStream_t);                            \
+  template void batchnorm2d_act_bwd_cuda<T, P>(const BatchNormActParams&, T*, P*, P*, T*, const T*, const T*,       \
                                                const T*, const P*, const P*, const P*, double*, cudaStream_t);
 INSTANTIATE(float, float)
 INSTANTIATE(double, double)
