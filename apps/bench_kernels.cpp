@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/ops/functional.h"
-#include "engine/core/backend.h"
 #include "engine/backends/cuda/context.h"
+#include "engine/core/backend.h"
+#include "engine/ops/functional.h"
 #include "opcases/op_cases.h"
 
 using namespace engine;
@@ -140,7 +140,8 @@ bool check_all(const Options& o) {
       if (b.label.find(o.only) == std::string::npos) continue;
       std::string check = check_against_cpu(b, Device::cuda(o.device));
       ok = ok && check.rfind("ok", 0) == 0;
-      std::printf("| %s | %s | %s |\n", b.label.c_str(), b.make(Device::cpu(), b.scales[0]).size.c_str(), check.c_str());
+      std::printf("| %s | %s | %s |\n", b.label.c_str(), b.make(Device::cpu(), b.scales[0]).size.c_str(),
+                  check.c_str());
       std::fflush(stdout);
     }
   return ok;

@@ -20,11 +20,11 @@
 
 #include "apps/common/trainer.h"
 #include "engine/autograd/autocast.h"
-#include "engine/optim/grad_scaler.h"
-#include "engine/optim/optimizer.h"
-#include "engine/core/backend.h"
 #include "engine/backends/cuda/context.h"
 #include "engine/backends/cuda/graph.h"
+#include "engine/core/backend.h"
+#include "engine/optim/grad_scaler.h"
+#include "engine/optim/optimizer.h"
 #include "models/resnet.h"
 
 using namespace engine;
@@ -169,9 +169,10 @@ void print_table(const Bench& b, const std::vector<double>& times, bool graphed)
                                          : host_memory_stats().peak_allocated;
   std::string ck;
   for (int64_t s : c.model.checkpoint_stages) ck += (ck.empty() ? "" : ",") + std::to_string(s);
-  std::printf("| model | device | batch | image | params | precision | format | graph | checkpointed stages | "
-              "step ms (median of %lld) | img/s | peak MiB |\n",
-              static_cast<long long>(times.size()));
+  std::printf(
+      "| model | device | batch | image | params | precision | format | graph | checkpointed stages | "
+      "step ms (median of %lld) | img/s | peak MiB |\n",
+      static_cast<long long>(times.size()));
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::printf("| %s x%.3g | %s | %lld | %lldx%lldx%lld | %lld | %s | %s | %s | %s | %.1f | %.1f | %.1f |\n",
               c.moe.enabled() ? "resnet18-moe" : "resnet18", c.model.width_mult, b.device.str().c_str(),
@@ -207,8 +208,9 @@ void time_cpu_convolutions(models::ResNet& model, const Tensor& x) {
     secs += now() - t0;
     flops += 2.0 * double(out.numel()) * double(conv->weight.numel() / conv->weight.size(0));
   }
-  std::printf("\nCPU convolutions (forward; stem and block convolutions, %zu layers): %.2f GFLOP in %.1f ms = %.1f GFLOP/s\n", convs.size(),
-              flops * 1e-9, secs * 1e3, flops * 1e-9 / secs);
+  std::printf(
+      "\nCPU convolutions (forward; stem and block convolutions, %zu layers): %.2f GFLOP in %.1f ms = %.1f GFLOP/s\n",
+      convs.size(), flops * 1e-9, secs * 1e3, flops * 1e-9 / secs);
 }
 
 }  // namespace
@@ -223,8 +225,9 @@ int main(int argc, char** argv) {
     optim::GradScaler scaler(so);
     if (args.cuda_graph && !b.device.is_cuda()) return usage("--cuda-graph needs a CUDA device");
     if (args.cuda_graph && scaler.enabled())
-      return usage("--cuda-graph with training.precision f16 is not supported: the loss scale would be a constant "
-                   "of the captured graph while the scaler changes it; use bf16");
+      return usage(
+          "--cuda-graph with training.precision f16 is not supported: the loss scale would be a constant "
+          "of the captured graph while the scaler changes it; use bf16");
     bool graphed = false;
     std::vector<double> times = time_steps(b, args, scaler, &graphed);
     print_table(b, times, graphed);

@@ -47,8 +47,9 @@ io::Json summary_json(const app::EvalSummary& s) {
 }
 
 plot::Figure reliability(const app::EvalSummary& s, const std::string& what) {
-  return plot::reliability_diagram(s.bins.count, s.bins.confidence_sum, s.bins.correct_sum,
-                                   what + ": ECE " + app::fixed_point(s.ece) + ", acc " + app::fixed_point(s.accuracy, 3));
+  return plot::reliability_diagram(
+      s.bins.count, s.bins.confidence_sum, s.bins.correct_sum,
+      what + ": ECE " + app::fixed_point(s.ece) + ", acc " + app::fixed_point(s.accuracy, 3));
 }
 
 std::string class_name(const data::Dataset& d, int64_t k) {
@@ -200,11 +201,11 @@ io::Json report_records(const app::EvalOutput& test, const Options& opt) {
   std::vector<int64_t> rows;
   for (int64_t i = opt.records_begin; i < opt.records_end; ++i) rows.push_back(i);
   app::EvalSummary r = app::summarize(app::select_rows(test, rows), opt.bins);
-  std::cout << std::fixed << std::setprecision(4) << "test records " << opt.records_begin << ".."
-            << opt.records_end - 1 << " (" << r.images << " images): accuracy " << r.accuracy << ", NLL " << r.nll
-            << ", ECE " << r.ece << std::endl;
+  std::cout << std::fixed << std::setprecision(4) << "test records " << opt.records_begin << ".." << opt.records_end - 1
+            << " (" << r.images << " images): accuracy " << r.accuracy << ", NLL " << r.nll << ", ECE " << r.ece
+            << std::endl;
   return {{"begin", opt.records_begin}, {"end", opt.records_end}, {"images", r.images},
-          {"accuracy", r.accuracy}, {"nll", r.nll}, {"ece", r.ece}};
+          {"accuracy", r.accuracy},     {"nll", r.nll},           {"ece", r.ece}};
 }
 
 struct TemperatureResult {
@@ -238,8 +239,8 @@ TemperatureResult temperature_scaling(const EvalRun& r, const app::EvalOutput& t
   t.after = app::summarize(report_set, opt.bins, t.fit.temperature);
   std::cout << "temperature scaling, fitted on " << t.fit_on << " (" << fit_set.size() << " images), reported on "
             << t.report_on << " (" << report_set.size() << " images):\n  T = " << t.fit.temperature << ": NLL "
-            << t.before.nll << " -> " << t.after.nll << ", ECE " << t.before.ece << " -> " << t.after.ece
-            << ", Brier " << t.before.brier << " -> " << t.after.brier << std::endl;
+            << t.before.nll << " -> " << t.after.nll << ", ECE " << t.before.ece << " -> " << t.after.ece << ", Brier "
+            << t.before.brier << " -> " << t.after.brier << std::endl;
   return t;
 }
 
@@ -315,8 +316,8 @@ std::vector<std::string> make_plots(const EvalRun& r, const Options& opt, const 
     plots.push_back(plot_dir + "/" + name);
   };
   save(reliability(s, "test"), "reliability.png");
-  save(reliability(t.after,
-                   "T = " + app::fixed_point(t.fit.temperature, 3) + " (" + (r.ds.val.size() ? "test" : "test half") + ")"),
+  save(reliability(t.after, "T = " + app::fixed_point(t.fit.temperature, 3) + " (" +
+                                (r.ds.val.size() ? "test" : "test half") + ")"),
        "reliability_temperature.png");
   if (fs::exists(r.run_dir + "/metrics.csv")) {
     app::CsvTable m = app::read_csv(r.run_dir + "/metrics.csv");
@@ -331,27 +332,32 @@ std::vector<std::string> make_plots(const EvalRun& r, const Options& opt, const 
 
 io::Json eval_json(const EvalRun& r, const Options& opt, const metrics::ModelStats& ms, const app::EvalOutput& test,
                    const app::EvalSummary& s, const TemperatureResult& t) {
-  return {{"checkpoint", r.ckpt},
-          {"dataset", r.cfg.data.dataset},
-          {"bins", opt.bins},
-          {"test", summary_json(s)},
-          {"eval_seconds", test.seconds},
-          {"eval_img_per_s", double(test.size()) / std::max(test.seconds, 1e-9)},
-          {"device", r.device.str()},
-          {"model", {{"params", ms.total_params}, {"active_params", ms.active_params}, {"macs", ms.macs},
-                     {"flops", ms.flops()}}},
-          {"temperature", {{"value", t.fit.temperature}, {"fit_on", t.fit_on}, {"fit_images", t.fit_images},
-                           {"report_on", t.report_on}, {"before", summary_json(t.before)},
-                           {"after", summary_json(t.after)}}}};
+  return {
+      {"checkpoint", r.ckpt},
+      {"dataset", r.cfg.data.dataset},
+      {"bins", opt.bins},
+      {"test", summary_json(s)},
+      {"eval_seconds", test.seconds},
+      {"eval_img_per_s", double(test.size()) / std::max(test.seconds, 1e-9)},
+      {"device", r.device.str()},
+      {"model",
+       {{"params", ms.total_params}, {"active_params", ms.active_params}, {"macs", ms.macs}, {"flops", ms.flops()}}},
+      {"temperature",
+       {{"value", t.fit.temperature},
+        {"fit_on", t.fit_on},
+        {"fit_images", t.fit_images},
+        {"report_on", t.report_on},
+        {"before", summary_json(t.before)},
+        {"after", summary_json(t.after)}}}};
 }
 
 int run(const Options& opt) {
   EvalRun r = open_run(opt);
   metrics::ModelStats ms = report_model_stats(r, opt);
   std::vector<nn::moe::MoEStats> moe_test;
-  app::EvalOutput test =
-      app::evaluate_logits(*r.model, r.ds.test, r.cfg, r.device,
-                           r.moe.empty() ? app::EvalHooks{} : moe_hooks(r.moe, &moe_test, r.ds.test.num_classes, false));
+  app::EvalOutput test = app::evaluate_logits(
+      *r.model, r.ds.test, r.cfg, r.device,
+      r.moe.empty() ? app::EvalHooks{} : moe_hooks(r.moe, &moe_test, r.ds.test.num_classes, false));
   for (const auto& [name, l] : r.moe) l->set_labels(Tensor(), 0);
   app::EvalSummary s = app::summarize(test, opt.bins);
   io::Json records_json = report_records(test, opt);
@@ -404,16 +410,26 @@ int main(int argc, char** argv) {
       std::cerr << "eval_app: " << a << " expects an integer, got '" << v << "'\n";
       std::exit(2);
     };
-    if (a == "--config") opt.config_path = value();
-    else if (a == "--data") opt.data_dir = value();
-    else if (a == "--device") opt.device = value();
-    else if (a == "--bins") opt.bins = int(integer(value()));
-    else if (a == "--out") opt.out_path = value();
-    else if (a == "--seed") opt.seed = uint64_t(integer(value()));
-    else if (a == "--no-plots") opt.plots = false;
-    else if (a == "--layers") opt.layers = true;
-    else if (a == "--corruptions") opt.corruptions = true;
-    else if (a == "--corruption-images") opt.corruption_images = integer(value());
+    if (a == "--config")
+      opt.config_path = value();
+    else if (a == "--data")
+      opt.data_dir = value();
+    else if (a == "--device")
+      opt.device = value();
+    else if (a == "--bins")
+      opt.bins = int(integer(value()));
+    else if (a == "--out")
+      opt.out_path = value();
+    else if (a == "--seed")
+      opt.seed = uint64_t(integer(value()));
+    else if (a == "--no-plots")
+      opt.plots = false;
+    else if (a == "--layers")
+      opt.layers = true;
+    else if (a == "--corruptions")
+      opt.corruptions = true;
+    else if (a == "--corruption-images")
+      opt.corruption_images = integer(value());
     else if (a == "--records") {
       std::string v = value();
       size_t colon = v.find(':');
@@ -427,8 +443,8 @@ int main(int argc, char** argv) {
         std::cerr << "eval_app: --records " << v << ": expected 0 <= A < B\n";
         return 2;
       }
-    }
-    else if (!a.empty() && a[0] != '-' && opt.target.empty()) opt.target = a;
+    } else if (!a.empty() && a[0] != '-' && opt.target.empty())
+      opt.target = a;
     else {
       std::cerr << "eval_app: unexpected argument '" << a << "'\n" << kUsage;
       return 2;

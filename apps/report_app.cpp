@@ -50,9 +50,12 @@ std::string duration(double s) {
   if (!std::isfinite(s)) return "-";
   int64_t t = int64_t(std::llround(s));
   std::ostringstream o;
-  if (t >= 3600) o << t / 3600 << "h " << (t % 3600) / 60 << "m";
-  else if (t >= 60) o << t / 60 << "m " << t % 60 << "s";
-  else o << t << "s";
+  if (t >= 3600)
+    o << t / 3600 << "h " << (t % 3600) / 60 << "m";
+  else if (t >= 60)
+    o << t / 60 << "m " << t % 60 << "s";
+  else
+    o << t << "s";
   return o.str();
 }
 
@@ -126,10 +129,11 @@ std::string row(const Run& r, bool with_corruptions, bool* test_half_note) {
   double a = have ? json_number(e, {"test", "accuracy"}) : last_finite(acc);
   double n = have ? json_number(e, {"test", "nll"}) : last_finite(nll);
   double c = have ? json_number(e, {"test", "ece"}) : last_finite(ece);
-  double ts_before = json_number(e, {"temperature", "before", "ece"}), ts = json_number(e, {"temperature", "after", "ece"});
+  double ts_before = json_number(e, {"temperature", "before", "ece"}),
+         ts = json_number(e, {"temperature", "after", "ece"});
   double t = json_number(e, {"temperature", "value"});
-  bool half = have && e.contains("temperature") && e["temperature"].value("fit_on", std::string()).find("test set") !=
-                                                       std::string::npos;
+  bool half = have && e.contains("temperature") &&
+              e["temperature"].value("fit_on", std::string()).find("test set") != std::string::npos;
   *test_half_note = *test_half_note || half;
   double mean_ips = 0;
   int k = 0;
@@ -142,13 +146,13 @@ std::string row(const Run& r, bool with_corruptions, bool* test_half_note) {
   o << "| " << r.kind << " | " << r.name << " (" << r.model << ") | " << r.dataset << " | "
     << (std::isfinite(params) ? grouped(int64_t(params)) : "-") << " | "
     << (std::isfinite(active) ? grouped(int64_t(active)) : "-") << " | "
-    << (std::isfinite(flops) ? metrics::human_count(flops) : "-") << " | " << fixed(100 * a, 2) << "% | "
-    << fixed(n, 4) << " | " << fixed(c, 4) << " | "
-    << (std::isfinite(ts) ? fixed(ts_before, 4) + " → " + fixed(ts, 4) + " (T " + fixed(t, 2) + ")" +
-                                std::string(half ? " *" : "")
-                          : std::string("-"))
-    << " | "
-    << fixed(mean_ips, 0) << " | " << fixed(last_finite(epochs), 0) << " | " << duration(last_finite(wall)) << " |";
+    << (std::isfinite(flops) ? metrics::human_count(flops) : "-") << " | " << fixed(100 * a, 2) << "% | " << fixed(n, 4)
+    << " | " << fixed(c, 4) << " | "
+    << (std::isfinite(ts)
+            ? fixed(ts_before, 4) + " → " + fixed(ts, 4) + " (T " + fixed(t, 2) + ")" + std::string(half ? " *" : "")
+            : std::string("-"))
+    << " | " << fixed(mean_ips, 0) << " | " << fixed(last_finite(epochs), 0) << " | " << duration(last_finite(wall))
+    << " |";
   if (with_corruptions) {
     double ca = json_number(e, {"corruptions", "mean_accuracy"});
     double images = json_number(e, {"corruptions", "images"});
@@ -183,8 +187,8 @@ void write_intro(std::ostringstream& md, const std::vector<Run>& runs) {
   for (const auto& r : runs) {
     md << "**" << r.kind << ": " << r.name << "** (" << r.dataset << "), from the saved effective configuration:\n\n";
     md << "```sh\nbuild/train_app " << r.dir << "/config.json\n"
-       << "build/eval_app <the new run directory>" << (r.eval.is_object() && r.eval.contains("corruptions") ? " --corruptions" : "")
-       << "\n```\n\n";
+       << "build/eval_app <the new run directory>"
+       << (r.eval.is_object() && r.eval.contains("corruptions") ? " --corruptions" : "") << "\n```\n\n";
   }
 }
 
@@ -255,9 +259,8 @@ int run(const std::vector<std::string>& dirs, const std::string& out_path) {
   sort_runs(&runs);
   std::string out_dir = fs::path(out_path).parent_path().string();
   if (out_dir.empty()) out_dir = ".";
-  bool with_corruptions = std::any_of(runs.begin(), runs.end(), [](const Run& r) {
-    return r.eval.is_object() && r.eval.contains("corruptions");
-  });
+  bool with_corruptions = std::any_of(
+      runs.begin(), runs.end(), [](const Run& r) { return r.eval.is_object() && r.eval.contains("corruptions"); });
   std::ostringstream md;
   write_intro(md, runs);
   write_table(md, runs, with_corruptions);

@@ -20,14 +20,14 @@ class Error : public std::runtime_error {
 
 }  // namespace engine
 
-#define ENGINE_THROW(msg_stream)                              \
-  do {                                                        \
-    std::ostringstream engine_oss_;                           \
-    engine_oss_ << msg_stream;                                \
+#define ENGINE_THROW(msg_stream)                                  \
+  do {                                                            \
+    std::ostringstream engine_oss_;                               \
+    engine_oss_ << msg_stream;                                    \
     throw ::engine::Error(engine_oss_.str(), __FILE__, __LINE__); \
   } while (0)
 
-#define ENGINE_CHECK(cond, msg_stream)                          \
-  do {                                                          \
-    if (!(cond)) ENGINE_THROW(msg_stream);                      \
+#define ENGINE_CHECK(cond, msg_stream)     \
+  do {                                     \
+    if (!(cond)) ENGINE_THROW(msg_stream); \
   } while (0)

@@ -41,9 +41,7 @@ DType dtype_from_name(const std::string& n) {
   ENGINE_THROW("unknown dtype '" << n << "': expected one of f32, f64, bf16, f16, i32, i64, u8");
 }
 
-bool is_floating(DType d) {
-  return d == DType::f32 || d == DType::f64 || d == DType::bf16 || d == DType::f16;
-}
+bool is_floating(DType d) { return d == DType::f32 || d == DType::f64 || d == DType::bf16 || d == DType::f16; }
 
 float f16_to_float(f16_t v) {
   uint32_t sign = uint32_t(v.bits & 0x8000u) << 16;
@@ -76,9 +74,9 @@ f16_t float_to_f16(float f) {
   std::memcpy(&u, &f, 4);
   uint16_t sign = uint16_t((u >> 16) & 0x8000u);
   uint32_t absu = u & 0x7fffffffu;
-  if (absu > 0x7f800000u) return f16_t{uint16_t(sign | 0x7e00u)};  // NaN
+  if (absu > 0x7f800000u) return f16_t{uint16_t(sign | 0x7e00u)};   // NaN
   if (absu >= 0x477ff000u) return f16_t{uint16_t(sign | 0x7c00u)};  // overflow -> inf
-  if (absu < 0x38800000u) {  // subnormal or zero in f16
+  if (absu < 0x38800000u) {                                         // subnormal or zero in f16
     if (absu < 0x33000000u) return f16_t{sign};
     uint32_t exp = absu >> 23;
     uint32_t man = (absu & 0x7fffffu) | 0x800000u;

@@ -48,9 +48,9 @@ struct MatmulParams {
 
 struct Conv2dParams {
   int64_t N = 0, C = 0, H = 0, W = 0;  // input NCHW
-  int64_t K = 0, R = 0, S = 0;          // filters KxC/groups xRxS
+  int64_t K = 0, R = 0, S = 0;         // filters KxC/groups xRxS
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
-  int64_t P = 0, Q = 0;  // output height, width
+  int64_t P = 0, Q = 0;        // output height, width
   bool channels_last = false;  // x, y (and their gradients) are NHWC in memory; filters stay KCRS
 };
 

@@ -62,7 +62,8 @@ void augment_image(const uint8_t* src, int64_t channels, int64_t height, int64_t
   const kernels::AugmentChoice d{draw.crop_y, draw.crop_x, draw.flip, draw.cutout_y, draw.cutout_x};
   for (int64_t c = 0; c < channels; ++c)
     for (int64_t y = 0; y < height; ++y)
-      for (int64_t x = 0; x < width; ++x) dst[(c * height + y) * width + x] = kernels::augment_pixel(src, p, d, c, y, x);
+      for (int64_t x = 0; x < width; ++x)
+        dst[(c * height + y) * width + x] = kernels::augment_pixel(src, p, d, c, y, x);
 }
 
 Tensor make_batch_images(const Dataset& d, const std::vector<int64_t>& indices, const AugmentOptions& opt,
@@ -83,14 +84,14 @@ void make_batch_images_into(const Tensor& out, const Dataset& d, const std::vect
   const int64_t C = d.channels(), H = d.height(), W = d.width(), N = d.size();
   check_normalization(norm, C);
   const int64_t B = int64_t(indices.size());
-  ENGINE_CHECK(out.dtype() == DType::f32 && out.device().is_cpu() && out.is_contiguous() &&
-                   out.shape() == Shape({B, C, H, W}),
-               "make_batch_images: output must be a contiguous f32 CPU tensor " << shape_str({B, C, H, W}) << ", got "
-                                                                                << out.header());
+  ENGINE_CHECK(
+      out.dtype() == DType::f32 && out.device().is_cpu() && out.is_contiguous() && out.shape() == Shape({B, C, H, W}),
+      "make_batch_images: output must be a contiguous f32 CPU tensor " << shape_str({B, C, H, W}) << ", got "
+                                                                       << out.header());
   Tensor src = d.images.is_contiguous() ? d.images : d.images.contiguous();
   for (int64_t idx : indices)
-    ENGINE_CHECK(idx >= 0 && idx < N, "make_batch_images: index " << idx << " outside dataset '" << d.name
-                                                                  << "' of " << N << " records");
+    ENGINE_CHECK(idx >= 0 && idx < N,
+                 "make_batch_images: index " << idx << " outside dataset '" << d.name << "' of " << N << " records");
   const kernels::AugmentParams p = augment_params(opt, norm, C, H, W, seed, epoch);
   const uint8_t* s = src.data<uint8_t>();
   float* o = out.data<float>();

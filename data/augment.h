@@ -33,7 +33,7 @@ struct Normalization {
 
 // The random choices for one image.
 struct AugmentDraw {
-  int64_t crop_y = 0, crop_x = 0;      // top-left of the crop in the padded image
+  int64_t crop_y = 0, crop_x = 0;  // top-left of the crop in the padded image
   bool flip = false;
   int64_t cutout_y = -1, cutout_x = -1;  // centre of the cutout square; -1 when off
 };

@@ -18,10 +18,10 @@ bool is_file(const std::string& p) {
 }
 
 struct CifarLayout {
-  const char* dataset;      // for messages
+  const char* dataset;  // for messages
   int64_t record_bytes;
-  int64_t label_bytes;      // bytes before the pixels
-  int64_t label_offset;     // which of them is the label we keep
+  int64_t label_bytes;                // bytes before the pixels
+  int64_t label_offset;               // which of them is the label we keep
   std::vector<int64_t> label_limits;  // every label byte is checked against its limit
 };
 
@@ -37,7 +37,8 @@ Dataset read_records(const std::vector<std::string>& paths, const CifarLayout& l
   int64_t total = 0;
   for (const std::string& p : paths) {
     struct stat st;
-    ENGINE_CHECK(::stat(p.c_str(), &st) == 0, layout.dataset << ": cannot open '" << p << "': " << std::strerror(errno));
+    ENGINE_CHECK(::stat(p.c_str(), &st) == 0,
+                 layout.dataset << ": cannot open '" << p << "': " << std::strerror(errno));
     const int64_t size = int64_t(st.st_size);
     ENGINE_CHECK(size % layout.record_bytes == 0,
                  layout.dataset << ": '" << p << "' has " << size << " bytes, not a whole number of "
@@ -84,8 +85,8 @@ Dataset read_records(const std::vector<std::string>& paths, const CifarLayout& l
         const uint8_t* rec = buf.data() + size_t((r - lo) * layout.record_bytes);
         for (int64_t k = 0; k < layout.label_bytes; ++k)
           ENGINE_CHECK(rec[k] < layout.label_limits[size_t(k)],
-                       layout.dataset << ": '" << f.path << "': record " << (r - first) << " has label "
-                                      << int(rec[k]) << ", outside [0, " << layout.label_limits[size_t(k)] << ")");
+                       layout.dataset << ": '" << f.path << "': record " << (r - first) << " has label " << int(rec[k])
+                                      << ", outside [0, " << layout.label_limits[size_t(k)] << ")");
         lab[r - begin] = rec[layout.label_offset];
         std::memcpy(img + size_t((r - begin) * kCifarImageBytes), rec + layout.label_bytes, size_t(kCifarImageBytes));
       }
@@ -179,33 +180,45 @@ const std::vector<std::string>& cifar10_default_class_names() {
 
 const std::vector<std::string>& cifar100_fine_class_names() {
   static const std::vector<std::string> names = {
-      "apple",      "aquarium_fish", "baby",         "bear",       "beaver",      "bed",       "bee",
-      "beetle",     "bicycle",       "bottle",       "bowl",       "boy",         "bridge",    "bus",
-      "butterfly",  "camel",         "can",          "castle",     "caterpillar", "cattle",    "chair",
-      "chimpanzee", "clock",         "cloud",        "cockroach",  "couch",       "crab",      "crocodile",
-      "cup",        "dinosaur",      "dolphin",      "elephant",   "flatfish",    "forest",    "fox",
-      "girl",       "hamster",       "house",        "kangaroo",   "keyboard",    "lamp",      "lawn_mower",
-      "leopard",    "lion",          "lizard",       "lobster",    "man",         "maple_tree", "motorcycle",
-      "mountain",   "mouse",         "mushroom",     "oak_tree",   "orange",      "orchid",    "otter",
-      "palm_tree",  "pear",          "pickup_truck", "pine_tree",  "plain",       "plate",     "poppy",
-      "porcupine",  "possum",        "rabbit",       "raccoon",    "ray",         "road",      "rocket",
-      "rose",       "sea",           "seal",         "shark",      "shrew",       "skunk",     "skyscraper",
-      "snail",      "snake",         "spider",       "squirrel",   "streetcar",   "sunflower", "sweet_pepper",
-      "table",      "tank",          "telephone",    "television", "tiger",       "tractor",   "train",
+      "apple",      "aquarium_fish", "baby",         "bear",       "beaver",      "bed",         "bee",
+      "beetle",     "bicycle",       "bottle",       "bowl",       "boy",         "bridge",      "bus",
+      "butterfly",  "camel",         "can",          "castle",     "caterpillar", "cattle",      "chair",
+      "chimpanzee", "clock",         "cloud",        "cockroach",  "couch",       "crab",        "crocodile",
+      "cup",        "dinosaur",      "dolphin",      "elephant",   "flatfish",    "forest",      "fox",
+      "girl",       "hamster",       "house",        "kangaroo",   "keyboard",    "lamp",        "lawn_mower",
+      "leopard",    "lion",          "lizard",       "lobster",    "man",         "maple_tree",  "motorcycle",
+      "mountain",   "mouse",         "mushroom",     "oak_tree",   "orange",      "orchid",      "otter",
+      "palm_tree",  "pear",          "pickup_truck", "pine_tree",  "plain",       "plate",       "poppy",
+      "porcupine",  "possum",        "rabbit",       "raccoon",    "ray",         "road",        "rocket",
+      "rose",       "sea",           "seal",         "shark",      "shrew",       "skunk",       "skyscraper",
+      "snail",      "snake",         "spider",       "squirrel",   "streetcar",   "sunflower",   "sweet_pepper",
+      "table",      "tank",          "telephone",    "television", "tiger",       "tractor",     "train",
       "trout",      "tulip",         "turtle",       "wardrobe",   "whale",       "willow_tree", "wolf",
       "woman",      "worm"};
   return names;
 }
 
 const std::vector<std::string>& cifar100_coarse_class_names() {
-  static const std::vector<std::string> names = {
-      "aquatic_mammals",        "fish",                         "flowers",
-      "food_containers",        "fruit_and_vegetables",         "household_electrical_devices",
-      "household_furniture",    "insects",                      "large_carnivores",
-      "large_man-made_outdoor_things", "large_natural_outdoor_scenes", "large_omnivores_and_herbivores",
-      "medium_mammals",         "non-insect_invertebrates",     "people",
-      "reptiles",               "small_mammals",                "trees",
-      "vehicles_1",             "vehicles_2"};
+  static const std::vector<std::string> names = {"aquatic_mammals",
+                                                 "fish",
+                                                 "flowers",
+                                                 "food_containers",
+                                                 "fruit_and_vegetables",
+                                                 "household_electrical_devices",
+                                                 "household_furniture",
+                                                 "insects",
+                                                 "large_carnivores",
+                                                 "large_man-made_outdoor_things",
+                                                 "large_natural_outdoor_scenes",
+                                                 "large_omnivores_and_herbivores",
+                                                 "medium_mammals",
+                                                 "non-insect_invertebrates",
+                                                 "people",
+                                                 "reptiles",
+                                                 "small_mammals",
+                                                 "trees",
+                                                 "vehicles_1",
+                                                 "vehicles_2"};
   return names;
 }
 

@@ -97,7 +97,9 @@ void pixelate(Image& im, double factor) {
   int64_t sh = std::max<int64_t>(1, int64_t(std::lround(double(im.h) * factor)));
   int64_t sw = std::max<int64_t>(1, int64_t(std::lround(double(im.w) * factor)));
   // Source extent of small pixel i along an axis of n pixels: [i n / s, (i + 1) n / s).
-  auto overlap = [](double a0, double a1, int64_t p) { return std::max(0.0, std::min(a1, double(p + 1)) - std::max(a0, double(p))); };
+  auto overlap = [](double a0, double a1, int64_t p) {
+    return std::max(0.0, std::min(a1, double(p + 1)) - std::max(a0, double(p)));
+  };
   std::vector<float> small(size_t(im.c * sh * sw));
   for (int64_t ch = 0; ch < im.c; ++ch)
     for (int64_t i = 0; i < sh; ++i)
@@ -213,9 +215,7 @@ void apply(Image& im, Corruption c, int s, uint64_t key, uint64_t base) {
         if (philox_uniform(key, base + 2 * i) < kImpulseAmount[s])
           im.v[i] = philox_uniform(key, base + 2 * i + 1) < 0.5f ? 0.0f : 1.0f;
       break;
-    case Corruption::defocus_blur:
-      defocus(im, kDefocusRadius[s]);
-      break;
+    case Corruption::defocus_blur: defocus(im, kDefocusRadius[s]); break;
     case Corruption::contrast:
       for (int64_t ch = 0; ch < im.c; ++ch) {
         float* p = im.v.data() + size_t(ch) * plane;
@@ -236,22 +236,17 @@ void apply(Image& im, Corruption c, int s, uint64_t key, uint64_t base) {
         }
       }
       break;
-    case Corruption::pixelate:
-      pixelate(im, kPixelate[s]);
-      break;
-    case Corruption::jpeg:
-      jpeg(im, kJpegQuality[s]);
-      break;
+    case Corruption::pixelate: pixelate(im, kPixelate[s]); break;
+    case Corruption::jpeg: jpeg(im, kJpegQuality[s]); break;
   }
 }
 
 }  // namespace
 
 const std::vector<Corruption>& all_corruptions() {
-  static const std::vector<Corruption> all = {Corruption::gaussian_noise, Corruption::shot_noise,
-                                              Corruption::impulse_noise,  Corruption::defocus_blur,
-                                              Corruption::contrast,       Corruption::brightness,
-                                              Corruption::pixelate,       Corruption::jpeg};
+  static const std::vector<Corruption> all = {
+      Corruption::gaussian_noise, Corruption::shot_noise, Corruption::impulse_noise, Corruption::defocus_blur,
+      Corruption::contrast,       Corruption::brightness, Corruption::pixelate,      Corruption::jpeg};
   return all;
 }
 

@@ -19,9 +19,7 @@ constexpr uint64_t kSplitTag = 0x73706c6974ull;  // "split"
 
 }  // namespace
 
-uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b) {
-  return splitmix64(splitmix64(splitmix64(seed) ^ a) ^ b);
-}
+uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b) { return splitmix64(splitmix64(splitmix64(seed) ^ a) ^ b); }
 
 void validate(const Dataset& d) {
   const std::string& n = d.name;
@@ -30,24 +28,22 @@ void validate(const Dataset& d) {
                "dataset '" << n << "': images must be u8 [N, C, H, W] on the CPU, got " << d.images.header());
   ENGINE_CHECK(d.labels.dtype() == DType::i64 && d.labels.dim() == 1 && d.labels.device().is_cpu(),
                "dataset '" << n << "': labels must be i64 [N] on the CPU, got " << d.labels.header());
-  ENGINE_CHECK(d.images.size(0) == d.labels.size(0), "dataset '" << n << "': " << d.images.size(0)
-                                                                 << " images but " << d.labels.size(0) << " labels");
+  ENGINE_CHECK(d.images.size(0) == d.labels.size(0),
+               "dataset '" << n << "': " << d.images.size(0) << " images but " << d.labels.size(0) << " labels");
   ENGINE_CHECK(d.num_classes > 0, "dataset '" << n << "': num_classes is " << d.num_classes);
   ENGINE_CHECK(d.class_names.empty() || int64_t(d.class_names.size()) == d.num_classes,
-               "dataset '" << n << "': " << d.class_names.size() << " class names for " << d.num_classes
-                           << " classes");
+               "dataset '" << n << "': " << d.class_names.size() << " class names for " << d.num_classes << " classes");
   Tensor l = d.labels.contiguous();
   const int64_t* p = l.data<int64_t>();
   for (int64_t i = 0; i < l.numel(); ++i)
-    ENGINE_CHECK(p[i] >= 0 && p[i] < d.num_classes,
-                 "dataset '" << n << "': label " << p[i] << " of record " << i << " is outside [0, "
-                             << d.num_classes << ")");
+    ENGINE_CHECK(p[i] >= 0 && p[i] < d.num_classes, "dataset '" << n << "': label " << p[i] << " of record " << i
+                                                                << " is outside [0, " << d.num_classes << ")");
 }
 
 Dataset subset(const Dataset& d, int64_t begin, int64_t end) {
-  ENGINE_CHECK(0 <= begin && begin <= end && end <= d.size(),
-               "subset of dataset '" << d.name << "': range [" << begin << ", " << end << ") is outside [0, "
-                                     << d.size() << ")");
+  ENGINE_CHECK(0 <= begin && begin <= end && end <= d.size(), "subset of dataset '"
+                                                                  << d.name << "': range [" << begin << ", " << end
+                                                                  << ") is outside [0, " << d.size() << ")");
   Dataset out = d;
   out.images = d.images.slice(0, begin, end);
   out.labels = d.labels.slice(0, begin, end);
@@ -70,8 +66,8 @@ Dataset gather(const Dataset& d, const std::vector<int64_t>& indices) {
   int64_t* lo = out.labels.data<int64_t>();
   for (int64_t i = 0; i < n; ++i) {
     int64_t j = indices[size_t(i)];
-    ENGINE_CHECK(j >= 0 && j < d.size(), "gather from dataset '" << d.name << "': index " << j
-                                                                 << " out of range [0, " << d.size() << ")");
+    ENGINE_CHECK(j >= 0 && j < d.size(),
+                 "gather from dataset '" << d.name << "': index " << j << " out of range [0, " << d.size() << ")");
     if (per > 0) std::memcpy(o + size_t(i) * per, s + size_t(j) * per, per);
     lo[i] = ls[j];
   }
@@ -105,9 +101,9 @@ std::vector<int64_t> random_permutation(int64_t n, uint64_t seed) {
 
 std::pair<Dataset, Dataset> train_val_split(const Dataset& d, int64_t val_size, uint64_t seed) {
   const int64_t n = d.size();
-  ENGINE_CHECK(val_size >= 0 && val_size <= n, "train/validation split of dataset '"
-                                                   << d.name << "': validation size " << val_size
-                                                   << " is outside [0, " << n << "]");
+  ENGINE_CHECK(val_size >= 0 && val_size <= n, "train/validation split of dataset '" << d.name << "': validation size "
+                                                                                     << val_size << " is outside [0, "
+                                                                                     << n << "]");
   std::vector<int64_t> perm = random_permutation(n, derive_seed(seed, kSplitTag));
   std::vector<int64_t> val(perm.begin(), perm.begin() + val_size);
   std::vector<int64_t> train(perm.begin() + val_size, perm.end());

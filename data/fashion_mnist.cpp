@@ -20,8 +20,8 @@ class GzFile {
   explicit GzFile(const std::string& path) : path_(path) {
     errno = 0;
     f_ = gzopen(path.c_str(), "rb");
-    ENGINE_CHECK(f_ != nullptr, "cannot open idx file '" << path << "': "
-                                                         << (errno ? std::strerror(errno) : "out of memory"));
+    ENGINE_CHECK(f_ != nullptr,
+                 "cannot open idx file '" << path << "': " << (errno ? std::strerror(errno) : "out of memory"));
   }
   ~GzFile() {
     if (f_) gzclose(f_);
@@ -66,8 +66,7 @@ std::vector<uint8_t> read_idx(const std::string& path, uint32_t magic, const cha
     char have[16], want[16];
     std::snprintf(have, sizeof have, "0x%08x", unsigned(m));
     std::snprintf(want, sizeof want, "0x%08x", unsigned(magic));
-    ENGINE_THROW("idx file '" << path << "' has magic number " << have << ", expected " << want << " (" << what
-                              << ")");
+    ENGINE_THROW("idx file '" << path << "' has magic number " << have << ", expected " << want << " (" << what << ")");
   }
   const int ndim = int(magic & 0xff);
   std::vector<unsigned char> dim_bytes(size_t(4 * ndim));
@@ -79,16 +78,16 @@ std::vector<uint8_t> read_idx(const std::string& path, uint32_t magic, const cha
     uint32_t d = be32(&dim_bytes[size_t(4 * i)]);
     dims.push_back(int64_t(d));
     total *= d;
-    ENGINE_CHECK(total <= (uint64_t(1) << 36), "idx file '" << path << "': header dimensions "
-                                                             << shape_str(dims) << " are implausibly large");
+    ENGINE_CHECK(total <= (uint64_t(1) << 36),
+                 "idx file '" << path << "': header dimensions " << shape_str(dims) << " are implausibly large");
   }
   std::vector<uint8_t> data(static_cast<size_t>(total));
   size_t got = f.read(data.data(), data.size());
-  ENGINE_CHECK(got == data.size(), "idx file '" << path << "' is truncated: header " << shape_str(dims)
-                                                << " needs " << total << " data bytes, file has " << got);
+  ENGINE_CHECK(got == data.size(), "idx file '" << path << "' is truncated: header " << shape_str(dims) << " needs "
+                                                << total << " data bytes, file has " << got);
   unsigned char extra;
-  ENGINE_CHECK(f.read(&extra, 1) == 0, "idx file '" << path << "' has trailing bytes after the "
-                                                    << total << " data bytes of " << shape_str(dims));
+  ENGINE_CHECK(f.read(&extra, 1) == 0, "idx file '" << path << "' has trailing bytes after the " << total
+                                                    << " data bytes of " << shape_str(dims));
   return data;
 }
 
@@ -140,9 +139,8 @@ Dataset load_fashion_mnist(const std::string& dir, bool train) {
   d.labels = read_idx_labels(lab_path);
   d.num_classes = 10;
   d.class_names = fashion_mnist_class_names();
-  ENGINE_CHECK(d.images.size(0) == d.labels.size(0), "Fashion-MNIST: '" << img_path << "' holds "
-                                                                        << d.images.size(0) << " images but '"
-                                                                        << lab_path << "' holds "
+  ENGINE_CHECK(d.images.size(0) == d.labels.size(0), "Fashion-MNIST: '" << img_path << "' holds " << d.images.size(0)
+                                                                        << " images but '" << lab_path << "' holds "
                                                                         << d.labels.size(0) << " labels");
   const int64_t* l = d.labels.data<int64_t>();
   for (int64_t i = 0; i < d.labels.numel(); ++i)

@@ -17,10 +17,10 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options) : data_(dataset), 
   // Batches index records directly; a strided dataset would be copied per batch.
   if (!data_.images.is_contiguous()) data_.images = data_.images.contiguous();
   if (!data_.labels.is_contiguous()) data_.labels = data_.labels.contiguous();
-  ENGINE_CHECK(opt_.batch_size >= 1, "loader for '" << data_.name << "': batch_size must be >= 1, got "
-                                                    << opt_.batch_size);
-  ENGINE_CHECK(opt_.num_threads >= 1, "loader for '" << data_.name << "': num_threads must be >= 1, got "
-                                                     << opt_.num_threads);
+  ENGINE_CHECK(opt_.batch_size >= 1,
+               "loader for '" << data_.name << "': batch_size must be >= 1, got " << opt_.batch_size);
+  ENGINE_CHECK(opt_.num_threads >= 1,
+               "loader for '" << data_.name << "': num_threads must be >= 1, got " << opt_.num_threads);
   ENGINE_CHECK(opt_.augment.crop_padding >= 0 && opt_.augment.cutout_size >= 0,
                "loader for '" << data_.name << "': crop_padding and cutout_size must be >= 0");
   check_normalization(opt_.normalization, data_.channels());
@@ -177,8 +177,8 @@ bool Loader::next(Batch& out) {
 DeviceResidentLoader::DeviceResidentLoader(const Dataset& dataset, LoaderOptions options)
     : name_(dataset.name), opt_(std::move(options)) {
   validate(dataset);
-  ENGINE_CHECK(opt_.batch_size >= 1, "device-resident loader for '" << name_ << "': batch_size must be >= 1, got "
-                                                                    << opt_.batch_size);
+  ENGINE_CHECK(opt_.batch_size >= 1,
+               "device-resident loader for '" << name_ << "': batch_size must be >= 1, got " << opt_.batch_size);
   ENGINE_CHECK(opt_.augment.crop_padding >= 0 && opt_.augment.cutout_size >= 0,
                "device-resident loader for '" << name_ << "': crop_padding and cutout_size must be >= 0");
   check_normalization(opt_.normalization, dataset.channels());
@@ -195,8 +195,8 @@ DeviceResidentLoader::DeviceResidentLoader(const Dataset& dataset, LoaderOptions
 void DeviceResidentLoader::set_epoch(int64_t epoch, int64_t first_batch) {
   ENGINE_CHECK(epoch >= 0, "device-resident loader for '" << name_ << "': negative epoch " << epoch);
   ENGINE_CHECK(first_batch >= 0 && first_batch <= batches_, "device-resident loader for '"
-                                                                 << name_ << "': first batch " << first_batch
-                                                                 << " outside [0, " << batches_ << "]");
+                                                                << name_ << "': first batch " << first_batch
+                                                                << " outside [0, " << batches_ << "]");
   std::vector<int64_t> order(static_cast<size_t>(n_));
   if (opt_.shuffle) {
     order = random_permutation(n_, derive_seed(opt_.seed, kShuffleTag, uint64_t(epoch)));

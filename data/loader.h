@@ -22,9 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/device.h"
 #include "data/augment.h"
 #include "data/dataset.h"
-#include "base/device.h"
 
 namespace engine::data {
 

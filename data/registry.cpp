@@ -4,9 +4,9 @@
 #include <functional>
 #include <sstream>
 
+#include "base/check.h"
 #include "data/cifar.h"
 #include "data/fashion_mnist.h"
-#include "base/check.h"
 
 namespace engine::data {
 namespace {

@@ -14,7 +14,7 @@ namespace engine::data {
 // What selects the files of a dataset (the data section of a config, as plain values).
 struct DatasetSpec {
   std::string name;
-  std::string path;                     // empty: the dataset's default directory
+  std::string path;                      // empty: the dataset's default directory
   std::string cifar100_labels = "fine";  // "fine" or "coarse" (cifar100 only)
 };
 

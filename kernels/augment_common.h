@@ -39,8 +39,8 @@ ENGINE_HD AugmentChoice augment_choice(uint64_t key, int64_t index, int64_t crop
 }
 
 // Output pixel (c, y, x) of one image whose u8 pixels start at `img`.
-ENGINE_HD float augment_pixel(const uint8_t* img, const AugmentParams& p, const AugmentChoice& d, int64_t c,
-                              int64_t y, int64_t x) {
+ENGINE_HD float augment_pixel(const uint8_t* img, const AugmentParams& p, const AugmentChoice& d, int64_t c, int64_t y,
+                              int64_t x) {
   if (p.cutout_size > 0 && d.cutout_y >= 0) {
     const int64_t y0 = d.cutout_y - p.cutout_size / 2, x0 = d.cutout_x - p.cutout_size / 2;
     if (y >= y0 && y < y0 + p.cutout_size && x >= x0 && x < x0 + p.cutout_size) return 0.0f;

@@ -67,9 +67,9 @@ TemperatureFit fit_temperature(const float* logits, const int64_t* labels, int64
                                double t_max, double tolerance) {
   check_labels(labels, n, c, "fit_temperature");
   ENGINE_CHECK(n > 0, "fit_temperature: no samples to fit on");
-  ENGINE_CHECK(t_min > 0 && t_max > t_min && tolerance > 0,
-               "fit_temperature: need 0 < t_min < t_max and tolerance > 0, got " << t_min << ", " << t_max << ", "
-                                                                                 << tolerance);
+  ENGINE_CHECK(
+      t_min > 0 && t_max > t_min && tolerance > 0,
+      "fit_temperature: need 0 < t_min < t_max and tolerance > 0, got " << t_min << ", " << t_max << ", " << tolerance);
   auto f = [&](double u) { return nll_at_temperature(logits, labels, n, c, std::exp(u)); };
   const double inv_phi = (std::sqrt(5.0) - 1.0) / 2.0;
   double a = std::log(t_min), b = std::log(t_max);

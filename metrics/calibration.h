@@ -32,7 +32,7 @@ struct TemperatureFit {
 // The T in [t_min, t_max] minimising nll_at_temperature. The NLL is convex in 1/T, so
 // it is unimodal in log T and a golden-section search over log T finds the minimum;
 // the search stops when the bracket is narrower than `tolerance` in log T.
-TemperatureFit fit_temperature(const float* logits, const int64_t* labels, int64_t n, int64_t c,
-                               double t_min = 0.05, double t_max = 20.0, double tolerance = 1e-6);
+TemperatureFit fit_temperature(const float* logits, const int64_t* labels, int64_t n, int64_t c, double t_min = 0.05,
+                               double t_max = 20.0, double tolerance = 1e-6);
 
 }  // namespace engine::metrics

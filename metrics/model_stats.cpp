@@ -62,8 +62,7 @@ int64_t builtin_macs(const GradFn& node, const Tensor& out) {
       return out.numel() * node.inputs.at(0).shape().back();
     case OpKind::MOE_ROUTER_TOPK:  // x [T, C], w [E, C]: the fused router's logits
       return node.inputs.at(0).shape().at(0) * node.inputs.at(1).numel();
-    default:
-      return -1;
+    default: return -1;
   }
 }
 
@@ -85,9 +84,11 @@ int64_t own_parameters(const nn::Module& m) {
   return n;
 }
 
-void walk_modules(const nn::Module& m, const std::string& name, std::vector<std::pair<std::string, const nn::Module*>>* out) {
+void walk_modules(const nn::Module& m, const std::string& name,
+                  std::vector<std::pair<std::string, const nn::Module*>>* out) {
   out->emplace_back(name, &m);
-  for (const auto& [child, ptr] : m.named_children()) walk_modules(*ptr, name.empty() ? child : name + "." + child, out);
+  for (const auto& [child, ptr] : m.named_children())
+    walk_modules(*ptr, name.empty() ? child : name + "." + child, out);
 }
 
 int64_t active_params_of(const nn::Module& m) {
@@ -235,15 +236,15 @@ void print_model_stats(const ModelStats& s, std::ostream& out) {
   size_t w = 5;
   for (const auto& l : s.layers) w = std::max(w, l.name.size());
   std::ostringstream o;
-  o << std::left << std::setw(int(w)) << "layer" << "  " << std::setw(13) << "type" << std::right << std::setw(12)
-    << "params" << std::setw(14) << "MACs" << "  output\n";
+  o << std::left << std::setw(int(w)) << "layer"
+    << "  " << std::setw(13) << "type" << std::right << std::setw(12) << "params" << std::setw(14) << "MACs"
+    << "  output\n";
   for (const auto& l : s.layers)
     o << std::left << std::setw(int(w)) << l.name << "  " << std::setw(13) << l.type << std::right << std::setw(12)
       << l.params << std::setw(14) << l.macs << "  " << (l.output.empty() ? std::string("-") : shape_str(l.output))
       << "\n";
-  o << "total: " << s.total_params << " parameters (" << human_count(double(s.total_params)) << "), "
-    << s.active_params << " active per input, " << s.macs << " MACs = " << human_count(double(s.flops()))
-    << " FLOPs per image\n";
+  o << "total: " << s.total_params << " parameters (" << human_count(double(s.total_params)) << "), " << s.active_params
+    << " active per input, " << s.macs << " MACs = " << human_count(double(s.flops())) << " FLOPs per image\n";
   out << o.str();
 }
 

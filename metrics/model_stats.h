@@ -24,8 +24,8 @@
 namespace engine::metrics {
 
 struct LayerStats {
-  std::string name;  // the module's full name, e.g. "layer2.0.downsample.0"
-  std::string type;  // its type_name()
+  std::string name;    // the module's full name, e.g. "layer2.0.downsample.0"
+  std::string type;    // its type_name()
   int64_t params = 0;  // its own parameters (not its children's)
   int64_t macs = 0;    // per image
   Shape output;        // the output of its largest counted op for one image (empty when none ran)

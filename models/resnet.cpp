@@ -45,7 +45,7 @@ Variable run_stage(nn::Sequential& stage, const Variable& x, bool checkpointed) 
 ResNet::ResNet(const ResNetConfig& cfg) : cfg_(cfg) {
   ENGINE_CHECK(cfg.in_channels >= 1 && cfg.num_classes >= 2 && cfg.width_mult > 0 && cfg.blocks.size() == 4,
                "ResNet: bad configuration (in_channels " << cfg.in_channels << ", classes " << cfg.num_classes
-                                                          << ", width " << cfg.width_mult << ")");
+                                                         << ", width " << cfg.width_mult << ")");
   for (int64_t s : cfg.checkpoint_stages)
     ENGINE_CHECK(s >= 1 && s <= 4, "ResNet: checkpoint stage " << s << " is not one of 1..4");
   auto width = [&](int64_t base) { return std::max<int64_t>(1, int64_t(std::llround(double(base) * cfg.width_mult))); };
@@ -68,9 +68,9 @@ ResNet::ResNet(const ResNetConfig& cfg) : cfg_(cfg) {
 }
 
 void ResNet::check_input(const Variable& x) const {
-  ENGINE_CHECK(x.dim() == 4 && x.size(1) == cfg_.in_channels && x.size(2) >= 8 && x.size(3) >= 8,
-               "ResNet: expected images [N, " << cfg_.in_channels << ", H, W] with H, W >= 8, got "
-                                              << shape_str(x.shape()));
+  ENGINE_CHECK(
+      x.dim() == 4 && x.size(1) == cfg_.in_channels && x.size(2) >= 8 && x.size(3) >= 8,
+      "ResNet: expected images [N, " << cfg_.in_channels << ", H, W] with H, W >= 8, got " << shape_str(x.shape()));
 }
 
 bool ResNet::stage_checkpointed(size_t stage) const {

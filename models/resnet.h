@@ -12,7 +12,7 @@ namespace engine::models {
 struct ResNetConfig {
   int64_t in_channels = 3;
   int64_t num_classes = 10;
-  double width_mult = 1.0;          // stage widths 64, 128, 256, 512 times this
+  double width_mult = 1.0;  // stage widths 64, 128, 256, 512 times this
   std::vector<int64_t> blocks = {2, 2, 2, 2};
   bool zero_init_residual = false;  // each block's last BN scale starts at 0
   bool channels_last = false;       // run on channels-last activations (the input is converted)

@@ -1,9 +1,9 @@
 // AUGMENT_IMAGES: the device kernel must give the CPU kernel's floats exactly (both
 // round the multiply, then the add), on odd image sizes, both stored layouts, several
 // seeds and epochs, and repeated indices.
+#include "base/rng.h"
 #include "data/augment.h"
 #include "data/registry.h"
-#include "base/rng.h"
 #include "engine/ops/functional.h"
 #include "opcases/op_cases.h"
 
@@ -48,7 +48,8 @@ void add_augment_cases(std::vector<OpCase>& v) {
           opt.crop_padding = k.pad;
           opt.cutout_size = k.cutout;
           opt.horizontal_flip = k.flip;
-          data::Normalization norm = k.c == 3 ? data::dataset_normalization("cifar10") : data::Normalization{{0.3f}, {0.6f}};
+          data::Normalization norm =
+              k.c == 3 ? data::dataset_normalization("cifar10") : data::Normalization{{0.3f}, {0.6f}};
           kernels::AugmentParams p = data::augment_params(opt, norm, k.c, k.h, k.w, seed, epoch);
           p.nhwc = k.nhwc;
           o.push_back({"epoch " + std::to_string(epoch), ops::augment_images(in[0], in[1], p), Cmp::Exact});

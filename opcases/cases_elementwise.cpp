@@ -22,9 +22,9 @@ struct BinaryInfo {
   OpKind kind;
   const char* name;
 };
-const BinaryInfo kBinary[] = {{BinaryOp::Add, OpKind::ADD, "add"},         {BinaryOp::Sub, OpKind::SUB, "sub"},
-                              {BinaryOp::Mul, OpKind::MUL, "mul"},         {BinaryOp::Div, OpKind::DIV, "div"},
-                              {BinaryOp::Pow, OpKind::POW, "pow"},         {BinaryOp::Maximum, OpKind::MAXIMUM, "maximum"}};
+const BinaryInfo kBinary[] = {{BinaryOp::Add, OpKind::ADD, "add"}, {BinaryOp::Sub, OpKind::SUB, "sub"},
+                              {BinaryOp::Mul, OpKind::MUL, "mul"}, {BinaryOp::Div, OpKind::DIV, "div"},
+                              {BinaryOp::Pow, OpKind::POW, "pow"}, {BinaryOp::Maximum, OpKind::MAXIMUM, "maximum"}};
 
 struct UnaryInfo {
   UnaryOp op;
@@ -58,27 +58,43 @@ void add_binary(std::vector<OpCase>& v) {
     v.push_back(op_case("elementwise", b.name, {b.kind}, float_dtypes(), make, run));
   }
   OpCase& add = v[v.size() - 6];
-  add.grads.push_back({[] { return Ins{randn64({3, 1, 5}, 1), randn64({4, 1}, 2)}; },
-                       [](const Vars& x) { return ag::add(x[0], x[1]); }, {}});
-  add.benches.push_back({"add (broadcast row)", {1 << 16, 1 << 20, 1 << 24, 1 << 26}, [](Device dev, int64_t n) {
-                           Tensor a = bench_randn({n / 256, 256}, 10, dev), b = bench_randn({256}, 11, dev);
-                           return BenchRun{dims({n / 256, 256}), 2.0 * 4 * double(n), 0, [=] { return ops::add(a, b); }};
-                         }});
-  v[v.size() - 5].grads.push_back({[] { return Ins{randn64({5, 3}, 3).transpose(0, 1), randn64({5}, 4)}; },
-                                   [](const Vars& x) { return ag::sub(x[0], x[1]); }, {}});
-  v[v.size() - 4].grads.push_back({[] { return Ins{randn64({1, 7}, 5), randn64({3, 1}, 6)}; },
-                                   [](const Vars& x) { return ag::mul(x[0], x[1]); }, {}});
-  v[v.size() - 3].grads.push_back({[] { return Ins{randn64({2, 3}, 7), uniform64({3}, 8, 0.5, 2.0)}; },
-                                   [](const Vars& x) { return ag::div(x[0], x[1]); }, {}});
+  add.grads.push_back({[] {
+                         return Ins{randn64({3, 1, 5}, 1), randn64({4, 1}, 2)};
+                       },
+                       [](const Vars& x) { return ag::add(x[0], x[1]); },
+                       {}});
+  add.benches.push_back(
+      {"add (broadcast row)", {1 << 16, 1 << 20, 1 << 24, 1 << 26}, [](Device dev, int64_t n) {
+         Tensor a = bench_randn({n / 256, 256}, 10, dev), b = bench_randn({256}, 11, dev);
+         return BenchRun{dims({n / 256, 256}), 2.0 * 4 * double(n), 0, [=] { return ops::add(a, b); }};
+       }});
+  v[v.size() - 5].grads.push_back({[] {
+                                     return Ins{randn64({5, 3}, 3).transpose(0, 1), randn64({5}, 4)};
+                                   },
+                                   [](const Vars& x) { return ag::sub(x[0], x[1]); },
+                                   {}});
+  v[v.size() - 4].grads.push_back({[] {
+                                     return Ins{randn64({1, 7}, 5), randn64({3, 1}, 6)};
+                                   },
+                                   [](const Vars& x) { return ag::mul(x[0], x[1]); },
+                                   {}});
+  v[v.size() - 3].grads.push_back({[] {
+                                     return Ins{randn64({2, 3}, 7), uniform64({3}, 8, 0.5, 2.0)};
+                                   },
+                                   [](const Vars& x) { return ag::div(x[0], x[1]); },
+                                   {}});
   GradCheckOptions pow_o;
   pow_o.tol = 1e-5;
-  v[v.size() - 2].grads.push_back({[] { return Ins{uniform64({4, 3}, 9, 0.5, 2.0), uniform64({4, 1}, 10, -1.5, 2.5)}; },
+  v[v.size() - 2].grads.push_back({[] {
+                                     return Ins{uniform64({4, 3}, 9, 0.5, 2.0), uniform64({4, 1}, 10, -1.5, 2.5)};
+                                   },
                                    [](const Vars& x) { return ag::pow(x[0], x[1]); }, pow_o});
   v[v.size() - 1].grads.push_back({[] {
                                      Tensor ab = distinct64({2, 3, 4}, 11);
                                      return Ins{ab.select(0, 0), ab.select(0, 1)};
                                    },
-                                   [](const Vars& x) { return ag::maximum(x[0], x[1]); }, {}});
+                                   [](const Vars& x) { return ag::maximum(x[0], x[1]); },
+                                   {}});
 }
 
 void add_compare_where(std::vector<OpCase>& v) {
@@ -95,7 +111,9 @@ void add_compare_where(std::vector<OpCase>& v) {
   };
   v.push_back(op_case("elementwise", "compare (broadcast, ties) and where", {OpKind::COMPARE, OpKind::WHERE},
                       float_dtypes(), make, run));
-  v.back().grads.push_back({[] { return Ins{randn64({3, 5}, 12), randn64({3, 1}, 13)}; },
+  v.back().grads.push_back({[] {
+                              return Ins{randn64({3, 5}, 12), randn64({3, 1}, 13)};
+                            },
                             [](const Vars& x) {
                               Tensor cond = Tensor::from_vector({1, 0, 1, 1, 0}, {5}, DType::u8);
                               return ag::where(cond, x[0], x[1]);
@@ -108,7 +126,8 @@ GradSpec unary_grad(UnaryOp op) {
   auto positive = [] { return Ins{uniform64({3, 5}, 16, 0.3, 3.0)}; };
   switch (op) {
     case UnaryOp::Neg: return {[] { return Ins{randn64({7}, 14)}; }, [](const Vars& x) { return ag::neg(x[0]); }, {}};
-    case UnaryOp::Exp: return {[] { return Ins{randn64({3, 5}, 15)}; }, [](const Vars& x) { return ag::exp(x[0]); }, {}};
+    case UnaryOp::Exp:
+      return {[] { return Ins{randn64({3, 5}, 15)}; }, [](const Vars& x) { return ag::exp(x[0]); }, {}};
     case UnaryOp::Log: return {positive, [](const Vars& x) { return ag::log(x[0]); }, {}};
     case UnaryOp::Sqrt: return {positive, [](const Vars& x) { return ag::sqrt(x[0]); }, {}};
     case UnaryOp::Rsqrt: return {positive, [](const Vars& x) { return ag::rsqrt(x[0]); }, {}};
@@ -120,12 +139,15 @@ GradSpec unary_grad(UnaryOp op) {
       return {[] { return Ins{randn64({4, 5}, 20, 0, 2)}; }, [](const Vars& x) { return ag::gelu(x[0]); }, {}};
     case UnaryOp::Sigmoid:
       return {[] { return Ins{randn64({11}, 21, 0, 2)}; }, [](const Vars& x) { return ag::sigmoid(x[0]); }, {}};
-    case UnaryOp::Tanh: return {[] { return Ins{randn64({11}, 22)}; }, [](const Vars& x) { return ag::tanh(x[0]); }, {}};
+    case UnaryOp::Tanh:
+      return {[] { return Ins{randn64({11}, 22)}; }, [](const Vars& x) { return ag::tanh(x[0]); }, {}};
     case UnaryOp::Clamp:
       g.options.kinks = {-0.5, 0.7};
       g.options.kink_window = 1e-3;
-      return {[] { return Ins{randn64({5, 5}, 23)}; }, [](const Vars& x) { return ag::clamp(x[0], -0.5, 0.7); },
-              g.options};
+      return {[] {
+                return Ins{randn64({5, 5}, 23)};
+              },
+              [](const Vars& x) { return ag::clamp(x[0], -0.5, 0.7); }, g.options};
   }
   return g;
 }
@@ -145,9 +167,14 @@ void add_unary(std::vector<OpCase>& v) {
     v.push_back(op_case("elementwise", u.name, {u.kind}, float_dtypes(), make, run));
     v.back().grads.push_back(unary_grad(op));
   }
-  v.push_back(op_case("elementwise", "relu at exactly 0", {OpKind::RELU}, float_dtypes(),
-                      [](DType d) { return Ins{Tensor::from_vector({-1.0, 0.0, -0.0, 2.0}, {4}, d)}; },
-                      [](const Ins& in, DType, Device) { return Outs{{"relu", ops::relu(in[0]), Cmp::Exact}}; }));
+  v.push_back(op_case(
+      "elementwise", "relu at exactly 0", {OpKind::RELU}, float_dtypes(),
+      [](DType d) {
+        return Ins{Tensor::from_vector({-1.0, 0.0, -0.0, 2.0}, {4}, d)};
+      },
+      [](const Ins& in, DType, Device) {
+        return Outs{{"relu", ops::relu(in[0]), Cmp::Exact}};
+      }));
   for (OpCase& c : v)
     if (c.name == "gelu")
       c.benches.push_back({"gelu", {1 << 16, 1 << 20, 1 << 24, 1 << 26}, [](Device dev, int64_t n) {
@@ -210,15 +237,22 @@ void add_copy(std::vector<OpCase>& v) {
     o.push_back({"channels-last contiguous", cl, Cmp::Exact, {}, -1, true});
     return o;
   };
-  OpCase c = op_case("elementwise", "copy: every dtype pair, strided, broadcast", {OpKind::COPY}, kAllDtypes, make, run);
+  OpCase c =
+      op_case("elementwise", "copy: every dtype pair, strided, broadcast", {OpKind::COPY}, kAllDtypes, make, run);
   c.twin = false;
-  c.grads.push_back({[] { return Ins{randn64({3, 4}, 28)}; },
-                     [](const Vars& x) { return ag::contiguous(ag::transpose(x[0], 0, 1)); }, {}});
-  c.benches.push_back({"cast f32->bf16", {1 << 16, 1 << 20, 1 << 24, 1 << 26}, [](Device dev, int64_t n) {
-                         Tensor a = bench_randn({n}, 13, dev);
-                         return BenchRun{dims({n}), 6.0 * double(n), 0, [=] { return a.to(DType::bf16).to(DType::f32); }};
-                       },
-                       1e-2});
+  c.grads.push_back({[] {
+                       return Ins{randn64({3, 4}, 28)};
+                     },
+                     [](const Vars& x) { return ag::contiguous(ag::transpose(x[0], 0, 1)); },
+                     {}});
+  c.benches.push_back(
+      {"cast f32->bf16",
+       {1 << 16, 1 << 20, 1 << 24, 1 << 26},
+       [](Device dev, int64_t n) {
+         Tensor a = bench_randn({n}, 13, dev);
+         return BenchRun{dims({n}), 6.0 * double(n), 0, [=] { return a.to(DType::bf16).to(DType::f32); }};
+       },
+       1e-2});
   v.push_back(c);
 }
 
@@ -239,22 +273,43 @@ void add_fill_rng(std::vector<OpCase>& v) {
     return {{"uniform", ops::rand_uniform({1001}, 42, 12, d, dev, -1.5, 3.0), Cmp::Exact},
             {"normal", ops::randn({999}, 43, 5, d, dev, 0.5, 2.0), Cmp::Tol, {}, d == DType::bf16 ? 1e-2 : 1e-6}};
   };
-  OpCase r = op_case("elementwise", "random numbers: the CPU's Philox stream", {OpKind::RNG_UNIFORM, OpKind::RNG_NORMAL},
-                     {DType::f32, DType::f64, DType::bf16}, nullptr, rng);
+  OpCase r = op_case("elementwise", "random numbers: the CPU's Philox stream",
+                     {OpKind::RNG_UNIFORM, OpKind::RNG_NORMAL}, {DType::f32, DType::f64, DType::bf16}, nullptr, rng);
   r.twin = false;
   v.push_back(r);
 }
 
 void add_views(std::vector<OpCase>& v) {
-  v.push_back(grad_case("elementwise", "reshape of a non-contiguous input", OpKind::RESHAPE,
-                        [] { return Ins{randn64({4, 6}, 24).transpose(0, 1)}; },
-                        [](const Vars& x) { return ag::mul(ag::reshape(x[0], {3, 8}), ag::reshape(x[0], {3, 8})); }));
-  v.push_back(grad_case("elementwise", "permute", OpKind::PERMUTE, [] { return Ins{randn64({2, 3, 4}, 25)}; },
-                        [](const Vars& x) { return ag::permute(x[0], {2, 0, 1}); }));
-  v.push_back(grad_case("elementwise", "slice with step", OpKind::SLICE, [] { return Ins{randn64({3, 8}, 26)}; },
-                        [](const Vars& x) { return ag::slice(x[0], 1, 1, 7, 2); }));
-  v.push_back(grad_case("elementwise", "expand", OpKind::EXPAND, [] { return Ins{randn64({3, 1}, 27)}; },
-                        [](const Vars& x) { return ag::expand(x[0], {4, 3, 5}); }));
+  v.push_back(grad_case(
+      "elementwise", "reshape of a non-contiguous input", OpKind::RESHAPE,
+      [] {
+        return Ins{randn64({4, 6}, 24).transpose(0, 1)};
+      },
+      [](const Vars& x) {
+        return ag::mul(ag::reshape(x[0], {3, 8}), ag::reshape(x[0], {3, 8}));
+      }));
+  v.push_back(grad_case(
+      "elementwise", "permute", OpKind::PERMUTE,
+      [] {
+        return Ins{randn64({2, 3, 4}, 25)};
+      },
+      [](const Vars& x) {
+        return ag::permute(x[0], {2, 0, 1});
+      }));
+  v.push_back(grad_case(
+      "elementwise", "slice with step", OpKind::SLICE,
+      [] {
+        return Ins{randn64({3, 8}, 26)};
+      },
+      [](const Vars& x) { return ag::slice(x[0], 1, 1, 7, 2); }));
+  v.push_back(grad_case(
+      "elementwise", "expand", OpKind::EXPAND,
+      [] {
+        return Ins{randn64({3, 1}, 27)};
+      },
+      [](const Vars& x) {
+        return ag::expand(x[0], {4, 3, 5});
+      }));
 }
 
 }  // namespace

@@ -96,7 +96,8 @@ ops::TopKOutput bench_routing(Device dev, int64_t T) {
 void add_route_benches(OpCase& c) {
   for (std::string impl : {"sort", "place"})
     c.benches.push_back({std::string("moe_route dropless, ") + (impl == "sort" ? "CUB sort" : "one-block placement"),
-                         {1 << 13, 1 << 16, 1 << 18}, [impl](Device dev, int64_t T) {
+                         {1 << 13, 1 << 16, 1 << 18},
+                         [impl](Device dev, int64_t T) {
                            Tensor idx = bench_routing(dev, T).indices;
                            // Reads the slots' experts; writes three i64 rows per slot and the offsets.
                            return BenchRun{dims({T, 2}), 8.0 * double(T * 2) * 4, 0, [=] {
@@ -104,7 +105,9 @@ void add_route_benches(OpCase& c) {
                                              return ops::moe_route(idx, Tensor(), 8, -1).row_token.to(DType::f64);
                                            }};
                          }});
-  c.benches.push_back({"moe dispatch (gather token rows, C 256)", {1 << 13, 1 << 16}, [](Device dev, int64_t T) {
+  c.benches.push_back({"moe dispatch (gather token rows, C 256)",
+                       {1 << 13, 1 << 16},
+                       [](Device dev, int64_t T) {
                          ops::MoeRouteOutput r = ops::moe_route(bench_routing(dev, T).indices, Tensor(), 8, -1);
                          Tensor x = bench_randn({T, 256}, 34, dev);
                          // Each routed row read once and written once, plus its token index.
@@ -112,7 +115,9 @@ void add_route_benches(OpCase& c) {
                                          [=] { return ops::index_select(x, 0, r.row_token); }};
                        },
                        1e-6});
-  c.benches.push_back({"moe combine (weighted index_add)", {1 << 13, 1 << 16}, [](Device dev, int64_t T) {
+  c.benches.push_back({"moe combine (weighted index_add)",
+                       {1 << 13, 1 << 16},
+                       [](Device dev, int64_t T) {
                          ops::TopKOutput top = bench_routing(dev, T);
                          ops::MoeRouteOutput r = ops::moe_route(top.indices, Tensor(), 8, -1);
                          Tensor ye = bench_randn({r.kept, 256}, 33, dev);
@@ -165,18 +170,22 @@ void push_gemm(std::vector<OpCase>& v, const GemmCase& c, const std::string& imp
     Tensor y = ops::moe_grouped_matmul(in[0], in[1], in[3]);
     Tensor gx = ops::moe_grouped_matmul_bwd_data(in[2], in[1], in[3]);
     Tensor gw = ops::moe_grouped_matmul_bwd_weight(in[0], in[2], in[3], E);
-    Outs o = {{"forward", y}, {"backward-data", gx}, {"backward-weight", gw},
+    Outs o = {{"forward", y},
+              {"backward-data", gx},
+              {"backward-weight", gw},
               {"forward rows past offsets[E]", y.slice(0, used, R), Cmp::Exact},
               {"backward-data rows past offsets[E]", gx.slice(0, used, R), Cmp::Exact}};
     for (int64_t e = 0; e < E; ++e)
-      if (c.rows[size_t(e)] == 0) o.push_back({"backward-weight of empty expert " + std::to_string(e), gw.select(0, e), Cmp::Exact});
+      if (c.rows[size_t(e)] == 0)
+        o.push_back({"backward-weight of empty expert " + std::to_string(e), gw.select(0, e), Cmp::Exact});
     return o;
   };
   std::string name = "moe_grouped_matmul rows " + dims(Shape(c.rows)) + " tail " + std::to_string(c.tail) + " Cin " +
                      std::to_string(c.Cin) + " Cout " + std::to_string(c.Cout) + " seed " + std::to_string(seed);
-  OpCase oc = op_case("moe", name + (impl.empty() ? "" : ", " + impl + " path"),
-                      {OpKind::MOE_GROUPED_MATMUL, OpKind::MOE_GROUPED_MATMUL_BWD_DATA, OpKind::MOE_GROUPED_MATMUL_BWD_WEIGHT},
-                      float_dtypes(), make, run);
+  OpCase oc =
+      op_case("moe", name + (impl.empty() ? "" : ", " + impl + " path"),
+              {OpKind::MOE_GROUPED_MATMUL, OpKind::MOE_GROUPED_MATMUL_BWD_DATA, OpKind::MOE_GROUPED_MATMUL_BWD_WEIGHT},
+              float_dtypes(), make, run);
   if (!impl.empty()) oc.env = {"ENGINE_MOE_GEMM=" + impl};
   v.push_back(oc);
 }
@@ -185,9 +194,11 @@ BenchSpec gemm_bench(int which) {
   // The grouped expert GEMM over the routed rows through cuBLAS's grouped GEMM and
   // through the tiled kernel, and beside them one dense GEMM of the same FLOPs
   // ([T*k, C] x [C, H]), the rate the grouped ones are measured against.
-  const char* names[] = {"moe grouped GEMM C->H, cuBLAS grouped (8 experts)", "moe grouped GEMM C->H, tiled (8 experts)",
-                         "dense GEMM, same FLOPs"};
-  return {names[which], {1 << 13, 1 << 15}, [which](Device dev, int64_t T) {
+  const char* names[] = {"moe grouped GEMM C->H, cuBLAS grouped (8 experts)",
+                         "moe grouped GEMM C->H, tiled (8 experts)", "dense GEMM, same FLOPs"};
+  return {names[which],
+          {1 << 13, 1 << 15},
+          [which](Device dev, int64_t T) {
             const int64_t C = 256, H = 1024, R = T * 2;
             double flops = 2.0 * double(R) * double(C) * double(H);
             Tensor x = bench_randn({R, C}, 31, dev);
@@ -223,13 +234,24 @@ void add_gemm(std::vector<OpCase>& v) {
   auto gm = [](std::vector<int64_t> off) {
     return [off](const Vars& x) { return ag::moe_grouped_matmul(x[0], x[1], i64_tensor(off, {int64_t(off.size())})); };
   };
-  v[first].grads = {
-      // An expert without rows, a padding row.
-      {[] { return Ins{randn64({7, 3}, 301), randn64({4, 3, 5}, 302)}; }, gm({0, 2, 2, 6, 7}), {}},
-      // Rows past offsets[E] give zero and take no gradient; x is a transposed view.
-      {[] { return Ins{randn64({2, 5}, 303).transpose(0, 1), randn64({2, 2, 3}, 304)}; }, gm({0, 1, 3}), {}},
-      // One row, one expert.
-      {[] { return Ins{randn64({1, 4}, 305), randn64({1, 4, 2}, 306)}; }, gm({0, 1}), {}}};
+  v[first].grads = {// An expert without rows, a padding row.
+                    {[] {
+                       return Ins{randn64({7, 3}, 301), randn64({4, 3, 5}, 302)};
+                     },
+                     gm({0, 2, 2, 6, 7}),
+                     {}},
+                    // Rows past offsets[E] give zero and take no gradient; x is a transposed view.
+                    {[] {
+                       return Ins{randn64({2, 5}, 303).transpose(0, 1), randn64({2, 2, 3}, 304)};
+                     },
+                     gm({0, 1, 3}),
+                     {}},
+                    // One row, one expert.
+                    {[] {
+                       return Ins{randn64({1, 4}, 305), randn64({1, 4, 2}, 306)};
+                     },
+                     gm({0, 1}),
+                     {}}};
 }
 
 struct RouterCase {
@@ -268,8 +290,14 @@ Ins router_inputs(const RouterCase& c, DType d, uint64_t seed) {
   Tensor x = rand_input({c.T, c.C}, 1000 + seed * 7 + uint64_t(c.T), d);
   Tensor w = rand_input({c.E, c.C}, 1001 + seed * 7 + uint64_t(c.E), d, 0.0, 0.2);
   ops::MoeRouterOutput f = ops::moe_router_topk(cpu_twin(x), cpu_twin(w), c.k, c.temperature, c.renorm);
-  return {x, w, f.probs.to(d), f.top_idx, f.top_probs.to(d), rand_input({c.T, c.E}, 1002 + seed, d),
-          rand_input({c.T, c.E}, 1003 + seed, d), rand_input({c.T, c.k}, 1004 + seed, d)};
+  return {x,
+          w,
+          f.probs.to(d),
+          f.top_idx,
+          f.top_probs.to(d),
+          rand_input({c.T, c.E}, 1002 + seed, d),
+          rand_input({c.T, c.E}, 1003 + seed, d),
+          rand_input({c.T, c.k}, 1004 + seed, d)};
 }
 
 Outs router_run(const RouterCase& c, const Ins& in) {
@@ -293,16 +321,18 @@ BenchSpec router_bench(bool fused) {
   // The router from tokens [T, 256] and a weight [8, 256]: the fused op (one launch)
   // against linear + softmax + top-k. Bytes: x and the weight read; logits, probs,
   // top-2 indices, probabilities and weights written.
-  return {fused ? "moe router fused (x W^T, softmax, top-2 of 8)" : "moe router unfused (linear, softmax, topk)",
-          {1 << 13, 1 << 16, 1 << 18}, [fused](Device dev, int64_t T) {
-            const int64_t C = 256, E = 8;
-            Tensor x = bench_randn({T, C}, 29, dev), w = ops::mul(bench_randn({E, C}, 28, dev), 0.1);
-            double bytes = 4.0 * double(T * C + E * C + 2 * T * E) + double(T * 2) * (8 + 4 + 4);
-            if (fused)
-              return BenchRun{dims({T, C, E}), bytes, 0, [=] { return ops::moe_router_topk(x, w, 2, 1.0, false).weights; }};
-            return BenchRun{dims({T, C, E}), bytes, 0,
-                            [=] { return ops::topk(ops::softmax(ops::linear(x, w, Tensor()), -1), 2, -1).values; }};
-          }};
+  return {
+      fused ? "moe router fused (x W^T, softmax, top-2 of 8)" : "moe router unfused (linear, softmax, topk)",
+      {1 << 13, 1 << 16, 1 << 18},
+      [fused](Device dev, int64_t T) {
+        const int64_t C = 256, E = 8;
+        Tensor x = bench_randn({T, C}, 29, dev), w = ops::mul(bench_randn({E, C}, 28, dev), 0.1);
+        double bytes = 4.0 * double(T * C + E * C + 2 * T * E) + double(T * 2) * (8 + 4 + 4);
+        if (fused)
+          return BenchRun{dims({T, C, E}), bytes, 0, [=] { return ops::moe_router_topk(x, w, 2, 1.0, false).weights; }};
+        return BenchRun{dims({T, C, E}), bytes, 0,
+                        [=] { return ops::topk(ops::softmax(ops::linear(x, w, Tensor()), -1), 2, -1).values; }};
+      }};
 }
 
 void add_router(std::vector<OpCase>& v) {
@@ -312,12 +342,13 @@ void add_router(std::vector<OpCase>& v) {
                               RouterCase{300, 130, 17, 4, false, 1.3}, RouterCase{513, 576, 32, 2, true, 1.0},
                               RouterCase{1000, 64, 2, 2, true, 1.0}})
     for (uint64_t seed : {uint64_t(1), uint64_t(2)}) {
-      OpCase oc = op_case("moe",
-                          "moe_router_topk T " + std::to_string(c.T) + " C " + std::to_string(c.C) + " E " +
-                              std::to_string(c.E) + " k " + std::to_string(c.k) + " seed " + std::to_string(seed),
-                          {OpKind::MOE_ROUTER_TOPK, OpKind::MOE_ROUTER_TOPK_BWD}, float_dtypes(),
-                          [c, seed](DType d) { return router_inputs(c, d, seed); },
-                          [c](const Ins& in, DType, Device) { return router_run(c, in); });
+      OpCase oc = op_case(
+          "moe",
+          "moe_router_topk T " + std::to_string(c.T) + " C " + std::to_string(c.C) + " E " + std::to_string(c.E) +
+              " k " + std::to_string(c.k) + " seed " + std::to_string(seed),
+          {OpKind::MOE_ROUTER_TOPK, OpKind::MOE_ROUTER_TOPK_BWD}, float_dtypes(),
+          [c, seed](DType d) { return router_inputs(c, d, seed); },
+          [c](const Ins& in, DType, Device) { return router_run(c, in); });
       oc.check = [c](const Outs& got, const Outs& want, DType d) { return check_choices(c, got, want, d); };
       v.push_back(oc);
     }
@@ -332,14 +363,23 @@ void add_router(std::vector<OpCase>& v) {
                              ag::reshape(r.weights, {r.weights.numel()})},
                             0);
         };
-        v[first].grads.push_back(
-            {[k] { return Ins{distinct64({7, 5}, 310 + uint64_t(k)), distinct64({4, 5}, 320)}; }, fn, {}});
+        v[first].grads.push_back({[k] {
+                                    return Ins{distinct64({7, 5}, 310 + uint64_t(k)), distinct64({4, 5}, 320)};
+                                  },
+                                  fn,
+                                  {}});
       }
   // One token, one expert chosen of three, a transposed x; only the weights used; only the probabilities.
-  v[first].grads.push_back({[] { return Ins{distinct64({6, 1}, 330).transpose(0, 1), distinct64({3, 6}, 331)}; },
-                            [](const Vars& x) { return ag::moe_router_topk(x[0], x[1], 1, 1.0, true).weights; }, {}});
-  v[first].grads.push_back({[] { return Ins{distinct64({5, 3}, 332).transpose(0, 1), distinct64({4, 5}, 333)}; },
-                            [](const Vars& x) { return ag::moe_router_topk(x[0], x[1], 2, 1.3, false).probs; }, {}});
+  v[first].grads.push_back({[] {
+                              return Ins{distinct64({6, 1}, 330).transpose(0, 1), distinct64({3, 6}, 331)};
+                            },
+                            [](const Vars& x) { return ag::moe_router_topk(x[0], x[1], 1, 1.0, true).weights; },
+                            {}});
+  v[first].grads.push_back({[] {
+                              return Ins{distinct64({5, 3}, 332).transpose(0, 1), distinct64({4, 5}, 333)};
+                            },
+                            [](const Vars& x) { return ag::moe_router_topk(x[0], x[1], 2, 1.3, false).probs; },
+                            {}});
 }
 
 // A NaN token's probabilities are all NaN on both devices, so both pick experts 0..k-1;
@@ -360,8 +400,9 @@ void add_router_nan(std::vector<OpCase>& v) {
         ops::MoeRouterOutput f = ops::moe_router_topk(in[0], in[1], k, 1.0, true);
         return Outs{{"top_idx", f.top_idx, Cmp::Exact}, {"probs", f.probs, Cmp::NanMask}};
       };
-      OpCase oc = op_case("moe", "moe_router_topk NaN and inf tokens E " + std::to_string(E) + " C " + std::to_string(C),
-                          {OpKind::MOE_ROUTER_TOPK}, {DType::f32, DType::f64, DType::bf16}, make, run);
+      OpCase oc =
+          op_case("moe", "moe_router_topk NaN and inf tokens E " + std::to_string(E) + " C " + std::to_string(C),
+                  {OpKind::MOE_ROUTER_TOPK}, {DType::f32, DType::f64, DType::bf16}, make, run);
       oc.check = [](const Outs& got, const Outs&, DType) -> std::string {
         std::vector<double> idx = got[0].t.to_vector();
         for (int64_t j = 0; j < k; ++j)

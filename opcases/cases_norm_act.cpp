@@ -53,7 +53,12 @@ Ins make_forward_inputs(const Variant& k, DType d, uint64_t seed) {
   DType pd = k.f32_params ? DType::f32 : d;
   Tensor res = k.residual ? rand_input(k.s, seed + 1, d).contiguous(k.mf) : Tensor();
   if (!k.affine)
-    return {rand_input(k.s, seed, d, k.mean, k.std).contiguous(k.mf), res, Tensor(), Tensor(), Tensor(), Tensor(),
+    return {rand_input(k.s, seed, d, k.mean, k.std).contiguous(k.mf),
+            res,
+            Tensor(),
+            Tensor(),
+            Tensor(),
+            Tensor(),
             rand_input(k.s, seed + 6, d).contiguous(k.mf)};
   return {rand_input(k.s, seed, d, k.mean, k.std).contiguous(k.mf),
           res,
@@ -74,8 +79,8 @@ Outs run_variant(const Variant& k, const Ins& in) {
   o.push_back({"running_mean", in[4]});
   o.push_back({"running_var", in[5]});
   for (bool want_res : {true, false}) {
-    ops::BatchNormActGrads g = ops::batchnorm2d_act_bwd(in[6], in[7], in[0], in[2], in[8], in[9], k.relu,
-                                                        k.training, want_res);
+    ops::BatchNormActGrads g =
+        ops::batchnorm2d_act_bwd(in[6], in[7], in[0], in[2], in[8], in[9], k.relu, k.training, want_res);
     std::string w = want_res ? "" : " (no gresidual asked)";
     o.push_back({"gx" + w, g.gx, Cmp::Tol, {}, -1, k.mf == kCL});
     o.push_back({"ggamma" + w, g.ggamma});
@@ -89,9 +94,9 @@ void push(std::vector<OpCase>& v, const Variant& k, uint64_t seed, bool determin
   std::vector<DType> dts = k.f32_params ? std::vector<DType>{DType::bf16, DType::f16} : float_dtypes();
   std::vector<OpKind> ops = {OpKind::BATCHNORM2D_ACT};
   if (k.affine) ops.push_back(OpKind::BATCHNORM2D_ACT_BWD);
-  OpCase c = op_case("norm_act", variant_name(k), ops, dts,
-                     [k, seed](DType d) { return make_inputs(k, d, seed); },
-                     [k](const Ins& in, DType, Device) { return run_variant(k, in); });
+  OpCase c = op_case(
+      "norm_act", variant_name(k), ops, dts, [k, seed](DType d) { return make_inputs(k, d, seed); },
+      [k](const Ins& in, DType, Device) { return run_variant(k, in); });
   c.deterministic = deterministic;
   v.push_back(c);
 }
@@ -150,7 +155,8 @@ void add_split(std::vector<OpCase>& v) {
 }
 
 BenchSpec nhwc_bench(bool backward) {
-  return {backward ? "batchnorm2d_act NHWC train bwd" : "batchnorm2d_act NHWC train fwd", {0, 3},
+  return {backward ? "batchnorm2d_act NHWC train bwd" : "batchnorm2d_act NHWC train fwd",
+          {0, 3},
           [backward](Device dev, int64_t s) {
             // ResNet-18 CIFAR shapes at batch 512, channels-last, residual + relu.
             Shape xs = {512, 64 << s, 32 >> s, 32 >> s};
@@ -162,9 +168,10 @@ BenchSpec nhwc_bench(bool backward) {
                               }};
             Tensor gy = bench_randn(xs, 26, dev).contiguous(kCL);
             ops::BatchNormOutput f = ops::batchnorm2d_act(x, r, g, b, Tensor(), Tensor(), true, true, 0.1, 1e-5);
-            return BenchRun{dims(xs), 20.0 * double(shape_numel(xs)), 0, [=] {
-                              return ops::batchnorm2d_act_bwd(gy, f.y, x, g, f.save_mean, f.save_invstd, true, true, true).gx;
-                            }};
+            return BenchRun{
+                dims(xs), 20.0 * double(shape_numel(xs)), 0, [=] {
+                  return ops::batchnorm2d_act_bwd(gy, f.y, x, g, f.save_mean, f.save_invstd, true, true, true).gx;
+                }};
           }};
 }
 
@@ -227,19 +234,33 @@ Tensor ones64(int64_t C) { return Tensor::ones({C}, DType::f64); }
 
 // Training without relu: odd sizes, batch 1, a permuted x, a non-contiguous residual.
 void add_training_grads(std::vector<GradSpec>& g) {
-  g.push_back({[] { return Ins{randn64({3, 5, 3, 2}, 200, 0.5, 1.5), randn64({5}, 201), randn64({5}, 202)}; },
-               bn_act_train(false, false), {}});
-  g.push_back({[] { return Ins{randn64({1, 3, 3, 5}, 203), randn64({3}, 204), randn64({3}, 205)}; },
-               bn_act_train(false, false), {}});
-  g.push_back({[] { return Ins{randn64({2, 7, 1, 4}, 206).permute({3, 1, 2, 0}), randn64({7}, 207), randn64({7}, 208)}; },
-               bn_act_train(false, false), {}});
-  g.push_back({[] { return Ins{randn64({3, 4, 3, 3}, 210), randn64({4}, 211), randn64({4}, 212), randn64({3, 4, 3, 3}, 213)}; },
-               bn_act_train(false, true), {}});
+  g.push_back({[] {
+                 return Ins{randn64({3, 5, 3, 2}, 200, 0.5, 1.5), randn64({5}, 201), randn64({5}, 202)};
+               },
+               bn_act_train(false, false),
+               {}});
+  g.push_back({[] {
+                 return Ins{randn64({1, 3, 3, 5}, 203), randn64({3}, 204), randn64({3}, 205)};
+               },
+               bn_act_train(false, false),
+               {}});
+  g.push_back({[] {
+                 return Ins{randn64({2, 7, 1, 4}, 206).permute({3, 1, 2, 0}), randn64({7}, 207), randn64({7}, 208)};
+               },
+               bn_act_train(false, false),
+               {}});
+  g.push_back(
+      {[] {
+         return Ins{randn64({3, 4, 3, 3}, 210), randn64({4}, 211), randn64({4}, 212), randn64({3, 4, 3, 3}, 213)};
+       },
+       bn_act_train(false, true),
+       {}});
   g.push_back({[] {
                  return Ins{randn64({2, 3, 5, 1}, 214), randn64({3}, 215), randn64({3}, 216),
                             randn64({5, 3, 2, 1}, 217).permute({2, 1, 0, 3})};
                },
-               bn_act_train(false, true), {}});
+               bn_act_train(false, true),
+               {}});
   // With relu: pre-activations off the kink, odd sizes, batch 1.
   for (Shape s : {Shape{3, 4, 3, 2}, Shape{1, 3, 5, 3}, Shape{2, 5, 1, 3}})
     g.push_back({[s] {
@@ -247,14 +268,18 @@ void add_training_grads(std::vector<GradSpec>& g) {
                    Tensor x = distinct64(s, 220 + uint64_t(C)), gamma = away_from_zero({C}, 221);
                    return Ins{x, gamma, beta_between(x, gamma, Tensor(), Tensor(), true)};
                  },
-                 bn_act_train(true, false), {}});
+                 bn_act_train(true, false),
+                 {}});
   for (Shape s : {Shape{3, 4, 3, 3}, Shape{1, 2, 3, 5}, Shape{5, 3, 1, 1}})
     g.push_back({[s] {
                    int64_t C = s[1];
-                   Tensor x = randn64(s, 230 + uint64_t(C), 0.3, 1.2), gamma = randn64({C}, 231), beta = randn64({C}, 232);
-                   return Ins{x, gamma, beta, residual_for(x, gamma, beta, zeros64(C), ones64(C), true, away_from_zero(s, 233))};
+                   Tensor x = randn64(s, 230 + uint64_t(C), 0.3, 1.2), gamma = randn64({C}, 231),
+                          beta = randn64({C}, 232);
+                   return Ins{x, gamma, beta,
+                              residual_for(x, gamma, beta, zeros64(C), ones64(C), true, away_from_zero(s, 233))};
                  },
-                 bn_act_train(true, true), {}});
+                 bn_act_train(true, true),
+                 {}});
 }
 
 // Eval (running statistics constant), every variant; without affine parameters; channels-last.
@@ -278,23 +303,24 @@ void add_other_grads(std::vector<GradSpec>& g) {
                                                 0.1, 1e-5);
                    },
                    {}});
-  g.push_back({[] {
-                 Shape s2 = {3, 2, 2, 3};
-                 Tensor x = randn64(s2, 250);
-                 return Ins{x, residual_for(x, Tensor(), Tensor(), zeros64(2), ones64(2), true, away_from_zero(s2, 251))};
-               },
-               [](const Vars& v) {
-                 return ag::batchnorm2d_act(v[0], v[1], Variable(), Variable(), zeros64(2), ones64(2), true, true, 0.1,
-                                            1e-5);
-               },
-               {}});
+  g.push_back(
+      {[] {
+         Shape s2 = {3, 2, 2, 3};
+         Tensor x = randn64(s2, 250);
+         return Ins{x, residual_for(x, Tensor(), Tensor(), zeros64(2), ones64(2), true, away_from_zero(s2, 251))};
+       },
+       [](const Vars& v) {
+         return ag::batchnorm2d_act(v[0], v[1], Variable(), Variable(), zeros64(2), ones64(2), true, true, 0.1, 1e-5);
+       },
+       {}});
   g.push_back({[] {
                  Shape s2 = {2, 3, 3, 2};
                  Tensor x = randn64(s2, 280, 0.1, 1.1), gamma = randn64({3}, 281), beta = randn64({3}, 282);
                  Tensor r = residual_for(x, gamma, beta, zeros64(3), ones64(3), true, away_from_zero(s2, 283));
                  return Ins{x.contiguous(kCL), gamma, beta, r.contiguous(kCL)};
                },
-               bn_act_train(true, true), {}});
+               bn_act_train(true, true),
+               {}});
 }
 
 }  // namespace

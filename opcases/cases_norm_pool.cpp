@@ -21,9 +21,14 @@ const char* layout_name(MemoryFormat mf) { return mf == kCL ? " channels-last" :
 // the comparison one of amplified rounding noise).
 Ins bn_inputs(const Shape& s, DType d, MemoryFormat mf) {
   int64_t C = s[1];
-  return {rand_input(s, 40, d, 0.7, 2.0).contiguous(mf), rand_input({C}, 41, d), rand_input({C}, 42, d),
-          rand_input({C}, 43, d), rand_uniform_input({C}, 44, d, 0.5, 1.5), rand_input(s, 45, d).contiguous(mf),
-          rand_input({C}, 46, d, 0.0, 0.3), rand_uniform_input({C}, 47, d, 0.5, 2.0)};
+  return {rand_input(s, 40, d, 0.7, 2.0).contiguous(mf),
+          rand_input({C}, 41, d),
+          rand_input({C}, 42, d),
+          rand_input({C}, 43, d),
+          rand_uniform_input({C}, 44, d, 0.5, 1.5),
+          rand_input(s, 45, d).contiguous(mf),
+          rand_input({C}, 46, d, 0.0, 0.3),
+          rand_uniform_input({C}, 47, d, 0.5, 2.0)};
 }
 
 Outs bn_run(const Ins& in, bool training) {
@@ -51,25 +56,40 @@ GradCheckFn bn_train(double momentum, double eps) {
 }
 
 void add_batchnorm_grads(OpCase& c) {
-  c.grads.push_back({[] { return Ins{randn64({3, 5, 3, 2}, 60, 0.5, 1.5), randn64({5}, 61), randn64({5}, 62)}; },
-                     bn_train(0.1, 1e-5), {}});
-  c.grads.push_back({[] { return Ins{randn64({1, 3, 3, 5}, 63), randn64({3}, 64), randn64({3}, 65)}; },
-                     bn_train(0.1, 1e-5), {}});
-  c.grads.push_back({[] { return Ins{randn64({2, 7, 1, 4}, 66).permute({3, 1, 2, 0}), randn64({7}, 67), randn64({7}, 68)}; },
-                     bn_train(0.5, 0.1), {}});
-  c.grads.push_back({[] { return Ins{randn64({2, 4, 3, 3}, 72), randn64({4}, 73), randn64({4}, 74)}; },
+  c.grads.push_back({[] {
+                       return Ins{randn64({3, 5, 3, 2}, 60, 0.5, 1.5), randn64({5}, 61), randn64({5}, 62)};
+                     },
+                     bn_train(0.1, 1e-5),
+                     {}});
+  c.grads.push_back({[] {
+                       return Ins{randn64({1, 3, 3, 5}, 63), randn64({3}, 64), randn64({3}, 65)};
+                     },
+                     bn_train(0.1, 1e-5),
+                     {}});
+  c.grads.push_back({[] {
+                       return Ins{randn64({2, 7, 1, 4}, 66).permute({3, 1, 2, 0}), randn64({7}, 67), randn64({7}, 68)};
+                     },
+                     bn_train(0.5, 0.1),
+                     {}});
+  c.grads.push_back({[] {
+                       return Ins{randn64({2, 4, 3, 3}, 72), randn64({4}, 73), randn64({4}, 74)};
+                     },
                      [](const Vars& v) {
                        Tensor rm = randn64({4}, 70), rv = uniform64({4}, 71, 0.5, 2.0);
                        return ag::batchnorm2d(v[0], v[1], v[2], rm, rv, false, 0.1, 1e-5);
                      },
                      {}});
-  c.grads.push_back({[] { return Ins{randn64({3, 2, 2, 3}, 75)}; },
+  c.grads.push_back({[] {
+                       return Ins{randn64({3, 2, 2, 3}, 75)};
+                     },
                      [](const Vars& v) {
                        Tensor rm = Tensor::zeros({2}, DType::f64), rv = Tensor::ones({2}, DType::f64);
                        return ag::batchnorm2d(v[0], Variable(), Variable(), rm, rv, true, 0.1, 1e-5);
                      },
                      {}});
-  c.grads.push_back({[] { return Ins{randn64({1, 2, 1, 1}, 78)}; },
+  c.grads.push_back({[] {
+                       return Ins{randn64({1, 2, 1, 1}, 78)};
+                     },
                      [](const Vars& v) {
                        Tensor rm = randn64({2}, 76), rv = uniform64({2}, 77, 0.5, 2.0);
                        return ag::batchnorm2d(v[0], Variable(), Variable(), rm, rv, false, 0.1, 1e-5);
@@ -99,19 +119,27 @@ void add_batchnorm(std::vector<OpCase>& v) {
     for (bool training : {true, false}) {
       auto make = [k](DType d) { return bn_inputs(k.s, d, k.mf); };
       auto run = [training](const Ins& in, DType, Device) { return bn_run(in, training); };
-      v.push_back(op_case("norm_pool",
-                          std::string("batchnorm2d ") + (training ? "train " : "eval ") + shape_str(k.s) +
-                              layout_name(k.mf),
-                          {OpKind::BATCHNORM2D, OpKind::BATCHNORM2D_BWD}, float_dtypes(), make, run));
+      v.push_back(
+          op_case("norm_pool",
+                  std::string("batchnorm2d ") + (training ? "train " : "eval ") + shape_str(k.s) + layout_name(k.mf),
+                  {OpKind::BATCHNORM2D, OpKind::BATCHNORM2D_BWD}, float_dtypes(), make, run));
     }
   add_batchnorm_grads(v[first]);
   v[first].benches.push_back(bn_bench());
   OpCase& cl = v[first + 6];  // the first channels-last case
-  cl.grads = {{[] { return Ins{randn64({3, 5, 3, 2}, 10, 0.5, 1.5).contiguous(kCL), randn64({5}, 11), randn64({5}, 12)}; },
-               bn_train(0.1, 1e-5), {}},
-              {[] { return Ins{randn64({1, 3, 3, 5}, 13).contiguous(kCL), randn64({3}, 14), randn64({3}, 15)}; },
-               bn_train(0.1, 1e-5), {}},
-              {[] { return Ins{randn64({2, 4, 3, 3}, 18).contiguous(kCL), randn64({4}, 19), randn64({4}, 20)}; },
+  cl.grads = {{[] {
+                 return Ins{randn64({3, 5, 3, 2}, 10, 0.5, 1.5).contiguous(kCL), randn64({5}, 11), randn64({5}, 12)};
+               },
+               bn_train(0.1, 1e-5),
+               {}},
+              {[] {
+                 return Ins{randn64({1, 3, 3, 5}, 13).contiguous(kCL), randn64({3}, 14), randn64({3}, 15)};
+               },
+               bn_train(0.1, 1e-5),
+               {}},
+              {[] {
+                 return Ins{randn64({2, 4, 3, 3}, 18).contiguous(kCL), randn64({4}, 19), randn64({4}, 20)};
+               },
                [](const Vars& x) {
                  Tensor rm = randn64({4}, 16), rv = uniform64({4}, 17, 0.5, 2.0);
                  return ag::batchnorm2d(x[0], x[1], x[2], rm, rv, false, 0.1, 1e-5);
@@ -147,16 +175,30 @@ BenchSpec maxpool_bench() {
 
 void add_pool_grads(std::vector<OpCase>& v, size_t max_case, size_t avg_case) {
   auto mp = [](ops::Pool2dOptions o) { return [o](const Vars& x) { return ag::maxpool2d(x[0], o); }; };
-  v[max_case].grads = {{[] { return Ins{distinct64({2, 3, 4, 6}, 90)}; }, mp({}), {}},
-                       {[] { return Ins{distinct64({2, 2, 7, 5}, 91)}; }, mp({3, 3, 2, 2, 1, 1, true}), {}},
-                       {[] { return Ins{distinct64({1, 7, 9, 2}, 92).permute({0, 3, 2, 1})}; },
-                        mp({3, 3, 2, 2, 0, 0, true}), {}}};
+  v[max_case].grads = {{[] {
+                          return Ins{distinct64({2, 3, 4, 6}, 90)};
+                        },
+                        mp({}),
+                        {}},
+                       {[] {
+                          return Ins{distinct64({2, 2, 7, 5}, 91)};
+                        },
+                        mp({3, 3, 2, 2, 1, 1, true}),
+                        {}},
+                       {[] {
+                          return Ins{distinct64({1, 7, 9, 2}, 92).permute({0, 3, 2, 1})};
+                        },
+                        mp({3, 3, 2, 2, 0, 0, true}),
+                        {}}};
   v[max_case].benches.push_back(maxpool_bench());
   auto ap = [](ops::Pool2dOptions o) { return [o](const Vars& x) { return ag::avgpool2d(x[0], o); }; };
   for (bool include : {true, false}) {
     v[avg_case].grads.push_back({[] { return Ins{randn64({2, 3, 5, 6}, 100)}; }, ap({3, 3, 2, 2, 1, 1, include}), {}});
-    v[avg_case].grads.push_back(
-        {[] { return Ins{randn64({1, 2, 4, 9}, 101).slice(3, 1, 8)}; }, ap({2, 3, 1, 2, 1, 1, include}), {}});
+    v[avg_case].grads.push_back({[] {
+                                   return Ins{randn64({1, 2, 4, 9}, 101).slice(3, 1, 8)};
+                                 },
+                                 ap({2, 3, 1, 2, 1, 1, include}),
+                                 {}});
   }
   v[avg_case].grads.push_back({[] { return Ins{randn64({2, 6, 4, 3}, 102).permute({0, 3, 1, 2})}; }, ap({}), {}});
 }
@@ -166,8 +208,8 @@ void add_pools(std::vector<OpCase>& v) {
   for (MemoryFormat mf : {MemoryFormat::Contiguous, kCL})
     for (const ops::Pool2dOptions& o : pool_options()) {
       std::string what = "k" + std::to_string(o.kh) + "x" + std::to_string(o.kw) + " s" + std::to_string(o.sh) + "x" +
-                         std::to_string(o.sw) + " p" + std::to_string(o.ph) + (o.count_include_pad ? "" : " exclude pad") +
-                         layout_name(mf);
+                         std::to_string(o.sw) + " p" + std::to_string(o.ph) +
+                         (o.count_include_pad ? "" : " exclude pad") + layout_name(mf);
       kernels::Pool2dParams p = ops::pool2d_params({2, 5, 9, 11}, o);
       Shape ys = {2, 5, p.P, p.Q};
       bool cl = mf == kCL;
@@ -201,8 +243,11 @@ void add_pools(std::vector<OpCase>& v) {
   ops::Pool2dOptions o;
   o.kh = o.kw = 3;
   o.ph = o.pw = 1;
-  v[max_cl].grads = {{[] { return Ins{distinct64({2, 3, 5, 6}, 30).contiguous(kCL)}; },
-                      [o](const Vars& x) { return ag::maxpool2d(x[0], o); }, {}}};
+  v[max_cl].grads = {{[] {
+                        return Ins{distinct64({2, 3, 5, 6}, 30).contiguous(kCL)};
+                      },
+                      [o](const Vars& x) { return ag::maxpool2d(x[0], o); },
+                      {}}};
   for (bool include : {true, false}) {
     ops::Pool2dOptions a;
     a.kh = 3;
@@ -210,8 +255,11 @@ void add_pools(std::vector<OpCase>& v) {
     a.sw = 1;
     a.ph = 1;
     a.count_include_pad = include;
-    v[avg_cl].grads.push_back({[] { return Ins{randn64({2, 3, 5, 4}, 40).contiguous(kCL)}; },
-                               [a](const Vars& x) { return ag::avgpool2d(x[0], a); }, {}});
+    v[avg_cl].grads.push_back({[] {
+                                 return Ins{randn64({2, 3, 5, 4}, 40).contiguous(kCL)};
+                               },
+                               [a](const Vars& x) { return ag::avgpool2d(x[0], a); },
+                               {}});
   }
 }
 
@@ -219,11 +267,14 @@ void add_pool_special(std::vector<OpCase>& v) {
   ops::Pool2dOptions o3;
   o3.kh = o3.kw = 3;
   o3.sh = o3.sw = 1;
-  v.push_back(op_case("norm_pool", "maxpool2d ties go to the first maximum in window order", {OpKind::MAXPOOL2D},
-                      float_dtypes(), [](DType d) { return Ins{Tensor::full({1, 2, 6, 6}, 1.5, d)}; },
-                      [o3](const Ins& in, DType, Device) {
-                        return Outs{{"indices", ops::maxpool2d(in[0], o3).indices, Cmp::Exact}};
-                      }));
+  v.push_back(op_case(
+      "norm_pool", "maxpool2d ties go to the first maximum in window order", {OpKind::MAXPOOL2D}, float_dtypes(),
+      [](DType d) {
+        return Ins{Tensor::full({1, 2, 6, 6}, 1.5, d)};
+      },
+      [o3](const Ins& in, DType, Device) {
+        return Outs{{"indices", ops::maxpool2d(in[0], o3).indices, Cmp::Exact}};
+      }));
   ops::Pool2dOptions o;
   o.kh = o.kw = 3;
   o.sh = o.sw = 2;
@@ -233,9 +284,9 @@ void add_pool_special(std::vector<OpCase>& v) {
       ops::MaxPoolOutput f = ops::maxpool2d(in[0], o);
       return {{"indices", f.indices, Cmp::Exact}, {"y", f.y, Cmp::ExactNan}};
     };
-    v.push_back(op_case("norm_pool", std::string("maxpool2d carries NaN and inf") + layout_name(mf),
-                        {OpKind::MAXPOOL2D}, float_dtypes(),
-                        [mf](DType d) { return Ins{reduce_nan_inf_input(d).contiguous(mf)}; }, run));
+    v.push_back(op_case(
+        "norm_pool", std::string("maxpool2d carries NaN and inf") + layout_name(mf), {OpKind::MAXPOOL2D},
+        float_dtypes(), [mf](DType d) { return Ins{reduce_nan_inf_input(d).contiguous(mf)}; }, run));
   }
 }
 
@@ -243,15 +294,30 @@ void add_global_avgpool(std::vector<OpCase>& v) {
   size_t first = v.size();
   for (MemoryFormat mf : {MemoryFormat::Contiguous, kCL})
     for (Shape s : {Shape{3, 5, 7, 9}, Shape{2, 40, 1, 1}, Shape{2, 3, 40, 41}}) {
-      v.push_back(op_case("norm_pool", "global_avgpool " + shape_str(s) + layout_name(mf), {OpKind::GLOBAL_AVGPOOL},
-                          float_dtypes(), [s, mf](DType d) { return Ins{rand_input(s, 59, d).contiguous(mf)}; },
-                          [](const Ins& in, DType, Device) { return Outs{{"y", ops::global_avgpool(in[0])}}; }));
+      v.push_back(op_case(
+          "norm_pool", "global_avgpool " + shape_str(s) + layout_name(mf), {OpKind::GLOBAL_AVGPOOL}, float_dtypes(),
+          [s, mf](DType d) { return Ins{rand_input(s, 59, d).contiguous(mf)}; },
+          [](const Ins& in, DType, Device) {
+            return Outs{{"y", ops::global_avgpool(in[0])}};
+          }));
     }
   auto gap = [](const Vars& x) { return ag::global_avgpool(x[0]); };
   v[first + 3].grads = {{[] { return Ins{randn64({3, 5, 2, 3}, 50).contiguous(kCL)}; }, gap, {}}};
-  v[first].grads = {{[] { return Ins{randn64({3, 5, 3, 7}, 110)}; }, gap, {}},
-                    {[] { return Ins{randn64({1, 4, 2, 5}, 111).permute({0, 1, 3, 2})}; }, gap, {}},
-                    {[] { return Ins{randn64({2, 3, 1, 1}, 112)}; }, gap, {}}};
+  v[first].grads = {{[] {
+                       return Ins{randn64({3, 5, 3, 7}, 110)};
+                     },
+                     gap,
+                     {}},
+                    {[] {
+                       return Ins{randn64({1, 4, 2, 5}, 111).permute({0, 1, 3, 2})};
+                     },
+                     gap,
+                     {}},
+                    {[] {
+                       return Ins{randn64({2, 3, 1, 1}, 112)};
+                     },
+                     gap,
+                     {}}};
 }
 
 }  // namespace

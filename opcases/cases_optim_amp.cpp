@@ -33,8 +33,8 @@ void add_sgd(std::vector<OpCase>& v) {
 
 void add_adamw(std::vector<OpCase>& v) {
   auto make = [](DType d) {
-    return Ins{rand_input({129}, 84, d), Tensor::zeros({129}, d), Tensor::zeros({129}, d), rand_input({129}, 86, d),
-               rand_input({129}, 87, d), rand_input({129}, 88, d)};
+    return Ins{rand_input({129}, 84, d), Tensor::zeros({129}, d),  Tensor::zeros({129}, d),
+               rand_input({129}, 86, d), rand_input({129}, 87, d), rand_input({129}, 88, d)};
   };
   auto run = [](const Ins& in, DType, Device) -> Outs {
     for (int64_t step = 1; step <= 3; ++step)
@@ -74,8 +74,8 @@ Ins slice(const Ins& in, size_t first) { return Ins(in.begin() + long(first), in
 // Inputs: params, buffers (or moments), second moments, three steps of gradients.
 Ins multi_inputs(DType d, uint64_t seed) {
   Ins in = group(seed, d);
-  for (const Ins& part : {zeros_of(0, d), zeros_of(0, d), group(seed + 100, d), group(seed + 110, d),
-                          group(seed + 120, d)})
+  for (const Ins& part :
+       {zeros_of(0, d), zeros_of(0, d), group(seed + 100, d), group(seed + 110, d), group(seed + 120, d)})
     in.insert(in.end(), part.begin(), part.end());
   return in;
 }
@@ -121,11 +121,12 @@ void add_multi(std::vector<OpCase>& v) {
         push_differences(o, p, pr);
         return o;
       };
-      v.push_back(op_case("optim",
-                          "sgd_step_multi momentum " + std::to_string(momentum) + (nesterov ? " nesterov" : "") +
-                              ", against the per-tensor op too",
-                          {OpKind::SGD_STEP_MULTI, OpKind::SGD_STEP}, float_dtypes(),
-                          [](DType d) { return multi_inputs(d, 80); }, run));
+      v.push_back(op_case(
+          "optim",
+          "sgd_step_multi momentum " + std::to_string(momentum) + (nesterov ? " nesterov" : "") +
+              ", against the per-tensor op too",
+          {OpKind::SGD_STEP_MULTI, OpKind::SGD_STEP}, float_dtypes(), [](DType d) { return multi_inputs(d, 80); },
+          run));
     }
   const std::vector<double> awd = {0.0, 0.01, 0.05, 0.0, 0.01, 0.2, 0.0};
   auto run = [awd](const Ins& in, DType, Device) -> Outs {
@@ -142,15 +143,16 @@ void add_multi(std::vector<OpCase>& v) {
     push_differences(o, p, pr);
     return o;
   };
-  v.push_back(op_case("optim", "adamw_step_multi, 3 steps, against the per-tensor op too",
-                      {OpKind::ADAMW_STEP_MULTI, OpKind::ADAMW_STEP}, float_dtypes(),
-                      [](DType d) { return multi_inputs(d, 300); }, run));
-  v.push_back(op_case("optim", "sum_squares_multi", {OpKind::SUM_SQUARES_MULTI}, float_dtypes(),
-                      [](DType d) { return group(500, d); },
-                      [](const Ins& in, DType, Device) {
-                        return Outs{{"sum of squares", ops::sum_squares_multi(in), Cmp::Tol, DType::f64},
-                                    {"only empty tensors", ops::sum_squares_multi({in[0]}), Cmp::Exact}};
-                      }));
+  v.push_back(op_case(
+      "optim", "adamw_step_multi, 3 steps, against the per-tensor op too",
+      {OpKind::ADAMW_STEP_MULTI, OpKind::ADAMW_STEP}, float_dtypes(), [](DType d) { return multi_inputs(d, 300); },
+      run));
+  v.push_back(op_case(
+      "optim", "sum_squares_multi", {OpKind::SUM_SQUARES_MULTI}, float_dtypes(), [](DType d) { return group(500, d); },
+      [](const Ins& in, DType, Device) {
+        return Outs{{"sum of squares", ops::sum_squares_multi(in), Cmp::Tol, DType::f64},
+                    {"only empty tensors", ops::sum_squares_multi({in[0]}), Cmp::Exact}};
+      }));
 }
 
 // Both devices multiply in the same precision (f32 for bf16/f16), so the results agree
@@ -170,9 +172,12 @@ void add_amp(std::vector<OpCase>& v) {
       ops::amp_unscale_({in[0].clone(), in[3]}, flag, 0.5);
       Tensor raised = flag.clone();
       ops::amp_unscale_({in[1].clone()}, flag, 0.5);
-      return {{"grad 0", in[0], Cmp::Exact},          {"grad 1", in[1], Cmp::Exact},
-              {"grad 2", in[2], Cmp::Exact},          {"flag after clean grads", clean, Cmp::Exact},
-              {"grads with inf or NaN", in[3], Cmp::ExactNan}, {"flag raised", raised, Cmp::Exact},
+      return {{"grad 0", in[0], Cmp::Exact},
+              {"grad 1", in[1], Cmp::Exact},
+              {"grad 2", in[2], Cmp::Exact},
+              {"flag after clean grads", clean, Cmp::Exact},
+              {"grads with inf or NaN", in[3], Cmp::ExactNan},
+              {"flag raised", raised, Cmp::Exact},
               {"flag kept", flag, Cmp::Exact}};
     };
     OpCase c = op_case("amp", "amp_unscale_ odd sizes, seed " + std::to_string(seed), {OpKind::AMP_UNSCALE},

@@ -37,26 +37,56 @@ void add_axes(std::vector<OpCase>& v) {
                         {OpKind::SUM, OpKind::MEAN, OpKind::MAX, OpKind::VAR}, float_dtypes(), make, run));
   }
   OpCase& first = v[v.size() - 4];
-  first.grads.push_back({[] { return Ins{randn64({3, 4, 5}, 31)}; },
-                         [](const Vars& x) { return ag::sum(x[0], {0, 2}, true); }, {}});
-  first.grads.push_back({[] { return Ins{randn64({3, 4}, 32).transpose(0, 1)}; },
-                         [](const Vars& x) { return ag::sum(x[0]); }, {}});
-  first.benches.push_back({"sum rows", {1 << 16, 1 << 20, 1 << 24, 1 << 26}, [](Device dev, int64_t n) {
-                             Tensor a = bench_randn({n / 1024, 1024}, 14, dev);
-                             return BenchRun{dims({n / 1024, 1024}), 4.0 * double(n), 0,
-                                             [=] { return ops::sum(a, {1}); }};
-                           }});
-  v.push_back(grad_case("reduce", "grad mean over a negative axis", OpKind::MEAN, [] { return Ins{randn64({3, 7}, 33)}; },
-                        [](const Vars& x) { return ag::mean(x[0], {-1}); }));
-  OpCase mx = grad_case("reduce", "grad max: distinct values, one and two axes", OpKind::MAX,
-                        [] { return Ins{distinct64({3, 5, 2}, 34)}; }, [](const Vars& x) { return ag::max(x[0], {1}); });
-  mx.grads.push_back({[] { return Ins{distinct64({3, 5, 2}, 35)}; },
-                      [](const Vars& x) { return ag::max(x[0], {0, 2}, true); }, {}});
+  first.grads.push_back({[] {
+                           return Ins{randn64({3, 4, 5}, 31)};
+                         },
+                         [](const Vars& x) {
+                           return ag::sum(x[0], {0, 2}, true);
+                         },
+                         {}});
+  first.grads.push_back({[] {
+                           return Ins{randn64({3, 4}, 32).transpose(0, 1)};
+                         },
+                         [](const Vars& x) { return ag::sum(x[0]); },
+                         {}});
+  first.benches.push_back(
+      {"sum rows", {1 << 16, 1 << 20, 1 << 24, 1 << 26}, [](Device dev, int64_t n) {
+         Tensor a = bench_randn({n / 1024, 1024}, 14, dev);
+         return BenchRun{dims({n / 1024, 1024}), 4.0 * double(n), 0, [=] { return ops::sum(a, {1}); }};
+       }});
+  v.push_back(grad_case(
+      "reduce", "grad mean over a negative axis", OpKind::MEAN,
+      [] {
+        return Ins{randn64({3, 7}, 33)};
+      },
+      [](const Vars& x) { return ag::mean(x[0], {-1}); }));
+  OpCase mx = grad_case(
+      "reduce", "grad max: distinct values, one and two axes", OpKind::MAX,
+      [] {
+        return Ins{distinct64({3, 5, 2}, 34)};
+      },
+      [](const Vars& x) { return ag::max(x[0], {1}); });
+  mx.grads.push_back({[] {
+                        return Ins{distinct64({3, 5, 2}, 35)};
+                      },
+                      [](const Vars& x) {
+                        return ag::max(x[0], {0, 2}, true);
+                      },
+                      {}});
   v.push_back(mx);
-  OpCase var = grad_case("reduce", "grad var with and without correction", OpKind::VAR,
-                         [] { return Ins{randn64({4, 6}, 36)}; }, [](const Vars& x) { return ag::var(x[0], {1}); });
-  var.grads.push_back({[] { return Ins{randn64({4, 6}, 37)}; },
-                       [](const Vars& x) { return ag::var(x[0], {0, 1}, 0, true); }, {}});
+  OpCase var = grad_case(
+      "reduce", "grad var with and without correction", OpKind::VAR,
+      [] {
+        return Ins{randn64({4, 6}, 36)};
+      },
+      [](const Vars& x) { return ag::var(x[0], {1}); });
+  var.grads.push_back({[] {
+                         return Ins{randn64({4, 6}, 37)};
+                       },
+                       [](const Vars& x) {
+                         return ag::var(x[0], {0, 1}, 0, true);
+                       },
+                       {}});
   v.push_back(var);
 }
 
@@ -95,8 +125,9 @@ void add_nan_inf(std::vector<OpCase>& v) {
             {"argmax columns", ops::argmax(rows, 0), Cmp::Exact},
             {"max of rows", ops::max(rows, {1}), Cmp::ExactNan}};
   };
-  v.push_back(op_case("reduce", "argmax and max carry NaN and inf", {OpKind::ARGMAX, OpKind::MAX}, float_dtypes(),
-                      [](DType d) { return Ins{nan_inf_input(d)}; }, run));
+  v.push_back(op_case(
+      "reduce", "argmax and max carry NaN and inf", {OpKind::ARGMAX, OpKind::MAX}, float_dtypes(),
+      [](DType d) { return Ins{nan_inf_input(d)}; }, run));
 }
 
 }  // namespace

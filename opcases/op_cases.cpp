@@ -7,9 +7,9 @@
 #include <random>
 #include <sstream>
 
-#include "engine/ops/functional.h"
-#include "engine/core/backend.h"
 #include "engine/backends/cuda/context.h"
+#include "engine/core/backend.h"
+#include "engine/ops/functional.h"
 
 namespace engine::opcases {
 

@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "engine/autograd/gradcheck.h"
-#include "engine/core/tensor.h"
 #include "engine/core/op_kind.h"
+#include "engine/core/tensor.h"
 
 namespace engine::opcases {
 
@@ -33,14 +33,18 @@ enum class Cmp {
 struct Out {
   Out(std::string name_, Tensor t_, Cmp cmp_ = Cmp::Tol, std::optional<DType> tol_dtype_ = {}, double tol_ = -1,
       bool check_layout_ = false)
-      : name(std::move(name_)), t(std::move(t_)), cmp(cmp_), tol_dtype(tol_dtype_), tol(tol_),
+      : name(std::move(name_)),
+        t(std::move(t_)),
+        cmp(cmp_),
+        tol_dtype(tol_dtype_),
+        tol(tol_),
         check_layout(check_layout_) {}
   std::string name;
   Tensor t;
   Cmp cmp = Cmp::Tol;
-  std::optional<DType> tol_dtype;       // the tolerance's dtype when not the case's
-  double tol = -1;                      // an explicit tolerance (Cmp::Tol), when >= 0
-  bool check_layout = false;            // the device output keeps the CPU output's memory format
+  std::optional<DType> tol_dtype;  // the tolerance's dtype when not the case's
+  double tol = -1;                 // an explicit tolerance (Cmp::Tol), when >= 0
+  bool check_layout = false;       // the device output keeps the CPU output's memory format
 };
 using Outs = std::vector<Out>;
 
@@ -67,17 +71,17 @@ struct BenchRun {
   std::function<Tensor()> run;  // runs the op once, returns its main output
 };
 struct BenchSpec {
-  std::string label;             // the row's name in the table
-  std::vector<int64_t> scales;   // the first one is also validated against the CPU
+  std::string label;                                        // the row's name in the table
+  std::vector<int64_t> scales;                              // the first one is also validated against the CPU
   std::function<BenchRun(Device dev, int64_t scale)> make;  // inputs from Philox: the same on every device
-  double tol = 1e-4;             // relative error allowed against the CPU at the first scale
+  double tol = 1e-4;                                        // relative error allowed against the CPU at the first scale
 };
 
 struct OpCase {
-  std::string family;        // elementwise, reduce, linalg, conv, norm_pool, ...
-  std::string name;          // what the case is: op, shape, layout, variant
-  std::vector<OpKind> ops;   // ops the case exercises
-  std::vector<DType> dtypes; // dtypes of the parity run (empty: no parity run)
+  std::string family;         // elementwise, reduce, linalg, conv, norm_pool, ...
+  std::string name;           // what the case is: op, shape, layout, variant
+  std::vector<OpKind> ops;    // ops the case exercises
+  std::vector<DType> dtypes;  // dtypes of the parity run (empty: no parity run)
   MakeFn make;
   RunFn run;
   CheckFn check;                 // optional
@@ -122,7 +126,7 @@ Tensor distinct64(const Shape& s, uint64_t seed, double gap = 0.05);  // a shuff
 Tensor rand_input(const Shape& s, uint64_t seed, DType d, double mean = 0.0, double stddev = 1.0);
 Tensor rand_uniform_input(const Shape& s, uint64_t seed, DType d, double lo, double hi);
 Tensor coarse_input(const Shape& s, uint64_t seed, DType d, double step = 0.5);  // a grid: many ties
-Tensor random_index(const Shape& s, int64_t n, uint64_t seed);                 // i64 in [0, n)
+Tensor random_index(const Shape& s, int64_t n, uint64_t seed);                   // i64 in [0, n)
 Tensor i64_tensor(const std::vector<int64_t>& v, const Shape& s);
 std::string dims(const Shape& s);  // 3x4x5
 

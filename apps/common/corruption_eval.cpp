@@ -25,8 +25,8 @@ struct CorruptionTable {
 };
 
 // Evaluates `d` under every corruption and severity, printing a line each.
-CorruptionTable evaluate_corruptions(nn::Module& model, const data::Dataset& d, const TrainConfig& cfg,
-                                     Device device, const CorruptionOptions& opt, const EvalSummary& base) {
+CorruptionTable evaluate_corruptions(nn::Module& model, const data::Dataset& d, const TrainConfig& cfg, Device device,
+                                     const CorruptionOptions& opt, const EvalSummary& base) {
   CorruptionTable t;
   std::ostringstream csv;
   csv << "corruption,severity,images,accuracy,nll,ece,brier\n";
@@ -41,10 +41,12 @@ CorruptionTable evaluate_corruptions(nn::Module& model, const data::Dataset& d, 
       data::Dataset cd = data::corrupt_dataset(d, all[ci], s, opt.seed);
       EvalSummary r = summarize(evaluate_logits(model, cd, cfg, device), opt.bins);
       std::cout << std::left << std::setw(16) << name << std::right << std::setw(10) << s << std::setw(10)
-                << fixed_point(r.accuracy) << std::setw(10) << fixed_point(r.nll) << std::setw(10) << fixed_point(r.ece) << std::endl;
-      csv << name << "," << s << "," << r.images << "," << r.accuracy << "," << r.nll << "," << r.ece << ","
-          << r.brier << "\n";
-      t.per.push_back({{"corruption", name}, {"severity", s}, {"accuracy", r.accuracy}, {"nll", r.nll}, {"ece", r.ece}});
+                << fixed_point(r.accuracy) << std::setw(10) << fixed_point(r.nll) << std::setw(10) << fixed_point(r.ece)
+                << std::endl;
+      csv << name << "," << s << "," << r.images << "," << r.accuracy << "," << r.nll << "," << r.ece << "," << r.brier
+          << "\n";
+      t.per.push_back(
+          {{"corruption", name}, {"severity", s}, {"accuracy", r.accuracy}, {"nll", r.nll}, {"ece", r.ece}});
       accs.push_back(r.accuracy);
       eces.push_back(r.ece);
       t.mean_acc[size_t(s - 1)] += r.accuracy / double(all.size());
@@ -81,7 +83,8 @@ void plot_corruptions(const data::Dataset& d, const CorruptionOptions& opt, cons
     }
   }
   std::string examples = out_dir + "/plots/corruption_examples.png";
-  plot::image_grid(items, data::kNumSeverities + 1, d.height() <= 32 ? 3 : 2, "corruptions of test image 0").save(examples);
+  plot::image_grid(items, data::kNumSeverities + 1, d.height() <= 32 ? 3 : 2, "corruptions of test image 0")
+      .save(examples);
   plots->push_back(examples);
   std::vector<double> sev{1, 2, 3, 4, 5};
   t.acc_series.push_back({"mean", sev, t.mean_acc, plot::colors::black, true});
@@ -102,23 +105,22 @@ io::Json run_corruptions(nn::Module& model, const data::Dataset& test, const Tra
                          std::vector<std::string>* plots) {
   data::Dataset d = test;
   if (opt.images > 0 && opt.images < d.size()) d = data::subset(d, 0, opt.images);
-  EvalSummary base = opt.images > 0 && opt.images < test.size()
-                              ? summarize(evaluate_logits(model, d, cfg, device), opt.bins)
-                              : clean;
+  EvalSummary base =
+      opt.images > 0 && opt.images < test.size() ? summarize(evaluate_logits(model, d, cfg, device), opt.bins) : clean;
   std::cout << "corruptions on " << d.size() << " test images (seed " << opt.seed << "); clean accuracy "
             << fixed_point(base.accuracy) << "\n"
             << std::left << std::setw(16) << "corruption" << std::right << std::setw(10) << "severity" << std::setw(10)
-            << "accuracy" << std::setw(10) << "NLL" << std::setw(10) << "ECE" << "\n";
+            << "accuracy" << std::setw(10) << "NLL" << std::setw(10) << "ECE"
+            << "\n";
   CorruptionTable t = evaluate_corruptions(model, d, cfg, device, opt, base);
   std::cout << "mean over corruptions and severities: accuracy " << fixed_point(t.acc) << ", NLL " << fixed_point(t.nll)
             << ", ECE " << fixed_point(t.ece) << std::endl;
   io::write_file_atomic(out_dir + "/corruptions.csv", t.csv);
   std::cout << "corruptions table: " << out_dir << "/corruptions.csv" << std::endl;
   if (opt.plots) plot_corruptions(d, opt, base, t, out_dir, plots);
-  return {{"images", d.size()},      {"seed", opt.seed},         {"clean_accuracy", base.accuracy},
-          {"mean_accuracy", t.acc},   {"mean_nll", t.nll},        {"mean_ece", t.ece},
-          {"mean_accuracy_by_severity", t.mean_acc},              {"results", t.per}};
+  return {
+      {"images", d.size()}, {"seed", opt.seed},  {"clean_accuracy", base.accuracy},         {"mean_accuracy", t.acc},
+      {"mean_nll", t.nll},  {"mean_ece", t.ece}, {"mean_accuracy_by_severity", t.mean_acc}, {"results", t.per}};
 }
-
 
 }  // namespace engine::app

@@ -15,10 +15,10 @@
 namespace engine::app {
 
 struct CorruptionOptions {
-  int bins = 15;           // calibration bins
-  uint64_t seed = 0;       // of the corruptions' random draws
+  int bins = 15;      // calibration bins
+  uint64_t seed = 0;  // of the corruptions' random draws
   bool plots = true;
-  int64_t images = 0;      // the first this many test images; 0: all
+  int64_t images = 0;  // the first this many test images; 0: all
 };
 
 // `clean`: the model's summary on the whole test set (reused when images is 0). Returns

@@ -68,8 +68,8 @@ EvalOutput select_rows(const EvalOutput& e, const std::vector<int64_t>& rows) {
   float* dst = out.logits.data<float>();
   const float* src = e.logit_data();
   for (size_t i = 0; i < rows.size(); ++i) {
-    ENGINE_CHECK(rows[i] >= 0 && rows[i] < e.size(), "select_rows: row " << rows[i] << " outside [0, " << e.size()
-                                                                          << ")");
+    ENGINE_CHECK(rows[i] >= 0 && rows[i] < e.size(),
+                 "select_rows: row " << rows[i] << " outside [0, " << e.size() << ")");
     std::memcpy(dst + int64_t(i) * c, src + rows[i] * c, size_t(c) * sizeof(float));
     out.labels.push_back(e.labels[size_t(rows[i])]);
   }

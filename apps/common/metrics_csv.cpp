@@ -40,9 +40,9 @@ std::string metrics_csv(const std::vector<MetricsRow>& rows, bool moe, bool amp)
     for (const std::string& c : amp_columns) o << "," << c;
   o << "\n" << std::setprecision(6);
   for (const auto& r : rows) {
-    o << r.epoch << "," << r.lr << "," << r.train_loss << "," << r.train_acc << "," << r.test_loss << ","
-      << r.test_acc << "," << r.test_nll << "," << r.test_ece << "," << r.img_per_s << "," << r.wall_s << ","
-      << csv_number(r.val_acc) << "," << csv_number(r.val_nll);
+    o << r.epoch << "," << r.lr << "," << r.train_loss << "," << r.train_acc << "," << r.test_loss << "," << r.test_acc
+      << "," << r.test_nll << "," << r.test_ece << "," << r.img_per_s << "," << r.wall_s << "," << csv_number(r.val_acc)
+      << "," << csv_number(r.val_nll);
     if (moe)
       for (size_t i = 0; i < MoeTracker::metric_columns().size(); ++i)
         o << "," << csv_number(i < r.moe.size() ? r.moe[i] : NAN);
@@ -72,7 +72,8 @@ std::vector<MetricsRow> read_metrics(const std::string& path, int64_t up_to_epoc
     for (std::string cell; std::getline(s, cell, ',');) v.push_back(cell.empty() ? NAN : std::stod(cell));
     if (v.size() < kMetricsColumns) v.resize(kMetricsColumns, NAN);
     MetricsRow r{int64_t(v[0]), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], {}, {}};
-    for (size_t i = kMetricsColumns; i < v.size(); ++i) (i < is_amp.size() && is_amp[i] ? r.amp : r.moe).push_back(v[i]);
+    for (size_t i = kMetricsColumns; i < v.size(); ++i)
+      (i < is_amp.size() && is_amp[i] ? r.amp : r.moe).push_back(v[i]);
     if (r.epoch <= up_to_epoch) rows.push_back(r);
   }
   return rows;

@@ -60,9 +60,9 @@ void MoeTracker::record_step(double aux_value) {
 }
 
 const std::vector<std::string>& MoeTracker::metric_columns() {
-  static const std::vector<std::string> cols = {"moe_aux_loss",     "moe_lb_loss",      "moe_z_loss",
+  static const std::vector<std::string> cols = {"moe_aux_loss",        "moe_lb_loss",     "moe_z_loss",
                                                 "moe_max_expert_frac", "moe_utilisation", "moe_dropped_frac",
-                                                "moe_gate_entropy", "moe_top1_prob"};
+                                                "moe_gate_entropy",    "moe_top1_prob"};
   return cols;
 }
 
@@ -119,8 +119,8 @@ void MoeTracker::write_epoch_files(const std::string& run_dir, int64_t epoch) co
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& s = epoch_[i];
     f << epoch << "," << layers_[i].first << "," << s.counts.size() << "," << s.lb_loss() << "," << s.z_loss() << ","
-      << s.importance_loss() << "," << s.max_token_fraction() << "," << s.utilisation() << ","
-      << s.dropped_fraction() << "," << s.gate_entropy() << "," << s.mean_top1() << ",";
+      << s.importance_loss() << "," << s.max_token_fraction() << "," << s.utilisation() << "," << s.dropped_fraction()
+      << "," << s.gate_entropy() << "," << s.mean_top1() << ",";
     // The per-expert fractions in one cell, so that the column count stays fixed.
     for (size_t e = 0; e < s.counts.size(); ++e) f << (e ? " " : "") << s.token_fraction(int64_t(e));
     f << "\n";
@@ -135,17 +135,15 @@ int64_t MoeTracker::active_parameters(int64_t total) const {
 std::string MoeTracker::summary(int64_t total_params) const {
   std::ostringstream o;
   int64_t active = active_parameters(total_params);
-  o << "  mixture of experts: " << total_params << " parameters, " << active << " active per token ("
-    << std::fixed << std::setprecision(1) << 100.0 * double(active) / double(std::max<int64_t>(total_params, 1))
-    << "%)";
+  o << "  mixture of experts: " << total_params << " parameters, " << active << " active per token (" << std::fixed
+    << std::setprecision(1) << 100.0 * double(active) / double(std::max<int64_t>(total_params, 1)) << "%)";
   for (const auto& [name, l] : layers_) {
     const auto& m = l->options();
     o << "\n  " << name << ": " << m.num_experts << " experts " << m.dim << "->" << m.hidden << "->" << m.dim
-      << ", top-" << m.top_k << ", "
-      << (m.router.kind == nn::moe::RouterKind::Linear ? "linear" : "attentive") << " router"
-      << (m.router.noisy ? ", noisy" : "") << (m.drop_tokens ? ", capacity factor " : ", dropless")
-      << (m.drop_tokens ? std::to_string(m.capacity_factor).substr(0, 4) : "") << "; "
-      << l->expert_parameters() << " parameters per expert, " << l->flops_per_token() << " FLOPs per token";
+      << ", top-" << m.top_k << ", " << (m.router.kind == nn::moe::RouterKind::Linear ? "linear" : "attentive")
+      << " router" << (m.router.noisy ? ", noisy" : "") << (m.drop_tokens ? ", capacity factor " : ", dropless")
+      << (m.drop_tokens ? std::to_string(m.capacity_factor).substr(0, 4) : "") << "; " << l->expert_parameters()
+      << " parameters per expert, " << l->flops_per_token() << " FLOPs per token";
   }
   return o.str();
 }

@@ -42,12 +42,9 @@ std::string new_run_path(const TrainConfig& c) {
 // Both checkpoint files carry it; resume restores the generator from it.
 std::map<std::string, std::string> checkpoint_meta(int64_t epoch, int64_t step, double best, const std::string& arch) {
   const Generator& g = default_generator();
-  return {{"epoch", std::to_string(epoch)},
-          {"step", std::to_string(step)},
-          {"best_test_acc", std::to_string(best)},
-          {"rng_seed", std::to_string(g.seed())},
-          {"rng_offset", std::to_string(g.offset())},
-          {"arch", arch},
+  return {{"epoch", std::to_string(epoch)},           {"step", std::to_string(step)},
+          {"best_test_acc", std::to_string(best)},    {"rng_seed", std::to_string(g.seed())},
+          {"rng_offset", std::to_string(g.offset())}, {"arch", arch},
           {"format", "pytorch state_dict names"}};
 }
 
@@ -105,15 +102,15 @@ std::string RunDirectory::last_checkpoint_or_none() const {
 void RunDirectory::add_epoch(const MetricsRow& r) {
   rows_.push_back(r);
   for (const auto& [tag, v] : std::vector<std::pair<const char*, double>>{{"lr", r.lr},
-                                                                        {"train/loss", r.train_loss},
-                                                                        {"train/acc", r.train_acc},
-                                                                        {"test/loss", r.test_loss},
-                                                                        {"test/acc", r.test_acc},
-                                                                        {"test/nll", r.test_nll},
-                                                                        {"test/ece", r.test_ece},
-                                                                        {"val/acc", r.val_acc},
-                                                                        {"val/nll", r.val_nll},
-                                                                        {"perf/img_per_s", r.img_per_s}})
+                                                                          {"train/loss", r.train_loss},
+                                                                          {"train/acc", r.train_acc},
+                                                                          {"test/loss", r.test_loss},
+                                                                          {"test/acc", r.test_acc},
+                                                                          {"test/nll", r.test_nll},
+                                                                          {"test/ece", r.test_ece},
+                                                                          {"val/acc", r.val_acc},
+                                                                          {"val/nll", r.val_nll},
+                                                                          {"perf/img_per_s", r.img_per_s}})
     if (!std::isnan(v)) events_->add_scalar(tag, v, r.epoch);
   for (size_t i = 0; i < r.moe.size(); ++i) {
     const std::string& col = MoeTracker::metric_columns()[i];

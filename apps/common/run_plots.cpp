@@ -82,11 +82,13 @@ plot::Figure training_curves(const CsvTable& m, const std::string& run_name) {
   std::string prefix = run_name.empty() ? "" : run_name + ": ";
   std::vector<plot::LinePanel> panels;
   plot::LinePanel loss{prefix + "loss", "epoch", "cross-entropy", {}, true};
-  loss.series = keep({series("train_loss", "train", 0), series("test_loss", "test", 1), series("val_nll", "val NLL", 2, true)});
+  loss.series =
+      keep({series("train_loss", "train", 0), series("test_loss", "test", 1), series("val_nll", "val NLL", 2, true)});
   loss.integer_x = true;
   panels.push_back(loss);
   plot::LinePanel acc{prefix + "accuracy", "epoch", "accuracy", {}, false};
-  acc.series = keep({series("train_acc", "train", 0), series("test_acc", "test", 1), series("val_acc", "val", 2, true)});
+  acc.series =
+      keep({series("train_acc", "train", 0), series("test_acc", "test", 1), series("val_acc", "val", 2, true)});
   acc.integer_x = true;
   panels.push_back(acc);
   plot::LinePanel ece{prefix + "calibration", "epoch", "ECE (test)", {}, true};
@@ -102,9 +104,14 @@ plot::Figure training_curves(const CsvTable& m, const std::string& run_name) {
     std::vector<std::pair<const char*, const char*>> cols;  // column, legend name
   };
   const Group groups[] = {
-      {"MoE aux losses", "loss", {{"moe_aux_loss", "aux (weighted)"}, {"moe_lb_loss", "load balance"}, {"moe_z_loss", "z"}}},
-      {"MoE expert load", "fraction", {{"moe_max_expert_frac", "max expert share"}, {"moe_utilisation", "utilisation"},
-                                       {"moe_dropped_frac", "dropped"}}},
+      {"MoE aux losses",
+       "loss",
+       {{"moe_aux_loss", "aux (weighted)"}, {"moe_lb_loss", "load balance"}, {"moe_z_loss", "z"}}},
+      {"MoE expert load",
+       "fraction",
+       {{"moe_max_expert_frac", "max expert share"},
+        {"moe_utilisation", "utilisation"},
+        {"moe_dropped_frac", "dropped"}}},
       {"MoE gate", "nats / probability", {{"moe_gate_entropy", "gate entropy"}, {"moe_top1_prob", "top-1 prob"}}}};
   for (const Group& g : groups) {
     std::vector<Series> all;
@@ -219,8 +226,8 @@ std::vector<std::string> plot_moe_files(const std::string& run_dir, const std::s
     for (const auto& layer : order) {
       std::string name = short_layer_name(layer);
       std::string path = plots_dir + "/moe_expert_class_" + name + ".png";
-      expert_class_heatmap(tables[layer], class_names, name + ": experts per class, training epoch " +
-                                                           std::to_string(last))
+      expert_class_heatmap(tables[layer], class_names,
+                           name + ": experts per class, training epoch " + std::to_string(last))
           .save(path);
       written.push_back(path);
     }

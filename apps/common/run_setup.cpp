@@ -33,9 +33,9 @@ Datasets load_datasets(const TrainConfig& c) {
     d.train = data::subset(d.train, 0, c.data.train_limit);
   if (c.data.test_limit > 0 && c.data.test_limit < d.test.size()) d.test = data::subset(d.test, 0, c.data.test_limit);
   if (c.data.val_size > 0) {
-    ENGINE_CONFIG_CHECK(c.data.val_size < d.train.size(), "config key 'data.val_size' = "
-                                                               << c.data.val_size << " leaves no training images (the "
-                                                               << "training set has " << d.train.size() << ")");
+    ENGINE_CONFIG_CHECK(c.data.val_size < d.train.size(),
+                        "config key 'data.val_size' = " << c.data.val_size << " leaves no training images (the "
+                                                        << "training set has " << d.train.size() << ")");
     auto split = data::train_val_split(d.train, c.data.val_size, c.seed);
     d.train = std::move(split.first);
     d.val = std::move(split.second);

@@ -258,8 +258,8 @@ TrainConfig parse_train_config(const io::Json& j) {
     try {
       Device::parse(c.device);
     } catch (const Error&) {
-      ENGINE_CONFIG_CHECK(false, "config key 'device': unknown value \"" << c.device
-                                                                          << "\"; expected \"auto\", \"cpu\" or \"cuda:N\"");
+      ENGINE_CONFIG_CHECK(
+          false, "config key 'device': unknown value \"" << c.device << "\"; expected \"auto\", \"cpu\" or \"cuda:N\"");
     }
   }
   parse_data(j["data"], c);

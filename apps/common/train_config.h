@@ -29,7 +29,7 @@ struct TrainConfig {
     std::string arch;
     double width_mult = 1.0;
     bool zero_init_residual = false;
-    bool channels_last = false;  // activations in NHWC memory order (MemoryFormat::ChannelsLast)
+    bool channels_last = false;              // activations in NHWC memory order (MemoryFormat::ChannelsLast)
     std::vector<int64_t> checkpoint_stages;  // ResNet stages 1..4 recomputed in backward
   } model;
 

@@ -9,9 +9,9 @@
 
 #include "apps/common/moe_tracker.h"
 #include "engine/autograd/autocast.h"
+#include "engine/backends/cuda/graph.h"
 #include "engine/core/backend.h"
 #include "engine/core/generator.h"
-#include "engine/backends/cuda/graph.h"
 #include "metrics/model_stats.h"
 
 namespace engine::app {
@@ -33,11 +33,14 @@ optim::GradScalerOptions scaler_options(const TrainConfig& c) {
 }
 
 void check_cuda_graph_config(const TrainConfig& c, Device device, const MoeTracker& moe) {
-  ENGINE_CONFIG_CHECK(device.is_cuda(), "training.cuda_graph needs a CUDA device; the run's device is " << device.str());
-  ENGINE_CONFIG_CHECK(!moe.active(), "training.cuda_graph: the MoE layers read their routing on the host every "
-                                     "step, which a CUDA graph cannot hold; set it false for MoE models");
-  ENGINE_CONFIG_CHECK(c.training.precision != "f16", "training.cuda_graph with training.precision f16: the loss "
-                                                     "scale would be a constant of the graph; use bf16 or f32");
+  ENGINE_CONFIG_CHECK(device.is_cuda(),
+                      "training.cuda_graph needs a CUDA device; the run's device is " << device.str());
+  ENGINE_CONFIG_CHECK(!moe.active(),
+                      "training.cuda_graph: the MoE layers read their routing on the host every "
+                      "step, which a CUDA graph cannot hold; set it false for MoE models");
+  ENGINE_CONFIG_CHECK(c.training.precision != "f16",
+                      "training.cuda_graph with training.precision f16: the loss "
+                      "scale would be a constant of the graph; use bf16 or f32");
 }
 
 }  // namespace
@@ -102,8 +105,8 @@ void Trainer::build_loader() {
     loader_ = std::make_unique<data::Loader>(data_.train, lo);
   }
   steps_per_epoch_ = loader_->size();
-  ENGINE_CHECK(steps_per_epoch_ > 0, "the training set (" << data_.train.size() << " images) gives no batch of "
-                                                           << c.training.batch_size);
+  ENGINE_CHECK(steps_per_epoch_ > 0,
+               "the training set (" << data_.train.size() << " images) gives no batch of " << c.training.batch_size);
   total_steps_ = c.training.epochs * steps_per_epoch_;
   if (c.training.max_steps > 0) total_steps_ = std::min(total_steps_, c.training.max_steps);
 }
@@ -133,9 +136,9 @@ void Trainer::print_summary() {
   const data::Dataset& train = data_.train;
   std::ostringstream o;
   o << "run " << run_->path() << "\n  device " << device_.str() << ", dataset " << c.data.dataset << " ("
-    << train.size() << " train, " << data_.test.size() << " test), model " << c.model.arch << " x"
-    << c.model.width_mult << " (" << model_->num_parameters() << " parameters), " << steps_per_epoch_
-    << " steps/epoch, " << total_steps_ << " steps";
+    << train.size() << " train, " << data_.test.size() << " test), model " << c.model.arch << " x" << c.model.width_mult
+    << " (" << model_->num_parameters() << " parameters), " << steps_per_epoch_ << " steps/epoch, " << total_steps_
+    << " steps";
   if (moe_->active()) o << "\n" << moe_->summary(model_->num_parameters());
   // Parameters and FLOPs per layer (one forward pass of one image, eval mode): the
   // totals are printed, the table is kept in the run directory.
@@ -320,8 +323,8 @@ void Trainer::report_epoch(const MetricsRow& r) {
   std::ostringstream o;
   o << std::fixed << std::setprecision(4) << "epoch " << r.epoch << ": train loss " << r.train_loss << " acc "
     << r.train_acc << " | test loss " << r.test_loss << " acc " << r.test_acc << " ece " << r.test_ece
-    << (std::isnan(r.val_acc) ? std::string() : " | val acc " + csv_number(r.val_acc)) << std::setprecision(1)
-    << " | " << r.img_per_s << " img/s, " << r.wall_s << " s";
+    << (std::isnan(r.val_acc) ? std::string() : " | val acc " + csv_number(r.val_acc)) << std::setprecision(1) << " | "
+    << r.img_per_s << " img/s, " << r.wall_s << " s";
   if (moe_->active())
     o << std::setprecision(4) << "\n  moe: aux " << r.moe[0] << " balance " << r.moe[1] << " max expert frac "
       << r.moe[3] << " utilisation " << r.moe[4] << " dropped " << r.moe[5] << " gate entropy " << r.moe[6];

@@ -13,8 +13,8 @@
 //          items plus 32, as CUB's decoupled look-back keeps.
 #include <algorithm>
 #include <climits>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -196,10 +196,16 @@ void sort_work(const SortArgs& a, size_t temp_bytes, const SortLayout& l) {
 
 size_t type_bytes(NumType t) {
   switch (t) {
-    case NumType::i8: case NumType::u8: return 1;
-    case NumType::i16: case NumType::u16: return 2;
-    case NumType::i32: case NumType::u32: case NumType::f32: return 4;
-    case NumType::i64: case NumType::u64: case NumType::f64: return 8;
+    case NumType::i8:
+    case NumType::u8: return 1;
+    case NumType::i16:
+    case NumType::u16: return 2;
+    case NumType::i32:
+    case NumType::u32:
+    case NumType::f32: return 4;
+    case NumType::i64:
+    case NumType::u64:
+    case NumType::f64: return 8;
     default: return 0;
   }
 }
@@ -281,8 +287,8 @@ template <class A>
 void scan_work(const ScanArgs& a, size_t temp_bytes, const ScanLayout& l) {
   const size_t n = size_t(a.n), is = type_bytes(a.in_type), os = type_bytes(a.out_type);
   const bool reduce = a.kind == ScanKind::reduce_sum;
-  const Range ranges[] = {{"d_in", a.in, n * is}, {"d_out", a.out, reduce ? os : n * os},
-                          {"d_temp_storage", a.temp, temp_bytes}};
+  const Range ranges[] = {
+      {"d_in", a.in, n * is}, {"d_out", a.out, reduce ? os : n * os}, {"d_temp_storage", a.temp, temp_bytes}};
   const size_t aligns[] = {is, os, 1};
   if (!check_ranges(a.api, ranges, aligns, 3)) return;
   std::memset(a.temp, kScratchMarker, temp_bytes);
@@ -437,9 +443,12 @@ cudaError_t scan(const ScanArgs& a) {
       temp{"d_temp_storage", a.temp, temp_bytes};
   const bool in_place = !reduce && a.in == a.out && is == os;
   const Range* bad[2] = {nullptr, nullptr};
-  if (!in_place && overlap(in, out)) bad[0] = &in, bad[1] = &out;
-  else if (overlap(in, temp)) bad[0] = &in, bad[1] = &temp;
-  else if (overlap(out, temp)) bad[0] = &out, bad[1] = &temp;
+  if (!in_place && overlap(in, out))
+    bad[0] = &in, bad[1] = &out;
+  else if (overlap(in, temp))
+    bad[0] = &in, bad[1] = &temp;
+  else if (overlap(out, temp))
+    bad[0] = &out, bad[1] = &temp;
   if (bad[0]) {
     report(api + ": " + range_text(*bad[0]) + " overlaps " + range_text(*bad[1]) +
            (reduce ? std::string(": the output may not overlap the input or the temp storage")

@@ -46,8 +46,14 @@ std::string cat(const A&... a) {
 }
 
 // Handles alive (created and not destroyed), so a stale or foreign handle is caught.
-std::mutex& handles_mu() { static std::mutex mu; return mu; }
-std::set<const cublasContext*>& handles() { static auto* s = new std::set<const cublasContext*>; return *s; }
+std::mutex& handles_mu() {
+  static std::mutex mu;
+  return mu;
+}
+std::set<const cublasContext*>& handles() {
+  static auto* s = new std::set<const cublasContext*>;
+  return *s;
+}
 
 cublasStatus_t check_handle(const char* call, cublasHandle_t h) {
   if (!h) {
@@ -85,7 +91,7 @@ struct Gemm {
   cudaDataType_t at = CUDA_R_32F, bt = CUDA_R_32F, ct = CUDA_R_32F;
   bool f64 = false;  // CUBLAS_COMPUTE_64F: sums and scalars in double
   Rounding rnd = Rounding::none;
-  double alpha = 1, beta = 0;  // a float scalar is exact in a double
+  double alpha = 1, beta = 0;       // a float scalar is exact in a double
   const void* alpha_dev = nullptr;  // device pointer mode: read when the GEMM runs
   const void* beta_dev = nullptr;
 };
@@ -101,13 +107,13 @@ cublasStatus_t check_shape(const char* call, const std::string& where, const Gem
   if (g.k < 0) return invalid(cat(call, ": k", where, " = ", g.k, " is negative"));
   const int64_t rows_a = g.ta == CUBLAS_OP_N ? g.m : g.k, rows_b = g.tb == CUBLAS_OP_N ? g.k : g.n;
   if (g.lda < std::max<int64_t>(1, rows_a))
-    return invalid(cat(call, ": lda", where, " = ", g.lda, " < max(1, rows of A as stored) = ",
-                       std::max<int64_t>(1, rows_a), " (", g.ta == CUBLAS_OP_N ? "m" : "k", " for transa = ",
-                       g.ta == CUBLAS_OP_N ? "N" : "T", ")"));
+    return invalid(cat(call, ": lda", where, " = ", g.lda,
+                       " < max(1, rows of A as stored) = ", std::max<int64_t>(1, rows_a), " (",
+                       g.ta == CUBLAS_OP_N ? "m" : "k", " for transa = ", g.ta == CUBLAS_OP_N ? "N" : "T", ")"));
   if (g.ldb < std::max<int64_t>(1, rows_b))
-    return invalid(cat(call, ": ldb", where, " = ", g.ldb, " < max(1, rows of B as stored) = ",
-                       std::max<int64_t>(1, rows_b), " (", g.tb == CUBLAS_OP_N ? "k" : "n", " for transb = ",
-                       g.tb == CUBLAS_OP_N ? "N" : "T", ")"));
+    return invalid(cat(call, ": ldb", where, " = ", g.ldb,
+                       " < max(1, rows of B as stored) = ", std::max<int64_t>(1, rows_b), " (",
+                       g.tb == CUBLAS_OP_N ? "k" : "n", " for transb = ", g.tb == CUBLAS_OP_N ? "N" : "T", ")"));
   if (g.ldc < std::max<int64_t>(1, g.m))
     return invalid(cat(call, ": ldc", where, " = ", g.ldc, " < max(1, m) = ", std::max<int64_t>(1, g.m)));
   return CUBLAS_STATUS_SUCCESS;
@@ -332,7 +338,8 @@ cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t handle, void* workspace, siz
   if (auto s = check_handle("cublasSetWorkspace", handle)) return s;
   if (reinterpret_cast<uintptr_t>(workspace) % 256 != 0)
     return invalid(cat("cublasSetWorkspace: workspace = ", workspace, " is not aligned to 256 bytes"));
-  if (!workspace && bytes) return invalid(cat("cublasSetWorkspace: workspace is NULL with a size of ", bytes, " bytes"));
+  if (!workspace && bytes)
+    return invalid(cat("cublasSetWorkspace: workspace is NULL with a size of ", bytes, " bytes"));
   handle->workspace = workspace;
   handle->workspace_bytes = workspace ? bytes : 0;
   return CUBLAS_STATUS_SUCCESS;
@@ -417,7 +424,8 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
   if (auto s = check_shape(call, "", g)) return s;
   if (batchCount < 0) return invalid(cat(call, ": batchCount = ", batchCount, " is negative"));
   if (!((algo >= CUBLAS_GEMM_DEFAULT && algo <= CUBLAS_GEMM_ALGO23) ||
-        (algo >= CUBLAS_GEMM_DEFAULT_TENSOR_OP && algo <= CUBLAS_GEMM_ALGO15_TENSOR_OP) || algo == CUBLAS_GEMM_AUTOTUNE))
+        (algo >= CUBLAS_GEMM_DEFAULT_TENSOR_OP && algo <= CUBLAS_GEMM_ALGO15_TENSOR_OP) ||
+        algo == CUBLAS_GEMM_AUTOTUNE))
     return invalid(cat(call, ": algo = ", int(algo), " is not a cublasGemmAlgo_t"));
   if (auto s = check_types(call, handle, computeType, g)) return s;
   if (auto s = read_scalars(call, handle, alpha, beta, g)) return s;
@@ -441,8 +449,8 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
                             int k, const void* alpha, const void* A, cudaDataType Atype, int lda, const void* B,
                             cudaDataType Btype, int ldb, const void* beta, void* C, cudaDataType Ctype, int ldc,
                             cublasComputeType_t computeType, cublasGemmAlgo_t algo) {
-  return cublasGemmStridedBatchedEx(handle, transa, transb, m, n, k, alpha, A, Atype, lda, 0, B, Btype, ldb, 0, beta,
-                                    C, Ctype, ldc, 0, 1, computeType, algo);
+  return cublasGemmStridedBatchedEx(handle, transa, transb, m, n, k, alpha, A, Atype, lda, 0, B, Btype, ldb, 0, beta, C,
+                                    Ctype, ldc, 0, 1, computeType, algo);
 }
 
 // Per group: transa, transb, m, n, k, lda, ldb, ldc, alpha, beta and group_size read from

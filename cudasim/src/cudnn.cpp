@@ -1,10 +1,9 @@
 // Simulated cuDNN: handles, error strings, the output-size query, the _v7 algorithm
 // queries, workspace sizes and the three convolutions, as checked reference
-// implementations (descriptors: cudnn_desc.cpp). The convolution is computed from the descriptors alone (cudnn_conv.cpp),
-// so what the engine's descriptor set-up says is what gets tested. Descriptor errors
-// return cuDNN's status and are reported; device work runs through cudasim::enqueue on
-// the handle's stream, checks every device range and fills the workspace with
-// kScratchMarker.
+// implementations (descriptors: cudnn_desc.cpp). The convolution is computed from the descriptors alone
+// (cudnn_conv.cpp), so what the engine's descriptor set-up says is what gets tested. Descriptor errors return cuDNN's
+// status and are reported; device work runs through cudasim::enqueue on the handle's stream, checks every device range
+// and fills the workspace with kScratchMarker.
 //
 // Algorithms: each direction offers three (all computed the same way), with distinct
 // non-zero workspace sizes, the first with CUDNN_TENSOR_OP_MATH (not for double); the
@@ -44,13 +43,13 @@ bool overlapping(const Tensor& t) {
 
 // Output dims from the input, filter and convolution (cudnnGetConvolution2dForwardOutputDim).
 cudnnStatus_t output_dims(const char* call, const cudnnConvolutionStruct& cd, const Tensor& x,
-                          const cudasim::dnn::Filter& w, const char* xname, const char* wname, int64_t* p,
-                          int64_t* q) {
+                          const cudasim::dnn::Filter& w, const char* xname, const char* wname, int64_t* p, int64_t* q) {
   if (x.c != w.c * cd.groups)
     return bad(cat(call, ": ", xname, " has C = ", x.c, " channels but ", wname, " has C = ", w.c,
                    " per group with groupCount = ", cd.groups, " (expected C = ", w.c * cd.groups, ")"));
   if (w.k % cd.groups != 0)
-    return bad(cat(call, ": ", wname, " has K = ", w.k, " output channels, not a multiple of groupCount = ", cd.groups));
+    return bad(
+        cat(call, ": ", wname, " has K = ", w.k, " output channels, not a multiple of groupCount = ", cd.groups));
   const int64_t eff_r = (w.r - 1) * cd.dil_h + 1, eff_s = (w.s - 1) * cd.dil_w + 1;
   if (eff_r > x.h + 2 * cd.pad_h || eff_s > x.w + 2 * cd.pad_w)
     return bad(cat(call, ": the dilated filter (", eff_r, " x ", eff_s, ") is larger than the padded input (",
@@ -62,7 +61,7 @@ cudnnStatus_t output_dims(const char* call, const cudnnConvolutionStruct& cd, co
 
 enum class Dir { fwd = 0, bwd_data = 1, bwd_filter = 2 };
 struct Names {
-  const char *x, *w, *y;  // descriptor argument names
+  const char *x, *w, *y;     // descriptor argument names
   const char *xp, *wp, *yp;  // data argument names
 };
 const Names kNames[3] = {{"xDesc", "wDesc", "yDesc", "x", "w", "y"},
@@ -107,12 +106,11 @@ cudnnStatus_t make_problem(const char* call, Dir dir, const cudnnTensorStruct* x
 
 // ---- algorithms -----------------------------------------------------------------------
 
-const int kOffered[3][3] = {{CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
-                             CUDNN_CONVOLUTION_FWD_ALGO_GEMM},
-                            {CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
-                             CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING},
-                            {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0,
-                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3}};
+const int kOffered[3][3] = {
+    {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+     CUDNN_CONVOLUTION_FWD_ALGO_GEMM},
+    {CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING},
+    {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3}};
 const int kAlgoCount[3] = {CUDNN_CONVOLUTION_FWD_ALGO_COUNT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT};
 const char* const kDirName[3] = {"forward", "backward data", "backward filter"};
@@ -137,7 +135,8 @@ cudnnStatus_t check_algo(const char* call, Dir dir, int algo, int* slot) {
                    kAlgoCount[int(dir)] - 1, ")"));
   *slot = slot_of(dir, algo);
   if (*slot < 0)
-    return unsupported(cat(call, ": ", kDirName[int(dir)], " algo ", algo, " is not supported for this convolution; "
+    return unsupported(cat(call, ": ", kDirName[int(dir)], " algo ", algo,
+                           " is not supported for this convolution; "
                            "the _v7 query lists it with CUDNN_STATUS_NOT_SUPPORTED"));
   return CUDNN_STATUS_SUCCESS;
 }
@@ -176,8 +175,8 @@ cudnnStatus_t query(const char* call, Dir dir, cudnnHandle_t h, const cudnnTenso
 }
 
 cudnnStatus_t workspace_size(const char* call, Dir dir, cudnnHandle_t h, const cudnnTensorStruct* xd,
-                             const cudnnFilterStruct* wd, const cudnnConvolutionStruct* cd,
-                             const cudnnTensorStruct* yd, int algo, size_t* size) {
+                             const cudnnFilterStruct* wd, const cudnnConvolutionStruct* cd, const cudnnTensorStruct* yd,
+                             int algo, size_t* size) {
   if (auto s = check_handle(call, h)) return s;
   if (!size) return bad(cat(call, ": sizeInBytes is NULL"));
   Problem p;
@@ -208,8 +207,8 @@ bool accessible(const char* call, const char* what, const void* p, size_t bytes,
 // enqueues the work. For each direction x, w, y are its (input/output) data pointers.
 cudnnStatus_t convolve(const char* call, Dir dir, cudnnHandle_t h, const void* alpha, const void* beta,
                        const cudnnTensorStruct* xd, const void* x, const cudnnFilterStruct* wd, const void* w,
-                       const cudnnConvolutionStruct* cd, const cudnnTensorStruct* yd, const void* y, int algo,
-                       void* ws, size_t ws_bytes) {
+                       const cudnnConvolutionStruct* cd, const cudnnTensorStruct* yd, const void* y, int algo, void* ws,
+                       size_t ws_bytes) {
   if (auto s = check_handle(call, h)) return s;
   Problem p;
   if (auto s = make_problem(call, dir, xd, wd, cd, yd, &p)) return s;
@@ -219,8 +218,8 @@ cudnnStatus_t convolve(const char* call, Dir dir, cudnnHandle_t h, const void* a
   if (auto s = check_algo(call, dir, algo, &slot)) return s;
   const size_t need = workspace_bytes(slot, p);
   if (ws_bytes < need)
-    return bad(cat(call, ": workSpaceSizeInBytes = ", ws_bytes, " is less than the ", need,
-                   " bytes algo ", algo, " needs (see the WorkspaceSize query)"));
+    return bad(cat(call, ": workSpaceSizeInBytes = ", ws_bytes, " is less than the ", need, " bytes algo ", algo,
+                   " needs (see the WorkspaceSize query)"));
   if (!ws) return bad(cat(call, ": workSpace is NULL with workSpaceSizeInBytes = ", ws_bytes));
   const bool dbl = p.x.type == CUDNN_DATA_DOUBLE;
   const double a = dbl ? *static_cast<const double*>(alpha) : *static_cast<const float*>(alpha);
@@ -417,9 +416,8 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t h, co
 
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void* alpha, const cudnnTensorDescriptor_t xd,
                                       const void* x, const cudnnFilterDescriptor_t wd, const void* w,
-                                      const cudnnConvolutionDescriptor_t conv, cudnnConvolutionFwdAlgo_t algo,
-                                      void* ws, size_t ws_bytes, const void* beta, const cudnnTensorDescriptor_t yd,
-                                      void* y) {
+                                      const cudnnConvolutionDescriptor_t conv, cudnnConvolutionFwdAlgo_t algo, void* ws,
+                                      size_t ws_bytes, const void* beta, const cudnnTensorDescriptor_t yd, void* y) {
   return convolve("cudnnConvolutionForward", Dir::fwd, h, alpha, beta, xd, x, wd, w, conv, yd, y, int(algo), ws,
                   ws_bytes);
 }

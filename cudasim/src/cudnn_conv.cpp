@@ -5,10 +5,9 @@
 // multiplied per group; results are blended into the caller's layout through the
 // descriptor strides. Sums run in f32 (f64 for double data) as cuDNN's do; 16-bit
 // outputs are rounded to nearest even.
-#include "cudnn_internal.h"
-
 #include <vector>
 
+#include "cudnn_internal.h"
 #include "gemm_core.h"
 
 namespace cudasim::dnn {
@@ -19,8 +18,20 @@ using namespace numerics;
 struct Dims {
   int64_t N, C, H, W, K, R, S, P, Q, G, Cg, Kg, crs, pq;
   explicit Dims(const Problem& p)
-      : N(p.x.n), C(p.x.c), H(p.x.h), W(p.x.w), K(p.w.k), R(p.w.r), S(p.w.s), P(p.y.h), Q(p.y.w), G(p.groups),
-        Cg(p.w.c), Kg(p.w.k / p.groups), crs(p.w.c * p.w.r * p.w.s), pq(p.y.h * p.y.w) {}
+      : N(p.x.n),
+        C(p.x.c),
+        H(p.x.h),
+        W(p.x.w),
+        K(p.w.k),
+        R(p.w.r),
+        S(p.w.s),
+        P(p.y.h),
+        Q(p.y.w),
+        G(p.groups),
+        Cg(p.w.c),
+        Kg(p.w.k / p.groups),
+        crs(p.w.c * p.w.r * p.w.s),
+        pq(p.y.h * p.y.w) {}
 };
 
 // Visits image n of a tensor as (index into a contiguous C x H x W buffer, element),

@@ -12,8 +12,8 @@ namespace {
 
 cudnnStatus_t check_type(const char* call, const char* arg, cudnnDataType_t t) {
   if (known_type(t)) return CUDNN_STATUS_SUCCESS;
-  return unsupported(cat(call, ": ", arg, " = ", int(t),
-                         "; the simulator implements FLOAT, DOUBLE, HALF and BFLOAT16 data only"));
+  return unsupported(
+      cat(call, ": ", arg, " = ", int(t), "; the simulator implements FLOAT, DOUBLE, HALF and BFLOAT16 data only"));
 }
 
 cudnnStatus_t check_dims(const char* call, int n, int c, int h, int w) {
@@ -35,8 +35,8 @@ cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t d) {
   return destroy("cudnnDestroyTensorDescriptor", d);
 }
 
-cudnnStatus_t cudnnSetTensor4dDescriptorEx(cudnnTensorDescriptor_t d, cudnnDataType_t type, int n, int c, int h,
-                                           int w, int ns, int cs, int hs, int ws) {
+cudnnStatus_t cudnnSetTensor4dDescriptorEx(cudnnTensorDescriptor_t d, cudnnDataType_t type, int n, int c, int h, int w,
+                                           int ns, int cs, int hs, int ws) {
   static const char* call = "cudnnSetTensor4dDescriptorEx";
   if (auto s = check(call, "tensorDesc", d, false)) return s;
   if (auto s = check_type(call, "dataType", type)) return s;
@@ -65,8 +65,8 @@ cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t d, cudnnTensorF
   return cudnnSetTensor4dDescriptorEx(d, type, n, c, h, w, h * w * c, 1, w * c, c);
 }
 
-cudnnStatus_t cudnnGetTensor4dDescriptor(const cudnnTensorDescriptor_t d, cudnnDataType_t* type, int* n, int* c,
-                                         int* h, int* w, int* ns, int* cs, int* hs, int* ws) {
+cudnnStatus_t cudnnGetTensor4dDescriptor(const cudnnTensorDescriptor_t d, cudnnDataType_t* type, int* n, int* c, int* h,
+                                         int* w, int* ns, int* cs, int* hs, int* ws) {
   static const char* call = "cudnnGetTensor4dDescriptor";
   if (auto s = check(call, "tensorDesc", d)) return s;
   if (!type || !n || !c || !h || !w || !ns || !cs || !hs || !ws) return bad(cat(call, ": an output pointer is NULL"));
@@ -95,12 +95,11 @@ cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t d, cudnnDataTyp
   if (format != CUDNN_TENSOR_NCHW && format != CUDNN_TENSOR_NHWC)
     return bad(cat(call, ": format = ", int(format), " is not a cudnnTensorFormat_t"));
   if (auto s = check_dims(call, k, c, h, w)) return s;
-  if (int64_t(k) * c * h * w > INT_MAX)
-    return unsupported(cat(call, ": the filter has more than 2^31 - 1 elements"));
+  if (int64_t(k) * c * h * w > INT_MAX) return unsupported(cat(call, ": the filter has more than 2^31 - 1 elements"));
   // NCHW filters are K x C x R x S in memory, NHWC filters K x R x S x C.
   const bool nchw = format == CUDNN_TENSOR_NCHW;
-  d->f = cudasim::dnn::Filter{type, k, c, h, w, int64_t(c) * h * w, nchw ? int64_t(h) * w : 1, nchw ? w : int64_t(w) * c,
-                              nchw ? 1 : c};
+  d->f = cudasim::dnn::Filter{
+      type, k, c, h, w, int64_t(c) * h * w, nchw ? int64_t(h) * w : 1, nchw ? w : int64_t(w) * c, nchw ? 1 : c};
   d->format = format;
   d->set = true;
   return CUDNN_STATUS_SUCCESS;

@@ -29,9 +29,9 @@ struct Filter {  // K x C x R x S; strides follow the filter format (KCRS or KRS
 };
 
 struct Problem {
-  Tensor x;   // the convolution's input (dx for backward data)
-  Tensor y;   // its output (dy for the backward passes)
-  Filter w;   // the filter (dw for backward filter); w.c is the channels per group
+  Tensor x;  // the convolution's input (dx for backward data)
+  Tensor y;  // its output (dy for the backward passes)
+  Filter w;  // the filter (dw for backward filter); w.c is the channels per group
   int64_t pad_h = 0, pad_w = 0, stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, groups = 1;
   bool flip = false;  // CUDNN_CONVOLUTION: the filter is applied mirrored
   bool tf32 = false;  // f32 data whose math type allows TF32 tensor cores: inputs rounded
@@ -114,8 +114,8 @@ cudnnStatus_t destroy(const char* call, T* p) {
   if (!p) return CUDNN_STATUS_SUCCESS;  // as cuDNN: destroying NULL does nothing
   {
     std::lock_guard<std::mutex> lock(live<T>().mu);
-    if (!live<T>().objects.erase(p)) return bad(cat(call, ": ", static_cast<const void*>(p),
-                                                    " was already destroyed or never created"));
+    if (!live<T>().objects.erase(p))
+      return bad(cat(call, ": ", static_cast<const void*>(p), " was already destroyed or never created"));
   }
   delete p;
   return CUDNN_STATUS_SUCCESS;

@@ -9,6 +9,8 @@
 // A warp whose first thread finishes without meeting a barrier or a collective is
 // "plain": its other lanes run as ordinary calls, without a fiber switch. A plain
 // lane that then meets one reports it: the warp's first lane exited without it.
+#include "exec.h"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -24,7 +26,6 @@
 
 #include "cudasim/cudasim.h"
 #include "cudasim/device.h"
-#include "exec.h"
 #include "fiber.h"
 #include "internal.h"
 
@@ -119,10 +120,14 @@ struct ScheduleSetting {
   ScheduleSetting() {
     if (const char* v = std::getenv("ENGINE_CUDASIM_SCHEDULE")) {
       std::string n(v);
-      if (n == "forward" || n.empty()) s = Schedule::forward;
-      else if (n == "reverse") s = Schedule::reverse;
-      else if (n == "random") s = Schedule::random;
-      else if (n == "run-ahead" || n == "run_ahead") s = Schedule::run_ahead;
+      if (n == "forward" || n.empty())
+        s = Schedule::forward;
+      else if (n == "reverse")
+        s = Schedule::reverse;
+      else if (n == "random")
+        s = Schedule::random;
+      else if (n == "run-ahead" || n == "run_ahead")
+        s = Schedule::run_ahead;
       else {
         std::fprintf(stderr,
                      "cudasim: ENGINE_CUDASIM_SCHEDULE=%s is not a thread order; expected forward, reverse, random "
@@ -245,9 +250,7 @@ void run_thread(Exec& e, SimThread& t) {
 
 bool runnable(const SimThread& t) { return t.state == State::fresh || t.state == State::ready; }
 
-std::string thread_name(Exec& e, int linear) {
-  return "thread " + dim_str(e.th[size_t(linear)].tid);
-}
+std::string thread_name(Exec& e, int linear) { return "thread " + dim_str(e.th[size_t(linear)].tid); }
 
 // Nothing can run: release a barrier that every live thread waits at, or explain why
 // the block can go no further. Returns false (with e.error set) on a fault.
@@ -299,9 +302,12 @@ bool resolve(Exec& e) {
       if (u.state == State::warp && u.line == t.line && std::strcmp(u.file, t.file) == 0) continue;
       o << "warp collective at " << site(t.file, t.line) << " with mask 0x" << std::hex << t.mask << std::dec
         << " can never complete: lane " << l << " (" << thread_name(e, other) << ") ";
-      if (u.state == State::done) o << "exited without reaching it";
-      else if (u.state == State::barrier) o << "waits at __syncthreads " << site(u.file, u.line);
-      else o << "waits at another warp collective " << site(u.file, u.line);
+      if (u.state == State::done)
+        o << "exited without reaching it";
+      else if (u.state == State::barrier)
+        o << "waits at __syncthreads " << site(u.file, u.line);
+      else
+        o << "waits at another warp collective " << site(u.file, u.line);
       e.error = o.str();
       e.error_thread = t.linear;
       return false;
@@ -517,13 +523,13 @@ uint64_t warp_collective(SimThread& t, WarpOp op, ShflKind kind, unsigned mask, 
   }
   const int warp_lanes = std::min(32, e.nthreads - t.warp * 32);
   if (warp_lanes < 32 && (mask >> warp_lanes) != 0)
-  for (int l = 0; l < 32; ++l)
-    if ((mask >> l & 1u) && l >= warp_lanes) {
-      std::ostringstream o;
-      o << name << " at " << site(file, line) << ": mask 0x" << std::hex << mask << std::dec << " names lane " << l
-        << ", but warp " << t.warp << " has only " << warp_lanes << " threads";
-      abort_thread(o.str());
-    }
+    for (int l = 0; l < 32; ++l)
+      if ((mask >> l & 1u) && l >= warp_lanes) {
+        std::ostringstream o;
+        o << name << " at " << site(file, line) << ": mask 0x" << std::hex << mask << std::dec << " names lane " << l
+          << ", but warp " << t.warp << " has only " << warp_lanes << " threads";
+        abort_thread(o.str());
+      }
   if (t.plain) {
     std::ostringstream o;
     o << name << " at " << site(file, line) << " is reached after the first thread of this warp to run exited "
@@ -551,7 +557,8 @@ uint64_t warp_collective(SimThread& t, WarpOp op, ShflKind kind, unsigned mask, 
         slot = &c;
         break;
       }
-  if (slot == nullptr) abort_thread(std::string(name) + " at " + site(file, line) + ": more than 4 collectives at once in one warp");
+  if (slot == nullptr)
+    abort_thread(std::string(name) + " at " + site(file, line) + ": more than 4 collectives at once in one warp");
   WarpGather& g = *slot;
   if (g.arrived == 0) {
     g.file = file;
@@ -675,8 +682,8 @@ cudaError_t launch_problem(const LaunchConfig& cfg, uint64_t threads, std::strin
   if (cfg.smem <= kSharedLimit && int64_t(cfg.smem) <= allowed) return cudaSuccess;
   std::ostringstream o;
   o << cfg.smem << " bytes of dynamic shared memory; above 48 KiB a kernel needs "
-    << "cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize) first (set: " << allowed
-    << "), and at most " << kSharedLimit << " bytes";
+    << "cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize) first (set: " << allowed << "), and at most "
+    << kSharedLimit << " bytes";
   *why = o.str();
   return cudaErrorInvalidValue;
 }

@@ -92,12 +92,12 @@ void* fiber_prepare(const FiberStack& stack, void (*entry)(void*), void* arg) {
   uintptr_t top = (reinterpret_cast<uintptr_t>(stack.base) + stack.size) & ~uintptr_t(15);
   uint64_t* sp = reinterpret_cast<uint64_t*>(top);
   *--sp = reinterpret_cast<uint64_t>(&cudasim_fiber_start);
-  *--sp = 0;                                   // rbp
-  *--sp = reinterpret_cast<uint64_t>(entry);   // rbx
-  *--sp = reinterpret_cast<uint64_t>(arg);     // r12
-  *--sp = 0;                                   // r13
-  *--sp = 0;                                   // r14
-  *--sp = 0;                                   // r15
+  *--sp = 0;                                  // rbp
+  *--sp = reinterpret_cast<uint64_t>(entry);  // rbx
+  *--sp = reinterpret_cast<uint64_t>(arg);    // r12
+  *--sp = 0;                                  // r13
+  *--sp = 0;                                  // r14
+  *--sp = 0;                                  // r15
   return sp;
 }
 

@@ -12,11 +12,23 @@
 
 namespace cudasim::numerics {
 
-struct f16 { uint16_t bits; };   // IEEE binary16 as stored in device memory
-struct bf16 { uint16_t bits; };  // bfloat16 as stored in device memory
+struct f16 {
+  uint16_t bits;
+};  // IEEE binary16 as stored in device memory
+struct bf16 {
+  uint16_t bits;
+};  // bfloat16 as stored in device memory
 
-inline uint32_t bits_of(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
-inline float float_of(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float float_of(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 
 inline float widen(float v) { return v; }
 inline double widen(double v) { return v; }
@@ -52,9 +64,12 @@ inline bf16 to_bf16(float f) {
 // An accumulator value stored as T (16-bit formats rounded to nearest even).
 template <class T, class Acc>
 inline T narrow(Acc v) {
-  if constexpr (std::is_same_v<T, f16>) return to_f16(float(v));
-  else if constexpr (std::is_same_v<T, bf16>) return to_bf16(float(v));
-  else return T(v);
+  if constexpr (std::is_same_v<T, f16>)
+    return to_f16(float(v));
+  else if constexpr (std::is_same_v<T, bf16>)
+    return to_bf16(float(v));
+  else
+    return T(v);
 }
 
 // Reduced-precision inputs the GPU may use for f32 data (TF32 tensor cores, the
@@ -145,8 +160,7 @@ void gemm_packed(int64_t rows, int64_t cols, int64_t depth, const Acc* lp, const
         const Acc* lpanel = lp + rb * depth * kMR;
         for (int64_t p = k0; p < k1; ++p) {
           const Acc* b = rpanel + p * kNB;
-          const Acc a0 = lpanel[p * kMR], a1 = lpanel[p * kMR + 1], a2 = lpanel[p * kMR + 2],
-                    a3 = lpanel[p * kMR + 3];
+          const Acc a0 = lpanel[p * kMR], a1 = lpanel[p * kMR + 1], a2 = lpanel[p * kMR + 2], a3 = lpanel[p * kMR + 3];
           for (int64_t j = 0; j < kNB; ++j) {
             const Acc bv = b[j];
             acc[0][j] += a0 * bv;

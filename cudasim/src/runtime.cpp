@@ -120,9 +120,9 @@ cudaError_t fail(cudaError_t code, const std::string& msg) {
 
 cudaError_t ok() { return cudaSuccess; }
 
-#define CUDASIM_STICKY()                                        \
-  do {                                                          \
-    int s_ = g_sticky.load();                                   \
+#define CUDASIM_STICKY()                                                       \
+  do {                                                                         \
+    int s_ = g_sticky.load();                                                  \
     if (s_ != cudaSuccess) return cudaError_t(t_last_error = cudaError_t(s_)); \
   } while (0)
 
@@ -332,16 +332,19 @@ const char* cudaGetErrorName(cudaError_t e) {
   switch (e) {
 #define N(x) \
   case x: return #x;
-    N(cudaSuccess) N(cudaErrorInvalidValue) N(cudaErrorMemoryAllocation) N(cudaErrorInitializationError)
-    N(cudaErrorInvalidConfiguration) N(cudaErrorInvalidDevice) N(cudaErrorInvalidResourceHandle)
-    N(cudaErrorNotReady) N(cudaErrorIllegalAddress) N(cudaErrorLaunchFailure) N(cudaErrorNoDevice)
-    N(cudaErrorStreamCaptureUnsupported) N(cudaErrorStreamCaptureInvalidated) N(cudaErrorStreamCaptureMerge)
-    N(cudaErrorStreamCaptureUnmatched) N(cudaErrorStreamCaptureUnjoined) N(cudaErrorStreamCaptureIsolation)
-    N(cudaErrorStreamCaptureImplicit) N(cudaErrorStreamCaptureWrongThread) N(cudaErrorCapturedEvent)
-    N(cudaErrorIllegalState) N(cudaErrorInvalidDevicePointer) N(cudaErrorInvalidMemcpyDirection)
-    N(cudaErrorHostMemoryNotRegistered) N(cudaErrorLaunchOutOfResources) N(cudaErrorNotSupported)
+    N(cudaSuccess)
+    N(cudaErrorInvalidValue) N(cudaErrorMemoryAllocation) N(cudaErrorInitializationError)
+        N(cudaErrorInvalidConfiguration) N(cudaErrorInvalidDevice) N(cudaErrorInvalidResourceHandle)
+            N(cudaErrorNotReady) N(cudaErrorIllegalAddress) N(cudaErrorLaunchFailure) N(cudaErrorNoDevice)
+                N(cudaErrorStreamCaptureUnsupported) N(cudaErrorStreamCaptureInvalidated) N(cudaErrorStreamCaptureMerge)
+                    N(cudaErrorStreamCaptureUnmatched) N(cudaErrorStreamCaptureUnjoined)
+                        N(cudaErrorStreamCaptureIsolation) N(cudaErrorStreamCaptureImplicit)
+                            N(cudaErrorStreamCaptureWrongThread) N(cudaErrorCapturedEvent) N(cudaErrorIllegalState)
+                                N(cudaErrorInvalidDevicePointer) N(cudaErrorInvalidMemcpyDirection)
+                                    N(cudaErrorHostMemoryNotRegistered) N(cudaErrorLaunchOutOfResources)
+                                        N(cudaErrorNotSupported)
 #undef N
-    default: return "cudaErrorUnknown";
+                                            default : return "cudaErrorUnknown";
   }
 }
 
@@ -359,8 +362,10 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
     case cudaErrorStreamCaptureUnmatched: return "capture was not initiated in this stream";
     case cudaErrorStreamCaptureUnjoined: return "capturing stream has unjoined work";
-    case cudaErrorStreamCaptureImplicit: return "operation would make the legacy stream depend on a capturing blocking stream";
-    case cudaErrorStreamCaptureWrongThread: return "attempt to terminate a thread-local capture sequence from another thread";
+    case cudaErrorStreamCaptureImplicit:
+      return "operation would make the legacy stream depend on a capturing blocking stream";
+    case cudaErrorStreamCaptureWrongThread:
+      return "attempt to terminate a thread-local capture sequence from another thread";
     case cudaErrorCapturedEvent: return "operation not permitted on an event last recorded in a capturing stream";
     case cudaErrorIllegalState: return "the operation is not permitted in the current state";
     case cudaErrorIllegalAddress:
@@ -400,7 +405,9 @@ cudaError_t cudaGetDevice(int* device) {
 }
 
 cudaError_t cudaSetDevice(int device) {
-  if (device != 0) return fail(cudaErrorInvalidDevice, "cudaSetDevice(" + std::to_string(device) + "): the simulator has one device, 0");
+  if (device != 0)
+    return fail(cudaErrorInvalidDevice,
+                "cudaSetDevice(" + std::to_string(device) + "): the simulator has one device, 0");
   banner();
   t_device = device;
   return ok();
@@ -679,8 +686,8 @@ cudaError_t memset_impl(void* p, int v, size_t pitch, size_t width, size_t heigh
   CUDASIM_STICKY();
   if (width == 0 || height == 0) return ok();
   if (pitch < width)
-    return fail(cudaErrorInvalidValue, std::string(call) + ": pitch " + std::to_string(pitch) + " < width " +
-                                           std::to_string(width));
+    return fail(cudaErrorInvalidValue,
+                std::string(call) + ": pitch " + std::to_string(pitch) + " < width " + std::to_string(width));
   size_t span = pitch * (height - 1) + width;
   std::string why;
   if (find_allocation(p).kind != MemKind::device || !device_accessible(p, span, &why))
@@ -778,15 +785,17 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* statu
   if (cudaError_t e = check_stream(s, "cudaStreamIsCapturing")) return t_last_error = e;
   std::lock_guard<std::mutex> lock(g_mu);
   Stream* st = stream_of(s);
-  *status = !st || !st->cap ? cudaStreamCaptureStatusNone
-                            : (st->cap->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive);
+  *status = !st || !st->cap
+                ? cudaStreamCaptureStatusNone
+                : (st->cap->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive);
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
   CUDASIM_STICKY();
   if (is_default_stream(s))
-    return fail(cudaErrorStreamCaptureUnsupported, "cudaStreamBeginCapture: the legacy default stream cannot be captured");
+    return fail(cudaErrorStreamCaptureUnsupported,
+                "cudaStreamBeginCapture: the legacy default stream cannot be captured");
   if (cudaError_t e = check_stream(s, "cudaStreamBeginCapture")) return t_last_error = e;
   std::lock_guard<std::mutex> lock(g_mu);
   Stream* st = stream_of(s);

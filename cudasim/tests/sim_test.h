@@ -1,13 +1,12 @@
 #pragma once
 // What the simulator's tests share: a clean device per case, the last report, and
 // host values to device bytes and back with CUDA's own conversions (round to nearest even).
-#include <catch2/catch.hpp>
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -43,9 +42,18 @@ inline std::vector<unsigned char> encode_num(const std::vector<double>& v, Num t
   for (size_t i = 0; i < v.size(); ++i) {
     unsigned char* p = b.data() + i * num_size(t);
     if (t == Num::f64) std::memcpy(p, &v[i], 8);
-    if (t == Num::f32) { float f = float(v[i]); std::memcpy(p, &f, 4); }
-    if (t == Num::f16) { __half h = __float2half_rn(float(v[i])); std::memcpy(p, &h, 2); }
-    if (t == Num::bf16) { __nv_bfloat16 h = __float2bfloat16_rn(float(v[i])); std::memcpy(p, &h, 2); }
+    if (t == Num::f32) {
+      float f = float(v[i]);
+      std::memcpy(p, &f, 4);
+    }
+    if (t == Num::f16) {
+      __half h = __float2half_rn(float(v[i]));
+      std::memcpy(p, &h, 2);
+    }
+    if (t == Num::bf16) {
+      __nv_bfloat16 h = __float2bfloat16_rn(float(v[i]));
+      std::memcpy(p, &h, 2);
+    }
   }
   return b;
 }
@@ -55,9 +63,21 @@ inline std::vector<double> decode_num(const std::vector<unsigned char>& b, Num t
   for (size_t i = 0; i < v.size(); ++i) {
     const unsigned char* p = b.data() + i * num_size(t);
     if (t == Num::f64) std::memcpy(&v[i], p, 8);
-    if (t == Num::f32) { float f; std::memcpy(&f, p, 4); v[i] = f; }
-    if (t == Num::f16) { __half h; std::memcpy(&h, p, 2); v[i] = __half2float(h); }
-    if (t == Num::bf16) { __nv_bfloat16 h; std::memcpy(&h, p, 2); v[i] = __bfloat162float(h); }
+    if (t == Num::f32) {
+      float f;
+      std::memcpy(&f, p, 4);
+      v[i] = f;
+    }
+    if (t == Num::f16) {
+      __half h;
+      std::memcpy(&h, p, 2);
+      v[i] = __half2float(h);
+    }
+    if (t == Num::bf16) {
+      __nv_bfloat16 h;
+      std::memcpy(&h, p, 2);
+      v[i] = __bfloat162float(h);
+    }
   }
   return v;
 }

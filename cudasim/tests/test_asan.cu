@@ -19,7 +19,8 @@ __global__ void oob_write_kernel(float* out, int n) {
 }
 
 // Runs f in a child process; returns its stderr and exit status.
-template <class F> std::pair<std::string, int> in_child(F f) {
+template <class F>
+std::pair<std::string, int> in_child(F f) {
   int fds[2];
   REQUIRE(pipe(fds) == 0);
   pid_t pid = fork();

@@ -2,12 +2,11 @@
 // std::stable_sort and serial sums, the temp storage protocol and the errors it reports.
 #include <cuda_runtime.h>
 
-#include <catch2/catch.hpp>
-#include <cub/cub.cuh>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdint>
 #include <cstring>
+#include <cub/cub.cuh>
 #include <numeric>
 #include <random>
 #include <string>
@@ -149,9 +148,9 @@ TEST_CASE("cub SortPairs with 0, 1 and a large odd number of items", "[cudasim]"
   size_t one = 1;
   unsigned char* temp = nullptr;
   REQUIRE(cudaMalloc(reinterpret_cast<void**>(&temp), 1) == cudaSuccess);
-  CHECK(cub::DeviceRadixSort::SortPairs(temp, one, static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr),
-                                        static_cast<const int64_t*>(nullptr), static_cast<int64_t*>(nullptr), 0) ==
-        cudaSuccess);
+  CHECK(cub::DeviceRadixSort::SortPairs(temp, one, static_cast<const uint32_t*>(nullptr),
+                                        static_cast<uint32_t*>(nullptr), static_cast<const int64_t*>(nullptr),
+                                        static_cast<int64_t*>(nullptr), 0) == cudaSuccess);
   cudaFree(temp);
 }
 
@@ -370,8 +369,7 @@ TEST_CASE("cub SortPairs and ExclusiveSum captured in a graph run at each replay
   REQUIRE(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal) == cudaSuccess);
   {
     size_t bytes = temp.n;  // gone before the replays: the work must not read it then
-    CHECK(cub::DeviceRadixSort::SortPairs(temp.p, bytes, kin.p, kout.p, vin.p, vout.p, n, 0, 6, stream) ==
-          cudaSuccess);
+    CHECK(cub::DeviceRadixSort::SortPairs(temp.p, bytes, kin.p, kout.p, vin.p, vout.p, n, 0, 6, stream) == cudaSuccess);
     CHECK(cub::DeviceScan::ExclusiveSum(temp.p, bytes, vout.p, sums.p, n, stream) == cudaSuccess);
   }
   cudaGraph_t graph = nullptr;

@@ -3,13 +3,12 @@
 // GPU could not reach, the workspace marker. Inputs are multiples of 1/8 in [-2, 2], so
 // every product and sum is exact in f32 and results can be compared exactly (after the
 // one rounding to the output type), which catches any indexing slip.
-#include <catch2/catch.hpp>
-
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -36,8 +35,6 @@ struct Dev : DevBuf {
   Dev(const std::vector<double>& v, cudaDataType_t type) : DevBuf(v, num_of(type)) {}
 };
 
-
-
 double op_at(const std::vector<double>& a, size_t off, cublasOperation_t op, int ld, int i, int p) {
   return op == CUBLAS_OP_N ? a[off + size_t(i) + size_t(p) * ld] : a[off + size_t(p) + size_t(i) * ld];
 }
@@ -53,11 +50,15 @@ struct Handle {
 TEST_CASE("cublasGemmStridedBatchedEx matches a column-major reference", "[cudasim]") {
   Fresh fresh;
   Handle h;
-  struct Types { cudaDataType_t ab, c; cublasComputeType_t compute; };
-  const Types types[] = {{CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F},   {CUDA_R_64F, CUDA_R_64F, CUBLAS_COMPUTE_64F},
-                         {CUDA_R_16F, CUDA_R_16F, CUBLAS_COMPUTE_32F},   {CUDA_R_16BF, CUDA_R_16BF, CUBLAS_COMPUTE_32F},
-                         {CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F},   {CUDA_R_16BF, CUDA_R_32F, CUBLAS_COMPUTE_32F},
-                         {CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F_PEDANTIC}};
+  struct Types {
+    cudaDataType_t ab, c;
+    cublasComputeType_t compute;
+  };
+  const Types types[] = {
+      {CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F},         {CUDA_R_64F, CUDA_R_64F, CUBLAS_COMPUTE_64F},
+      {CUDA_R_16F, CUDA_R_16F, CUBLAS_COMPUTE_32F},         {CUDA_R_16BF, CUDA_R_16BF, CUBLAS_COMPUTE_32F},
+      {CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F},         {CUDA_R_16BF, CUDA_R_32F, CUBLAS_COMPUTE_32F},
+      {CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F_PEDANTIC}};
   const int shapes[][3] = {{1, 1, 1}, {5, 7, 3}, {67, 33, 129}, {3, 130, 70}, {9, 4, 300}};
   const cublasOperation_t ops[] = {CUBLAS_OP_N, CUBLAS_OP_T};
   std::mt19937 rng(7);
@@ -137,8 +138,8 @@ TEST_CASE("cuBLAS TF32 compute rounds f32 inputs to TF32, plain and pedantic f32
   Dev dA(a, CUDA_R_32F), dB({1.0}, CUDA_R_32F), dC({0, 0, 0}, CUDA_R_32F);
   const float one = 1, zero = 0;
   auto run = [&](cublasComputeType_t compute) {
-    REQUIRE(cublasGemmEx(h.h, CUBLAS_OP_N, CUBLAS_OP_N, 3, 1, 1, &one, dA.p, CUDA_R_32F, 3, dB.p, CUDA_R_32F, 1,
-                         &zero, dC.p, CUDA_R_32F, 3, compute, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS);
+    REQUIRE(cublasGemmEx(h.h, CUBLAS_OP_N, CUBLAS_OP_N, 3, 1, 1, &one, dA.p, CUDA_R_32F, 3, dB.p, CUDA_R_32F, 1, &zero,
+                         dC.p, CUDA_R_32F, 3, compute, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS);
     return dC.get();
   };
   const std::vector<double> tf32 = {1.0, 1 + 0x1p-10, 1 + 0x1p-10};
@@ -208,7 +209,8 @@ TEST_CASE("cublasGemmGroupedBatchedEx reads its pointer arrays from device memor
         for (int j = 0; j < g.n; ++j)
           for (int i = 0; i < g.m; ++i) {
             double sum = 0;
-            for (int q = 0; q < g.k; ++q) sum += op_at(A, 0, g.ta, lda.back(), i, q) * op_at(B, 0, g.tb, ldb.back(), q, j);
+            for (int q = 0; q < g.k; ++q)
+              sum += op_at(A, 0, g.ta, lda.back(), i, q) * op_at(B, 0, g.tb, ldb.back(), q, j);
             W[size_t(i + j * ldc.back())] = g.alpha * sum + g.beta * C[size_t(i + j * ldc.back())];
           }
         bufs.push_back(std::make_unique<Dev>(A, t));
@@ -304,8 +306,8 @@ TEST_CASE("cuBLAS argument errors return cuBLAS's status and name the argument",
   const void* const* arr = reinterpret_cast<const void* const*>(d.p);
   void* const* carr = reinterpret_cast<void* const*>(d.p);
   CHECK(cublasGemmGroupedBatchedEx(h.h, ops, ops, m, m, k, alphas, arr, CUDA_R_32F, ld, arr, CUDA_R_32F, ld, alphas,
-                                   carr, CUDA_R_32F, bad_ldc, 2, sizes, CUBLAS_COMPUTE_32F) ==
-        CUBLAS_STATUS_INVALID_VALUE);
+                                   carr, CUDA_R_32F, bad_ldc, 2, sizes,
+                                   CUBLAS_COMPUTE_32F) == CUBLAS_STATUS_INVALID_VALUE);
   CHECK(reported("ldc[1] = 1"));
   CHECK(cublasGemmGroupedBatchedEx(h.h, ops, ops, m, m, k, alphas, arr, CUDA_R_32F, ld, arr, CUDA_R_32F, ld, alphas,
                                    carr, CUDA_R_32F, ld, 2, neg, CUBLAS_COMPUTE_32F) == CUBLAS_STATUS_INVALID_VALUE);
@@ -378,8 +380,8 @@ TEST_CASE("the cuBLAS workspace is filled with the scratch marker; cublasSetStre
   // A workspace freed while still set faults when a GEMM uses it.
   REQUIRE(cublasSetWorkspace(h.h, ws, 1024) == CUBLAS_STATUS_SUCCESS);
   REQUIRE(cudaFree(ws) == cudaSuccess);
-  REQUIRE(cublasGemmEx(h.h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one, a.p, CUDA_R_32F, 2, a.p, CUDA_R_32F, 2, &zero,
-                       c.p, CUDA_R_32F, 2, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS);
+  REQUIRE(cublasGemmEx(h.h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one, a.p, CUDA_R_32F, 2, a.p, CUDA_R_32F, 2, &zero, c.p,
+                       CUDA_R_32F, 2, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS);
   CHECK(cudaDeviceSynchronize() == cudaErrorIllegalAddress);
   CHECK(reported("workspace"));
 }
@@ -402,7 +404,7 @@ TEST_CASE("a captured cuBLAS GEMM replays with the scalars of the call and refil
   cudaGraph_t graph = nullptr;
   REQUIRE(cudaStreamEndCapture(s, &graph) == cudaSuccess);
   CHECK(c.get() == std::vector<double>{0, 0, 0, 0});  // recorded, not run
-  alpha = 100;  // host scalars were read when the call was made
+  alpha = 100;                                        // host scalars were read when the call was made
   const float a2[] = {2, 2, 2, 2};
   REQUIRE(cudaMemcpy(a.p, a2, sizeof a2, cudaMemcpyHostToDevice) == cudaSuccess);  // data is read at replay
   cudaGraphExec_t exec = nullptr;

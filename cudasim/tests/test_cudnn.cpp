@@ -4,14 +4,13 @@
 // sizes, the workspace marker, device faults, capture by value. Inputs are multiples of
 // 1/8 in [-2, 2], so sums are exact in f32 and results compare exactly after the one
 // rounding to the output type.
-#include <catch2/catch.hpp>
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -29,7 +28,10 @@ using namespace simtest;
 constexpr double kSentinel = 7.0;  // fills gaps between the elements of strided tensors
 
 simtest::Num num_of(cudnnDataType_t t) {
-  return t == CUDNN_DATA_DOUBLE ? Num::f64 : t == CUDNN_DATA_FLOAT ? Num::f32 : t == CUDNN_DATA_HALF ? Num::f16 : Num::bf16;
+  return t == CUDNN_DATA_DOUBLE  ? Num::f64
+         : t == CUDNN_DATA_FLOAT ? Num::f32
+         : t == CUDNN_DATA_HALF  ? Num::f16
+                                 : Num::bf16;
 }
 std::vector<unsigned char> encode(const std::vector<double>& v, cudnnDataType_t t) { return encode_num(v, num_of(t)); }
 std::vector<double> decode(const std::vector<unsigned char>& b, cudnnDataType_t t) { return decode_num(b, num_of(t)); }
@@ -59,8 +61,6 @@ std::vector<double> to_layout(const std::vector<double>& v, const Layout& l) {
         for (int d = 0; d < l.w; ++d) out[l.at(a, b, c, d)] = v[i++];
   return out;
 }
-
-
 
 struct Cfg {
   int N, C, H, W, K, R, S, ph, pw, u, v, dh, dw, G;
@@ -103,8 +103,8 @@ enum class Dir { fwd, bwd_data, bwd_filter };
 
 // Runs one convolution through cuDNN the way conv.cu does (descriptors, _v7 query, the
 // first FMA algorithm, its workspace size) and compares it with the reference.
-void run_case(const Cfg& c, cudnnDataType_t t, Dir dir, double beta, std::mt19937& rng, const Layout* xl_custom = nullptr,
-              const Layout* yl_custom = nullptr) {
+void run_case(const Cfg& c, cudnnDataType_t t, Dir dir, double beta, std::mt19937& rng,
+              const Layout* xl_custom = nullptr, const Layout* yl_custom = nullptr) {
   INFO("N C H W " << c.N << " " << c.C << " " << c.H << " " << c.W << ", K R S " << c.K << " " << c.R << " " << c.S
                   << ", groups " << c.G << ", nhwc " << c.channels_last << ", type " << t << ", dir " << int(dir)
                   << ", beta " << beta);
@@ -120,8 +120,8 @@ void run_case(const Cfg& c, cudnnDataType_t t, Dir dir, double beta, std::mt1993
   const Layout xl = xl_custom ? *xl_custom : c.x(), yl = yl_custom ? *yl_custom : c.y(), wl = c.w();
   const auto fmt = c.channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
   if (xl_custom)
-    REQUIRE(cudnnSetTensor4dDescriptorEx(xd, t, c.N, c.C, c.H, c.W, int(xl.sn), int(xl.sc), int(xl.sh),
-                                         int(xl.sw)) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnSetTensor4dDescriptorEx(xd, t, c.N, c.C, c.H, c.W, int(xl.sn), int(xl.sc), int(xl.sh), int(xl.sw)) ==
+            CUDNN_STATUS_SUCCESS);
   else
     REQUIRE(cudnnSetTensor4dDescriptor(xd, fmt, t, c.N, c.C, c.H, c.W) == CUDNN_STATUS_SUCCESS);
   if (yl_custom)
@@ -140,7 +140,8 @@ void run_case(const Cfg& c, cudnnDataType_t t, Dir dir, double beta, std::mt1993
   REQUIRE(cudnnGetConvolution2dForwardOutputDim(cd, xd, wd, &on, &oc, &oh, &ow) == CUDNN_STATUS_SUCCESS);
   REQUIRE((on == c.N && oc == c.K && oh == c.P() && ow == c.Q()));
 
-  const auto x = grid_values(size_t(c.N * c.C * c.H * c.W), rng), w = grid_values(size_t(c.K * c.Cg() * c.R * c.S), rng),
+  const auto x = grid_values(size_t(c.N * c.C * c.H * c.W), rng),
+             w = grid_values(size_t(c.K * c.Cg() * c.R * c.S), rng),
              y = grid_values(size_t(c.N * c.K * c.P() * c.Q()), rng);
   const size_t out_n = dir == Dir::fwd ? y.size() : dir == Dir::bwd_data ? x.size() : w.size();
   std::vector<double> old = beta == 0 ? std::vector<double>(out_n, NAN) : grid_values(out_n, rng);
@@ -187,8 +188,7 @@ void run_case(const Cfg& c, cudnnDataType_t t, Dir dir, double beta, std::mt1993
     st = cudnnConvolutionBackwardData(h, pa, wd, dw.p, yd, dy.p, cd, e.algo, ws, need, pb, xd, dx.p);
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[16];
-    REQUIRE(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, xd, yd, cd, wd, 16, &found, perf) ==
-            CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, xd, yd, cd, wd, 16, &found, perf) == CUDNN_STATUS_SUCCESS);
     const auto& e = perf[pick(perf, found)];
     REQUIRE(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, xd, yd, cd, wd, e.algo, &need) == CUDNN_STATUS_SUCCESS);
     CHECK(need == e.memory);
@@ -332,8 +332,8 @@ TEST_CASE("cuDNN _v7 queries offer three algorithms with distinct workspaces, as
     REQUIRE(cudnnGetConvolutionBackwardFilterAlgorithm_v7(d.h, d.x, d.y, d.c, d.w, 16, &found, flt) ==
             CUDNN_STATUS_SUCCESS);
     check_perf(flt, found, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, t, [&](int a, size_t* s) {
-      return cudnnGetConvolutionBackwardFilterWorkspaceSize(d.h, d.x, d.y, d.c, d.w,
-                                                            cudnnConvolutionBwdFilterAlgo_t(a), s);
+      return cudnnGetConvolutionBackwardFilterWorkspaceSize(d.h, d.x, d.y, d.c, d.w, cudnnConvolutionBwdFilterAlgo_t(a),
+                                                            s);
     });
     // Fewer requested, fewer returned; none requested is an error.
     REQUIRE(cudnnGetConvolutionForwardAlgorithm_v7(d.h, d.x, d.w, d.c, d.y, 2, &found, fwd) == CUDNN_STATUS_SUCCESS);
@@ -425,7 +425,8 @@ TEST_CASE("cuDNN descriptor errors return cuDNN's status and name the problem", 
 TEST_CASE("cuDNN checks a convolution's algorithm, workspace and scalars", "[cudasim]") {
   Fresh fresh;
   Small d;
-  Dev x(std::vector<double>(2 * 4 * 8 * 8, 1.0), CUDNN_DATA_FLOAT), w(std::vector<double>(6 * 4 * 9, 1.0), CUDNN_DATA_FLOAT),
+  Dev x(std::vector<double>(2 * 4 * 8 * 8, 1.0), CUDNN_DATA_FLOAT),
+      w(std::vector<double>(6 * 4 * 9, 1.0), CUDNN_DATA_FLOAT),
       y(std::vector<double>(2 * 6 * 8 * 8, 0.0), CUDNN_DATA_FLOAT);
   const auto algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
   size_t need = 0;
@@ -434,7 +435,8 @@ TEST_CASE("cuDNN checks a convolution's algorithm, workspace and scalars", "[cud
   REQUIRE(cudaMalloc(&ws, need) == cudaSuccess);
   const float one = 1, zero = 0;
   auto fwd = [&](cudnnConvolutionFwdAlgo_t a, void* space, size_t bytes, const void* alpha = nullptr) {
-    return cudnnConvolutionForward(d.h, alpha ? alpha : &one, d.x, x.p, d.w, w.p, d.c, a, space, bytes, &zero, d.y, y.p);
+    return cudnnConvolutionForward(d.h, alpha ? alpha : &one, d.x, x.p, d.w, w.p, d.c, a, space, bytes, &zero, d.y,
+                                   y.p);
   };
   CHECK(fwd(algo, ws, need - 1) == CUDNN_STATUS_BAD_PARAM);
   CHECK(reported("workSpaceSizeInBytes = " + std::to_string(need - 1) + " is less than the " + std::to_string(need)));
@@ -503,7 +505,8 @@ TEST_CASE("a cuDNN convolution on host memory faults like a GPU", "[cudasim]") {
   Fresh fresh;
   Small d;
   std::vector<float> host_x(2 * 4 * 8 * 8, 1.0f);
-  Dev w(std::vector<double>(6 * 4 * 9, 1.0), CUDNN_DATA_FLOAT), y(std::vector<double>(2 * 6 * 8 * 8, 0.0), CUDNN_DATA_FLOAT);
+  Dev w(std::vector<double>(6 * 4 * 9, 1.0), CUDNN_DATA_FLOAT),
+      y(std::vector<double>(2 * 6 * 8 * 8, 0.0), CUDNN_DATA_FLOAT);
   size_t need = 0;
   const auto algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
   REQUIRE(cudnnGetConvolutionForwardWorkspaceSize(d.h, d.x, d.w, d.c, d.y, algo, &need) == CUDNN_STATUS_SUCCESS);
@@ -522,7 +525,8 @@ TEST_CASE("a captured cuDNN convolution replays with the descriptors and scalars
   REQUIRE(cudaStreamCreate(&s) == cudaSuccess);
   auto d = std::make_unique<Small>();
   REQUIRE(cudnnSetStream(d->h, s) == CUDNN_STATUS_SUCCESS);
-  Dev x(std::vector<double>(2 * 4 * 8 * 8, 1.0), CUDNN_DATA_FLOAT), w(std::vector<double>(6 * 4 * 9, 1.0), CUDNN_DATA_FLOAT),
+  Dev x(std::vector<double>(2 * 4 * 8 * 8, 1.0), CUDNN_DATA_FLOAT),
+      w(std::vector<double>(6 * 4 * 9, 1.0), CUDNN_DATA_FLOAT),
       y(std::vector<double>(2 * 6 * 8 * 8, 0.0), CUDNN_DATA_FLOAT);
   const auto algo = CUDNN_CONVOLUTION_FWD_ALGO_GEMM;
   size_t need = 0;

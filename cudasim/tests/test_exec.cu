@@ -3,7 +3,6 @@
 // barrier, shuffles with wrong masks, a deadlock, launch limits, host pointers) is
 // reported with the kernel's name and the thread.
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <cstring>
 #include <numeric>
@@ -11,8 +10,8 @@
 #include <vector>
 
 #include "cudasim/cudasim.h"
-#include "sim_test.h"
 #include "kernels/cuda/launch.cuh"
+#include "sim_test.h"
 
 namespace {
 
@@ -33,17 +32,20 @@ struct Fresh {
   }
 };
 
-template <class T> T* dev_alloc(size_t n) {
+template <class T>
+T* dev_alloc(size_t n) {
   void* p = nullptr;
   REQUIRE(cudaMalloc(&p, n * sizeof(T)) == cudaSuccess);
   return static_cast<T*>(p);
 }
-template <class T> std::vector<T> to_host(const T* d, size_t n) {
+template <class T>
+std::vector<T> to_host(const T* d, size_t n) {
   std::vector<T> h(n);
   REQUIRE(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost) == cudaSuccess);
   return h;
 }
-template <class T> T* to_dev(const std::vector<T>& h) {
+template <class T>
+T* to_dev(const std::vector<T>& h) {
   T* d = dev_alloc<T>(h.size());
   REQUIRE(cudaMemcpy(d, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess);
   return d;
@@ -426,6 +428,6 @@ TEST_CASE("simulator speed on a block reduction", "[cudasim]") {
   cudasim::Stats after = cudasim::stats();
   CHECK(after.threads - before.threads == uint64_t(blocks * threads));
   CHECK(after.fiber_threads - before.fiber_threads == uint64_t(blocks * threads));
-  WARN("block reduction: " << blocks * threads << " simulated threads in " << s << " s = "
-                           << double(blocks * threads) / s / 1e6 << " M threads/s");
+  WARN("block reduction: " << blocks * threads << " simulated threads in " << s
+                           << " s = " << double(blocks * threads) / s / 1e6 << " M threads/s");
 }

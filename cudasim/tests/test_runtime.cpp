@@ -1,9 +1,8 @@
 // The simulated runtime: copies checked for kind and bounds, pinned and mapped memory,
 // streams and events, graph capture with the real runtime's capture-error rules.
-#include <catch2/catch.hpp>
-
 #include <cuda_runtime.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <string>
 #include <vector>

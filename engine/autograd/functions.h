@@ -25,7 +25,7 @@ Variable expand(const Variable& x, const Shape& shape);
 Variable contiguous(const Variable& x);  // COPY
 // Channels-last (or row-major) copy of x, x itself when already so; the gradient passes as is.
 Variable contiguous(const Variable& x, MemoryFormat format);  // COPY
-Variable cast(const Variable& x, DType dtype);  // COPY
+Variable cast(const Variable& x, DType dtype);                // COPY
 
 // ---- elementwise (rules/elementwise.cpp) ----
 Variable add(const Variable& a, const Variable& b);
@@ -53,8 +53,7 @@ Variable clamp(const Variable& x, double lo, double hi);
 Variable sum(const Variable& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
 Variable mean(const Variable& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
 Variable max(const Variable& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
-Variable var(const Variable& x, const std::vector<int64_t>& axes = {}, int64_t correction = 1,
-             bool keepdim = false);
+Variable var(const Variable& x, const std::vector<int64_t>& axes = {}, int64_t correction = 1, bool keepdim = false);
 
 // ---- linear algebra (rules/linalg.cpp) ----
 Variable matmul(const Variable& a, const Variable& b);

@@ -9,9 +9,7 @@
 
 namespace engine {
 
-bool GradCheckResult::saw(OpKind op) const {
-  return std::find(ops_seen.begin(), ops_seen.end(), op) != ops_seen.end();
-}
+bool GradCheckResult::saw(OpKind op) const { return std::find(ops_seen.begin(), ops_seen.end(), op) != ops_seen.end(); }
 
 namespace {
 
@@ -93,8 +91,8 @@ GradCheckResult gradcheck(const GradCheckFn& f, const std::vector<Tensor>& input
       if (err > res.max_error || bad) {
         if (res.ok) {
           worst.str("");
-          worst << "input " << i << " element " << j << ": numeric " << num << ", analytic " << a
-                << ", relative error " << err << " (tol " << opt.tol << ")";
+          worst << "input " << i << " element " << j << ": numeric " << num << ", analytic " << a << ", relative error "
+                << err << " (tol " << opt.tol << ")";
         }
         if (!std::isnan(err)) res.max_error = std::max(res.max_error, err);
       }

@@ -24,8 +24,8 @@ struct GradCheckOptions {
 struct GradCheckResult {
   bool ok = true;
   int64_t checked = 0, skipped = 0;
-  double max_error = 0;        // max |num - ana| / max(1, |num|, |ana|)
-  std::string message;         // the worst element, or the first failure
+  double max_error = 0;          // max |num - ana| / max(1, |num|, |ana|)
+  std::string message;           // the worst element, or the first failure
   std::vector<OpKind> ops_seen;  // ops recorded in the analytic graph
   bool saw(OpKind op) const;
 };

@@ -43,9 +43,9 @@ Variable& Variable::set_requires_grad(bool r) {
 }
 
 void Variable::add_grad(const Tensor& g) {
-  ENGINE_CHECK(g.shape() == data().shape(), "add_grad" << (name().empty() ? "" : " to '" + name() + "'")
-                                                      << ": gradient " << shape_str(g.shape())
-                                                      << " does not match the variable's " << shape_str(data().shape()));
+  ENGINE_CHECK(g.shape() == data().shape(),
+               "add_grad" << (name().empty() ? "" : " to '" + name() + "'") << ": gradient " << shape_str(g.shape())
+                          << " does not match the variable's " << shape_str(data().shape()));
   ENGINE_CHECK(g.dtype() == data().dtype(), "add_grad: gradient dtype " << dtype_name(g.dtype())
                                                                         << " differs from the variable's "
                                                                         << dtype_name(data().dtype()));
@@ -79,8 +79,7 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) {
   ENGINE_CHECK(requires_grad(), "backward() on a variable that does not require a gradient");
   Tensor seed = grad_output;
   if (!seed.defined()) {
-    ENGINE_CHECK(numel() == 1, "backward() without a gradient needs a one-element output, got "
-                                   << data().header());
+    ENGINE_CHECK(numel() == 1, "backward() without a gradient needs a one-element output, got " << data().header());
     seed = Tensor::ones(shape(), dtype(), device());
   }
   // Topological order by iterative depth-first search over grad_fn inputs.

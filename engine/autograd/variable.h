@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/tensor.h"
 #include "engine/core/op_kind.h"
+#include "engine/core/tensor.h"
 
 namespace engine {
 

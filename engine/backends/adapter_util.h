@@ -1,9 +1,9 @@
 #pragma once
 // Helpers shared by the CPU and CUDA adapters (engine/backends/<device>/), which unpack
 // OpCalls into kernel calls.
-#include "engine/core/tensor.h"
-#include "engine/core/op_kind.h"
 #include "base/params.h"
+#include "engine/core/op_kind.h"
+#include "engine/core/tensor.h"
 
 namespace engine {
 
@@ -42,20 +42,19 @@ const T* data_or_null(const Tensor& t) {
 // of one dtype; a dispatch macro lists the cases a device supports and throws for
 // the others, naming the op and the dtype.
 #define ENGINE_DTYPE_CASE(DT, T, ...) \
-  case ::engine::DType::DT: {        \
-    using scalar_t = T;              \
-    __VA_ARGS__;                     \
-    break;                           \
+  case ::engine::DType::DT: {         \
+    using scalar_t = T;               \
+    __VA_ARGS__;                      \
+    break;                            \
   }
-#define ENGINE_DTYPE_UNSUPPORTED(dtype, op, what)                                              \
-  default:                                                                                     \
-    ENGINE_THROW("op " << ::engine::op_name(op) << ": dtype " << ::engine::dtype_name(dtype) \
-                       << " has no " << what);
+#define ENGINE_DTYPE_UNSUPPORTED(dtype, op, what) \
+  default:                                        \
+    ENGINE_THROW("op " << ::engine::op_name(op) << ": dtype " << ::engine::dtype_name(dtype) << " has no " << what);
 
 // CPU kernels take f32 and f64.
-#define ENGINE_DISPATCH_FLOAT(dtype, op, ...)                                           \
-  switch (dtype) {                                                                      \
-    ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__)                                          \
-    ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)                                         \
-    ENGINE_DTYPE_UNSUPPORTED(dtype, op, "cpu kernel (cpu kernels take f32 and f64)")    \
+#define ENGINE_DISPATCH_FLOAT(dtype, op, ...)                                        \
+  switch (dtype) {                                                                   \
+    ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__)                                       \
+    ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)                                      \
+    ENGINE_DTYPE_UNSUPPORTED(dtype, op, "cpu kernel (cpu kernels take f32 and f64)") \
   }

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/core/dispatch.h"
 #include "base/params.h"
+#include "engine/core/dispatch.h"
 
 namespace engine {
 

@@ -14,9 +14,7 @@ void register_device_backend(DeviceType t, const DeviceBackend& backend) {
   g_registered[int(t)] = true;
 }
 
-const DeviceBackend* registered_backend(DeviceType t) {
-  return g_registered[int(t)] ? &g_backends[int(t)] : nullptr;
-}
+const DeviceBackend* registered_backend(DeviceType t) { return g_registered[int(t)] ? &g_backends[int(t)] : nullptr; }
 
 }  // namespace engine
 

@@ -43,9 +43,8 @@ void dispatch(const OpCall& call) {
       first = &t;
       return;
     }
-    ENGINE_CHECK(t.device() == first->device(), "op " << op_name(call.op)
-                                                       << ": all tensors must be on one device, got "
-                                                       << first->device().str() << " and " << t.device().str());
+    ENGINE_CHECK(t.device() == first->device(), "op " << op_name(call.op) << ": all tensors must be on one device, got "
+                                                      << first->device().str() << " and " << t.device().str());
   };
   for (const Tensor& t : call.in) check(t);
   for (const Tensor& t : call.out) check(t);

@@ -5,8 +5,8 @@
 // the device unpacks raw pointers and calls kernels/<device>.
 #include <vector>
 
-#include "engine/core/tensor.h"
 #include "engine/core/op_kind.h"
+#include "engine/core/tensor.h"
 
 namespace engine {
 

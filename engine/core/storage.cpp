@@ -26,8 +26,8 @@ void cpu_memset_zero(void* p, size_t n, int) {
   if (n) std::memset(p, 0, n);
 }
 
-DeviceMemoryHooks g_hooks[kNumDeviceTypes] = {
-    DeviceMemoryHooks{cpu_alloc, cpu_free, cpu_copy, cpu_memset_zero}, DeviceMemoryHooks{}};
+DeviceMemoryHooks g_hooks[kNumDeviceTypes] = {DeviceMemoryHooks{cpu_alloc, cpu_free, cpu_copy, cpu_memset_zero},
+                                              DeviceMemoryHooks{}};
 
 PinnedMemoryHooks g_pinned_hooks;
 

@@ -33,12 +33,11 @@ Tensor Tensor::empty(const Shape& shape, MemoryFormat format, DType dtype, Devic
 
 Tensor Tensor::empty_strided(const Shape& shape, const Strides& strides, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
-  ENGINE_CHECK(strides.size() == shape.size(), "empty_strided: strides " << shape_str(strides)
-                                                                       << " for shape " << shape_str(shape));
+  ENGINE_CHECK(strides.size() == shape.size(),
+               "empty_strided: strides " << shape_str(strides) << " for shape " << shape_str(shape));
   t.strides_ = strides;
-  ENGINE_CHECK(t.is_non_overlapping_and_dense(), "empty_strided: strides " << shape_str(strides)
-                                                                          << " are not dense for shape "
-                                                                          << shape_str(shape));
+  ENGINE_CHECK(t.is_non_overlapping_and_dense(),
+               "empty_strided: strides " << shape_str(strides) << " are not dense for shape " << shape_str(shape));
   return t;
 }
 
@@ -143,8 +142,8 @@ static Shape infer_shape(const Shape& shape, int64_t numel, const char* op, cons
                  op << ": cannot view " << shape_str(from) << " as " << shape_str(shape));
     out[size_t(infer)] = numel / known;
   }
-  ENGINE_CHECK(shape_numel(out) == numel, op << ": cannot view " << shape_str(from) << " (" << numel
-                                              << " elements) as " << shape_str(shape));
+  ENGINE_CHECK(shape_numel(out) == numel,
+               op << ": cannot view " << shape_str(from) << " (" << numel << " elements) as " << shape_str(shape));
   return out;
 }
 
@@ -255,8 +254,7 @@ Tensor Tensor::as_strided(const Shape& shape, const Strides& strides, int64_t of
   int64_t max_off = offset;
   for (size_t i = 0; i < shape.size(); ++i)
     if (shape[i] > 0) max_off += (shape[i] - 1) * strides[i];
-  ENGINE_CHECK(offset >= 0 && (shape_numel(shape) == 0 ||
-                               size_t(max_off + 1) * element_size() <= storage_->nbytes()),
+  ENGINE_CHECK(offset >= 0 && (shape_numel(shape) == 0 || size_t(max_off + 1) * element_size() <= storage_->nbytes()),
                "as_strided: view out of the storage's bounds");
   return Tensor(storage_, shape, strides, offset, dtype_);
 }
@@ -328,8 +326,7 @@ double Tensor::item() const {
 
 std::string Tensor::header() const {
   std::ostringstream o;
-  o << "Tensor(shape=" << shape_str(shape_) << ", dtype=" << dtype_name(dtype_)
-    << ", device=" << device().str() << ")";
+  o << "Tensor(shape=" << shape_str(shape_) << ", dtype=" << dtype_name(dtype_) << ", device=" << device().str() << ")";
   return o.str();
 }
 

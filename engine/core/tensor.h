@@ -29,19 +29,17 @@ class Tensor {
   Tensor() = default;  // undefined tensor
 
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
-  static Tensor empty(const Shape& shape, MemoryFormat format, DType dtype = DType::f32,
-                      Device device = Device::cpu());
+  static Tensor empty(const Shape& shape, MemoryFormat format, DType dtype = DType::f32, Device device = Device::cpu());
   // Strides must describe a dense, non-overlapping layout (a permutation of row-major).
   static Tensor empty_strided(const Shape& shape, const Strides& strides, DType dtype = DType::f32,
                               Device device = Device::cpu());
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
-                     Device device = Device::cpu());
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor scalar(double value, DType dtype = DType::f32, Device device = Device::cpu());
   // Copies host values (converted to dtype) into a new tensor on the device.
-  static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
-                            DType dtype = DType::f32, Device device = Device::cpu());
+  static Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::f32,
+                            Device device = Device::cpu());
   template <class T>
   static Tensor from_data(const T* data, const Shape& shape, Device device = Device::cpu());
   static Tensor arange(int64_t n, DType dtype = DType::i64, Device device = Device::cpu());
@@ -97,8 +95,8 @@ class Tensor {
   Tensor contiguous() const;
   Tensor contiguous(MemoryFormat format) const;  // returns *this when already in that format
   Tensor clone() const;
-  Tensor to(Device device) const;  // returns *this when already there; keeps channels-last
-  Tensor to(DType dtype) const;    // returns *this when already that dtype; keeps channels-last
+  Tensor to(Device device) const;     // returns *this when already there; keeps channels-last
+  Tensor to(DType dtype) const;       // returns *this when already that dtype; keeps channels-last
   void copy_from(const Tensor& src);  // same shape (src may broadcast), any dtype, same device
   void fill_(double value);
   void zero_();
@@ -114,8 +112,11 @@ class Tensor {
 
  private:
   Tensor(std::shared_ptr<Storage> s, Shape shape, Strides strides, int64_t offset, DType dtype)
-      : storage_(std::move(s)), shape_(std::move(shape)), strides_(std::move(strides)),
-        offset_(offset), dtype_(dtype) {}
+      : storage_(std::move(s)),
+        shape_(std::move(shape)),
+        strides_(std::move(strides)),
+        offset_(offset),
+        dtype_(dtype) {}
 
   std::shared_ptr<Storage> storage_;
   Shape shape_;
@@ -128,8 +129,8 @@ std::ostream& operator<<(std::ostream& o, const Tensor& t);
 
 template <class T>
 T* Tensor::data() const {
-  ENGINE_CHECK(dtype_of<T>::value == dtype_, "tensor data<" << dtype_name(dtype_of<T>::value)
-                                                 << ">() called on a " << dtype_name(dtype_) << " tensor");
+  ENGINE_CHECK(dtype_of<T>::value == dtype_, "tensor data<" << dtype_name(dtype_of<T>::value) << ">() called on a "
+                                                            << dtype_name(dtype_) << " tensor");
   return static_cast<T*>(data_ptr());
 }
 

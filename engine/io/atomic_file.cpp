@@ -39,9 +39,8 @@ void sync_dir(const std::string& dir, const std::string& target) {
   int rc = ::fsync(fd);
   int e = errno;
   ::close(fd);
-  ENGINE_CHECK(rc == 0 || e == EINVAL || e == EROFS,
-               "atomic write of '" << target << "': renamed, but syncing folder '" << dir
-                                   << "' failed: " << errno_str(e));
+  ENGINE_CHECK(rc == 0 || e == EINVAL || e == EROFS, "atomic write of '" << target << "': renamed, but syncing folder '"
+                                                                         << dir << "' failed: " << errno_str(e));
 }
 
 }  // namespace
@@ -102,8 +101,8 @@ void AtomicFileWriter::commit() {
   if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     int e = errno;
     abort();
-    ENGINE_THROW("cannot write '" << path_ << "': renaming the temporary file over it failed: "
-                                  << errno_str(e) << "; the previous file is unchanged");
+    ENGINE_THROW("cannot write '" << path_ << "': renaming the temporary file over it failed: " << errno_str(e)
+                                  << "; the previous file is unchanged");
   }
   done_ = true;
   sync_dir(parent_dir(path_), path_);

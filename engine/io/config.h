@@ -18,13 +18,13 @@ class ConfigError : public Error {
   ConfigError(const std::string& msg, const char* file, int line) : Error(msg, file, line) {}
 };
 
-#define ENGINE_CONFIG_CHECK(cond, msg_stream)                        \
-  do {                                                               \
-    if (!(cond)) {                                                   \
-      std::ostringstream engine_oss_;                                \
-      engine_oss_ << msg_stream;                                     \
+#define ENGINE_CONFIG_CHECK(cond, msg_stream)                                 \
+  do {                                                                        \
+    if (!(cond)) {                                                            \
+      std::ostringstream engine_oss_;                                         \
+      engine_oss_ << msg_stream;                                              \
       throw ::engine::io::ConfigError(engine_oss_.str(), __FILE__, __LINE__); \
-    }                                                                \
+    }                                                                         \
   } while (0)
 
 // Reads a JSON file; a missing file or a syntax error is a ConfigError naming the file.

@@ -48,14 +48,14 @@ SafetensorsHeader parse_header(int fd, const std::string& path) {
   ENGINE_CHECK(::fstat(fd, &st) == 0, "safetensors file '" << path << "': stat failed: " << std::strerror(errno));
   uint64_t file_size = uint64_t(st.st_size);
   ENGINE_CHECK(file_size >= 8, "safetensors file '" << path << "' is too short (" << file_size
-                                                     << " bytes) to hold the 8-byte header length");
+                                                    << " bytes) to hold the 8-byte header length");
   unsigned char len_bytes[8];
   pread_all(fd, len_bytes, 8, 0, path, "the header length");
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
   ENGINE_CHECK(header_len <= kMaxHeaderBytes && header_len <= file_size - 8,
-               "safetensors file '" << path << "': header length " << header_len << " exceeds the file ("
-                                    << file_size << " bytes) or the 100 MB limit; the file is truncated or "
+               "safetensors file '" << path << "': header length " << header_len << " exceeds the file (" << file_size
+                                    << " bytes) or the 100 MB limit; the file is truncated or "
                                     << "not a safetensors file");
   std::string text(size_t(header_len), '\0');
   if (header_len > 0) pread_all(fd, text.data(), text.size(), 8, path, "the header");
@@ -77,8 +77,8 @@ SafetensorsHeader parse_header(int fd, const std::string& path) {
     if (name == "__metadata__") {
       ENGINE_CHECK(v.is_object(), "safetensors file '" << path << "': __metadata__ is not an object");
       for (auto m = v.begin(); m != v.end(); ++m) {
-        ENGINE_CHECK(m.value().is_string(), "safetensors file '" << path << "': metadata value of '" << m.key()
-                                                                 << "' is not a string");
+        ENGINE_CHECK(m.value().is_string(),
+                     "safetensors file '" << path << "': metadata value of '" << m.key() << "' is not a string");
         h.metadata[m.key()] = m.value().get<std::string>();
       }
       continue;
@@ -117,14 +117,13 @@ SafetensorsHeader parse_header(int fd, const std::string& path) {
                  where << ": data_offsets must be [begin, end], got " << off.dump());
     e.begin = off[0].get<uint64_t>();
     e.end = off[1].get<uint64_t>();
-    ENGINE_CHECK(e.begin <= e.end && e.end <= data_size,
-                 where << ": data_offsets [" << e.begin << ", " << e.end << "] lie outside the " << data_size
-                       << "-byte data section (truncated file?)");
+    ENGINE_CHECK(e.begin <= e.end && e.end <= data_size, where << ": data_offsets [" << e.begin << ", " << e.end
+                                                               << "] lie outside the " << data_size
+                                                               << "-byte data section (truncated file?)");
     uint64_t expect = numel * dtype_size(e.dtype);
     ENGINE_CHECK(e.end - e.begin == expect, where << ": data_offsets [" << e.begin << ", " << e.end << "] span "
-                                                  << (e.end - e.begin) << " bytes, but shape " << shape.dump()
-                                                  << " of " << v["dtype"].get<std::string>() << " needs "
-                                                  << expect);
+                                                  << (e.end - e.begin) << " bytes, but shape " << shape.dump() << " of "
+                                                  << v["dtype"].get<std::string>() << " needs " << expect);
     h.entries.push_back(std::move(e));
   }
   std::sort(h.entries.begin(), h.entries.end(), [](const SafetensorsEntry& a, const SafetensorsEntry& b) {
@@ -133,8 +132,8 @@ SafetensorsHeader parse_header(int fd, const std::string& path) {
   for (size_t i = 1; i < h.entries.size(); ++i) {
     const SafetensorsEntry& a = h.entries[i - 1];
     const SafetensorsEntry& b = h.entries[i];
-    ENGINE_CHECK(b.begin >= a.end, "safetensors file '" << path << "': the data of tensors '" << a.name
-                                                        << "' and '" << b.name << "' overlap");
+    ENGINE_CHECK(b.begin >= a.end, "safetensors file '" << path << "': the data of tensors '" << a.name << "' and '"
+                                                        << b.name << "' overlap");
   }
   return h;
 }
@@ -191,7 +190,8 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   for (const auto& [name, t] : tensors) {
     ENGINE_CHECK(!name.empty() && name != "__metadata__",
                  "save_safetensors('" << path << "'): invalid tensor name '" << name << "'");
-    ENGINE_CHECK(names.insert(name).second, "save_safetensors('" << path << "'): duplicate tensor name '" << name << "'");
+    ENGINE_CHECK(names.insert(name).second,
+                 "save_safetensors('" << path << "'): duplicate tensor name '" << name << "'");
     ENGINE_CHECK(t.defined(), "save_safetensors('" << path << "'): tensor '" << name << "' is undefined");
     nlohmann::ordered_json e = nlohmann::ordered_json::object();
     e["dtype"] = safetensors_dtype_name(t.dtype());
@@ -232,7 +232,8 @@ SafetensorsData load_safetensors(const std::string& path) {
   out.metadata = std::move(h.metadata);
   for (const SafetensorsEntry& e : h.entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype, Device::cpu());
-    if (t.nbytes() > 0) pread_all(f.fd, t.data_ptr(), t.nbytes(), h.data_start + e.begin, path, "tensor '" + e.name + "'");
+    if (t.nbytes() > 0)
+      pread_all(f.fd, t.data_ptr(), t.nbytes(), h.data_start + e.begin, path, "tensor '" + e.name + "'");
     out.order.push_back(e.name);
     out.tensors.emplace(e.name, std::move(t));
   }

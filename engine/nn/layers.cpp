@@ -12,9 +12,9 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias) : in_features(in), out_f
 }
 
 void Linear::check_input(const Variable& x) const {
-  ENGINE_CHECK(x.dim() == 2 && x.size(1) == in_features,
-               "Linear(" << in_features << " -> " << out_features << "): expected input [N, " << in_features
-                         << "], got " << shape_str(x.shape()));
+  ENGINE_CHECK(x.dim() == 2 && x.size(1) == in_features, "Linear(" << in_features << " -> " << out_features
+                                                                   << "): expected input [N, " << in_features
+                                                                   << "], got " << shape_str(x.shape()));
 }
 
 Variable Linear::forward_impl(const Variable& x) { return ag::linear(x, weight, bias); }
@@ -34,9 +34,9 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t paddi
 }
 
 void Conv2d::check_input(const Variable& x) const {
-  ENGINE_CHECK(x.dim() == 4 && x.size(1) == in_channels,
-               "Conv2d(" << in_channels << " -> " << out_channels << "): expected NCHW input with " << in_channels
-                         << " channels, got " << shape_str(x.shape()));
+  ENGINE_CHECK(x.dim() == 4 && x.size(1) == in_channels, "Conv2d(" << in_channels << " -> " << out_channels
+                                                                   << "): expected NCHW input with " << in_channels
+                                                                   << " channels, got " << shape_str(x.shape()));
 }
 
 Variable Conv2d::forward_impl(const Variable& x) { return ag::conv2d(x, weight, bias, options); }
@@ -50,9 +50,9 @@ BatchNorm2d::BatchNorm2d(int64_t c, double momentum, double eps) : channels(c), 
 }
 
 void BatchNorm2d::check_input(const Variable& x) const {
-  ENGINE_CHECK(x.dim() == 4 && x.size(1) == channels,
-               "BatchNorm2d(" << channels << "): expected NCHW input with " << channels << " channels, got "
-                              << shape_str(x.shape()));
+  ENGINE_CHECK(x.dim() == 4 && x.size(1) == channels, "BatchNorm2d(" << channels << "): expected NCHW input with "
+                                                                     << channels << " channels, got "
+                                                                     << shape_str(x.shape()));
 }
 
 std::pair<Tensor, Tensor> BatchNorm2d::running_stats_for_forward() {
@@ -83,8 +83,8 @@ Variable BatchNorm2d::forward_act(const Variable& x, const Variable& residual, b
 }
 
 Pool2d::Pool2d(int64_t k, int64_t s, int64_t p) {
-  ENGINE_CHECK(k >= 1 && s >= 1 && p >= 0, "pooling layer: bad kernel " << k << ", stride " << s << " or padding "
-                                                         << p);
+  ENGINE_CHECK(k >= 1 && s >= 1 && p >= 0,
+               "pooling layer: bad kernel " << k << ", stride " << s << " or padding " << p);
   options.kh = options.kw = k;
   options.sh = options.sw = s;
   options.ph = options.pw = p;

@@ -39,7 +39,7 @@ class BatchNorm2d : public Module {
   // act(BN(x) + residual) as one fused op, the block epilogue of a ResNet; residual may
   // be undefined, act is relu or identity. Same parameters, buffers and updates as forward().
   Variable forward_act(const Variable& x, const Variable& residual, bool relu);
-  Variable weight, bias;                       // gamma, beta
+  Variable weight, bias;  // gamma, beta
   Tensor *running_mean, *running_var, *num_batches_tracked;
   int64_t channels;
   double momentum, eps;

@@ -20,8 +20,7 @@ Tensor& Module::register_buffer(const std::string& name, Tensor value) {
   return *buffers_.back().second;
 }
 
-void Module::collect_parameters(const std::string& prefix,
-                                std::vector<std::pair<std::string, Variable>>* out) const {
+void Module::collect_parameters(const std::string& prefix, std::vector<std::pair<std::string, Variable>>* out) const {
   for (const auto& [n, p] : params_) out->emplace_back(prefix + n, *p);
   for (const auto& [n, c] : children_) c->collect_parameters(prefix + n + ".", out);
 }
@@ -81,8 +80,7 @@ void Module::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& 
     seen[n] = true;
   }
   if (strict)
-    for (const auto& [n, _] : targets)
-      ENGINE_CHECK(seen.count(n), "load_state_dict: tensor '" << n << "' is missing");
+    for (const auto& [n, _] : targets) ENGINE_CHECK(seen.count(n), "load_state_dict: tensor '" << n << "' is missing");
 }
 
 void Module::train(bool on) {

@@ -6,10 +6,10 @@
 namespace engine::ops {
 
 void amp_unscale_(const std::vector<Tensor>& grads, const Tensor& found_inf, double inv_scale) {
-  ENGINE_CHECK(found_inf.defined() && found_inf.dtype() == DType::f32 && found_inf.numel() == 1 &&
-                   found_inf.is_contiguous(),
-               "amp_unscale: found_inf must be a contiguous f32 tensor of one element, got "
-                   << (found_inf.defined() ? found_inf.header() : std::string("undefined")));
+  ENGINE_CHECK(
+      found_inf.defined() && found_inf.dtype() == DType::f32 && found_inf.numel() == 1 && found_inf.is_contiguous(),
+      "amp_unscale: found_inf must be a contiguous f32 tensor of one element, got "
+          << (found_inf.defined() ? found_inf.header() : std::string("undefined")));
   OpCall call{OpKind::AMP_UNSCALE, {}, {found_inf}, nullptr};
   for (const Tensor& g : grads) {
     ENGINE_CHECK(g.defined() && is_floating(g.dtype()) && g.is_contiguous(),

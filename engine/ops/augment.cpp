@@ -9,12 +9,11 @@ Tensor augment_images(const Tensor& images, const Tensor& indices, const kernels
                "augment_images: images must be u8 [N, C, H, W] or [N, H, W, C], got " << images.header());
   ENGINE_CHECK(indices.dtype() == DType::i64 && indices.dim() == 1,
                "augment_images: indices must be i64 [B], got " << indices.header());
-  ENGINE_CHECK(images.device() == indices.device(), "augment_images: images on " << images.device().str()
-                                                                                 << " but indices on "
-                                                                                 << indices.device().str());
-  ENGINE_CHECK(options.crop_padding >= 0 && options.cutout_size >= 0,
-               "augment_images: crop_padding " << options.crop_padding << " and cutout_size " << options.cutout_size
-                                               << " must be >= 0");
+  ENGINE_CHECK(images.device() == indices.device(),
+               "augment_images: images on " << images.device().str() << " but indices on " << indices.device().str());
+  ENGINE_CHECK(options.crop_padding >= 0 && options.cutout_size >= 0, "augment_images: crop_padding "
+                                                                          << options.crop_padding << " and cutout_size "
+                                                                          << options.cutout_size << " must be >= 0");
   AugmentImagesAttrs a{options};
   kernels::AugmentParams& p = a.p;
   p.N = images.size(0);

@@ -29,10 +29,9 @@ kernels::Conv2dParams conv2d_params(const Shape& x, const Shape& w, const Conv2d
   ENGINE_CHECK(o.groups >= 1 && x[1] % o.groups == 0 && w[0] % o.groups == 0,
                "op conv2d: groups = " << o.groups << " must divide the input channels and the filters, got x "
                                       << shape_str(x) << " and w " << shape_str(w));
-  ENGINE_CHECK(w[1] * o.groups == x[1], "op conv2d: w must be [K, C/groups = " << x[1] / o.groups
-                                                                               << ", R, S] for groups = " << o.groups
-                                                                               << ", got x " << shape_str(x)
-                                                                               << " and w " << shape_str(w));
+  ENGINE_CHECK(w[1] * o.groups == x[1],
+               "op conv2d: w must be [K, C/groups = " << x[1] / o.groups << ", R, S] for groups = " << o.groups
+                                                      << ", got x " << shape_str(x) << " and w " << shape_str(w));
   kernels::Conv2dParams p;
   p.N = x[0];
   p.C = x[1];
@@ -71,19 +70,18 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   at.p.channels_last = fmt == MemoryFormat::ChannelsLast;
   Tensor y = Tensor::empty(out_shape(at.p), fmt, x.dtype(), x.device());
   if (y.numel() == 0) return y;
-  dispatch(OpCall{OpKind::CONV2D,
-                  {x.contiguous(fmt), w.contiguous(), bias.defined() ? bias.contiguous() : Tensor()}, {y}, &at});
+  dispatch(OpCall{
+      OpKind::CONV2D, {x.contiguous(fmt), w.contiguous(), bias.defined() ? bias.contiguous() : Tensor()}, {y}, &at});
   return y;
 }
 
 Tensor conv2d_bwd_data(const Tensor& gy, const Tensor& w, const Shape& x_shape, const Conv2dOptions& o) {
   check_float_pair("conv2d_bwd_data", "gy", gy, "w", w);
   ConvAttrs at{conv2d_params(x_shape, w.shape(), o)};
-  ENGINE_CHECK(gy.shape() == out_shape(at.p), "op conv2d_bwd_data: gy " << shape_str(gy.shape())
-                                                                        << " does not match the output shape "
-                                                                        << shape_str(out_shape(at.p)) << " of x "
-                                                                        << shape_str(x_shape) << " and w "
-                                                                        << shape_str(w.shape()));
+  ENGINE_CHECK(gy.shape() == out_shape(at.p), "op conv2d_bwd_data: gy "
+                                                  << shape_str(gy.shape()) << " does not match the output shape "
+                                                  << shape_str(out_shape(at.p)) << " of x " << shape_str(x_shape)
+                                                  << " and w " << shape_str(w.shape()));
   // gx takes gy's memory format (the autograd rule hands gy over in x's format).
   const MemoryFormat fmt = gy.suggest_memory_format();
   at.p.channels_last = fmt == MemoryFormat::ChannelsLast;
@@ -96,11 +94,10 @@ Tensor conv2d_bwd_data(const Tensor& gy, const Tensor& w, const Shape& x_shape, 
 Tensor conv2d_bwd_filter(const Tensor& gy, const Tensor& x, const Shape& w_shape, const Conv2dOptions& o) {
   check_float_pair("conv2d_bwd_filter", "gy", gy, "x", x);
   ConvAttrs at{conv2d_params(x.shape(), w_shape, o)};
-  ENGINE_CHECK(gy.shape() == out_shape(at.p), "op conv2d_bwd_filter: gy " << shape_str(gy.shape())
-                                                                          << " does not match the output shape "
-                                                                          << shape_str(out_shape(at.p)) << " of x "
-                                                                          << shape_str(x.shape()) << " and w "
-                                                                          << shape_str(w_shape));
+  ENGINE_CHECK(gy.shape() == out_shape(at.p), "op conv2d_bwd_filter: gy "
+                                                  << shape_str(gy.shape()) << " does not match the output shape "
+                                                  << shape_str(out_shape(at.p)) << " of x " << shape_str(x.shape())
+                                                  << " and w " << shape_str(w_shape));
   const MemoryFormat fmt = x.suggest_memory_format();
   at.p.channels_last = fmt == MemoryFormat::ChannelsLast;
   Tensor gw = Tensor::empty(w_shape, gy.dtype(), gy.device());

@@ -39,7 +39,7 @@ OpKind unary_kind(UnaryOp op) {
 void check_same_dtype(OpKind op, const Tensor& a, const Tensor& b) {
   ENGINE_CHECK(a.defined() && b.defined(), "op " << op_name(op) << ": undefined input");
   ENGINE_CHECK(a.dtype() == b.dtype(), "op " << op_name(op) << ": dtypes differ: " << a.header() << " and "
-                                            << b.header() << " (cast one with .to(dtype))");
+                                             << b.header() << " (cast one with .to(dtype))");
 }
 
 // Where an elementwise output lies: when every input of the output's full shape is
@@ -47,8 +47,8 @@ void check_same_dtype(OpKind op, const Tensor& a, const Tensor& b) {
 // otherwise it is row-major. The kernels write their output in row-major order, so the
 // op runs on views of all operands permuted to make the output row-major.
 struct ElementwiseLayout {
-  Strides strides;                // the output's strides
-  std::vector<int64_t> perm;      // outermost dim first; empty when row-major
+  Strides strides;            // the output's strides
+  std::vector<int64_t> perm;  // outermost dim first; empty when row-major
 };
 
 ElementwiseLayout elementwise_layout(const Shape& s, std::initializer_list<const Tensor*> ins) {
@@ -140,8 +140,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   ElementwiseLayout l = elementwise_layout(s, {&cond, &a, &b});
   Tensor out = Tensor::empty_strided(s, l.strides, a.dtype(), a.device());
   if (out.numel() == 0) return out;
-  dispatch(OpCall{OpKind::WHERE, {permuted(cond.expand(s), l), permuted(a.expand(s), l), permuted(b.expand(s), l)},
-                  {permuted(out, l)}, nullptr});
+  dispatch(OpCall{OpKind::WHERE,
+                  {permuted(cond.expand(s), l), permuted(a.expand(s), l), permuted(b.expand(s), l)},
+                  {permuted(out, l)},
+                  nullptr});
   return out;
 }
 
@@ -171,16 +173,15 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 
 Tensor activation_bwd(ActivationKind kind, const Tensor& gy, const Tensor& v) {
   check_same_dtype(OpKind::ACTIVATION_BWD, gy, v);
-  ENGINE_CHECK(gy.shape() == v.shape(), "op activation_bwd: gradient " << shape_str(gy.shape())
-                                                                        << " and input " << shape_str(v.shape())
-                                                                        << " differ in shape");
+  ENGINE_CHECK(gy.shape() == v.shape(), "op activation_bwd: gradient " << shape_str(gy.shape()) << " and input "
+                                                                       << shape_str(v.shape()) << " differ in shape");
   // The kernel reads both inputs as flat arrays: they share the output's layout.
   ElementwiseLayout l = elementwise_layout(gy.shape(), {&gy, &v});
   Tensor out = Tensor::empty_strided(gy.shape(), l.strides, gy.dtype(), gy.device());
   if (out.numel() == 0) return out;
   ActivationBwdAttrs at{kind};
-  dispatch(OpCall{OpKind::ACTIVATION_BWD, {permuted(gy, l).contiguous(), permuted(v, l).contiguous()},
-                  {permuted(out, l)}, &at});
+  dispatch(OpCall{
+      OpKind::ACTIVATION_BWD, {permuted(gy, l).contiguous(), permuted(v, l).contiguous()}, {permuted(out, l)}, &at});
   return out;
 }
 

@@ -7,9 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/params.h"
 #include "engine/core/tensor.h"
-#include "base/params.h"
-#include "base/params.h"
 
 namespace engine::ops {
 
@@ -19,9 +18,9 @@ using kernels::CompareOp;
 using kernels::UnaryOp;
 
 // ---- data movement (cpu_misc.cpp) ----
-Tensor copy(const Tensor& src, DType dtype);             // contiguous copy with cast
-void copy_into(const Tensor& dst, const Tensor& src);     // dst may be strided; src broadcasts
-void fill(const Tensor& dst, double value);               // dst may be strided
+Tensor copy(const Tensor& src, DType dtype);           // contiguous copy with cast
+void copy_into(const Tensor& dst, const Tensor& src);  // dst may be strided; src broadcasts
+void fill(const Tensor& dst, double value);            // dst may be strided
 // Counter-based random numbers (Philox-4x32-10): element i of the result takes the
 // Philox output for counter (offset + i): the same on every device for one seed.
 Tensor rand_uniform(const Shape& shape, uint64_t seed, uint64_t offset, DType dtype = DType::f32,
@@ -40,7 +39,7 @@ Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, double b);
 Tensor mul(const Tensor& a, double b);
 Tensor pow(const Tensor& a, double b);
-Tensor compare(CompareOp op, const Tensor& a, const Tensor& b);  // u8 result, 1 where true
+Tensor compare(CompareOp op, const Tensor& a, const Tensor& b);      // u8 result, 1 where true
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond u8, broadcasting
 Tensor unary(UnaryOp op, const Tensor& x, double alpha = 0, double beta = 0);
 Tensor neg(const Tensor& x);
@@ -62,8 +61,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
 Tensor max(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdim = false);  // i64; first max wins
-Tensor var(const Tensor& x, const std::vector<int64_t>& axes = {}, int64_t correction = 1,
-           bool keepdim = false);
+Tensor var(const Tensor& x, const std::vector<int64_t>& axes = {}, int64_t correction = 1, bool keepdim = false);
 // Sums a broadcast result back to `shape` (the inverse of broadcasting).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 
@@ -91,14 +89,13 @@ struct BatchNormOutput {
 // beside a bf16/f16 x on the CPU; save_* and the parameter gradients take their dtype).
 // In training the running statistics are updated in place with momentum
 // (running = (1 - momentum) * running + momentum * batch; the variance unbiased).
-BatchNormOutput batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                            const Tensor& running_mean, const Tensor& running_var, bool training,
-                            double momentum, double eps);
+BatchNormOutput batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                            const Tensor& running_var, bool training, double momentum, double eps);
 struct BatchNormGrads {
   Tensor gx, ggamma, gbeta;
 };
-BatchNormGrads batchnorm2d_bwd(const Tensor& gy, const Tensor& x, const Tensor& gamma,
-                               const Tensor& save_mean, const Tensor& save_invstd, bool training);
+BatchNormGrads batchnorm2d_bwd(const Tensor& gy, const Tensor& x, const Tensor& gamma, const Tensor& save_mean,
+                               const Tensor& save_invstd, bool training);
 // Batch norm with a fused epilogue (norm_act.cpp): y = act(BN(x) + residual), act = relu
 // or identity, residual [N, C, H, W] of x's dtype or undefined. The [C] tensors (gamma,
 // beta, running statistics, save_*) share one dtype: x's, or f32 beside a bf16/f16 x.
@@ -173,9 +170,9 @@ struct MoeRouteOutput {
   // The kept slots as rows of one expert-contiguous buffer, expert by expert and in
   // slot order within an expert: [R] i64 each. row_slot = t * k + j, row_token = t.
   Tensor row_token, row_slot, row_expert;
-  Tensor offsets;        // [E + 1] i64: expert e owns rows [offsets[e], offsets[e + 1])
-  Tensor counts;         // [E] i64: slots that chose each expert, before dropping
-  Tensor dropped_slots;  // [T * k - R] i64, ascending
+  Tensor offsets;                 // [E + 1] i64: expert e owns rows [offsets[e], offsets[e + 1])
+  Tensor counts;                  // [E] i64: slots that chose each expert, before dropping
+  Tensor dropped_slots;           // [T * k - R] i64, ascending
   int64_t kept = 0, dropped = 0;  // R and T * k - R (read back from the device)
 };
 // expert_idx i64 [T, k] (each in [0, E)). capacity < 0: dropless, every slot kept.
@@ -201,9 +198,9 @@ MoeRouterOutput moe_router_topk(const Tensor& x, const Tensor& w, int64_t k, dou
 struct MoeRouterGrads {
   Tensor gx, gw;
 };
-MoeRouterGrads moe_router_topk_bwd(const Tensor& x, const Tensor& w, const MoeRouterOutput& fwd,
-                                   const Tensor& g_logits, const Tensor& g_probs, const Tensor& g_weights,
-                                   double temperature, bool renormalize);
+MoeRouterGrads moe_router_topk_bwd(const Tensor& x, const Tensor& w, const MoeRouterOutput& fwd, const Tensor& g_logits,
+                                   const Tensor& g_probs, const Tensor& g_weights, double temperature,
+                                   bool renormalize);
 
 // ---- optimizer updates, in place (cpu_optim.cpp) ----
 // PyTorch's SGD: g = grad + wd * p; buf = momentum * buf + (1 - dampening) * g (buf = g

@@ -34,17 +34,15 @@ void check_index(const char* op, const Tensor& index) {
 }
 
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
-  ENGINE_CHECK(a.dtype() == b.dtype(),
-               "op " << op << ": dtypes differ: " << a.header() << " and " << b.header());
+  ENGINE_CHECK(a.dtype() == b.dtype(), "op " << op << ": dtypes differ: " << a.header() << " and " << b.header());
 }
 
 // index (and thus the result) matches `x` in every dim except `axis`.
 void check_index_shape(const char* op, const Tensor& x, const Tensor& index, int64_t axis) {
   bool ok = index.dim() == x.dim();
-  for (int64_t d = 0; ok && d < x.dim(); ++d)
-    ok = d == axis || index.shape()[size_t(d)] == x.shape()[size_t(d)];
-  ENGINE_CHECK(ok, "op " << op << ": index " << shape_str(index.shape()) << " must match "
-                         << shape_str(x.shape()) << " in every dim except axis " << axis);
+  for (int64_t d = 0; ok && d < x.dim(); ++d) ok = d == axis || index.shape()[size_t(d)] == x.shape()[size_t(d)];
+  ENGINE_CHECK(ok, "op " << op << ": index " << shape_str(index.shape()) << " must match " << shape_str(x.shape())
+                         << " in every dim except axis " << axis);
 }
 
 Shape with_axis(Shape s, int64_t axis, int64_t n) {
@@ -74,9 +72,9 @@ Tensor scatter_add(const Tensor& base, int64_t axis, const Tensor& index, const 
   check_index("scatter_add", index);
   axis = wrap_axis(axis, base.dim(), "scatter_add");
   check_index_shape("scatter_add", base, index, axis);
-  ENGINE_CHECK(src.shape() == index.shape(), "op scatter_add: source " << shape_str(src.shape())
-                                                 << " and index " << shape_str(index.shape())
-                                                 << " must have the same shape");
+  ENGINE_CHECK(src.shape() == index.shape(), "op scatter_add: source " << shape_str(src.shape()) << " and index "
+                                                                       << shape_str(index.shape())
+                                                                       << " must have the same shape");
   Tensor out = Tensor::empty(base.shape(), base.dtype(), base.device());
   if (out.numel() == 0) return out;
   AxisSplit s = split_at(base.shape(), axis);
@@ -110,9 +108,9 @@ Tensor index_add(const Tensor& base, int64_t axis, const Tensor& index, const Te
   ENGINE_CHECK(index.dim() == 1, "op index_add: the index must be 1-D, got " << shape_str(index.shape()));
   axis = wrap_axis(axis, base.dim(), "index_add");
   Shape want = with_axis(base.shape(), axis, index.numel());
-  ENGINE_CHECK(src.shape() == want, "op index_add: source " << shape_str(src.shape()) << " must be "
-                                        << shape_str(want) << " (base " << shape_str(base.shape())
-                                        << " with axis " << axis << " of the index's length)");
+  ENGINE_CHECK(src.shape() == want, "op index_add: source " << shape_str(src.shape()) << " must be " << shape_str(want)
+                                                            << " (base " << shape_str(base.shape()) << " with axis "
+                                                            << axis << " of the index's length)");
   Tensor out = Tensor::empty(base.shape(), base.dtype(), base.device());
   if (out.numel() == 0) return out;
   if (src.numel() == 0) {
@@ -134,8 +132,8 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t axis) {
   for (size_t t = 0; t < xs.size(); ++t) {
     const Tensor& x = xs[t];
     ENGINE_CHECK(x.defined(), "op concat: undefined input " << t);
-    ENGINE_CHECK(x.dtype() == x0.dtype(), "op concat: input " << t << " is " << x.header() << ", input 0 is "
-                                                               << x0.header());
+    ENGINE_CHECK(x.dtype() == x0.dtype(),
+                 "op concat: input " << t << " is " << x.header() << ", input 0 is " << x0.header());
     bool ok = x.dim() == x0.dim();
     for (int64_t d = 0; ok && d < x0.dim(); ++d) ok = d == axis || x.shape()[size_t(d)] == x0.shape()[size_t(d)];
     ENGINE_CHECK(ok, "op concat: input " << t << " " << shape_str(x.shape()) << " does not match input 0 "
@@ -164,10 +162,9 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
     ENGINE_CHECK(s >= 0, "op split: negative size " << s << " in " << shape_str(sizes));
     total += s;
   }
-  ENGINE_CHECK(total == x.shape()[size_t(axis)], "op split: sizes " << shape_str(sizes) << " sum to " << total
-                                                                    << ", but axis " << axis << " of "
-                                                                    << shape_str(x.shape()) << " has "
-                                                                    << x.shape()[size_t(axis)]);
+  ENGINE_CHECK(total == x.shape()[size_t(axis)],
+               "op split: sizes " << shape_str(sizes) << " sum to " << total << ", but axis " << axis << " of "
+                                  << shape_str(x.shape()) << " has " << x.shape()[size_t(axis)]);
   std::vector<Tensor> parts;
   int64_t at = 0;
   for (int64_t s : sizes) {
@@ -192,8 +189,8 @@ TopKOutput topk(const Tensor& x, int64_t k, int64_t axis, bool largest) {
   ENGINE_CHECK(x.dim() > 0, "op topk: a scalar has no axis to select from");
   axis = wrap_axis(axis, x.dim(), "topk");
   AxisSplit s = split_at(x.shape(), axis);
-  ENGINE_CHECK(k >= 0 && k <= s.n, "op topk: k = " << k << " is outside [0, " << s.n << "] for axis " << axis
-                                                   << " of " << shape_str(x.shape()));
+  ENGINE_CHECK(k >= 0 && k <= s.n, "op topk: k = " << k << " is outside [0, " << s.n << "] for axis " << axis << " of "
+                                                   << shape_str(x.shape()));
   Shape os = with_axis(x.shape(), axis, k);
   TopKOutput r{Tensor::empty(os, x.dtype(), x.device()), Tensor::empty(os, DType::i64, x.device())};
   if (r.values.numel() == 0) return r;

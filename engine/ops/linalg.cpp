@@ -78,8 +78,8 @@ Tensor matmul(const Tensor& a0, const Tensor& b0) {
   const Tensor a = a0.dim() == 1 ? a0.unsqueeze(0) : a0;
   const Tensor b = b0.dim() == 1 ? b0.unsqueeze(1) : b0;
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
-  ENGINE_CHECK(b.size(-2) == K, "op matmul: inner dimensions differ: a " << shape_str(a0.shape()) << " x b "
-                                                                          << shape_str(b0.shape()));
+  ENGINE_CHECK(b.size(-2) == K,
+               "op matmul: inner dimensions differ: a " << shape_str(a0.shape()) << " x b " << shape_str(b0.shape()));
   const Shape batch = broadcast_shapes(Shape(a.shape().begin(), a.shape().end() - 2),
                                        Shape(b.shape().begin(), b.shape().end() - 2), "matmul");
   Shape out_shape = batch, final_shape = batch;
@@ -115,7 +115,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   check_pair("linear", x, w);
   ENGINE_CHECK(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1),
                "op linear: expected x [N, in] and w [out, in], got x " << shape_str(x.shape()) << " and w "
-                                                                         << shape_str(w.shape()));
+                                                                       << shape_str(w.shape()));
   if (bias.defined()) {
     check_pair("linear", x, bias);
     ENGINE_CHECK(bias.dim() == 1 && bias.size(0) == w.size(0), "op linear: bias must be [out], got bias "
@@ -124,8 +124,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   }
   Tensor y = Tensor::empty({x.size(0), w.size(0)}, x.dtype(), x.device());
   if (y.numel() == 0) return y;
-  dispatch(OpCall{OpKind::LINEAR, {x.contiguous(), w.contiguous(), bias.defined() ? bias.contiguous() : Tensor()},
-                  {y}, nullptr});
+  dispatch(OpCall{
+      OpKind::LINEAR, {x.contiguous(), w.contiguous(), bias.defined() ? bias.contiguous() : Tensor()}, {y}, nullptr});
   return y;
 }
 

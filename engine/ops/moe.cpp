@@ -27,16 +27,16 @@ void check_offsets_tensor(const char* op, const Tensor& offsets, const Tensor& l
 void check_operand(const char* op, const char* what, const Tensor& t, int64_t dims) {
   ENGINE_CHECK(t.defined(), "op " << op << ": undefined " << what);
   ENGINE_CHECK(is_float(t.dtype()), "op " << op << ": " << what << " must be floating, got " << t.header());
-  ENGINE_CHECK(t.dim() == dims, "op " << op << ": " << what << " must have " << dims << " dims, got "
-                                      << shape_str(t.shape()));
+  ENGINE_CHECK(t.dim() == dims,
+               "op " << op << ": " << what << " must have " << dims << " dims, got " << shape_str(t.shape()));
 }
 
 }  // namespace
 
 int64_t moe_capacity(double capacity_factor, int64_t T, int64_t k, int64_t E) {
-  ENGINE_CHECK(capacity_factor > 0 && T >= 0 && k >= 1 && E >= 1,
-               "moe_capacity: bad arguments (capacity factor " << capacity_factor << ", T " << T << ", k " << k
-                                                               << ", E " << E << ")");
+  ENGINE_CHECK(capacity_factor > 0 && T >= 0 && k >= 1 && E >= 1, "moe_capacity: bad arguments (capacity factor "
+                                                                      << capacity_factor << ", T " << T << ", k " << k
+                                                                      << ", E " << E << ")");
   // A relative nudge keeps exact products such as 1.25 * 64 * 2 / 4 = 40 from rounding up.
   double c = capacity_factor * double(T) * double(k) / double(E);
   return int64_t(std::ceil(c * (1.0 - 1e-12)));
@@ -48,13 +48,12 @@ MoeRouteOutput moe_route(const Tensor& expert_idx, const Tensor& priority, int64
                    << (expert_idx.defined() ? expert_idx.header() : std::string("undefined")));
   ENGINE_CHECK(num_experts >= 1, "op moe_route: num_experts = " << num_experts << ", expected >= 1");
   const int64_t T = expert_idx.size(0), k = expert_idx.size(1), S = T * k;
-  ENGINE_CHECK(k >= 1 && k <= num_experts, "op moe_route: k = " << k << " choices per token from " << num_experts
-                                                                 << " experts");
+  ENGINE_CHECK(k >= 1 && k <= num_experts,
+               "op moe_route: k = " << k << " choices per token from " << num_experts << " experts");
   if (priority.defined()) {
-    ENGINE_CHECK(priority.shape() == expert_idx.shape() && (priority.dtype() == DType::f32 ||
-                                                            priority.dtype() == DType::f64),
-                 "op moe_route: priority must be f32/f64 " << shape_str(expert_idx.shape()) << ", got "
-                                                            << priority.header());
+    ENGINE_CHECK(
+        priority.shape() == expert_idx.shape() && (priority.dtype() == DType::f32 || priority.dtype() == DType::f64),
+        "op moe_route: priority must be f32/f64 " << shape_str(expert_idx.shape()) << ", got " << priority.header());
   }
   Device dev = expert_idx.device();
   Tensor row_token = Tensor::empty({S}, DType::i64, dev), row_slot = Tensor::empty({S}, DType::i64, dev),
@@ -89,13 +88,12 @@ GroupedShapes grouped_shapes(const char* op, const Tensor& rows, const Tensor& w
                              bool rows_are_output_side) {
   check_operand(op, "rows", rows, 2);
   check_operand(op, "weight", w, 3);
-  ENGINE_CHECK(rows.dtype() == w.dtype(), "op " << op << ": dtypes differ: " << rows.header() << " and "
-                                                << w.header());
+  ENGINE_CHECK(rows.dtype() == w.dtype(), "op " << op << ": dtypes differ: " << rows.header() << " and " << w.header());
   check_offsets_tensor(op, offsets, rows);
   GroupedShapes s{w.size(0), rows.size(0), w.size(1), w.size(2)};
-  ENGINE_CHECK(offsets.numel() == s.E + 1, "op " << op << ": offsets " << shape_str(offsets.shape())
-                                                 << " for weights " << shape_str(w.shape()) << " (expected [E + 1] = ["
-                                                 << s.E + 1 << "])");
+  ENGINE_CHECK(offsets.numel() == s.E + 1, "op " << op << ": offsets " << shape_str(offsets.shape()) << " for weights "
+                                                 << shape_str(w.shape()) << " (expected [E + 1] = [" << s.E + 1
+                                                 << "])");
   int64_t want = rows_are_output_side ? s.Cout : s.Cin;
   ENGINE_CHECK(rows.size(1) == want, "op " << op << ": rows " << shape_str(rows.shape()) << " do not match weights "
                                            << shape_str(w.shape()) << " (expected " << want << " columns)");
@@ -118,8 +116,8 @@ Tensor moe_grouped_matmul_bwd_data(const Tensor& gy, const Tensor& w, const Tens
   Tensor gx = Tensor::empty({s.R, s.Cin}, gy.dtype(), gy.device());
   if (gx.numel() == 0) return gx;
   MoeGroupedMatmulAttrs a{kernels::MoeGroupedMatmulParams{s.E, s.R, s.Cin, s.Cout}};
-  dispatch(OpCall{OpKind::MOE_GROUPED_MATMUL_BWD_DATA, {gy.contiguous(), w.contiguous(), offsets.contiguous()},
-                  {gx}, &a});
+  dispatch(
+      OpCall{OpKind::MOE_GROUPED_MATMUL_BWD_DATA, {gy.contiguous(), w.contiguous(), offsets.contiguous()}, {gx}, &a});
   return gx;
 }
 
@@ -131,8 +129,8 @@ Tensor moe_grouped_matmul_bwd_weight(const Tensor& x, const Tensor& gy, const Te
   ENGINE_CHECK(x.size(0) == gy.size(0), "op " << op << ": x " << shape_str(x.shape()) << " and gy "
                                               << shape_str(gy.shape()) << " differ in rows");
   check_offsets_tensor(op, offsets, x);
-  ENGINE_CHECK(offsets.numel() == num_experts + 1, "op " << op << ": offsets " << shape_str(offsets.shape())
-                                                         << " for " << num_experts << " experts");
+  ENGINE_CHECK(offsets.numel() == num_experts + 1,
+               "op " << op << ": offsets " << shape_str(offsets.shape()) << " for " << num_experts << " experts");
   GroupedShapes s{num_experts, x.size(0), x.size(1), gy.size(1)};
   Tensor gw = Tensor::empty({s.E, s.Cin, s.Cout}, x.dtype(), x.device());
   if (gw.numel() == 0) return gw;
@@ -141,8 +139,8 @@ Tensor moe_grouped_matmul_bwd_weight(const Tensor& x, const Tensor& gy, const Te
     return gw;
   }
   MoeGroupedMatmulAttrs a{kernels::MoeGroupedMatmulParams{s.E, s.R, s.Cin, s.Cout}};
-  dispatch(OpCall{OpKind::MOE_GROUPED_MATMUL_BWD_WEIGHT, {x.contiguous(), gy.contiguous(), offsets.contiguous()},
-                  {gw}, &a});
+  dispatch(
+      OpCall{OpKind::MOE_GROUPED_MATMUL_BWD_WEIGHT, {x.contiguous(), gy.contiguous(), offsets.contiguous()}, {gw}, &a});
   return gw;
 }
 

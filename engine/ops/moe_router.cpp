@@ -10,16 +10,15 @@ namespace {
 
 bool is_float(DType d) { return d == DType::f32 || d == DType::f64 || d == DType::bf16 || d == DType::f16; }
 
-kernels::MoeRouterParams router_params(const char* op, const Tensor& x, const Tensor& w, int64_t k,
-                                       double temperature, bool renormalize) {
+kernels::MoeRouterParams router_params(const char* op, const Tensor& x, const Tensor& w, int64_t k, double temperature,
+                                       bool renormalize) {
   ENGINE_CHECK(x.defined() && w.defined() && x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1),
                "op " << op << ": expected x [T, C] and w [E, C], got "
                      << (x.defined() ? shape_str(x.shape()) : "undefined") << " and "
                      << (w.defined() ? shape_str(w.shape()) : "undefined"));
   ENGINE_CHECK(is_float(x.dtype()) && x.dtype() == w.dtype(),
                "op " << op << ": x and w must share one float dtype, got " << x.header() << " and " << w.header());
-  ENGINE_CHECK(x.device() == w.device(), "op " << op << ": x on " << x.device().str() << ", w on "
-                                               << w.device().str());
+  ENGINE_CHECK(x.device() == w.device(), "op " << op << ": x on " << x.device().str() << ", w on " << w.device().str());
   const int64_t E = w.size(0);
   ENGINE_CHECK(E >= 1 && k >= 1 && k <= E, "op " << op << ": k = " << k << " of " << E << " experts");
   ENGINE_CHECK(temperature > 0, "op " << op << ": temperature = " << temperature << ", expected > 0");
@@ -53,9 +52,9 @@ MoeRouterOutput moe_router_topk(const Tensor& x, const Tensor& w, int64_t k, dou
   return r;
 }
 
-MoeRouterGrads moe_router_topk_bwd(const Tensor& x, const Tensor& w, const MoeRouterOutput& fwd,
-                                   const Tensor& g_logits, const Tensor& g_probs, const Tensor& g_weights,
-                                   double temperature, bool renormalize) {
+MoeRouterGrads moe_router_topk_bwd(const Tensor& x, const Tensor& w, const MoeRouterOutput& fwd, const Tensor& g_logits,
+                                   const Tensor& g_probs, const Tensor& g_weights, double temperature,
+                                   bool renormalize) {
   const char* op = "moe_router_topk_bwd";
   ENGINE_CHECK(fwd.probs.defined() && fwd.top_idx.defined() && fwd.top_probs.defined(),
                "op " << op << ": needs the forward's probs, top_idx and top_probs");

@@ -46,8 +46,8 @@ BatchNormOutput batchnorm2d(const Tensor& x, const Tensor& gamma, const Tensor& 
   ENGINE_CHECK(eps >= 0, "op batchnorm2d: eps must be >= 0, got " << eps);
   BatchNormAttrs a{bn_params(x, training, momentum, eps)};
   if (training)
-    ENGINE_CHECK(a.p.N * a.p.HW > 1, "op batchnorm2d: training needs more than one value per channel, got input "
-                                         << shape_str(x.shape()));
+    ENGINE_CHECK(a.p.N * a.p.HW > 1,
+                 "op batchnorm2d: training needs more than one value per channel, got input " << shape_str(x.shape()));
   const MemoryFormat fmt = x.suggest_memory_format();
   a.p.channels_last = fmt == MemoryFormat::ChannelsLast;
   BatchNormOutput out;
@@ -143,7 +143,7 @@ Tensor maxpool2d_bwd(const Tensor& gy, const Tensor& indices, const Shape& x_sha
   check_grad_shape(gy, a.p, "maxpool2d_bwd");
   ENGINE_CHECK(indices.defined() && indices.dtype() == DType::i64 && indices.shape() == gy.shape(),
                "op maxpool2d_bwd: indices must be i64 of the gradient's shape " << shape_str(gy.shape()) << ", got "
-                                                                               << indices.header());
+                                                                                << indices.header());
   // gx takes gy's memory format (the autograd rule hands gy over in x's format).
   const MemoryFormat fmt = gy.suggest_memory_format();
   a.p.channels_last = fmt == MemoryFormat::ChannelsLast;

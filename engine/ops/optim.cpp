@@ -43,13 +43,13 @@ namespace {
 void check_group(const char* op, const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                  const std::vector<const std::vector<Tensor>*>& states, const std::vector<const char*>& state_names,
                  size_t n_decay) {
-  ENGINE_CHECK(grads.size() == params.size(), op << ": " << params.size() << " parameters but " << grads.size()
-                                                 << " gradients");
-  ENGINE_CHECK(n_decay == params.size(), op << ": " << params.size() << " parameters but " << n_decay
-                                            << " weight decays");
+  ENGINE_CHECK(grads.size() == params.size(),
+               op << ": " << params.size() << " parameters but " << grads.size() << " gradients");
+  ENGINE_CHECK(n_decay == params.size(),
+               op << ": " << params.size() << " parameters but " << n_decay << " weight decays");
   for (size_t s = 0; s < states.size(); ++s)
-    ENGINE_CHECK(states[s]->size() == params.size(), op << ": " << params.size() << " parameters but "
-                                                         << states[s]->size() << " " << state_names[s]);
+    ENGINE_CHECK(states[s]->size() == params.size(),
+                 op << ": " << params.size() << " parameters but " << states[s]->size() << " " << state_names[s]);
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     ENGINE_CHECK(p.defined() && p.is_contiguous(), op << ": parameter " << i << " must be defined and contiguous");
@@ -70,8 +70,8 @@ void sgd_step_multi(const std::vector<Tensor>& params, const std::vector<Tensor>
   std::vector<const std::vector<Tensor>*> states;
   if (momentum != 0) states.push_back(&momentum_bufs);
   check_group(op, params, grads, states, {"momentum buffers"}, weight_decay.size());
-  ENGINE_CHECK(first_step.size() == params.size(), op << ": " << params.size() << " parameters but "
-                                                      << first_step.size() << " first-step flags");
+  ENGINE_CHECK(first_step.size() == params.size(),
+               op << ": " << params.size() << " parameters but " << first_step.size() << " first-step flags");
   if (params.empty()) return;
   SgdMultiAttrs a;
   a.h = kernels::SgdHyper{lr, momentum, dampening, nesterov};
@@ -87,8 +87,7 @@ void adamw_step_multi(const std::vector<Tensor>& params, const std::vector<Tenso
                       double beta1, double beta2, double eps, const std::vector<double>& weight_decay, int64_t step) {
   const char* op = "adamw_step_multi";
   ENGINE_CHECK(step >= 1, op << ": step counts from 1, got " << step);
-  check_group(op, params, grads, {&exp_avgs, &exp_avg_sqs}, {"first moments", "second moments"},
-              weight_decay.size());
+  check_group(op, params, grads, {&exp_avgs, &exp_avg_sqs}, {"first moments", "second moments"}, weight_decay.size());
   if (params.empty()) return;
   AdamWMultiAttrs a;
   a.h = kernels::AdamWHyper{lr, beta1, beta2, eps, step};

@@ -37,7 +37,7 @@ class GradScaler {
 
   double get_scale() const { return scale_; }
   int64_t growth_tracker() const { return growth_tracker_; }  // good steps since the last change
-  int64_t skipped_steps() const { return skipped_; }           // steps skipped since the start
+  int64_t skipped_steps() const { return skipped_; }          // steps skipped since the start
   bool enabled() const { return o_.enabled; }
   const GradScalerOptions& options() const { return o_; }
 

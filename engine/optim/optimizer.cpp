@@ -82,8 +82,8 @@ void Optimizer::load_state_dict(const std::vector<std::pair<std::string, Tensor>
       ++used;
     }
   }
-  ENGINE_CHECK(used == state.size(), "optimizer state: " << state.size() - used
-                                                         << " tensors match no parameter of this model");
+  ENGINE_CHECK(used == state.size(),
+               "optimizer state: " << state.size() - used << " tensors match no parameter of this model");
   steps_ = steps;
 }
 
@@ -95,7 +95,8 @@ void Optimizer::to(Device device) {
 SGD::SGD(std::vector<ParamEntry> params, const SgdOptions& o) : Optimizer(std::move(params)), options(o) {
   ENGINE_CHECK(o.lr > 0, "SGD: lr must be > 0, got " << o.lr);
   ENGINE_CHECK(o.momentum >= 0, "SGD: momentum must be >= 0, got " << o.momentum);
-  ENGINE_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0), "SGD: Nesterov needs momentum > 0 and no dampening");
+  ENGINE_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0),
+               "SGD: Nesterov needs momentum > 0 and no dampening");
   lr_ = o.lr;
 }
 

@@ -7,9 +7,9 @@ namespace engine::kernels {
 void augment_images_fwd_cpu(float* out, const uint8_t* images, const int64_t* indices, const AugmentParams& p) {
   // Checked before the parallel loop: an exception cannot leave an OpenMP region.
   for (int64_t b = 0; b < p.B; ++b)
-    ENGINE_CHECK(indices[b] >= 0 && indices[b] < p.N, "op augment_images: index "
-                                                          << indices[b] << " at position " << b
-                                                          << " is out of range [0, " << p.N << ")");
+    ENGINE_CHECK(indices[b] >= 0 && indices[b] < p.N, "op augment_images: index " << indices[b] << " at position " << b
+                                                                                  << " is out of range [0, " << p.N
+                                                                                  << ")");
   const int64_t per = p.C * p.H * p.W;
 #pragma omp parallel for if (p.B * per >= (1 << 16))
   for (int64_t b = 0; b < p.B; ++b) {

@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include "base/check.h"
-#include "base/rng.h"
 #include "base/convert.h"
+#include "base/rng.h"
 
 namespace engine::kernels {
 namespace {
@@ -52,8 +52,8 @@ inline T apply_unary(UnaryOp op, T x, T alpha, T beta) {
 }  // namespace
 
 template <class T>
-void binary_fwd_cpu(BinaryOp op, T* y, const T* a, const StridedLayout& la, const T* b,
-                    const StridedLayout& lb, int64_t n) {
+void binary_fwd_cpu(BinaryOp op, T* y, const T* a, const StridedLayout& la, const T* b, const StridedLayout& lb,
+                    int64_t n) {
   if (la.contiguous && lb.contiguous) {
 #pragma omp parallel for if (n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) y[i] = apply_binary(op, a[i], b[i]);
@@ -64,8 +64,8 @@ void binary_fwd_cpu(BinaryOp op, T* y, const T* a, const StridedLayout& la, cons
 }
 
 template <class T>
-void compare_fwd_cpu(CompareOp op, uint8_t* y, const T* a, const StridedLayout& la, const T* b,
-                     const StridedLayout& lb, int64_t n) {
+void compare_fwd_cpu(CompareOp op, uint8_t* y, const T* a, const StridedLayout& la, const T* b, const StridedLayout& lb,
+                     int64_t n) {
 #pragma omp parallel for if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     T x = a[off(la, i)], z = b[off(lb, i)];
@@ -83,15 +83,14 @@ void compare_fwd_cpu(CompareOp op, uint8_t* y, const T* a, const StridedLayout& 
 }
 
 template <class T>
-void where_fwd_cpu(T* y, const uint8_t* c, const StridedLayout& lc, const T* a, const StridedLayout& la,
-                   const T* b, const StridedLayout& lb, int64_t n) {
+void where_fwd_cpu(T* y, const uint8_t* c, const StridedLayout& lc, const T* a, const StridedLayout& la, const T* b,
+                   const StridedLayout& lb, int64_t n) {
 #pragma omp parallel for if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = c[off(lc, i)] ? a[off(la, i)] : b[off(lb, i)];
 }
 
 template <class T>
-void unary_fwd_cpu(UnaryOp op, double alpha, double beta, T* y, const T* x, const StridedLayout& lx,
-                   int64_t n) {
+void unary_fwd_cpu(UnaryOp op, double alpha, double beta, T* y, const T* x, const StridedLayout& lx, int64_t n) {
   T al = T(alpha), be = T(beta);
 #pragma omp parallel for if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = apply_unary(op, x[off(lx, i)], al, be);
@@ -118,14 +117,14 @@ void activation_bwd_cpu(ActivationKind kind, T* gx, const T* gy, const T* v, int
   }
 }
 
-#define INSTANTIATE(T)                                                                                  \
-  template void binary_fwd_cpu<T>(BinaryOp, T*, const T*, const StridedLayout&, const T*,              \
-                                  const StridedLayout&, int64_t);                                     \
-  template void compare_fwd_cpu<T>(CompareOp, uint8_t*, const T*, const StridedLayout&, const T*,      \
-                                   const StridedLayout&, int64_t);                                    \
-  template void where_fwd_cpu<T>(T*, const uint8_t*, const StridedLayout&, const T*, const StridedLayout&, \
-                                 const T*, const StridedLayout&, int64_t);                            \
-  template void unary_fwd_cpu<T>(UnaryOp, double, double, T*, const T*, const StridedLayout&, int64_t); \
+#define INSTANTIATE(T)                                                                                               \
+  template void binary_fwd_cpu<T>(BinaryOp, T*, const T*, const StridedLayout&, const T*, const StridedLayout&,      \
+                                  int64_t);                                                                          \
+  template void compare_fwd_cpu<T>(CompareOp, uint8_t*, const T*, const StridedLayout&, const T*,                    \
+                                   const StridedLayout&, int64_t);                                                   \
+  template void where_fwd_cpu<T>(T*, const uint8_t*, const StridedLayout&, const T*, const StridedLayout&, const T*, \
+                                 const StridedLayout&, int64_t);                                                     \
+  template void unary_fwd_cpu<T>(UnaryOp, double, double, T*, const T*, const StridedLayout&, int64_t);              \
   template void activation_bwd_cpu<T>(ActivationKind, T*, const T*, const T*, int64_t);
 INSTANTIATE(float)
 INSTANTIATE(double)

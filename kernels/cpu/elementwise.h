@@ -9,18 +9,17 @@ namespace engine::kernels {
 
 // y (contiguous, n elements) = op(a, b), a and b strided/broadcast over y's shape.
 template <class T>
-void binary_fwd_cpu(BinaryOp op, T* y, const T* a, const StridedLayout& la, const T* b,
-                    const StridedLayout& lb, int64_t n);
+void binary_fwd_cpu(BinaryOp op, T* y, const T* a, const StridedLayout& la, const T* b, const StridedLayout& lb,
+                    int64_t n);
 template <class T>
-void compare_fwd_cpu(CompareOp op, uint8_t* y, const T* a, const StridedLayout& la, const T* b,
-                     const StridedLayout& lb, int64_t n);
+void compare_fwd_cpu(CompareOp op, uint8_t* y, const T* a, const StridedLayout& la, const T* b, const StridedLayout& lb,
+                     int64_t n);
 template <class T>
-void where_fwd_cpu(T* y, const uint8_t* c, const StridedLayout& lc, const T* a, const StridedLayout& la,
-                   const T* b, const StridedLayout& lb, int64_t n);
+void where_fwd_cpu(T* y, const uint8_t* c, const StridedLayout& lc, const T* a, const StridedLayout& la, const T* b,
+                   const StridedLayout& lb, int64_t n);
 // alpha, beta: clamp bounds.
 template <class T>
-void unary_fwd_cpu(UnaryOp op, double alpha, double beta, T* y, const T* x, const StridedLayout& lx,
-                   int64_t n);
+void unary_fwd_cpu(UnaryOp op, double alpha, double beta, T* y, const T* x, const StridedLayout& lx, int64_t n);
 template <class T>
 void activation_bwd_cpu(ActivationKind kind, T* gx, const T* gy, const T* x_or_y, int64_t n);
 

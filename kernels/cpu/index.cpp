@@ -17,15 +17,14 @@ constexpr int64_t kInnerBlock = 256;
 // Serial pass before any parallel loop: an exception cannot leave an OpenMP region.
 void check_indices(const char* op, const int64_t* idx, int64_t count, int64_t n) {
   for (int64_t j = 0; j < count; ++j)
-    ENGINE_CHECK(idx[j] >= 0 && idx[j] < n, "op " << op << ": index " << idx[j] << " at position " << j
-                                                  << " is out of range [0, " << n << ")");
+    ENGINE_CHECK(idx[j] >= 0 && idx[j] < n,
+                 "op " << op << ": index " << idx[j] << " at position " << j << " is out of range [0, " << n << ")");
 }
 
 }  // namespace
 
 template <class T>
-void gather_fwd_cpu(T* y, const T* x, const int64_t* idx, int64_t outer, int64_t n_x, int64_t n_idx,
-                    int64_t inner) {
+void gather_fwd_cpu(T* y, const T* x, const int64_t* idx, int64_t outer, int64_t n_x, int64_t n_idx, int64_t inner) {
   int64_t total = outer * n_idx * inner;
   check_indices("gather", idx, total, n_x);
 #pragma omp parallel for if (total > kParallelMin)
@@ -65,8 +64,8 @@ void index_select_fwd_cpu(T* y, const T* x, const int64_t* idx, int64_t outer, i
 }
 
 template <class T>
-void index_add_fwd_cpu(T* y, const T* base, const int64_t* idx, const T* src, int64_t outer, int64_t n_y,
-                       int64_t n_idx, int64_t inner) {
+void index_add_fwd_cpu(T* y, const T* base, const int64_t* idx, const T* src, int64_t outer, int64_t n_y, int64_t n_idx,
+                       int64_t inner) {
   check_indices("index_add", idx, n_idx, n_y);
   if (y != base) std::memcpy(y, base, size_t(outer * n_y * inner) * sizeof(T));
   // Work items are (o, block of inner): disjoint outputs, rows added in j order.
@@ -83,8 +82,8 @@ void index_add_fwd_cpu(T* y, const T* base, const int64_t* idx, const T* src, in
   }
 }
 
-void concat_fwd_cpu(void* y, const void* const* xs, const int64_t* sizes, int64_t count, int64_t outer,
-                    int64_t inner, size_t elem_size) {
+void concat_fwd_cpu(void* y, const void* const* xs, const int64_t* sizes, int64_t count, int64_t outer, int64_t inner,
+                    size_t elem_size) {
   int64_t total = 0;
   for (int64_t t = 0; t < count; ++t) total += sizes[t];
   auto* out = static_cast<char*>(y);
@@ -131,9 +130,8 @@ void topk_fwd_cpu(T* values, int64_t* indices, const T* x, int64_t outer, int64_
       int64_t o = c / inner, i = c % inner;
       const T* col = x + o * n * inner + i;
       for (int64_t j = 0; j < n; ++j) order[size_t(j)] = j;
-      std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int64_t a, int64_t b) {
-        return ranks_before(col[a * inner], a, col[b * inner], b);
-      });
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [&](int64_t a, int64_t b) { return ranks_before(col[a * inner], a, col[b * inner], b); });
       for (int64_t r = 0; r < k; ++r) {
         int64_t at = (o * k + r) * inner + i;
         indices[at] = order[size_t(r)];
@@ -143,14 +141,12 @@ void topk_fwd_cpu(T* values, int64_t* indices, const T* x, int64_t outer, int64_
   }
 }
 
-#define INSTANTIATE(T)                                                                                         \
-  template void gather_fwd_cpu<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t);           \
-  template void scatter_add_fwd_cpu<T>(T*, const T*, const int64_t*, const T*, int64_t, int64_t, int64_t,       \
-                                       int64_t);                                                               \
-  template void index_select_fwd_cpu<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t);     \
-  template void index_add_fwd_cpu<T>(T*, const T*, const int64_t*, const T*, int64_t, int64_t, int64_t,         \
-                                     int64_t);                                                                 \
-  template void dropout_fwd_cpu<T>(T*, uint8_t*, const T*, int64_t, double, uint64_t, uint64_t);               \
+#define INSTANTIATE(T)                                                                                              \
+  template void gather_fwd_cpu<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t);                \
+  template void scatter_add_fwd_cpu<T>(T*, const T*, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t); \
+  template void index_select_fwd_cpu<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t);          \
+  template void index_add_fwd_cpu<T>(T*, const T*, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t);   \
+  template void dropout_fwd_cpu<T>(T*, uint8_t*, const T*, int64_t, double, uint64_t, uint64_t);                    \
   template void topk_fwd_cpu<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t, int64_t, bool);
 INSTANTIATE(float)
 INSTANTIATE(double)

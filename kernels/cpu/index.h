@@ -11,8 +11,7 @@ namespace engine::kernels {
 
 // y [outer, n_idx, inner] = x [outer, n_x, inner] at idx [outer, n_idx, inner] along the middle axis.
 template <class T>
-void gather_fwd_cpu(T* y, const T* x, const int64_t* idx, int64_t outer, int64_t n_x, int64_t n_idx,
-                    int64_t inner);
+void gather_fwd_cpu(T* y, const T* x, const int64_t* idx, int64_t outer, int64_t n_x, int64_t n_idx, int64_t inner);
 // y [outer, n_y, inner] = base; y[o, idx[o, j, i], i] += src[o, j, i]. y may alias base.
 template <class T>
 void scatter_add_fwd_cpu(T* y, const T* base, const int64_t* idx, const T* src, int64_t outer, int64_t n_y,
@@ -23,13 +22,13 @@ void index_select_fwd_cpu(T* y, const T* x, const int64_t* idx, int64_t outer, i
                           int64_t inner);
 // y [outer, n_y, inner] = base; y[o, idx[j], i] += src[o, j, i]. y may alias base.
 template <class T>
-void index_add_fwd_cpu(T* y, const T* base, const int64_t* idx, const T* src, int64_t outer, int64_t n_y,
-                       int64_t n_idx, int64_t inner);
+void index_add_fwd_cpu(T* y, const T* base, const int64_t* idx, const T* src, int64_t outer, int64_t n_y, int64_t n_idx,
+                       int64_t inner);
 
 // y [outer, sum(sizes), inner] = the xs[t] [outer, sizes[t], inner] side by side. Works
 // on raw bytes, so any dtype of elem_size bytes.
-void concat_fwd_cpu(void* y, const void* const* xs, const int64_t* sizes, int64_t count, int64_t outer,
-                    int64_t inner, size_t elem_size);
+void concat_fwd_cpu(void* y, const void* const* xs, const int64_t* sizes, int64_t count, int64_t outer, int64_t inner,
+                    size_t elem_size);
 
 // mask[i] = double(philox_uniform(seed, offset + i)) >= p, compared in double;
 // y[i] = x[i] * mask[i] / (1 - p) (y = 0 where p == 1).

@@ -48,8 +48,8 @@ void matmul_fwd_cpu(T* c, const T* a, const T* b, const MatmulParams& p) {
   }
   // BLAS threads each call internally, so the batch loop stays serial.
   for (int64_t i = 0; i < p.batch; ++i)
-    gemm_cpu<T>(p.trans_a, p.trans_b, p.M, p.N, p.K, T(1), a + i * p.stride_a, p.lda, b + i * p.stride_b, p.ldb,
-                T(0), c + i * p.M * p.N, p.N);
+    gemm_cpu<T>(p.trans_a, p.trans_b, p.M, p.N, p.K, T(1), a + i * p.stride_a, p.lda, b + i * p.stride_b, p.ldb, T(0),
+                c + i * p.M * p.N, p.N);
 }
 
 template <class T>
@@ -66,7 +66,6 @@ void linear_fwd_cpu(T* y, const T* x, const T* w, const T* bias, int64_t N, int6
 template void matmul_fwd_cpu<float>(float*, const float*, const float*, const MatmulParams&);
 template void matmul_fwd_cpu<double>(double*, const double*, const double*, const MatmulParams&);
 template void linear_fwd_cpu<float>(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t);
-template void linear_fwd_cpu<double>(double*, const double*, const double*, const double*, int64_t, int64_t,
-                                     int64_t);
+template void linear_fwd_cpu<double>(double*, const double*, const double*, const double*, int64_t, int64_t, int64_t);
 
 }  // namespace engine::kernels

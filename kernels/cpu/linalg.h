@@ -10,8 +10,8 @@ namespace engine::kernels {
 // op(A) is M x K (A stored K x M when trans_a); op(B) is K x N (stored N x K when trans_b).
 // A thin wrapper over cblas_sgemm / cblas_dgemm, shared with the conv kernels.
 template <class T>
-void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t lda,
-              const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
+void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t lda, const T* b,
+              int64_t ldb, T beta, T* c, int64_t ldc);
 
 // c [batch, M, N] = op(a[i]) * op(b[i]) (see MatmulParams).
 template <class T>

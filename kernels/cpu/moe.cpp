@@ -14,10 +14,10 @@ namespace {
 void check_offsets(const char* op, const int64_t* offsets, int64_t E, int64_t R) {
   ENGINE_CHECK(offsets[0] == 0, "op " << op << ": offsets[0] = " << offsets[0] << ", expected 0");
   for (int64_t e = 0; e < E; ++e)
-    ENGINE_CHECK(offsets[e + 1] >= offsets[e], "op " << op << ": offsets decrease at expert " << e << " ("
-                                                     << offsets[e] << " then " << offsets[e + 1] << ")");
-  ENGINE_CHECK(offsets[E] <= R, "op " << op << ": offsets end at " << offsets[E] << " but the buffer has " << R
-                                      << " rows");
+    ENGINE_CHECK(offsets[e + 1] >= offsets[e], "op " << op << ": offsets decrease at expert " << e << " (" << offsets[e]
+                                                     << " then " << offsets[e + 1] << ")");
+  ENGINE_CHECK(offsets[E] <= R,
+               "op " << op << ": offsets end at " << offsets[E] << " but the buffer has " << R << " rows");
 }
 
 template <class T>
@@ -28,14 +28,13 @@ void zero_rows(T* y, int64_t from, int64_t to, int64_t width) {
 }  // namespace
 
 template <class P>
-void moe_route_fwd_cpu(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets,
-                       int64_t* counts, const int64_t* expert_idx, const P* priority, const MoeRouteParams& p) {
+void moe_route_fwd_cpu(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets, int64_t* counts,
+                       const int64_t* expert_idx, const P* priority, const MoeRouteParams& p) {
   const int64_t T = p.T, k = p.k, E = p.E, S = T * k;
   for (int64_t s = 0; s < S; ++s)
-    ENGINE_CHECK(expert_idx[s] >= 0 && expert_idx[s] < E, "op moe_route: expert index " << expert_idx[s]
-                                                              << " of slot " << s << " (token " << s / k
-                                                              << ", choice " << s % k << ") is out of range [0, "
-                                                              << E << ")");
+    ENGINE_CHECK(expert_idx[s] >= 0 && expert_idx[s] < E,
+                 "op moe_route: expert index " << expert_idx[s] << " of slot " << s << " (token " << s / k
+                                               << ", choice " << s % k << ") is out of range [0, " << E << ")");
   std::fill(counts, counts + E, int64_t(0));
   for (int64_t s = 0; s < S; ++s) ++counts[expert_idx[s]];
 
@@ -84,8 +83,7 @@ void moe_route_fwd_cpu(int64_t* row_token, int64_t* row_slot, int64_t* row_exper
 }
 
 template <class T>
-void moe_grouped_matmul_fwd_cpu(T* y, const T* x, const T* w, const int64_t* offsets,
-                                const MoeGroupedMatmulParams& p) {
+void moe_grouped_matmul_fwd_cpu(T* y, const T* x, const T* w, const int64_t* offsets, const MoeGroupedMatmulParams& p) {
   check_offsets("moe_grouped_matmul", offsets, p.E, p.R);
   // BLAS threads each GEMM, so the loop over experts stays serial.
   for (int64_t e = 0; e < p.E; ++e) {
@@ -119,19 +117,17 @@ void moe_grouped_matmul_bwd_weight_cpu(T* gw, const T* x, const T* gy, const int
       zero_rows(g, 0, p.Cin, p.Cout);
       continue;
     }
-    gemm_cpu<T>(true, false, p.Cin, p.Cout, n, T(1), x + r0 * p.Cin, p.Cin, gy + r0 * p.Cout, p.Cout, T(0), g,
-                p.Cout);
+    gemm_cpu<T>(true, false, p.Cin, p.Cout, n, T(1), x + r0 * p.Cin, p.Cin, gy + r0 * p.Cout, p.Cout, T(0), g, p.Cout);
   }
 }
 
-#define ENGINE_MOE_INSTANTIATE(T)                                                                              \
-  template void moe_route_fwd_cpu<T>(int64_t*, int64_t*, int64_t*, int64_t*, int64_t*, const int64_t*,         \
-                                     const T*, const MoeRouteParams&);                                         \
-  template void moe_grouped_matmul_fwd_cpu<T>(T*, const T*, const T*, const int64_t*,                          \
-                                              const MoeGroupedMatmulParams&);                                  \
-  template void moe_grouped_matmul_bwd_data_cpu<T>(T*, const T*, const T*, const int64_t*,                     \
-                                                   const MoeGroupedMatmulParams&);                             \
-  template void moe_grouped_matmul_bwd_weight_cpu<T>(T*, const T*, const T*, const int64_t*,                   \
+#define ENGINE_MOE_INSTANTIATE(T)                                                                                     \
+  template void moe_route_fwd_cpu<T>(int64_t*, int64_t*, int64_t*, int64_t*, int64_t*, const int64_t*, const T*,      \
+                                     const MoeRouteParams&);                                                          \
+  template void moe_grouped_matmul_fwd_cpu<T>(T*, const T*, const T*, const int64_t*, const MoeGroupedMatmulParams&); \
+  template void moe_grouped_matmul_bwd_data_cpu<T>(T*, const T*, const T*, const int64_t*,                            \
+                                                   const MoeGroupedMatmulParams&);                                    \
+  template void moe_grouped_matmul_bwd_weight_cpu<T>(T*, const T*, const T*, const int64_t*,                          \
                                                      const MoeGroupedMatmulParams&);
 ENGINE_MOE_INSTANTIATE(float)
 ENGINE_MOE_INSTANTIATE(double)

@@ -17,14 +17,13 @@ namespace engine::kernels {
 // ascending slot order within an expert; the dropped slots fill rows [R, T * k) in
 // ascending slot order (row_expert = the expert they chose).
 template <class P>
-void moe_route_fwd_cpu(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets,
-                       int64_t* counts, const int64_t* expert_idx, const P* priority, const MoeRouteParams& p);
+void moe_route_fwd_cpu(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets, int64_t* counts,
+                       const int64_t* expert_idx, const P* priority, const MoeRouteParams& p);
 
 // y [R, Cout]: rows of expert e = x rows [R, Cin] of expert e times w[e] [Cin, Cout];
 // rows from offsets[E] on are zero. offsets must start at 0, never decrease and end <= R.
 template <class T>
-void moe_grouped_matmul_fwd_cpu(T* y, const T* x, const T* w, const int64_t* offsets,
-                                const MoeGroupedMatmulParams& p);
+void moe_grouped_matmul_fwd_cpu(T* y, const T* x, const T* w, const int64_t* offsets, const MoeGroupedMatmulParams& p);
 // gx [R, Cin] = gy rows times w[e]^T (zero from offsets[E] on).
 template <class T>
 void moe_grouped_matmul_bwd_data_cpu(T* gx, const T* gy, const T* w, const int64_t* offsets,

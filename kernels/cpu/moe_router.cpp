@@ -11,8 +11,8 @@ constexpr int64_t kParallelMin = 1 << 14;
 
 // Gradient of the raw scores x w^T of one token (already divided by the temperature).
 template <class T>
-void token_score_grad(double* g, const T* probs, const int64_t* idx, const T* top, const T* g_logits,
-                      const T* g_probs, const T* g_weights, const MoeRouterParams& p) {
+void token_score_grad(double* g, const T* probs, const int64_t* idx, const T* top, const T* g_logits, const T* g_probs,
+                      const T* g_weights, const MoeRouterParams& p) {
   const int64_t E = p.E, k = p.k;
   std::vector<double> gp(static_cast<size_t>(E), 0.0);
   if (g_probs)
@@ -109,8 +109,8 @@ void moe_router_bwd_cpu(T* gx, T* gw, const T* x, const T* w, const T* probs, co
   }
 }
 
-#define INSTANTIATE(T)                                                                                         \
-  template void moe_router_fwd_cpu<T>(T*, T*, int64_t*, T*, T*, const T*, const T*, const MoeRouterParams&); \
+#define INSTANTIATE(T)                                                                                          \
+  template void moe_router_fwd_cpu<T>(T*, T*, int64_t*, T*, T*, const T*, const T*, const MoeRouterParams&);    \
   template void moe_router_bwd_cpu<T>(T*, T*, const T*, const T*, const T*, const int64_t*, const T*, const T*, \
                                       const T*, const T*, const MoeRouterParams&);
 INSTANTIATE(float)

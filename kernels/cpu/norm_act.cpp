@@ -88,11 +88,11 @@ void batchnorm2d_act_bwd_cpu(const BatchNormActParams& p, T* gx, T* ggamma, T* g
   }
 }
 
-#define INSTANTIATE(T)                                                                                        \
-  template void batchnorm2d_act_fwd_cpu<T>(const BatchNormActParams&, T*, T*, T*, const T*, const T*, const T*, \
-                                           const T*, T*, T*);                                                 \
-  template void batchnorm2d_act_bwd_cpu<T>(const BatchNormActParams&, T*, T*, T*, T*, const T*, const T*,      \
-                                           const T*, const T*, const T*, const T*);
+#define INSTANTIATE(T)                                                                                              \
+  template void batchnorm2d_act_fwd_cpu<T>(const BatchNormActParams&, T*, T*, T*, const T*, const T*, const T*,     \
+                                           const T*, T*, T*);                                                       \
+  template void batchnorm2d_act_bwd_cpu<T>(const BatchNormActParams&, T*, T*, T*, T*, const T*, const T*, const T*, \
+                                           const T*, const T*, const T*);
 INSTANTIATE(float)
 INSTANTIATE(double)
 #undef INSTANTIATE

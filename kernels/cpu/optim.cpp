@@ -126,11 +126,11 @@ double sum_squares_multi_cpu(const T* const* xs, const int64_t* ns, int64_t coun
   return s;
 }
 
-#define INSTANTIATE(T)                                                                                            \
-  template void sgd_step_cpu<T>(T*, const T*, T*, int64_t, double, double, double, double, bool, bool);           \
+#define INSTANTIATE(T)                                                                                             \
+  template void sgd_step_cpu<T>(T*, const T*, T*, int64_t, double, double, double, double, bool, bool);            \
   template void adamw_step_cpu<T>(T*, const T*, T*, T*, int64_t, double, double, double, double, double, int64_t); \
-  template void sgd_step_multi_cpu<T>(const MultiTensorRecord*, int64_t, const SgdHyper&);                        \
-  template void adamw_step_multi_cpu<T>(const MultiTensorRecord*, int64_t, const AdamWHyper&);                    \
+  template void sgd_step_multi_cpu<T>(const MultiTensorRecord*, int64_t, const SgdHyper&);                         \
+  template void adamw_step_multi_cpu<T>(const MultiTensorRecord*, int64_t, const AdamWHyper&);                     \
   template double sum_squares_multi_cpu<T>(const T* const*, const int64_t*, int64_t);
 INSTANTIATE(float)
 INSTANTIATE(double)

@@ -122,7 +122,7 @@ void global_avgpool_fwd_cpu(T* y, const T* x, int64_t N, int64_t C, int64_t hw, 
   }
 }
 
-#define ENGINE_POOL_INSTANTIATE(T)                                                      \
+#define ENGINE_POOL_INSTANTIATE(T)                                                       \
   template void maxpool2d_fwd_cpu<T>(const Pool2dParams&, T*, int64_t*, const T*);       \
   template void maxpool2d_bwd_cpu<T>(const Pool2dParams&, T*, const T*, const int64_t*); \
   template void avgpool2d_fwd_cpu<T>(const Pool2dParams&, T*, const T*);                 \

@@ -14,9 +14,8 @@ constexpr int64_t kParallelMin = 1 << 14;
 // Serial pass before any parallel loop: an exception cannot leave an OpenMP region.
 void check_labels(const int64_t* labels, int64_t N, int64_t C) {
   for (int64_t r = 0; r < N; ++r)
-    ENGINE_CHECK(labels[r] >= 0 && labels[r] < C, "op cross_entropy: label " << labels[r] << " of row " << r
-                                                                              << " is out of range [0, " << C
-                                                                              << ")");
+    ENGINE_CHECK(labels[r] >= 0 && labels[r] < C,
+                 "op cross_entropy: label " << labels[r] << " of row " << r << " is out of range [0, " << C << ")");
 }
 
 }  // namespace
@@ -56,8 +55,7 @@ void softmax_bwd_cpu(T* gx, const T* gy, const T* y, int64_t outer, int64_t n, i
     double dot = 0;
     if (log) {
       for (int64_t j = 0; j < n; ++j) dot += double(g[j * inner]);
-      for (int64_t j = 0; j < n; ++j)
-        out[j * inner] = T(double(g[j * inner]) - std::exp(double(yc[j * inner])) * dot);
+      for (int64_t j = 0; j < n; ++j) out[j * inner] = T(double(g[j * inner]) - std::exp(double(yc[j * inner])) * dot);
     } else {
       for (int64_t j = 0; j < n; ++j) dot += double(g[j * inner]) * double(yc[j * inner]);
       for (int64_t j = 0; j < n; ++j) out[j * inner] = T(double(yc[j * inner]) * (double(g[j * inner]) - dot));
@@ -66,8 +64,7 @@ void softmax_bwd_cpu(T* gx, const T* gy, const T* y, int64_t outer, int64_t n, i
 }
 
 template <class T>
-void cross_entropy_fwd_cpu(T* loss, T* lse, const T* logits, const int64_t* labels, int64_t N, int64_t C,
-                           double s) {
+void cross_entropy_fwd_cpu(T* loss, T* lse, const T* logits, const int64_t* labels, int64_t N, int64_t C, double s) {
   check_labels(labels, N, C);
   // Row losses are summed serially afterwards so the result does not depend on the thread count.
   std::vector<double> row_loss(static_cast<size_t>(N));
@@ -93,8 +90,8 @@ void cross_entropy_fwd_cpu(T* loss, T* lse, const T* logits, const int64_t* labe
 }
 
 template <class T>
-void cross_entropy_bwd_cpu(T* glogits, const T* gloss, const T* logits, const int64_t* labels, const T* lse,
-                           int64_t N, int64_t C, double s) {
+void cross_entropy_bwd_cpu(T* glogits, const T* gloss, const T* logits, const int64_t* labels, const T* lse, int64_t N,
+                           int64_t C, double s) {
   check_labels(labels, N, C);
   double scale = double(*gloss) / double(N), uniform = s / double(C);
 #pragma omp parallel for if (N * C > kParallelMin)
@@ -109,12 +106,11 @@ void cross_entropy_bwd_cpu(T* glogits, const T* gloss, const T* logits, const in
   }
 }
 
-#define INSTANTIATE(T)                                                                                      \
-  template void softmax_fwd_cpu<T>(T*, const T*, int64_t, int64_t, int64_t, bool);                          \
-  template void softmax_bwd_cpu<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, bool);                \
-  template void cross_entropy_fwd_cpu<T>(T*, T*, const T*, const int64_t*, int64_t, int64_t, double);       \
-  template void cross_entropy_bwd_cpu<T>(T*, const T*, const T*, const int64_t*, const T*, int64_t, int64_t, \
-                                         double);
+#define INSTANTIATE(T)                                                                                \
+  template void softmax_fwd_cpu<T>(T*, const T*, int64_t, int64_t, int64_t, bool);                    \
+  template void softmax_bwd_cpu<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, bool);          \
+  template void cross_entropy_fwd_cpu<T>(T*, T*, const T*, const int64_t*, int64_t, int64_t, double); \
+  template void cross_entropy_bwd_cpu<T>(T*, const T*, const T*, const int64_t*, const T*, int64_t, int64_t, double);
 INSTANTIATE(float)
 INSTANTIATE(double)
 #undef INSTANTIATE

@@ -22,7 +22,7 @@ void cross_entropy_fwd_cpu(T* loss, T* lse, const T* logits, const int64_t* labe
                            double label_smoothing);
 // glogits[r, c] = gloss / N * (exp(x[r, c] - lse[r]) - t_c); gloss points at one element.
 template <class T>
-void cross_entropy_bwd_cpu(T* glogits, const T* gloss, const T* logits, const int64_t* labels, const T* lse,
-                           int64_t N, int64_t C, double label_smoothing);
+void cross_entropy_bwd_cpu(T* glogits, const T* gloss, const T* logits, const int64_t* labels, const T* lse, int64_t N,
+                           int64_t C, double label_smoothing);
 
 }  // namespace engine::kernels

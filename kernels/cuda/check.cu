@@ -1,10 +1,9 @@
-#include "kernels/cuda/check.h"
-
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 
 #include "base/check.h"
+#include "kernels/cuda/check.h"
 
 namespace engine::kernels {
 namespace {

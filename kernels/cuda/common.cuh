@@ -7,9 +7,9 @@
 #include <cstdint>
 
 #include "base/dtype.h"
+#include "base/params.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch.cuh"
-#include "base/params.h"
 
 namespace engine::kernels {
 
@@ -23,14 +23,20 @@ inline unsigned grid_for(int64_t n, int block = kBlock) {
   return unsigned(g < kMaxGrid ? g : kMaxGrid);
 }
 
-#define ENGINE_GRID_STRIDE(i, n)                                                                  \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);                       \
-       i += int64_t(blockDim.x) * gridDim.x)
+#define ENGINE_GRID_STRIDE(i, n) \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
 
 // Arithmetic type of a storage type: f64 stays f64, every other float type computes in f32.
-template <class T> struct AccOf { using type = float; };
-template <> struct AccOf<double> { using type = double; };
-template <class T> using acc_t = typename AccOf<T>::type;
+template <class T>
+struct AccOf {
+  using type = float;
+};
+template <>
+struct AccOf<double> {
+  using type = double;
+};
+template <class T>
+using acc_t = typename AccOf<T>::type;
 
 __device__ __forceinline__ float to_acc(float v) { return v; }
 __device__ __forceinline__ double to_acc(double v) { return v; }
@@ -41,17 +47,26 @@ __device__ __forceinline__ float to_acc(f16_t v) {
   return __half2float(__half(r));
 }
 
-template <class T> __device__ __forceinline__ T from_acc(acc_t<T> v);
-template <> __device__ __forceinline__ float from_acc<float>(float v) { return v; }
-template <> __device__ __forceinline__ double from_acc<double>(double v) { return v; }
+template <class T>
+__device__ __forceinline__ T from_acc(acc_t<T> v);
+template <>
+__device__ __forceinline__ float from_acc<float>(float v) {
+  return v;
+}
+template <>
+__device__ __forceinline__ double from_acc<double>(double v) {
+  return v;
+}
 // Round to nearest even, NaN kept NaN: the same bits as engine::float_to_bf16 on the host.
-template <> __device__ __forceinline__ bf16_t from_acc<bf16_t>(float f) {
+template <>
+__device__ __forceinline__ bf16_t from_acc<bf16_t>(float f) {
   uint32_t u = __float_as_uint(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return bf16_t{uint16_t((u >> 16) | 0x40u)};
   u += 0x7fffu + ((u >> 16) & 1u);
   return bf16_t{uint16_t(u >> 16)};
 }
-template <> __device__ __forceinline__ f16_t from_acc<f16_t>(float f) {
+template <>
+__device__ __forceinline__ f16_t from_acc<f16_t>(float f) {
   __half_raw r = __float2half_rn(f);
   return f16_t{r.x};
 }
@@ -84,9 +99,16 @@ __device__ __forceinline__ double d_pow(double a, double b) { return pow(a, b); 
 __device__ __forceinline__ bool d_isnan(float x) { return isnan(x); }
 __device__ __forceinline__ bool d_isnan(double x) { return isnan(x); }
 
-template <class A> __device__ __forceinline__ A d_inf();
-template <> __device__ __forceinline__ float d_inf<float>() { return __int_as_float(0x7f800000); }
-template <> __device__ __forceinline__ double d_inf<double>() { return __longlong_as_double(0x7ff0000000000000LL); }
+template <class A>
+__device__ __forceinline__ A d_inf();
+template <>
+__device__ __forceinline__ float d_inf<float>() {
+  return __int_as_float(0x7f800000);
+}
+template <>
+__device__ __forceinline__ double d_inf<double>() {
+  return __longlong_as_double(0x7ff0000000000000LL);
+}
 
 // Records a bad index for the host (see CudaIndexError). Plain stores, not atomics:
 // the record lives in mapped host memory, and any one of several racing reports is
@@ -98,11 +120,15 @@ __device__ __forceinline__ void report_bad_index(CudaIndexError* err, int64_t va
 }
 
 struct SumOp {
-  template <class A> __device__ __forceinline__ A operator()(A a, A b) const { return a + b; }
+  template <class A>
+  __device__ __forceinline__ A operator()(A a, A b) const {
+    return a + b;
+  }
 };
 // NaN wins, as in the CPU reference.
 struct MaxOp {
-  template <class A> __device__ __forceinline__ A operator()(A a, A b) const {
+  template <class A>
+  __device__ __forceinline__ A operator()(A a, A b) const {
     return (d_isnan(a) || a >= b) ? a : b;
   }
 };

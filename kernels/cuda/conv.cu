@@ -5,8 +5,8 @@
 
 #include "base/check.h"
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/conv.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/libs.h"
 
 namespace engine::kernels {
@@ -53,17 +53,17 @@ struct Descriptors {
     ENGINE_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, data, CUDNN_TENSOR_NCHW, to_int(p.K, "K"),
                                                   to_int(p.C / p.groups, "C/groups"), to_int(p.R, "R"),
                                                   to_int(p.S, "S")));
-    ENGINE_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
-        conv, to_int(p.pad_h, "pad_h"), to_int(p.pad_w, "pad_w"), to_int(p.stride_h, "stride_h"),
-        to_int(p.stride_w, "stride_w"), to_int(p.dil_h, "dil_h"), to_int(p.dil_w, "dil_w"), CUDNN_CROSS_CORRELATION,
-        compute));
+    ENGINE_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, to_int(p.pad_h, "pad_h"), to_int(p.pad_w, "pad_w"),
+                                                       to_int(p.stride_h, "stride_h"), to_int(p.stride_w, "stride_w"),
+                                                       to_int(p.dil_h, "dil_h"), to_int(p.dil_w, "dil_w"),
+                                                       CUDNN_CROSS_CORRELATION, compute));
     ENGINE_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv, to_int(p.groups, "groups")));
     int n = 0, k = 0, h = 0, wd = 0;
     ENGINE_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv, x, w, &n, &k, &h, &wd));
-    ENGINE_CHECK(n == p.N && k == p.K && h == p.P && wd == p.Q,
-                 "conv2d: cuDNN computes an output of [" << n << ", " << k << ", " << h << ", " << wd
-                                                         << "], the op expects [" << p.N << ", " << p.K << ", "
-                                                         << p.P << ", " << p.Q << "]");
+    ENGINE_CHECK(n == p.N && k == p.K && h == p.P && wd == p.Q, "conv2d: cuDNN computes an output of ["
+                                                                    << n << ", " << k << ", " << h << ", " << wd
+                                                                    << "], the op expects [" << p.N << ", " << p.K
+                                                                    << ", " << p.P << ", " << p.Q << "]");
   }
   ~Descriptors() {
     cudnnDestroyConvolutionDescriptor(conv);
@@ -85,8 +85,26 @@ using Key = std::array<int64_t, 21>;
 Key make_key(Dir dir, DType dtype, bool tf32, const Conv2dParams& p) {
   int dev = 0;
   ENGINE_CUDA_CHECK(cudaGetDevice(&dev));
-  return Key{int64_t(dir), int64_t(dtype), int64_t(tf32), dev, p.N, p.C, p.H, p.W, p.K, p.R,
-             p.S, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w, p.groups, p.P, p.Q,
+  return Key{int64_t(dir),
+             int64_t(dtype),
+             int64_t(tf32),
+             dev,
+             p.N,
+             p.C,
+             p.H,
+             p.W,
+             p.K,
+             p.R,
+             p.S,
+             p.stride_h,
+             p.stride_w,
+             p.pad_h,
+             p.pad_w,
+             p.dil_h,
+             p.dil_w,
+             p.groups,
+             p.P,
+             p.Q,
              int64_t(p.channels_last)};
 }
 
@@ -168,20 +186,20 @@ void add_bias(DType dtype, void* y, const void* bias, const Conv2dParams& p, cud
   unsigned grid = grid_for(n);
   switch (dtype) {
     case DType::f32:
-      ENGINE_LAUNCH(grid, kBlock, 0, stream, add_bias_kernel<float>)(static_cast<float*>(y), static_cast<const float*>(bias), n,
-                                                          p.K, PQ);
+      ENGINE_LAUNCH(grid, kBlock, 0, stream, add_bias_kernel<float>)
+      (static_cast<float*>(y), static_cast<const float*>(bias), n, p.K, PQ);
       break;
     case DType::f64:
-      ENGINE_LAUNCH(grid, kBlock, 0, stream, add_bias_kernel<double>)(static_cast<double*>(y), static_cast<const double*>(bias),
-                                                           n, p.K, PQ);
+      ENGINE_LAUNCH(grid, kBlock, 0, stream, add_bias_kernel<double>)
+      (static_cast<double*>(y), static_cast<const double*>(bias), n, p.K, PQ);
       break;
     case DType::bf16:
-      ENGINE_LAUNCH(grid, kBlock, 0, stream, add_bias_kernel<bf16_t>)(static_cast<bf16_t*>(y), static_cast<const bf16_t*>(bias),
-                                                           n, p.K, PQ);
+      ENGINE_LAUNCH(grid, kBlock, 0, stream, add_bias_kernel<bf16_t>)
+      (static_cast<bf16_t*>(y), static_cast<const bf16_t*>(bias), n, p.K, PQ);
       break;
     case DType::f16:
-      ENGINE_LAUNCH(grid, kBlock, 0, stream, add_bias_kernel<f16_t>)(static_cast<f16_t*>(y), static_cast<const f16_t*>(bias), n,
-                                                          p.K, PQ);
+      ENGINE_LAUNCH(grid, kBlock, 0, stream, add_bias_kernel<f16_t>)
+      (static_cast<f16_t*>(y), static_cast<const f16_t*>(bias), n, p.K, PQ);
       break;
     default: ENGINE_THROW("conv2d: dtype " << dtype_name(dtype) << " has no CUDA kernel");
   }
@@ -205,8 +223,8 @@ void conv2d_fwd_cuda(cudnnHandle_t h, DType dtype, void* y, const void* x, const
   if (bias) add_bias(dtype, y, bias, p, stream);
 }
 
-void conv2d_bwd_data_cuda(cudnnHandle_t h, DType dtype, void* gx, const void* gy, const void* w,
-                          const Conv2dParams& p, bool tf32, const ScratchFn& scratch, cudaStream_t stream) {
+void conv2d_bwd_data_cuda(cudnnHandle_t h, DType dtype, void* gx, const void* gy, const void* w, const Conv2dParams& p,
+                          bool tf32, const ScratchFn& scratch, cudaStream_t stream) {
   if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
   if (p.K == 0) {
     ENGINE_CUDA_CHECK(cudaMemsetAsync(gx, 0, size_t(p.N * p.C * p.H * p.W) * dtype_size(dtype), stream));

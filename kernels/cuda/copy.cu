@@ -2,11 +2,11 @@
 #include <cstring>
 
 #include "base/check.h"
-#include "base/rng.h"
 #include "base/convert.h"
+#include "base/rng.h"
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/launch.cuh"
 
 namespace engine::kernels {
 namespace {
@@ -39,7 +39,9 @@ __device__ __forceinline__ void store_from_double(void* p, DType t, int64_t i, d
 
 __global__ void cast_kernel(void* dst, DType dt, StridedLayout ld, const void* src, DType st, StridedLayout ls,
                             int64_t n) {
-  ENGINE_GRID_STRIDE(i, n) { store_from_double(dst, dt, layout_offset(ld, i), load_as_double(src, st, layout_offset(ls, i))); }
+  ENGINE_GRID_STRIDE(i, n) {
+    store_from_double(dst, dt, layout_offset(ld, i), load_as_double(src, st, layout_offset(ls, i)));
+  }
 }
 
 // Same dtype: move elements as unsigned words of the element's size.
@@ -104,7 +106,8 @@ void copy_cuda(void* dst, DType dt, const StridedLayout& ld, const void* src, DT
     }
     with_word(es, [&](auto w) {
       using W = decltype(w);
-      ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, move_kernel<W>)(static_cast<W*>(dst), ld, static_cast<const W*>(src), ls, n);
+      ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, move_kernel<W>)
+      (static_cast<W*>(dst), ld, static_cast<const W*>(src), ls, n);
       ENGINE_CUDA_LAUNCH_CHECK("move_kernel");
     });
     return;

@@ -1,6 +1,6 @@
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/launch.cuh"
 
 namespace engine::kernels {
 namespace {
@@ -68,8 +68,7 @@ __global__ void where_kernel(T* y, const uint8_t* c, StridedLayout lc, const T* 
 }
 
 template <class T>
-__global__ void unary_kernel(UnaryOp op, acc_t<T> alpha, acc_t<T> beta, T* y, const T* x, StridedLayout lx,
-                             int64_t n) {
+__global__ void unary_kernel(UnaryOp op, acc_t<T> alpha, acc_t<T> beta, T* y, const T* x, StridedLayout lx, int64_t n) {
   ENGINE_GRID_STRIDE(i, n) { y[i] = from_acc<T>(apply_unary(op, to_acc(x[layout_offset(lx, i)]), alpha, beta)); }
 }
 
@@ -129,15 +128,14 @@ void activation_bwd_cuda(ActivationKind kind, T* gx, const T* gy, const T* v, in
   ENGINE_CUDA_LAUNCH_CHECK("activation_bwd_kernel");
 }
 
-#define INSTANTIATE(T)                                                                                          \
-  template void binary_fwd_cuda<T>(BinaryOp, T*, const T*, const StridedLayout&, const T*, const StridedLayout&, \
-                                   int64_t, cudaStream_t);                                                     \
-  template void compare_fwd_cuda<T>(CompareOp, uint8_t*, const T*, const StridedLayout&, const T*,              \
-                                    const StridedLayout&, int64_t, cudaStream_t);                              \
-  template void where_fwd_cuda<T>(T*, const uint8_t*, const StridedLayout&, const T*, const StridedLayout&,     \
-                                  const T*, const StridedLayout&, int64_t, cudaStream_t);                      \
-  template void unary_fwd_cuda<T>(UnaryOp, double, double, T*, const T*, const StridedLayout&, int64_t,         \
-                                  cudaStream_t);                                                               \
+#define INSTANTIATE(T)                                                                                                 \
+  template void binary_fwd_cuda<T>(BinaryOp, T*, const T*, const StridedLayout&, const T*, const StridedLayout&,       \
+                                   int64_t, cudaStream_t);                                                             \
+  template void compare_fwd_cuda<T>(CompareOp, uint8_t*, const T*, const StridedLayout&, const T*,                     \
+                                    const StridedLayout&, int64_t, cudaStream_t);                                      \
+  template void where_fwd_cuda<T>(T*, const uint8_t*, const StridedLayout&, const T*, const StridedLayout&, const T*,  \
+                                  const StridedLayout&, int64_t, cudaStream_t);                                        \
+  template void unary_fwd_cuda<T>(UnaryOp, double, double, T*, const T*, const StridedLayout&, int64_t, cudaStream_t); \
   template void activation_bwd_cuda<T>(ActivationKind, T*, const T*, const T*, int64_t, cudaStream_t);
 INSTANTIATE(float)
 INSTANTIATE(double)

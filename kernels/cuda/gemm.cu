@@ -3,18 +3,31 @@
 
 #include "base/check.h"
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/libs.h"
 
 namespace engine::kernels {
 namespace {
 
-template <class T> constexpr cudaDataType_t cuda_type();
-template <> constexpr cudaDataType_t cuda_type<float>() { return CUDA_R_32F; }
-template <> constexpr cudaDataType_t cuda_type<double>() { return CUDA_R_64F; }
-template <> constexpr cudaDataType_t cuda_type<bf16_t>() { return CUDA_R_16BF; }
-template <> constexpr cudaDataType_t cuda_type<f16_t>() { return CUDA_R_16F; }
+template <class T>
+constexpr cudaDataType_t cuda_type();
+template <>
+constexpr cudaDataType_t cuda_type<float>() {
+  return CUDA_R_32F;
+}
+template <>
+constexpr cudaDataType_t cuda_type<double>() {
+  return CUDA_R_64F;
+}
+template <>
+constexpr cudaDataType_t cuda_type<bf16_t>() {
+  return CUDA_R_16BF;
+}
+template <>
+constexpr cudaDataType_t cuda_type<f16_t>() {
+  return CUDA_R_16F;
+}
 
 int to_int(int64_t v, const char* what) {
   ENGINE_CHECK(v >= 0 && v <= INT_MAX, "GEMM " << what << " = " << v << " does not fit the 32-bit int cuBLAS takes");
@@ -30,15 +43,15 @@ __global__ void broadcast_rows_kernel(T* y, const T* bias, int64_t rows, int64_t
 
 template <class T>
 void gemm_cuda(cublasHandle_t handle, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* a,
-               int64_t lda, int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, double beta, T* c,
-               int64_t ldc, int64_t stride_c, int64_t batch, bool tf32, cudaStream_t stream) {
+               int64_t lda, int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, double beta, T* c, int64_t ldc,
+               int64_t stride_c, int64_t batch, bool tf32, cudaStream_t stream) {
   if (M == 0 || N == 0 || batch == 0) return;
   if (K == 0) {
     // op(a) op(b) is empty: c = beta * c, which for beta == 0 is zero (cuBLAS needs k >= 1 here).
     ENGINE_CHECK(beta == 0.0, "gemm_cuda: K == 0 with beta != 0 is not supported");
     for (int64_t i = 0; i < batch; ++i)
-      ENGINE_CUDA_CHECK(cudaMemset2DAsync(c + i * stride_c, size_t(ldc) * sizeof(T), 0, size_t(N) * sizeof(T),
-                                          size_t(M), stream));
+      ENGINE_CUDA_CHECK(
+          cudaMemset2DAsync(c + i * stride_c, size_t(ldc) * sizeof(T), 0, size_t(N) * sizeof(T), size_t(M), stream));
     return;
   }
   // Column-major cuBLAS sees each row-major matrix as its transpose.
@@ -54,8 +67,7 @@ void gemm_cuda(cublasHandle_t handle, bool trans_a, bool trans_b, int64_t M, int
                                                    stride_c, count, CUBLAS_COMPUTE_64F, CUBLAS_GEMM_DEFAULT));
   } else {
     const float alpha = 1.0f, beta_f = float(beta);
-    cublasComputeType_t compute =
-        std::is_same_v<T, float> && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    cublasComputeType_t compute = std::is_same_v<T, float> && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     ENGINE_CUBLAS_CHECK(cublasGemmStridedBatchedEx(handle, op_first, op_second, m, n, k, &alpha, b, type, ld_first,
                                                    stride_b, a, type, ld_second, stride_a, &beta_f, c, type, ld_c,
                                                    stride_c, count, compute, CUBLAS_GEMM_DEFAULT));
@@ -86,14 +98,12 @@ void linear_fwd_cuda(cublasHandle_t handle, T* y, const T* x, const T* w, const 
   gemm_cuda<T>(handle, false, true, N, out, in, x, in, 0, w, in, 0, beta, y, out, 0, 1, tf32, stream);
 }
 
-#define INSTANTIATE(T)                                                                                          \
-  template void gemm_cuda<T>(cublasHandle_t, bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, int64_t, \
-                             const T*, int64_t, int64_t, double, T*, int64_t, int64_t, int64_t, bool,           \
-                             cudaStream_t);                                                                    \
-  template void matmul_fwd_cuda<T>(cublasHandle_t, T*, const T*, const T*, const MatmulParams&, bool,           \
-                                   cudaStream_t);                                                              \
-  template void linear_fwd_cuda<T>(cublasHandle_t, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,  \
-                                   bool, cudaStream_t);
+#define INSTANTIATE(T)                                                                                                \
+  template void gemm_cuda<T>(cublasHandle_t, bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, int64_t,       \
+                             const T*, int64_t, int64_t, double, T*, int64_t, int64_t, int64_t, bool, cudaStream_t);  \
+  template void matmul_fwd_cuda<T>(cublasHandle_t, T*, const T*, const T*, const MatmulParams&, bool, cudaStream_t);  \
+  template void linear_fwd_cuda<T>(cublasHandle_t, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, bool, \
+                                   cudaStream_t);
 INSTANTIATE(float)
 INSTANTIATE(double)
 INSTANTIATE(bf16_t)

@@ -16,8 +16,8 @@ namespace engine::kernels {
 // op(a[i]) * op(b[i]) + beta * c[i], for i < batch; see MatmulParams for a and b.
 template <class T>
 void gemm_cuda(cublasHandle_t handle, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* a,
-               int64_t lda, int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, double beta, T* c,
-               int64_t ldc, int64_t stride_c, int64_t batch, bool tf32, cudaStream_t stream);
+               int64_t lda, int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, double beta, T* c, int64_t ldc,
+               int64_t stride_c, int64_t batch, bool tf32, cudaStream_t stream);
 
 // c [batch, M, N] = op(a[i]) * op(b[i]).
 template <class T>

@@ -1,8 +1,8 @@
 #include "base/check.h"
 #include "base/rng.h"
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/index.h"
+#include "kernels/cuda/launch.cuh"
 
 namespace engine::kernels {
 namespace {
@@ -82,8 +82,8 @@ __device__ __forceinline__ bool ranks_before(A va, int64_t ia, A vb, int64_t ib,
 }
 
 template <class T>
-__global__ void topk_kernel(T* values, int64_t* indices, const T* x, int64_t outer, int64_t n, int64_t inner,
-                            int64_t k, bool largest) {
+__global__ void topk_kernel(T* values, int64_t* indices, const T* x, int64_t outer, int64_t n, int64_t inner, int64_t k,
+                            bool largest) {
   ENGINE_GRID_STRIDE(t, outer * n * inner) {
     int64_t i = t % inner, j = (t / inner) % n, o = t / (n * inner);
     const T* col = x + o * n * inner + i;
@@ -125,8 +125,8 @@ template <class T>
 void scatter_add_fwd_cuda(T* y, const T* base, const int64_t* idx, const T* src, int64_t outer, int64_t n_y,
                           int64_t n_idx, int64_t inner, CudaIndexError* err, cudaStream_t stream) {
   if (y != base && outer * n_y * inner > 0)
-    ENGINE_CUDA_CHECK(cudaMemcpyAsync(y, base, size_t(outer * n_y * inner) * sizeof(T), cudaMemcpyDeviceToDevice,
-                                      stream));
+    ENGINE_CUDA_CHECK(
+        cudaMemcpyAsync(y, base, size_t(outer * n_y * inner) * sizeof(T), cudaMemcpyDeviceToDevice, stream));
   int64_t n = outer * n_idx * inner;
   if (n == 0) return;
   ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, scatter_add_kernel<T>)(y, idx, src, outer, n_y, n_idx, inner, err);
@@ -146,16 +146,16 @@ template <class T>
 void index_add_fwd_cuda(T* y, const T* base, const int64_t* idx, const T* src, int64_t outer, int64_t n_y,
                         int64_t n_idx, int64_t inner, CudaIndexError* err, cudaStream_t stream) {
   if (y != base && outer * n_y * inner > 0)
-    ENGINE_CUDA_CHECK(cudaMemcpyAsync(y, base, size_t(outer * n_y * inner) * sizeof(T), cudaMemcpyDeviceToDevice,
-                                      stream));
+    ENGINE_CUDA_CHECK(
+        cudaMemcpyAsync(y, base, size_t(outer * n_y * inner) * sizeof(T), cudaMemcpyDeviceToDevice, stream));
   int64_t n = outer * n_idx * inner;
   if (n == 0) return;
   ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, index_add_kernel<T>)(y, idx, src, outer, n_y, n_idx, inner, err);
   ENGINE_CUDA_LAUNCH_CHECK("index_add_kernel");
 }
 
-void concat_fwd_cuda(void* y, const void* const* xs, const int64_t* sizes, int64_t count, int64_t outer,
-                     int64_t inner, size_t elem_size, cudaStream_t stream) {
+void concat_fwd_cuda(void* y, const void* const* xs, const int64_t* sizes, int64_t count, int64_t outer, int64_t inner,
+                     size_t elem_size, cudaStream_t stream) {
   int64_t total = 0;
   for (int64_t t = 0; t < count; ++t) total += sizes[t];
   if (outer == 0 || inner == 0 || total == 0) return;
@@ -165,8 +165,8 @@ void concat_fwd_cuda(void* y, const void* const* xs, const int64_t* sizes, int64
     for (int64_t t = 0; t < count; ++t) {
       int64_t piece = sizes[t] * inner;
       if (piece > 0) {
-        ENGINE_LAUNCH(grid_for(outer * piece), kBlock, 0, stream, concat_piece_kernel<W>)(
-            static_cast<W*>(y), static_cast<const W*>(xs[t]), outer, piece, total * inner, at * inner);
+        ENGINE_LAUNCH(grid_for(outer * piece), kBlock, 0, stream, concat_piece_kernel<W>)
+        (static_cast<W*>(y), static_cast<const W*>(xs[t]), outer, piece, total * inner, at * inner);
         ENGINE_CUDA_LAUNCH_CHECK("concat_piece_kernel");
       }
       at += sizes[t];
@@ -193,18 +193,18 @@ void topk_fwd_cuda(T* values, int64_t* indices, const T* x, int64_t outer, int64
   ENGINE_CUDA_LAUNCH_CHECK("topk_kernel");
 }
 
-#define INSTANTIATE_ANY(T)                                                                                     \
-  template void gather_fwd_cuda<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t,            \
-                                   CudaIndexError*, cudaStream_t);                                             \
-  template void index_select_fwd_cuda<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t,      \
-                                         CudaIndexError*, cudaStream_t);                                       \
-  template void dropout_fwd_cuda<T>(T*, uint8_t*, const T*, int64_t, double, uint64_t, uint64_t, cudaStream_t); \
+#define INSTANTIATE_ANY(T)                                                                                            \
+  template void gather_fwd_cuda<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t, CudaIndexError*, \
+                                   cudaStream_t);                                                                     \
+  template void index_select_fwd_cuda<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t,            \
+                                         CudaIndexError*, cudaStream_t);                                              \
+  template void dropout_fwd_cuda<T>(T*, uint8_t*, const T*, int64_t, double, uint64_t, uint64_t, cudaStream_t);       \
   template void topk_fwd_cuda<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t, int64_t, bool, cudaStream_t);
-#define INSTANTIATE_ATOMIC(T)                                                                                  \
-  template void scatter_add_fwd_cuda<T>(T*, const T*, const int64_t*, const T*, int64_t, int64_t, int64_t,      \
-                                        int64_t, CudaIndexError*, cudaStream_t);                               \
-  template void index_add_fwd_cuda<T>(T*, const T*, const int64_t*, const T*, int64_t, int64_t, int64_t,        \
-                                      int64_t, CudaIndexError*, cudaStream_t);
+#define INSTANTIATE_ATOMIC(T)                                                                                       \
+  template void scatter_add_fwd_cuda<T>(T*, const T*, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t, \
+                                        CudaIndexError*, cudaStream_t);                                             \
+  template void index_add_fwd_cuda<T>(T*, const T*, const int64_t*, const T*, int64_t, int64_t, int64_t, int64_t,   \
+                                      CudaIndexError*, cudaStream_t);
 INSTANTIATE_ANY(float)
 INSTANTIATE_ANY(double)
 INSTANTIATE_ANY(bf16_t)

@@ -31,8 +31,8 @@ void index_add_fwd_cuda(T* y, const T* base, const int64_t* idx, const T* src, i
 
 // y [outer, sum(sizes), inner] from xs[t] [outer, sizes[t], inner] (host array of device
 // pointers); any dtype of elem_size bytes.
-void concat_fwd_cuda(void* y, const void* const* xs, const int64_t* sizes, int64_t count, int64_t outer,
-                     int64_t inner, size_t elem_size, cudaStream_t stream);
+void concat_fwd_cuda(void* y, const void* const* xs, const int64_t* sizes, int64_t count, int64_t outer, int64_t inner,
+                     size_t elem_size, cudaStream_t stream);
 
 // The same mask as dropout_fwd_cpu: kept where double(philox_uniform(seed, offset + i)) >= p.
 template <class T>

@@ -1,7 +1,6 @@
-#include <cub/cub.cuh>
-
 #include <algorithm>
 #include <climits>
+#include <cub/cub.cuh>
 
 #include "base/check.h"
 #include "kernels/cuda/common.cuh"
@@ -163,9 +162,7 @@ __global__ void sort_keep_kernel(uint32_t* final_bucket, const int64_t* rank_val
   }
 }
 
-__global__ void iota_kernel(int64_t* v, int64_t n) {
-  ENGINE_GRID_STRIDE(i, n) v[i] = i;
-}
+__global__ void iota_kernel(int64_t* v, int64_t n) { ENGINE_GRID_STRIDE(i, n) v[i] = i; }
 
 // kept[e] = the rows expert e keeps; kept[E] = 0, so that the exclusive scan of E + 1
 // values ends with offsets[E] = R.
@@ -212,14 +209,12 @@ SortScratch sort_scratch(void* base, const MoeRouteParams& p, bool has_priority)
   size_t sort64 = 0, sort32 = 0, scan = 0;
   const int n = int(S);
   if (has_priority)
-    ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, sort64, static_cast<const uint64_t*>(nullptr),
-                                                      static_cast<uint64_t*>(nullptr),
-                                                      static_cast<const int64_t*>(nullptr),
-                                                      static_cast<int64_t*>(nullptr), n));
-  ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, sort32, static_cast<const uint32_t*>(nullptr),
-                                                    static_cast<uint32_t*>(nullptr),
-                                                    static_cast<const int64_t*>(nullptr),
-                                                    static_cast<int64_t*>(nullptr), n, 0, bucket_bits(E)));
+    ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
+        nullptr, sort64, static_cast<const uint64_t*>(nullptr), static_cast<uint64_t*>(nullptr),
+        static_cast<const int64_t*>(nullptr), static_cast<int64_t*>(nullptr), n));
+  ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(
+      nullptr, sort32, static_cast<const uint32_t*>(nullptr), static_cast<uint32_t*>(nullptr),
+      static_cast<const int64_t*>(nullptr), static_cast<int64_t*>(nullptr), n, 0, bucket_bits(E)));
   ENGINE_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(nullptr, scan, static_cast<const int64_t*>(nullptr),
                                                   static_cast<int64_t*>(nullptr), int(E + 1)));
   sc.temp_bytes = std::max(std::max(sort64, sort32), scan);
@@ -320,8 +315,7 @@ __global__ void grouped_rows_kernel(T* out, const T* in, const T* w, const int64
   int64_t e, r0;
   if (!find_row_tile(offsets, E, &e, &r0)) return;
   const int64_t rows = offsets[e + 1] - r0, n0 = int64_t(blockIdx.y) * kTile;
-  acc_t<T> acc =
-      tile_product<T, false, TransW>(in + r0 * K, K, w + e * K * N, TransW ? K : N, rows, N, K, 0, n0);
+  acc_t<T> acc = tile_product<T, false, TransW>(in + r0 * K, K, w + e * K * N, TransW ? K : N, rows, N, K, 0, n0);
   int64_t m = threadIdx.y, n = n0 + threadIdx.x;
   if (m < rows && n < N) out[(r0 + m) * N + n] = from_acc<T>(acc);
 }
@@ -342,8 +336,8 @@ __global__ void grouped_weight_kernel(T* gw, const T* x, const T* gy, const int6
 unsigned tiles_of(int64_t n) { return unsigned((n + kTile - 1) / kTile); }
 
 template <class T, bool TransW>
-void grouped_rows(T* out, const T* in, const T* w, const int64_t* offsets, int64_t E, int64_t R, int64_t K,
-                  int64_t N, CudaIndexError* err, cudaStream_t stream) {
+void grouped_rows(T* out, const T* in, const T* w, const int64_t* offsets, int64_t E, int64_t R, int64_t K, int64_t N,
+                  CudaIndexError* err, cudaStream_t stream) {
   if (R * N == 0) return;
   // sum over experts of ceil(n_e / kTile) <= ceil(R / kTile) + E.
   dim3 grid(unsigned(tiles_of(R) + E), tiles_of(N)), block(kTile, kTile);
@@ -356,9 +350,9 @@ void grouped_rows(T* out, const T* in, const T* w, const int64_t* offsets, int64
 }  // namespace
 
 template <class P>
-void moe_route_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets,
-                        int64_t* counts, const int64_t* expert_idx, const P* priority, int64_t* scratch,
-                        const MoeRouteParams& p, CudaIndexError* err, cudaStream_t stream) {
+void moe_route_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets, int64_t* counts,
+                        const int64_t* expert_idx, const P* priority, int64_t* scratch, const MoeRouteParams& p,
+                        CudaIndexError* err, cudaStream_t stream) {
   const int64_t S = p.T * p.k;
   ENGINE_CUDA_CHECK(cudaMemsetAsync(counts, 0, size_t(p.E) * sizeof(int64_t), stream));
   if (S == 0) {
@@ -370,8 +364,8 @@ void moe_route_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row_expe
   ENGINE_CUDA_LAUNCH_CHECK("route_count_kernel");
   ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, route_keep_kernel<P>)(kept, counts, expert_idx, priority, p);
   ENGINE_CUDA_LAUNCH_CHECK("route_keep_kernel");
-  ENGINE_LAUNCH(1, kRouteBlock, 0, stream, route_place_kernel)(row_token, row_slot, row_expert, offsets, cursor, counts, kept,
-                                                    expert_idx, p);
+  ENGINE_LAUNCH(1, kRouteBlock, 0, stream, route_place_kernel)
+  (row_token, row_slot, row_expert, offsets, cursor, counts, kept, expert_idx, p);
   ENGINE_CUDA_LAUNCH_CHECK("route_place_kernel");
 }
 
@@ -401,8 +395,8 @@ void moe_route_sort_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row
     ENGINE_CUDA_LAUNCH_CHECK("sort_init_kernel");
     const int64_t* by_priority = sc.vals_a;
     if (priority) {
-      ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(sc.temp, temp_bytes, sc.keys_a, sc.keys_b, sc.vals_a,
-                                                        sc.vals_b, n, 0, 64, stream));
+      ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(sc.temp, temp_bytes, sc.keys_a, sc.keys_b, sc.vals_a, sc.vals_b,
+                                                        n, 0, 64, stream));
       by_priority = sc.vals_b;
     }
     ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, sort_bucket_kernel)(sc.bucket_a, by_priority, expert_idx, S, E);
@@ -416,13 +410,13 @@ void moe_route_sort_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row
     rank_bucket = sc.bucket_b;
   }
   // The final buckets go to bucket_a, which the ranking no longer needs.
-  ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, sort_keep_kernel)(sc.bucket_a, rank_vals, rank_bucket, sc.starts, expert_idx,
-                                                       p);
+  ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, sort_keep_kernel)
+  (sc.bucket_a, rank_vals, rank_bucket, sc.starts, expert_idx, p);
   ENGINE_CUDA_LAUNCH_CHECK("sort_keep_kernel");
   ENGINE_LAUNCH(grid_for(S), kBlock, 0, stream, iota_kernel)(sc.vals_a, S);
   ENGINE_CUDA_LAUNCH_CHECK("iota_kernel");
-  ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(sc.temp, temp_bytes, sc.bucket_a, sc.bucket_b, sc.vals_a,
-                                                    row_slot, n, 0, bits, stream));
+  ENGINE_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(sc.temp, temp_bytes, sc.bucket_a, sc.bucket_b, sc.vals_a, row_slot,
+                                                    n, 0, bits, stream));
   ENGINE_LAUNCH(grid_for(E + 1), kBlock, 0, stream, sort_kept_counts_kernel)(sc.kept, counts, p);
   ENGINE_CUDA_LAUNCH_CHECK("sort_kept_counts_kernel");
   ENGINE_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(sc.temp, temp_bytes, sc.kept, offsets, int(E + 1), stream));
@@ -431,8 +425,8 @@ void moe_route_sort_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row
 }
 
 template <class T>
-void moe_grouped_matmul_fwd_cuda(T* y, const T* x, const T* w, const int64_t* offsets,
-                                 const MoeGroupedMatmulParams& p, CudaIndexError* err, cudaStream_t stream) {
+void moe_grouped_matmul_fwd_cuda(T* y, const T* x, const T* w, const int64_t* offsets, const MoeGroupedMatmulParams& p,
+                                 CudaIndexError* err, cudaStream_t stream) {
   grouped_rows<T, false>(y, x, w, offsets, p.E, p.R, p.Cin, p.Cout, err, stream);
 }
 
@@ -451,32 +445,27 @@ void moe_grouped_matmul_bwd_weight_cuda(T* gw, const T* x, const T* gy, const in
   ENGINE_CUDA_LAUNCH_CHECK("grouped_weight_kernel");
 }
 
-#define INSTANTIATE_GEMM(T)                                                                                    \
-  template void moe_grouped_matmul_fwd_cuda<T>(T*, const T*, const T*, const int64_t*,                        \
-                                               const MoeGroupedMatmulParams&, CudaIndexError*, cudaStream_t); \
-  template void moe_grouped_matmul_bwd_data_cuda<T>(T*, const T*, const T*, const int64_t*,                   \
-                                                    const MoeGroupedMatmulParams&, CudaIndexError*,           \
-                                                    cudaStream_t);                                            \
-  template void moe_grouped_matmul_bwd_weight_cuda<T>(T*, const T*, const T*, const int64_t*,                 \
-                                                      const MoeGroupedMatmulParams&, CudaIndexError*,         \
-                                                      cudaStream_t);
+#define INSTANTIATE_GEMM(T)                                                                                           \
+  template void moe_grouped_matmul_fwd_cuda<T>(T*, const T*, const T*, const int64_t*, const MoeGroupedMatmulParams&, \
+                                               CudaIndexError*, cudaStream_t);                                        \
+  template void moe_grouped_matmul_bwd_data_cuda<T>(T*, const T*, const T*, const int64_t*,                           \
+                                                    const MoeGroupedMatmulParams&, CudaIndexError*, cudaStream_t);    \
+  template void moe_grouped_matmul_bwd_weight_cuda<T>(T*, const T*, const T*, const int64_t*,                         \
+                                                      const MoeGroupedMatmulParams&, CudaIndexError*, cudaStream_t);
 INSTANTIATE_GEMM(float)
 INSTANTIATE_GEMM(double)
 INSTANTIATE_GEMM(bf16_t)
 INSTANTIATE_GEMM(f16_t)
 #undef INSTANTIATE_GEMM
 
-template void moe_route_fwd_cuda<float>(int64_t*, int64_t*, int64_t*, int64_t*, int64_t*, const int64_t*,
-                                        const float*, int64_t*, const MoeRouteParams&, CudaIndexError*,
-                                        cudaStream_t);
+template void moe_route_fwd_cuda<float>(int64_t*, int64_t*, int64_t*, int64_t*, int64_t*, const int64_t*, const float*,
+                                        int64_t*, const MoeRouteParams&, CudaIndexError*, cudaStream_t);
 template void moe_route_sort_fwd_cuda<float>(int64_t*, int64_t*, int64_t*, int64_t*, int64_t*, const int64_t*,
-                                             const float*, void*, const MoeRouteParams&, CudaIndexError*,
-                                             cudaStream_t);
+                                             const float*, void*, const MoeRouteParams&, CudaIndexError*, cudaStream_t);
 template void moe_route_sort_fwd_cuda<double>(int64_t*, int64_t*, int64_t*, int64_t*, int64_t*, const int64_t*,
                                               const double*, void*, const MoeRouteParams&, CudaIndexError*,
                                               cudaStream_t);
 template void moe_route_fwd_cuda<double>(int64_t*, int64_t*, int64_t*, int64_t*, int64_t*, const int64_t*,
-                                         const double*, int64_t*, const MoeRouteParams&, CudaIndexError*,
-                                         cudaStream_t);
+                                         const double*, int64_t*, const MoeRouteParams&, CudaIndexError*, cudaStream_t);
 
 }  // namespace engine::kernels

@@ -9,8 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/cuda/check.h"
 #include "base/params.h"
+#include "kernels/cuda/check.h"
 
 namespace engine::kernels {
 
@@ -18,9 +18,9 @@ namespace engine::kernels {
 // priority: null or [T, k] (float, double). scratch: device scratch of T * k + E + 1
 // int64. A slot with an expert index outside [0, E) is reported and routed as dropped.
 template <class P>
-void moe_route_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets,
-                        int64_t* counts, const int64_t* expert_idx, const P* priority, int64_t* scratch,
-                        const MoeRouteParams& p, CudaIndexError* err, cudaStream_t stream);
+void moe_route_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets, int64_t* counts,
+                        const int64_t* expert_idx, const P* priority, int64_t* scratch, const MoeRouteParams& p,
+                        CudaIndexError* err, cudaStream_t stream);
 
 // The same outputs by sorting: a stable CUB radix sort of the slots by priority (when
 // dropping with one), then by expert, ranks each slot within its expert; a second sort
@@ -39,8 +39,8 @@ void moe_route_sort_fwd_cuda(int64_t* row_token, int64_t* row_slot, int64_t* row
 // offending value is reported and the outputs are wrong. Instantiated for float,
 // double, bf16_t and f16_t (bf16/f16 accumulate in f32).
 template <class T>
-void moe_grouped_matmul_fwd_cuda(T* y, const T* x, const T* w, const int64_t* offsets,
-                                 const MoeGroupedMatmulParams& p, CudaIndexError* err, cudaStream_t stream);
+void moe_grouped_matmul_fwd_cuda(T* y, const T* x, const T* w, const int64_t* offsets, const MoeGroupedMatmulParams& p,
+                                 CudaIndexError* err, cudaStream_t stream);
 template <class T>
 void moe_grouped_matmul_bwd_data_cuda(T* gx, const T* gy, const T* w, const int64_t* offsets,
                                       const MoeGroupedMatmulParams& p, CudaIndexError* err, cudaStream_t stream);
@@ -65,7 +65,7 @@ void moe_grouped_matmul_bwd_data_cublas(cublasHandle_t handle, T* gx, const T* g
                                         bool tf32, cudaStream_t stream);
 template <class T>
 void moe_grouped_matmul_bwd_weight_cublas(cublasHandle_t handle, T* gw, const T* x, const T* gy,
-                                          const int64_t* offsets_host, const MoeGroupedMatmulParams& p,
-                                          void* scratch, bool tf32, cudaStream_t stream);
+                                          const int64_t* offsets_host, const MoeGroupedMatmulParams& p, void* scratch,
+                                          bool tf32, cudaStream_t stream);
 
 }  // namespace engine::kernels

@@ -15,14 +15,24 @@
 namespace engine::kernels {
 namespace {
 
-template <class T> cudaDataType_t grouped_type();
-template <> cudaDataType_t grouped_type<float>() { return CUDA_R_32F; }
-template <> cudaDataType_t grouped_type<bf16_t>() { return CUDA_R_16BF; }
-template <> cudaDataType_t grouped_type<f16_t>() { return CUDA_R_16F; }
+template <class T>
+cudaDataType_t grouped_type();
+template <>
+cudaDataType_t grouped_type<float>() {
+  return CUDA_R_32F;
+}
+template <>
+cudaDataType_t grouped_type<bf16_t>() {
+  return CUDA_R_16BF;
+}
+template <>
+cudaDataType_t grouped_type<f16_t>() {
+  return CUDA_R_16F;
+}
 
 int as_int(int64_t v, const char* what) {
-  ENGINE_CHECK(v >= 0 && v <= INT_MAX, "moe grouped GEMM: " << what << " = " << v
-                                                            << " does not fit the 32-bit int cuBLAS takes");
+  ENGINE_CHECK(v >= 0 && v <= INT_MAX,
+               "moe grouped GEMM: " << what << " = " << v << " does not fit the 32-bit int cuBLAS takes");
   return int(v);
 }
 
@@ -68,8 +78,8 @@ struct Groups {
     std::vector<const void*> ptrs(a);
     ptrs.insert(ptrs.end(), b.begin(), b.end());
     ptrs.insert(ptrs.end(), c.begin(), c.end());
-    ENGINE_CUDA_CHECK(cudaMemcpyAsync(scratch, ptrs.data(), ptrs.size() * sizeof(void*), cudaMemcpyHostToDevice,
-                                      stream));
+    ENGINE_CUDA_CHECK(
+        cudaMemcpyAsync(scratch, ptrs.data(), ptrs.size() * sizeof(void*), cudaMemcpyHostToDevice, stream));
     auto dptr = static_cast<const void**>(scratch);
     const cublasComputeType_t compute =
         std::is_same<T, float>::value && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -83,15 +93,14 @@ struct Groups {
 void check_host_offsets(const int64_t* off, const MoeGroupedMatmulParams& p) {
   ENGINE_CHECK(off[0] == 0, "op moe_grouped_matmul: offsets[0] = " << off[0] << ", expected 0");
   for (int64_t e = 0; e < p.E; ++e)
-    ENGINE_CHECK(off[e + 1] >= off[e] && off[e + 1] <= p.R,
-                 "op moe_grouped_matmul: offsets[" << e + 1 << "] = " << off[e + 1] << " after " << off[e]
-                                                   << " with " << p.R << " rows");
+    ENGINE_CHECK(off[e + 1] >= off[e] && off[e + 1] <= p.R, "op moe_grouped_matmul: offsets["
+                                                                << e + 1 << "] = " << off[e + 1] << " after " << off[e]
+                                                                << " with " << p.R << " rows");
 }
 
 template <class T>
 void zero_rows_from(T* y, int64_t from, int64_t R, int64_t width, cudaStream_t stream) {
-  if (from < R)
-    ENGINE_CUDA_CHECK(cudaMemsetAsync(y + from * width, 0, size_t((R - from) * width) * sizeof(T), stream));
+  if (from < R) ENGINE_CUDA_CHECK(cudaMemsetAsync(y + from * width, 0, size_t((R - from) * width) * sizeof(T), stream));
 }
 
 }  // namespace
@@ -126,8 +135,8 @@ void moe_grouped_matmul_bwd_data_cublas(cublasHandle_t handle, T* gx, const T* g
   for (int64_t e = 0; e < p.E; ++e) {
     const int64_t rows = off[e + 1] - off[e];
     if (rows == 0 || p.Cin == 0) continue;
-    g.add(CUBLAS_OP_T, CUBLAS_OP_N, p.Cin, rows, p.Cout, w + e * p.Cin * p.Cout, p.Cout, gy + off[e] * p.Cout,
-          p.Cout, gx + off[e] * p.Cin, p.Cin);
+    g.add(CUBLAS_OP_T, CUBLAS_OP_N, p.Cin, rows, p.Cout, w + e * p.Cin * p.Cout, p.Cout, gy + off[e] * p.Cout, p.Cout,
+          gx + off[e] * p.Cin, p.Cin);
   }
   if (p.Cout == 0) {
     zero_rows_from(gx, 0, p.R, p.Cin, stream);
@@ -159,12 +168,12 @@ void moe_grouped_matmul_bwd_weight_cublas(cublasHandle_t handle, T* gw, const T*
   g.run<T>(handle, scratch, tf32, stream);
 }
 
-#define INSTANTIATE(T)                                                                                            \
-  template void moe_grouped_matmul_fwd_cublas<T>(cublasHandle_t, T*, const T*, const T*, const int64_t*,          \
-                                                 const MoeGroupedMatmulParams&, void*, bool, cudaStream_t);       \
-  template void moe_grouped_matmul_bwd_data_cublas<T>(cublasHandle_t, T*, const T*, const T*, const int64_t*,     \
-                                                      const MoeGroupedMatmulParams&, void*, bool, cudaStream_t);  \
-  template void moe_grouped_matmul_bwd_weight_cublas<T>(cublasHandle_t, T*, const T*, const T*, const int64_t*,   \
+#define INSTANTIATE(T)                                                                                           \
+  template void moe_grouped_matmul_fwd_cublas<T>(cublasHandle_t, T*, const T*, const T*, const int64_t*,         \
+                                                 const MoeGroupedMatmulParams&, void*, bool, cudaStream_t);      \
+  template void moe_grouped_matmul_bwd_data_cublas<T>(cublasHandle_t, T*, const T*, const T*, const int64_t*,    \
+                                                      const MoeGroupedMatmulParams&, void*, bool, cudaStream_t); \
+  template void moe_grouped_matmul_bwd_weight_cublas<T>(cublasHandle_t, T*, const T*, const T*, const int64_t*,  \
                                                         const MoeGroupedMatmulParams&, void*, bool, cudaStream_t);
 INSTANTIATE(float)
 INSTANTIATE(bf16_t)

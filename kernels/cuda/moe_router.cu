@@ -115,8 +115,8 @@ __global__ void router_fwd_kernel(T* logits, T* probs, int64_t* top_idx, T* top_
 // token's row of gx = g w.
 template <class T>
 __global__ void router_bwd_token_kernel(T* gx, acc_t<T>* g, const T* w, const T* probs, const int64_t* top_idx,
-                                        const T* top_probs, const T* g_logits, const T* g_probs,
-                                        const T* g_weights, MoeRouterParams p) {
+                                        const T* top_probs, const T* g_logits, const T* g_probs, const T* g_weights,
+                                        MoeRouterParams p) {
   using A = acc_t<T>;
   const int64_t C = p.C;
   const int E = int(p.E), k = int(p.k);
@@ -163,8 +163,7 @@ __global__ void router_bwd_token_kernel(T* gx, acc_t<T>* g, const T* w, const T*
 // covers 32 columns of one chunk; its warps take every kWarps-th token and are summed
 // in warp order through shared memory.
 template <class T>
-__global__ void router_bwd_weight_partial_kernel(acc_t<T>* partial, const acc_t<T>* g, const T* x,
-                                                 MoeRouterParams p) {
+__global__ void router_bwd_weight_partial_kernel(acc_t<T>* partial, const acc_t<T>* g, const T* x, MoeRouterParams p) {
   using A = acc_t<T>;
   ENGINE_SHARED(A, red, [kMaxE][32]);
   const int64_t C = p.C;
@@ -218,7 +217,7 @@ unsigned token_blocks(int64_t T) {
 void check_router_params(const MoeRouterParams& p) {
   ENGINE_CHECK(p.E >= 1 && p.E <= kMoeRouterMaxExperts && p.k >= 1 && p.k <= p.E,
                "op moe_router_topk: the CUDA kernel takes 1..." << kMoeRouterMaxExperts << " experts and 1 <= k <= E"
-                                                               << ", got E = " << p.E << ", k = " << p.k);
+                                                                << ", got E = " << p.E << ", k = " << p.k);
 }
 
 }  // namespace
@@ -235,11 +234,13 @@ void moe_router_fwd_cuda(T* logits, T* probs, int64_t* top_idx, T* top_probs, T*
   const unsigned grid = token_blocks(p.T), block = 32 * kWarps;
   if (bytes <= size_t(optin)) {
     if (bytes > 48 * 1024)
-      ENGINE_CUDA_CHECK(cudaFuncSetAttribute(router_fwd_kernel<T, true>,
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-    ENGINE_LAUNCH(grid, block, bytes, stream, router_fwd_kernel<T, true>)(logits, probs, top_idx, top_probs, weights, x, w, p);
+      ENGINE_CUDA_CHECK(
+          cudaFuncSetAttribute(router_fwd_kernel<T, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+    ENGINE_LAUNCH(grid, block, bytes, stream, router_fwd_kernel<T, true>)
+    (logits, probs, top_idx, top_probs, weights, x, w, p);
   } else {
-    ENGINE_LAUNCH(grid, block, 0, stream, router_fwd_kernel<T, false>)(logits, probs, top_idx, top_probs, weights, x, w, p);
+    ENGINE_LAUNCH(grid, block, 0, stream, router_fwd_kernel<T, false>)
+    (logits, probs, top_idx, top_probs, weights, x, w, p);
   }
   ENGINE_CUDA_LAUNCH_CHECK("router_fwd_kernel");
 }
@@ -261,22 +262,23 @@ void moe_router_bwd_cuda(T* gx, T* gw, const T* x, const T* w, const T* probs, c
   }
   A* g = static_cast<A*>(scratch);
   A* partial = reinterpret_cast<A*>(static_cast<char*>(scratch) + align256(size_t(p.T * p.E) * sizeof(A)));
-  ENGINE_LAUNCH(token_blocks(p.T), 32 * kWarps, 0, stream, router_bwd_token_kernel<T>)(gx, g, w, probs, top_idx, top_probs,
-                                                                            g_logits, g_probs, g_weights, p);
+  ENGINE_LAUNCH(token_blocks(p.T), 32 * kWarps, 0, stream, router_bwd_token_kernel<T>)
+  (gx, g, w, probs, top_idx, top_probs, g_logits, g_probs, g_weights, p);
   ENGINE_CUDA_LAUNCH_CHECK("router_bwd_token_kernel");
   const int64_t chunks = chunks_of(p);
   ENGINE_CHECK(chunks <= 65535, "op moe_router_topk_bwd: " << p.T << " tokens exceed the " << 65535 * kTokenChunk
-                                                          << " the weight-gradient grid covers");
+                                                           << " the weight-gradient grid covers");
   dim3 grid(unsigned((p.C + 31) / 32), unsigned(chunks)), block(32, kWarps);
   ENGINE_LAUNCH(grid, block, 0, stream, router_bwd_weight_partial_kernel<T>)(partial, g, x, p);
   ENGINE_CUDA_LAUNCH_CHECK("router_bwd_weight_partial_kernel");
-  ENGINE_LAUNCH(grid_for(p.E * p.C), kBlock, 0, stream, router_bwd_weight_sum_kernel<T>)(gw, partial, chunks, p.E * p.C);
+  ENGINE_LAUNCH(grid_for(p.E * p.C), kBlock, 0, stream, router_bwd_weight_sum_kernel<T>)
+  (gw, partial, chunks, p.E * p.C);
   ENGINE_CUDA_LAUNCH_CHECK("router_bwd_weight_sum_kernel");
 }
 
-#define INSTANTIATE(T)                                                                                            \
-  template void moe_router_fwd_cuda<T>(T*, T*, int64_t*, T*, T*, const T*, const T*, const MoeRouterParams&,      \
-                                       cudaStream_t);                                                             \
+#define INSTANTIATE(T)                                                                                           \
+  template void moe_router_fwd_cuda<T>(T*, T*, int64_t*, T*, T*, const T*, const T*, const MoeRouterParams&,     \
+                                       cudaStream_t);                                                            \
   template void moe_router_bwd_cuda<T>(T*, T*, const T*, const T*, const T*, const int64_t*, const T*, const T*, \
                                        const T*, const T*, void*, const MoeRouterParams&, cudaStream_t);
 INSTANTIATE(float)

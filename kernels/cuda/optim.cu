@@ -7,8 +7,14 @@
 namespace engine::kernels {
 namespace {
 
-template <class T> __device__ __forceinline__ double to_f64(T v) { return double(to_acc(v)); }
-template <class T> __device__ __forceinline__ T from_f64(double v) { return from_acc<T>(acc_t<T>(v)); }
+template <class T>
+__device__ __forceinline__ double to_f64(T v) {
+  return double(to_acc(v));
+}
+template <class T>
+__device__ __forceinline__ T from_f64(double v) {
+  return from_acc<T>(acc_t<T>(v));
+}
 
 // One element of each update, shared by the per-tensor and the multi-tensor kernels.
 template <class T>
@@ -43,15 +49,15 @@ __global__ void sgd_kernel(T* p, const T* g, T* buf, int64_t n, double lr, doubl
 }
 
 template <class T>
-__global__ void adamw_kernel(T* p, const T* g, T* m, T* v, int64_t n, double lr, double beta1, double beta2,
-                             double eps, double weight_decay, double bc1, double bc2) {
+__global__ void adamw_kernel(T* p, const T* g, T* m, T* v, int64_t n, double lr, double beta1, double beta2, double eps,
+                             double weight_decay, double bc1, double bc2) {
   ENGINE_GRID_STRIDE(i, n) adamw_elem(p, g, m, v, i, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
 }
 
 // Block b (grid-stride over the chunks) updates chunk b: its record is read once per block.
 template <class T>
-__global__ void sgd_multi_kernel(const MultiTensorRecord* records, const MultiTensorChunk* chunks,
-                                 int64_t num_chunks, int64_t chunk_size, SgdHyper h) {
+__global__ void sgd_multi_kernel(const MultiTensorRecord* records, const MultiTensorChunk* chunks, int64_t num_chunks,
+                                 int64_t chunk_size, SgdHyper h) {
   for (int64_t c = blockIdx.x; c < num_chunks; c += gridDim.x) {
     const MultiTensorRecord r = records[chunks[c].tensor];
     const int64_t start = chunks[c].start, end = min(r.n, start + chunk_size);
@@ -64,8 +70,8 @@ __global__ void sgd_multi_kernel(const MultiTensorRecord* records, const MultiTe
 }
 
 template <class T>
-__global__ void adamw_multi_kernel(const MultiTensorRecord* records, const MultiTensorChunk* chunks,
-                                   int64_t num_chunks, int64_t chunk_size, AdamWHyper h, double bc1, double bc2) {
+__global__ void adamw_multi_kernel(const MultiTensorRecord* records, const MultiTensorChunk* chunks, int64_t num_chunks,
+                                   int64_t chunk_size, AdamWHyper h, double bc1, double bc2) {
   for (int64_t c = blockIdx.x; c < num_chunks; c += gridDim.x) {
     const MultiTensorRecord r = records[chunks[c].tensor];
     const int64_t start = chunks[c].start, end = min(r.n, start + chunk_size);
@@ -110,8 +116,8 @@ template <class T>
 void sgd_step_cuda(T* p, const T* g, T* buf, int64_t n, double lr, double momentum, double dampening,
                    double weight_decay, bool nesterov, bool first_step, cudaStream_t stream) {
   if (n == 0) return;
-  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, sgd_kernel<T>)(p, g, buf, n, lr, momentum, dampening, weight_decay, nesterov,
-                                                    first_step);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, sgd_kernel<T>)
+  (p, g, buf, n, lr, momentum, dampening, weight_decay, nesterov, first_step);
   ENGINE_CUDA_LAUNCH_CHECK("sgd_kernel");
 }
 
@@ -121,7 +127,8 @@ void adamw_step_cuda(T* p, const T* g, T* m, T* v, int64_t n, double lr, double 
   if (n == 0) return;
   // Bias corrections on the host, with the same std::pow as the CPU reference.
   double bc1 = 1 - std::pow(beta1, double(step)), bc2 = 1 - std::pow(beta2, double(step));
-  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, adamw_kernel<T>)(p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
+  ENGINE_LAUNCH(grid_for(n), kBlock, 0, stream, adamw_kernel<T>)
+  (p, g, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
   ENGINE_CUDA_LAUNCH_CHECK("adamw_kernel");
 }
 
@@ -129,7 +136,8 @@ template <class T>
 void sgd_step_multi_cuda(const MultiTensorRecord* records, const MultiTensorChunk* chunks, int64_t num_chunks,
                          int64_t chunk_size, const SgdHyper& h, cudaStream_t stream) {
   if (num_chunks == 0) return;
-  ENGINE_LAUNCH(multi_grid(num_chunks), kBlock, 0, stream, sgd_multi_kernel<T>)(records, chunks, num_chunks, chunk_size, h);
+  ENGINE_LAUNCH(multi_grid(num_chunks), kBlock, 0, stream, sgd_multi_kernel<T>)
+  (records, chunks, num_chunks, chunk_size, h);
   ENGINE_CUDA_LAUNCH_CHECK("sgd_multi_kernel");
 }
 
@@ -138,8 +146,8 @@ void adamw_step_multi_cuda(const MultiTensorRecord* records, const MultiTensorCh
                            int64_t chunk_size, const AdamWHyper& h, cudaStream_t stream) {
   if (num_chunks == 0) return;
   double bc1 = 1 - std::pow(h.beta1, double(h.step)), bc2 = 1 - std::pow(h.beta2, double(h.step));
-  ENGINE_LAUNCH(multi_grid(num_chunks), kBlock, 0, stream, adamw_multi_kernel<T>)(records, chunks, num_chunks, chunk_size, h,
-                                                                       bc1, bc2);
+  ENGINE_LAUNCH(multi_grid(num_chunks), kBlock, 0, stream, adamw_multi_kernel<T>)
+  (records, chunks, num_chunks, chunk_size, h, bc1, bc2);
   ENGINE_CUDA_LAUNCH_CHECK("adamw_multi_kernel");
 }
 
@@ -148,24 +156,23 @@ void sum_squares_multi_cuda(double* out, double* partials, const MultiTensorReco
                             const MultiTensorChunk* chunks, int64_t num_chunks, int64_t chunk_size,
                             cudaStream_t stream) {
   if (num_chunks > 0) {
-    ENGINE_LAUNCH(multi_grid(num_chunks), kBlock, 0, stream, sum_squares_partial_kernel<T>)(partials, records, chunks,
-                                                                                 num_chunks, chunk_size);
+    ENGINE_LAUNCH(multi_grid(num_chunks), kBlock, 0, stream, sum_squares_partial_kernel<T>)
+    (partials, records, chunks, num_chunks, chunk_size);
     ENGINE_CUDA_LAUNCH_CHECK("sum_squares_partial_kernel");
   }
   ENGINE_LAUNCH(1, 1024, 0, stream, sum_partials_kernel)(out, partials, num_chunks);
   ENGINE_CUDA_LAUNCH_CHECK("sum_partials_kernel");
 }
 
-#define INSTANTIATE(T)                                                                                          \
-  template void sgd_step_cuda<T>(T*, const T*, T*, int64_t, double, double, double, double, bool, bool,         \
-                                 cudaStream_t);                                                                \
-  template void adamw_step_cuda<T>(T*, const T*, T*, T*, int64_t, double, double, double, double, double,       \
-                                   int64_t, cudaStream_t);                                                     \
-  template void sgd_step_multi_cuda<T>(const MultiTensorRecord*, const MultiTensorChunk*, int64_t, int64_t,     \
-                                       const SgdHyper&, cudaStream_t);                                         \
-  template void adamw_step_multi_cuda<T>(const MultiTensorRecord*, const MultiTensorChunk*, int64_t, int64_t,   \
-                                         const AdamWHyper&, cudaStream_t);                                     \
-  template void sum_squares_multi_cuda<T>(double*, double*, const MultiTensorRecord*, const MultiTensorChunk*,  \
+#define INSTANTIATE(T)                                                                                                 \
+  template void sgd_step_cuda<T>(T*, const T*, T*, int64_t, double, double, double, double, bool, bool, cudaStream_t); \
+  template void adamw_step_cuda<T>(T*, const T*, T*, T*, int64_t, double, double, double, double, double, int64_t,     \
+                                   cudaStream_t);                                                                      \
+  template void sgd_step_multi_cuda<T>(const MultiTensorRecord*, const MultiTensorChunk*, int64_t, int64_t,            \
+                                       const SgdHyper&, cudaStream_t);                                                 \
+  template void adamw_step_multi_cuda<T>(const MultiTensorRecord*, const MultiTensorChunk*, int64_t, int64_t,          \
+                                         const AdamWHyper&, cudaStream_t);                                             \
+  template void sum_squares_multi_cuda<T>(double*, double*, const MultiTensorRecord*, const MultiTensorChunk*,         \
                                           int64_t, int64_t, cudaStream_t);
 INSTANTIATE(float)
 INSTANTIATE(double)

@@ -148,7 +148,6 @@ __global__ void global_avgpool_nhwc_kernel(T* y, const T* x, int64_t N, int64_t 
 
 }  // namespace
 
-
 template <class T>
 void maxpool2d_fwd_cuda(const Pool2dParams& p, T* y, int64_t* indices, const T* x, cudaStream_t stream) {
   int64_t n = p.N * p.C * p.P * p.Q;
@@ -188,11 +187,11 @@ void global_avgpool_fwd_nhwc_cuda(T* y, const T* x, int64_t N, int64_t hw, int64
   ENGINE_CUDA_LAUNCH_CHECK("global_avgpool_nhwc_kernel");
 }
 
-#define INSTANTIATE(T)                                                                                      \
-  template void maxpool2d_fwd_cuda<T>(const Pool2dParams&, T*, int64_t*, const T*, cudaStream_t);           \
-  template void maxpool2d_bwd_cuda<T>(const Pool2dParams&, T*, const T*, const int64_t*, cudaStream_t);     \
-  template void avgpool2d_fwd_cuda<T>(const Pool2dParams&, T*, const T*, cudaStream_t);                     \
-  template void avgpool2d_bwd_cuda<T>(const Pool2dParams&, T*, const T*, cudaStream_t);                     \
+#define INSTANTIATE(T)                                                                                  \
+  template void maxpool2d_fwd_cuda<T>(const Pool2dParams&, T*, int64_t*, const T*, cudaStream_t);       \
+  template void maxpool2d_bwd_cuda<T>(const Pool2dParams&, T*, const T*, const int64_t*, cudaStream_t); \
+  template void avgpool2d_fwd_cuda<T>(const Pool2dParams&, T*, const T*, cudaStream_t);                 \
+  template void avgpool2d_bwd_cuda<T>(const Pool2dParams&, T*, const T*, cudaStream_t);                 \
   template void global_avgpool_fwd_nhwc_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, cudaStream_t);
 INSTANTIATE(float)
 INSTANTIATE(double)

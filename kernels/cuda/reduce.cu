@@ -87,11 +87,12 @@ void reduce_rows_cuda(ReduceOp op, T* y, const T* x, int64_t outer, int64_t inne
   if (outer == 0) return;
   if (inner <= kWarpRowMax) {
     constexpr int kRowsPerBlock = kBlock / 32;
-    ENGINE_LAUNCH(grid_for(outer, kRowsPerBlock), kBlock, 0, stream, reduce_rows_kernel<T, true>)(op, y, x, outer, inner,
-                                                                                     correction);
+    ENGINE_LAUNCH(grid_for(outer, kRowsPerBlock), kBlock, 0, stream, reduce_rows_kernel<T, true>)
+    (op, y, x, outer, inner, correction);
     ENGINE_CUDA_LAUNCH_CHECK("reduce_rows_kernel<warp>");
   } else {
-    ENGINE_LAUNCH(grid_for(outer, 1), kRowBlock, 0, stream, reduce_rows_kernel<T, false>)(op, y, x, outer, inner, correction);
+    ENGINE_LAUNCH(grid_for(outer, 1), kRowBlock, 0, stream, reduce_rows_kernel<T, false>)
+    (op, y, x, outer, inner, correction);
     ENGINE_CUDA_LAUNCH_CHECK("reduce_rows_kernel<block>");
   }
 }
@@ -104,7 +105,7 @@ void argmax_rows_cuda(int64_t* y, const T* x, int64_t outer, int64_t inner, cuda
   ENGINE_CUDA_LAUNCH_CHECK("argmax_rows_kernel");
 }
 
-#define INSTANTIATE(T)                                                                                  \
+#define INSTANTIATE(T)                                                                                \
   template void reduce_rows_cuda<T>(ReduceOp, T*, const T*, int64_t, int64_t, int64_t, cudaStream_t); \
   template void argmax_rows_cuda<T>(int64_t*, const T*, int64_t, int64_t, cudaStream_t);
 INSTANTIATE(float)

@@ -83,8 +83,7 @@ __global__ void softmax_bwd_cols_kernel(T* gx, const T* gy, const T* y, int64_t 
     const T *g = gy + base, *yc = y + base;
     T* out = gx + base;
     A dot = A(0);
-    for (int64_t j = 0; j < n; ++j)
-      dot += log ? to_acc(g[j * inner]) : to_acc(g[j * inner]) * to_acc(yc[j * inner]);
+    for (int64_t j = 0; j < n; ++j) dot += log ? to_acc(g[j * inner]) : to_acc(g[j * inner]) * to_acc(yc[j * inner]);
     for (int64_t j = 0; j < n; ++j) {
       A gj = to_acc(g[j * inner]), yj = to_acc(yc[j * inner]);
       out[j * inner] = from_acc<T>(log ? gj - d_exp(yj) * dot : yj * (gj - dot));
@@ -177,13 +176,16 @@ void softmax_bwd_cuda(T* gx, const T* gy, const T* y, int64_t outer, int64_t n, 
                       cudaStream_t stream) {
   if (outer * n * inner == 0) return;
   if (inner > 1) {
-    ENGINE_LAUNCH(grid_for(outer * inner), kBlock, 0, stream, softmax_bwd_cols_kernel<T>)(gx, gy, y, outer, n, inner, log);
+    ENGINE_LAUNCH(grid_for(outer * inner), kBlock, 0, stream, softmax_bwd_cols_kernel<T>)
+    (gx, gy, y, outer, n, inner, log);
     ENGINE_CUDA_LAUNCH_CHECK("softmax_bwd_cols_kernel");
   } else if (n <= kWarpRowMax) {
-    ENGINE_LAUNCH(grid_for(outer, kBlock / 32), kBlock, 0, stream, softmax_bwd_rows_kernel<T, true>)(gx, gy, y, outer, n, log);
+    ENGINE_LAUNCH(grid_for(outer, kBlock / 32), kBlock, 0, stream, softmax_bwd_rows_kernel<T, true>)
+    (gx, gy, y, outer, n, log);
     ENGINE_CUDA_LAUNCH_CHECK("softmax_bwd_rows_kernel<warp>");
   } else {
-    ENGINE_LAUNCH(grid_for(outer, 1), kRowBlock, 0, stream, softmax_bwd_rows_kernel<T, false>)(gx, gy, y, outer, n, log);
+    ENGINE_LAUNCH(grid_for(outer, 1), kRowBlock, 0, stream, softmax_bwd_rows_kernel<T, false>)
+    (gx, gy, y, outer, n, log);
     ENGINE_CUDA_LAUNCH_CHECK("softmax_bwd_rows_kernel<block>");
   }
 }
@@ -193,11 +195,12 @@ void cross_entropy_fwd_cuda(T* loss, T* lse, const T* logits, const int64_t* lab
                             double* row_loss, CudaIndexError* err, cudaStream_t stream) {
   if (N == 0) return;
   if (C <= kWarpRowMax) {
-    ENGINE_LAUNCH(grid_for(N, kBlock / 32), kBlock, 0, stream, xent_fwd_kernel<T, true>)(lse, logits, labels, N, C, s, row_loss,
-                                                                             err);
+    ENGINE_LAUNCH(grid_for(N, kBlock / 32), kBlock, 0, stream, xent_fwd_kernel<T, true>)
+    (lse, logits, labels, N, C, s, row_loss, err);
     ENGINE_CUDA_LAUNCH_CHECK("xent_fwd_kernel<warp>");
   } else {
-    ENGINE_LAUNCH(grid_for(N, 1), kRowBlock, 0, stream, xent_fwd_kernel<T, false>)(lse, logits, labels, N, C, s, row_loss, err);
+    ENGINE_LAUNCH(grid_for(N, 1), kRowBlock, 0, stream, xent_fwd_kernel<T, false>)
+    (lse, logits, labels, N, C, s, row_loss, err);
     ENGINE_CUDA_LAUNCH_CHECK("xent_fwd_kernel<block>");
   }
   ENGINE_LAUNCH(1, 1024, 0, stream, xent_mean_kernel<T>)(loss, row_loss, N);
@@ -205,20 +208,21 @@ void cross_entropy_fwd_cuda(T* loss, T* lse, const T* logits, const int64_t* lab
 }
 
 template <class T>
-void cross_entropy_bwd_cuda(T* glogits, const T* gloss, const T* logits, const int64_t* labels, const T* lse,
-                            int64_t N, int64_t C, double s, CudaIndexError* err, cudaStream_t stream) {
+void cross_entropy_bwd_cuda(T* glogits, const T* gloss, const T* logits, const int64_t* labels, const T* lse, int64_t N,
+                            int64_t C, double s, CudaIndexError* err, cudaStream_t stream) {
   if (N * C == 0) return;
-  ENGINE_LAUNCH(grid_for(N * C), kBlock, 0, stream, xent_bwd_kernel<T>)(glogits, gloss, logits, labels, lse, N, C, s, err);
+  ENGINE_LAUNCH(grid_for(N * C), kBlock, 0, stream, xent_bwd_kernel<T>)
+  (glogits, gloss, logits, labels, lse, N, C, s, err);
   ENGINE_CUDA_LAUNCH_CHECK("xent_bwd_kernel");
 }
 
-#define INSTANTIATE(T)                                                                                          \
-  template void softmax_fwd_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, bool, cudaStream_t);               \
-  template void softmax_bwd_cuda<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, bool, cudaStream_t);     \
-  template void cross_entropy_fwd_cuda<T>(T*, T*, const T*, const int64_t*, int64_t, int64_t, double, double*,  \
-                                          CudaIndexError*, cudaStream_t);                                       \
-  template void cross_entropy_bwd_cuda<T>(T*, const T*, const T*, const int64_t*, const T*, int64_t, int64_t,   \
-                                          double, CudaIndexError*, cudaStream_t);
+#define INSTANTIATE(T)                                                                                                \
+  template void softmax_fwd_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, bool, cudaStream_t);                     \
+  template void softmax_bwd_cuda<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, bool, cudaStream_t);           \
+  template void cross_entropy_fwd_cuda<T>(T*, T*, const T*, const int64_t*, int64_t, int64_t, double, double*,        \
+                                          CudaIndexError*, cudaStream_t);                                             \
+  template void cross_entropy_bwd_cuda<T>(T*, const T*, const T*, const int64_t*, const T*, int64_t, int64_t, double, \
+                                          CudaIndexError*, cudaStream_t);
 INSTANTIATE(float)
 INSTANTIATE(double)
 INSTANTIATE(bf16_t)

@@ -23,7 +23,7 @@ void cross_entropy_fwd_cuda(T* loss, T* lse, const T* logits, const int64_t* lab
                             double label_smoothing, double* row_loss, CudaIndexError* err, cudaStream_t stream);
 // gloss points at one device element.
 template <class T>
-void cross_entropy_bwd_cuda(T* glogits, const T* gloss, const T* logits, const int64_t* labels, const T* lse,
-                            int64_t N, int64_t C, double label_smoothing, CudaIndexError* err, cudaStream_t stream);
+void cross_entropy_bwd_cuda(T* glogits, const T* gloss, const T* logits, const int64_t* labels, const T* lse, int64_t N,
+                            int64_t C, double label_smoothing, CudaIndexError* err, cudaStream_t stream);
 
 }  // namespace engine::kernels

@@ -32,8 +32,8 @@ class Axes {
   // `panel` is the whole area given to this chart; the plot area leaves room for the
   // title above, the x label and tick labels below, the y label and tick labels left.
   // extra_right reserves pixels right of the plot area (a colour bar).
-  Axes(Canvas& canvas, Rect panel, std::string title, std::string xlabel, std::string ylabel,
-       int extra_right = 0, int extra_bottom = 0);
+  Axes(Canvas& canvas, Rect panel, std::string title, std::string xlabel, std::string ylabel, int extra_right = 0,
+       int extra_bottom = 0);
   void set_x(double lo, double hi) { x_lo_ = lo, x_hi_ = hi; }
   // Also moves the left edge of the plot area to fit the y tick labels.
   void set_y(double lo, double hi);
@@ -56,8 +56,8 @@ class Axes {
   // Frame, ticks and tick labels, axis labels and title; call after drawing data.
   // Ticks are numeric unless categories are given: one label per unit position
   // 0..n-1 (on x turned upright when `vertical_x`, for long names).
-  void draw_frame(const std::vector<std::string>& x_categories = {},
-                  const std::vector<std::string>& y_categories = {}, bool vertical_x = false);
+  void draw_frame(const std::vector<std::string>& x_categories = {}, const std::vector<std::string>& y_categories = {},
+                  bool vertical_x = false);
   // A legend box in the plot corner that covers the fewest of the given points.
   void legend(const std::vector<LegendEntry>& entries, const std::vector<std::pair<double, double>>& points);
   // A legend right of the plot area, top-aligned (reserve legend_width() + 16 as extra_right).

@@ -22,7 +22,7 @@
 namespace engine::plot {
 
 Color series_color(int i) {
-  static const Color kCycle[10] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
+  static const Color kCycle[10] = {{31, 119, 180}, {255, 127, 14},  {44, 160, 44},   {214, 39, 40},  {148, 103, 189},
                                    {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
   return kCycle[((i % 10) + 10) % 10];
 }
@@ -120,8 +120,8 @@ int Canvas::text(int x, int y, const std::string& s, Color c, int scale, Align a
     int gx = x + int(i) * kGlyphAdvance * scale;
     for (int row = 0; row < kGlyphHeight; ++row)
       for (int col = 0; col < kGlyphWidth; ++col)
-        if (g[row] & (0x10 >> col)) fill_rect({gx + col * scale, y + row * scale, gx + (col + 1) * scale,
-                                               y + (row + 1) * scale}, c);
+        if (g[row] & (0x10 >> col))
+          fill_rect({gx + col * scale, y + row * scale, gx + (col + 1) * scale, y + (row + 1) * scale}, c);
   }
   return w;
 }

@@ -55,8 +55,8 @@ Figure line_panels(const std::vector<LinePanel>& panels, int columns) {
     double inf = std::numeric_limits<double>::infinity();
     double xlo = inf, xhi = -inf, ylo = inf, yhi = -inf;
     for (const Series& s : p.series) {
-      ENGINE_CHECK(s.x.size() == s.y.size(), "plot: series '" << s.name << "' has " << s.x.size() << " x and "
-                                                              << s.y.size() << " y values");
+      ENGINE_CHECK(s.x.size() == s.y.size(),
+                   "plot: series '" << s.name << "' has " << s.x.size() << " x and " << s.y.size() << " y values");
       for (size_t i = 0; i < s.x.size(); ++i)
         if (std::isfinite(s.x[i]) && std::isfinite(s.y[i]))
           xlo = std::min(xlo, s.x[i]), xhi = std::max(xhi, s.x[i]), ylo = std::min(ylo, s.y[i]),
@@ -199,8 +199,8 @@ Figure heatmap(const Heatmap& h) {
   ENGINE_CHECK(rows > 0 && !h.values[0].empty(), "plot: heatmap '" << h.title << "' is empty");
   size_t cols = h.values[0].size();
   for (const auto& r : h.values)
-    ENGINE_CHECK(r.size() == cols, "plot: heatmap '" << h.title << "' has rows of " << cols << " and " << r.size()
-                                                     << " values");
+    ENGINE_CHECK(r.size() == cols,
+                 "plot: heatmap '" << h.title << "' has rows of " << cols << " and " << r.size() << " values");
   std::vector<std::string> rl = h.row_labels, cl = h.col_labels;
   for (size_t i = rl.size(); i < rows; ++i) rl.push_back(std::to_string(i));
   for (size_t i = cl.size(); i < cols; ++i) cl.push_back(std::to_string(i));
@@ -236,8 +236,8 @@ Figure heatmap(const Heatmap& h) {
       if (!h.annotate || !std::isfinite(v)) continue;
       std::string s = format_cell(v, integers);
       if (Canvas::text_width(s, kTickScale) + 4 <= x1 - x0 && th + 2 <= y1 - y0)
-        f.canvas.text((x0 + x1) / 2, (y0 + y1) / 2 - th / 2 + 1, s, t < 0.6 ? colors::white : colors::black,
-                      kTickScale, Align::center);
+        f.canvas.text((x0 + x1) / 2, (y0 + y1) / 2 - th / 2 + 1, s, t < 0.6 ? colors::white : colors::black, kTickScale,
+                      Align::center);
     }
   ax.draw_frame(cl, rl, vertical);
   // The colour bar: a vertical strip from lo (bottom) to hi (top) with its own ticks.
@@ -306,7 +306,8 @@ Figure reliability_diagram(const std::vector<int64_t>& count, const std::vector<
   for (double t = 0; t <= 1.0; t += 0.05) points.emplace_back(t, t);
   for (size_t b = 0; b < nb; ++b)
     if (count[b]) points.emplace_back((b + 0.5) / double(nb), correct_sum[b] / double(count[b]));
-  ax.legend({{"accuracy", bar, false, true}, {"gap to confidence", gap, false, true},
+  ax.legend({{"accuracy", bar, false, true},
+             {"gap to confidence", gap, false, true},
              {"perfect calibration", colors::grey, true, false}},
             points);
   f.panels.push_back(ax.plot());
@@ -347,8 +348,9 @@ Figure reliability_diagram(const std::vector<int64_t>& count, const std::vector<
 }
 
 Figure image_grid(const std::vector<GridImage>& images, int columns, int scale, const std::string& title) {
-  ENGINE_CHECK(!images.empty() && columns >= 1 && scale >= 1, "plot: image grid needs images, columns >= 1 and "
-                                                              "scale >= 1");
+  ENGINE_CHECK(!images.empty() && columns >= 1 && scale >= 1,
+               "plot: image grid needs images, columns >= 1 and "
+               "scale >= 1");
   int img_w = 0, img_h = 0;
   size_t lines = 0;
   for (const auto& g : images) {

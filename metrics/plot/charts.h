@@ -31,9 +31,9 @@ struct Series {
 struct LinePanel {
   std::string title, xlabel, ylabel;
   std::vector<Series> series;
-  bool y_from_zero = false;          // include 0 in the y range
-  double y_min = NAN, y_max = NAN;   // fixed y limits where given
-  bool integer_x = false;            // ticks at whole numbers only (epochs, severities)
+  bool y_from_zero = false;         // include 0 in the y range
+  double y_min = NAN, y_max = NAN;  // fixed y limits where given
+  bool integer_x = false;           // ticks at whole numbers only (epochs, severities)
 };
 
 // Panels laid out row by row, `columns` per row.

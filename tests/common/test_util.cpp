@@ -4,10 +4,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <iostream>
 #include <numeric>
 #include <random>
+#include <sstream>
 
 #include "engine/core/backend.h"
 

@@ -1,7 +1,6 @@
 #pragma once
 // Shared test helpers: random inputs, gradient-check assertions, GPU skipping.
 #include <catch2/catch.hpp>
-
 #include <set>
 #include <string>
 
@@ -37,19 +36,17 @@ void require_cuda();
 #define ENGINE_TEST_CONCAT(a, b) ENGINE_TEST_CONCAT2(a, b)
 // A gradient test for an op of the table: registers the op as covered and opens a
 // Catch2 test case tagged [grad].
-#define GRAD_TEST(opkind, name)                                                                 \
-  static const bool ENGINE_TEST_CONCAT(engine_grad_reg_, __LINE__) =                           \
-      ::engine::testing::register_grad_test(opkind);                                           \
+#define GRAD_TEST(opkind, name)                                                                                     \
+  static const bool ENGINE_TEST_CONCAT(engine_grad_reg_, __LINE__) = ::engine::testing::register_grad_test(opkind); \
   TEST_CASE(name, "[grad]")
 
 // Runs gradcheck and asserts it passed and that the op under test was exercised.
-#define CHECK_GRAD(opkind, fn, inputs, ...)                                                     \
-  do {                                                                                          \
-    ::engine::GradCheckResult engine_gc_ = ::engine::gradcheck(fn, inputs, ##__VA_ARGS__);      \
-    INFO(::engine::op_name(opkind) << ": checked " << engine_gc_.checked << ", skipped "       \
-                                   << engine_gc_.skipped << ", max error " << engine_gc_.max_error \
-                                   << "; " << engine_gc_.message);                              \
-    CHECK(engine_gc_.ok);                                                                       \
-    CHECK(engine_gc_.checked > 0);                                                              \
-    CHECK(engine_gc_.saw(opkind));                                                              \
+#define CHECK_GRAD(opkind, fn, inputs, ...)                                                                    \
+  do {                                                                                                         \
+    ::engine::GradCheckResult engine_gc_ = ::engine::gradcheck(fn, inputs, ##__VA_ARGS__);                     \
+    INFO(::engine::op_name(opkind) << ": checked " << engine_gc_.checked << ", skipped " << engine_gc_.skipped \
+                                   << ", max error " << engine_gc_.max_error << "; " << engine_gc_.message);   \
+    CHECK(engine_gc_.ok);                                                                                      \
+    CHECK(engine_gc_.checked > 0);                                                                             \
+    CHECK(engine_gc_.saw(opkind));                                                                             \
   } while (0)

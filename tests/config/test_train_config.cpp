@@ -1,8 +1,9 @@
 // Training configuration: defaults, overrides and the messages of bad configs.
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "apps/common/train_config.h"
 #include "test_util.h"
@@ -150,8 +151,7 @@ TEST_CASE("the moe section: off by default, the configs' values, range checks", 
 
   CHECK(config_error(R"({"moe": {"placement": ["layer5"]}})").find("'moe.placement': unknown value \"layer5\"") !=
         std::string::npos);
-  CHECK(config_error(R"({"moe": {"placement": ["head", "head"]}})").find("names \"head\" twice") !=
-        std::string::npos);
+  CHECK(config_error(R"({"moe": {"placement": ["head", "head"]}})").find("names \"head\" twice") != std::string::npos);
   CHECK(config_error(R"({"moe": {"placement": [3]}})").find("'moe.placement' must hold strings") != std::string::npos);
   CHECK(config_error(R"({"moe": {"num_experts": 4, "top_k": 5}})").find("'moe.top_k' = 5 is out of range") !=
         std::string::npos);

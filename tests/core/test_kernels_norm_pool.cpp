@@ -194,14 +194,14 @@ TEST_CASE("batchnorm2d rejects bad inputs", "[kernels][norm]") {
                     Catch::Contains("more than one value per channel"));
   CHECK_THROWS_WITH(ops::batchnorm2d(randn64({2, 3, 2, 2}, 22), randn64({4}, 23), Tensor(), rm, rv, true, 0.1, 1e-5),
                     Catch::Contains("gamma must have shape [3]"));
-  CHECK_THROWS_WITH(ops::batchnorm2d(randn64({2, 3, 2, 2}, 24), Tensor(), Tensor(), Tensor(), Tensor(), false, 0.1,
-                                     1e-5),
-                    Catch::Contains("running_mean is required"));
+  CHECK_THROWS_WITH(
+      ops::batchnorm2d(randn64({2, 3, 2, 2}, 24), Tensor(), Tensor(), Tensor(), Tensor(), false, 0.1, 1e-5),
+      Catch::Contains("running_mean is required"));
   CHECK_THROWS_WITH(ops::batchnorm2d(randn64({2, 3, 4}, 25), Tensor(), Tensor(), rm, rv, true, 0.1, 1e-5),
                     Catch::Contains("NCHW"));
-  CHECK_THROWS_WITH(ops::batchnorm2d(randn64({2, 3, 2, 2}, 26), Tensor(), Tensor(), Tensor::zeros({3}), rv, true, 0.1,
-                                     1e-5),
-                    Catch::Contains("dtype"));
+  CHECK_THROWS_WITH(
+      ops::batchnorm2d(randn64({2, 3, 2, 2}, 26), Tensor(), Tensor(), Tensor::zeros({3}), rv, true, 0.1, 1e-5),
+      Catch::Contains("dtype"));
 }
 
 namespace {
@@ -311,9 +311,9 @@ TEST_CASE("avgpool2d forward and backward against naive loops, both divisors", "
   Nchw d{2, 2, 5, 7};
   Shape s{d.N, d.C, d.H, d.W};
   for (bool include : {true, false})
-    for (ops::Pool2dOptions o : {ops::Pool2dOptions{2, 2, 2, 2, 0, 0, include},
-                                 ops::Pool2dOptions{3, 3, 2, 2, 1, 1, include},
-                                 ops::Pool2dOptions{3, 2, 1, 2, 1, 1, include}}) {
+    for (ops::Pool2dOptions o :
+         {ops::Pool2dOptions{2, 2, 2, 2, 0, 0, include}, ops::Pool2dOptions{3, 3, 2, 2, 1, 1, include},
+          ops::Pool2dOptions{3, 2, 1, 2, 1, 1, include}}) {
       INFO("kernel " << o.kh << "x" << o.kw << " stride " << o.sh << "x" << o.sw << " pad " << o.ph << "x" << o.pw
                      << " count_include_pad " << include);
       Tensor x = randn64(s, 40);

@@ -193,12 +193,15 @@ TEST_CASE("cross_entropy rejects out-of-range labels and bad shapes", "[kernels]
   CHECK(e.find("cross_entropy") != std::string::npos);
   CHECK(e.find("label 3") != std::string::npos);
   CHECK(e.find("[0, 3)") != std::string::npos);
-  CHECK(error_of([&] { ops::cross_entropy(logits, Tensor::from_vector({-1, 0}, {2}, DType::i64)); })
-            .find("label -1") != std::string::npos);
-  CHECK(error_of([&] { ops::cross_entropy(logits, Tensor::from_vector({0, 1, 2}, {3}, DType::i64)); })
-            .find("[3]") != std::string::npos);
-  CHECK(error_of([&] { ops::cross_entropy(logits, Tensor::from_vector({0, 1}, {2}, DType::f32)); })
-            .find("i64") != std::string::npos);
+  CHECK(error_of([&] {
+          ops::cross_entropy(logits, Tensor::from_vector({-1, 0}, {2}, DType::i64));
+        }).find("label -1") != std::string::npos);
+  CHECK(error_of([&] {
+          ops::cross_entropy(logits, Tensor::from_vector({0, 1, 2}, {3}, DType::i64));
+        }).find("[3]") != std::string::npos);
+  CHECK(error_of([&] {
+          ops::cross_entropy(logits, Tensor::from_vector({0, 1}, {2}, DType::f32));
+        }).find("i64") != std::string::npos);
 }
 
 TEMPLATE_TEST_CASE("gather and scatter_add kernels match naive loops", "[kernels][index]", float, double) {
@@ -264,8 +267,7 @@ TEST_CASE("index ops reject out-of-range indices naming op, value and range", "[
   e = error_of([&] { ops::index_add(x, 1, Tensor::from_vector({-2}, {1}, DType::i64), Tensor::zeros({2, 1})); });
   CHECK(e.find("index_add") != std::string::npos);
   CHECK(e.find("index -2") != std::string::npos);
-  CHECK(error_of([&] { ops::gather(x, 1, Tensor::zeros({3, 2}, DType::i64)); }).find("[3, 2]") !=
-        std::string::npos);
+  CHECK(error_of([&] { ops::gather(x, 1, Tensor::zeros({3, 2}, DType::i64)); }).find("[3, 2]") != std::string::npos);
   CHECK(error_of([&] { ops::gather(x, 1, Tensor::zeros({2, 2}, DType::i32)); }).find("i64") != std::string::npos);
 }
 
@@ -305,8 +307,7 @@ TEST_CASE("concat matches naive loops, split returns covering views", "[kernels]
   CHECK(back.to_vector() == x.to_vector());
   CHECK(ops::concat({x.transpose(0, 1), x.transpose(0, 1)}, 0).shape() == Shape{10, 4});
   CHECK(error_of([&] { ops::split(x, {2, 2}, 1); }).find("sum to 4") != std::string::npos);
-  CHECK(error_of([&] { ops::concat({x, Tensor::zeros({3, 5}, DType::f64)}, 1); }).find("[3, 5]") !=
-        std::string::npos);
+  CHECK(error_of([&] { ops::concat({x, Tensor::zeros({3, 5}, DType::f64)}, 1); }).find("[3, 5]") != std::string::npos);
 }
 
 TEMPLATE_TEST_CASE("topk kernel matches a stable sort", "[kernels][index]", float, double) {

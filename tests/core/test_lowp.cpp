@@ -53,7 +53,8 @@ TEST_CASE("lowp cpu: conv2d, linear, matmul in bf16 and f16 equal the rounded f3
     require_equal(ops::linear(a, lw, Tensor()), ops::linear(a32, lw32, Tensor()));
     // A transposed (strided) operand keeps its layout through the f32 stand-in.
     auto [m, m32] = rand_pair({9, 5}, 7, dt);
-    require_equal(ops::matmul(m.transpose(0, 1), lw.transpose(0, 1)), ops::matmul(m32.transpose(0, 1), lw32.transpose(0, 1)));
+    require_equal(ops::matmul(m.transpose(0, 1), lw.transpose(0, 1)),
+                  ops::matmul(m32.transpose(0, 1), lw32.transpose(0, 1)));
   }
 }
 
@@ -112,9 +113,9 @@ TEST_CASE("lowp cpu: batchnorm2d with a bf16 input and f32 or bf16 parameters", 
     require_equal(rv, rv32);
   }
   SECTION("parameters of another dtype than f32 are refused") {
-    REQUIRE_THROWS_WITH(ops::batchnorm2d(x, gamma.to(DType::f64), beta.to(DType::f64), Tensor(), Tensor(), false,
-                                         0.1, 1e-5),
-                        Catch::Contains("batchnorm2d"));
+    REQUIRE_THROWS_WITH(
+        ops::batchnorm2d(x, gamma.to(DType::f64), beta.to(DType::f64), Tensor(), Tensor(), false, 0.1, 1e-5),
+        Catch::Contains("batchnorm2d"));
   }
 }
 

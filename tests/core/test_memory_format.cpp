@@ -210,8 +210,8 @@ TEST_CASE("NHWC CPU kernels match the NCHW kernels on the same values", "[core][
     kernels::BatchNormParams pn = p;
     pn.channels_last = true;
     kernels::batchnorm2d_fwd_cpu<double>(pn, yn.data<double>(), mn.data<double>(), isn.data<double>(),
-                                              xn.data<double>(), gamma.data<double>(), beta.data<double>(),
-                                              rmn.data<double>(), rvn.data<double>());
+                                         xn.data<double>(), gamma.data<double>(), beta.data<double>(),
+                                         rmn.data<double>(), rvn.data<double>());
     check_close(yn, nhwc_buffer(y), 1e-12);
     check_close(mn, m, 1e-12);
     check_close(isn, is, 1e-12);
@@ -225,8 +225,8 @@ TEST_CASE("NHWC CPU kernels match the NCHW kernels on the same values", "[core][
     kernels::batchnorm2d_bwd_cpu<double>(p, gx.data<double>(), gg.data<double>(), gb.data<double>(), gy.data<double>(),
                                          x.data<double>(), gamma.data<double>(), m.data<double>(), is.data<double>());
     kernels::batchnorm2d_bwd_cpu<double>(pn, gxn.data<double>(), ggn.data<double>(), gbn.data<double>(),
-                                              gyn.data<double>(), xn.data<double>(), gamma.data<double>(),
-                                              m.data<double>(), is.data<double>());
+                                         gyn.data<double>(), xn.data<double>(), gamma.data<double>(), m.data<double>(),
+                                         is.data<double>());
     check_close(gxn, nhwc_buffer(gx), 1e-12);
     check_close(ggn, gg, 1e-12);
     check_close(gbn, gb, 1e-12);

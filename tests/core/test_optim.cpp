@@ -53,10 +53,9 @@ TEST_CASE("AdamW matches the decoupled update with bias correction", "[optim]") 
 }
 
 TEST_CASE("weight decay exemption for biases and normalisation parameters", "[optim]") {
-  std::vector<std::pair<std::string, Variable>> named{
-      {"conv1.weight", Variable(Tensor::zeros({2, 2, 3, 3}), true)},
-      {"bn1.weight", Variable(Tensor::zeros({2}), true)},
-      {"fc.bias", Variable(Tensor::zeros({2}), true)}};
+  std::vector<std::pair<std::string, Variable>> named{{"conv1.weight", Variable(Tensor::zeros({2, 2, 3, 3}), true)},
+                                                      {"bn1.weight", Variable(Tensor::zeros({2}), true)},
+                                                      {"fc.bias", Variable(Tensor::zeros({2}), true)}};
   auto e = optim::make_param_entries(named, 5e-4, true);
   CHECK(e[0].weight_decay == 5e-4);
   CHECK(e[1].weight_decay == 0.0);

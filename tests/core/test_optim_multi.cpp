@@ -180,9 +180,8 @@ TEST_CASE("multi-tensor ops check their groups", "[optim]") {
   CHECK_THROWS_WITH(ops::sgd_step_multi(p, g, {}, 0.1, 0.0, 0.0, {0.0, 0.0}, false, {false, false}),
                     Catch::Contains("sgd_step_multi") && Catch::Contains("parameter 1"));
   std::vector<Tensor> p1 = {Tensor::zeros({3})}, g1 = {Tensor::zeros({4})};
-  CHECK_THROWS_WITH(ops::sgd_step_multi(p1, g1, {}, 0.1, 0.0, 0.0, {0.0}, false, {false}),
-                    Catch::Contains("gradient"));
-  CHECK_THROWS_WITH(ops::adamw_step_multi(p1, {Tensor::zeros({3})}, {Tensor::zeros({3})}, {}, 0.1, 0.9, 0.99, 1e-8,
-                                          {0.0}, 1),
-                    Catch::Contains("second moments"));
+  CHECK_THROWS_WITH(ops::sgd_step_multi(p1, g1, {}, 0.1, 0.0, 0.0, {0.0}, false, {false}), Catch::Contains("gradient"));
+  CHECK_THROWS_WITH(
+      ops::adamw_step_multi(p1, {Tensor::zeros({3})}, {Tensor::zeros({3})}, {}, 0.1, 0.9, 0.99, 1e-8, {0.0}, 1),
+      Catch::Contains("second moments"));
 }

@@ -1,9 +1,9 @@
 // Tensor core: shapes, views, dtypes, devices, printing, errors, RNG.
 #include <cmath>
 
-#include "engine/core/generator.h"
 #include "base/rng.h"
 #include "engine/core/dispatch.h"
+#include "engine/core/generator.h"
 #include "test_util.h"
 
 using namespace engine;
@@ -113,7 +113,8 @@ TEST_CASE("errors carry file:line and both shapes", "[tensor]") {
   CHECK_THROWS_WITH(ops::add(a, Tensor::zeros({2, 3}, DType::f64)), Catch::Contains("dtypes differ"));
 }
 
-TEST_CASE("op table: names unique, views and graph nodes have no kernels, every other op has a cpu kernel", "[tensor]") {
+TEST_CASE("op table: names unique, views and graph nodes have no kernels, every other op has a cpu kernel",
+          "[tensor]") {
   std::set<std::string> names;
   for (int i = 0; i < kNumOps; ++i) {
     OpKind op = OpKind(i);

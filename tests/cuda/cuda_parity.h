@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/core/dispatch.h"
-#include "engine/core/backend.h"
 #include "engine/backends/cuda/context.h"
+#include "engine/core/backend.h"
+#include "engine/core/dispatch.h"
 #include "opcases/op_cases.h"
 #include "test_util.h"
 

@@ -1,8 +1,8 @@
 // The CUDA backend itself: the op table, the no-GPU behaviour, the caching allocator,
 // out-of-memory and bad-index errors.
-#include <map>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <string>
 
 #include "cuda_parity.h"
@@ -67,8 +67,7 @@ TEST_CASE("cuda supports() tells the dtypes of each kernel, and a refused dtype 
   CHECK(got.to(Device::cpu()).to_vector() == std::vector<double>{1, 0, 2, 0});
 }
 
-TEST_CASE("without a GPU, asking for a cuda tensor is a clear error and the CPU keeps working",
-          "[cuda_unavailable]") {
+TEST_CASE("without a GPU, asking for a cuda tensor is a clear error and the CPU keeps working", "[cuda_unavailable]") {
   if (runtime::cuda_available()) skip("a CUDA device is present");
   CHECK(runtime::cuda_device_count() == 0);
   CHECK_FALSE(runtime::cuda_unavailable_reason().empty());
@@ -90,8 +89,8 @@ TEST_CASE("without a GPU, asking for a cuda tensor is a clear error and the CPU 
 TEST_CASE("cuda device facts are read", "[cuda]") {
   begin_cuda_test();
   runtime::CudaDeviceInfo info = runtime::cuda_device_info(0);
-  std::cout << "device 0: " << info.name << ", sm_" << info.major << info.minor << ", " << info.sm_count
-            << " SMs, " << info.total_memory / (1 << 20) << " MiB" << std::endl;
+  std::cout << "device 0: " << info.name << ", sm_" << info.major << info.minor << ", " << info.sm_count << " SMs, "
+            << info.total_memory / (1 << 20) << " MiB" << std::endl;
   CHECK_FALSE(info.name.empty());
   CHECK(info.sm_count > 0);
   CHECK(info.total_memory > 0);

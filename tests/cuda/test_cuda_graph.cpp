@@ -5,13 +5,13 @@
 #include <filesystem>
 #include <sstream>
 
-#include "cuda_parity.h"
-#include "engine/core/generator.h"
-#include "engine/autograd/functions.h"
-#include "engine/optim/optimizer.h"
-#include "engine/backends/cuda/graph.h"
 #include "apps/common/train_config.h"
 #include "apps/common/trainer.h"
+#include "cuda_parity.h"
+#include "engine/autograd/functions.h"
+#include "engine/backends/cuda/graph.h"
+#include "engine/core/generator.h"
+#include "engine/optim/optimizer.h"
 #include "models/resnet.h"
 
 using namespace engine;
@@ -109,7 +109,8 @@ TEST_CASE("a captured training step trains as eager steps do", "[cuda]") {
   const int steps = 4;
 
   auto eager_model = make();
-  optim::SGD eager_opt(optim::make_param_entries(eager_model->named_parameters(), 5e-4, true), optim::SgdOptions{0.05, 0.9});
+  optim::SGD eager_opt(optim::make_param_entries(eager_model->named_parameters(), 5e-4, true),
+                       optim::SgdOptions{0.05, 0.9});
   std::vector<double> eager_loss;
   for (int s = 0; s < steps; ++s) {
     eager_opt.zero_grad();
@@ -145,7 +146,8 @@ TEST_CASE("a captured training step trains as eager steps do", "[cuda]") {
     opt.step();
     graph_loss.push_back(loss_t.item());
   }
-  for (int s = 0; s < steps; ++s) CHECK(std::abs(graph_loss[size_t(s)] - eager_loss[size_t(s)]) < 1e-4 * (1 + eager_loss[size_t(s)]));
+  for (int s = 0; s < steps; ++s)
+    CHECK(std::abs(graph_loss[size_t(s)] - eager_loss[size_t(s)]) < 1e-4 * (1 + eager_loss[size_t(s)]));
   auto pa = eager_model->named_parameters(), pb = model->named_parameters();
   REQUIRE(pa.size() == pb.size());
   for (size_t i = 0; i < pa.size(); ++i)

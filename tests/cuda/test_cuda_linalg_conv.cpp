@@ -17,10 +17,10 @@ TEST_CASE("cuda matmul with TF32 stays close to f32", "[cuda]") {
   CHECK(e <= 1e-2);
 }
 
-
 TEST_CASE("cuda conv2d: the cached algorithm is reused, workspace comes from the allocator", "[cuda]") {
   begin_cuda_test();
-  Tensor x = on_gpu(rand_input({8, 16, 32, 32}, 36, DType::f32)), w = on_gpu(rand_input({32, 16, 3, 3}, 37, DType::f32));
+  Tensor x = on_gpu(rand_input({8, 16, 32, 32}, 36, DType::f32)),
+         w = on_gpu(rand_input({32, 16, 3, 3}, 37, DType::f32));
   ops::Conv2dOptions o;
   o.pad_h = o.pad_w = 1;
   ops::conv2d(x, w, Tensor(), o);

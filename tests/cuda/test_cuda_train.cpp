@@ -8,12 +8,12 @@
 #include <sstream>
 
 #include "apps/common/train_config.h"
+#include "apps/common/trainer.h"
+#include "cuda_parity.h"
 #include "engine/autograd/functions.h"
 #include "engine/core/generator.h"
 #include "engine/optim/optimizer.h"
 #include "models/resnet.h"
-#include "apps/common/trainer.h"
-#include "cuda_parity.h"
 
 using namespace engine;
 using namespace engine::testing;
@@ -40,11 +40,11 @@ Run quickstart(const std::string& config, const std::string& device) {
   const std::string dir = std::string(ENGINE_BINARY_DIR) + "/cuda_train_scratch/" + device.substr(0, 4);
   fs::remove_all(dir);
   fs::create_directories(dir);
-  app::TrainConfig c = app::load_train_config(
-      std::string(ENGINE_SOURCE_DIR) + "/configs/" + config,
-      {"device=\"" + device + "\"", "output.dir=\"" + dir + "\"", "output.log_every=4", "output.progress=\"lines\"",
-       "training.max_steps=24", "data.test_limit=256"},
-      nullptr);
+  app::TrainConfig c =
+      app::load_train_config(std::string(ENGINE_SOURCE_DIR) + "/configs/" + config,
+                             {"device=\"" + device + "\"", "output.dir=\"" + dir + "\"", "output.log_every=4",
+                              "output.progress=\"lines\"", "training.max_steps=24", "data.test_limit=256"},
+                             nullptr);
   Run r;
   std::ostringstream out;
   r.result = app::Trainer(c, "", out).run();

@@ -153,7 +153,8 @@ TEST_CASE("dataset: subset, gather, seeded train/validation split", "[data]") {
   CHECK_FALSE(same(val.images, val3.images));
   // Together the parts hold every record once: compare the multisets of first pixels.
   std::multiset<int> all, parts;
-  for (int64_t i = 0; i < 50; ++i) all.insert(d.images.data<uint8_t>()[i * 4] * 1000 + d.images.data<uint8_t>()[i * 4 + 1]);
+  for (int64_t i = 0; i < 50; ++i)
+    all.insert(d.images.data<uint8_t>()[i * 4] * 1000 + d.images.data<uint8_t>()[i * 4 + 1]);
   for (const Dataset* p : {&train, &val})
     for (int64_t i = 0; i < p->size(); ++i)
       parts.insert(p->images.data<uint8_t>()[i * 4] * 1000 + p->images.data<uint8_t>()[i * 4 + 1]);

@@ -9,9 +9,9 @@
 
 using namespace engine;
 using namespace engine::data;
+using Catch::Matchers::Contains;
 using engine::testing::TempDir;
 using engine::testing::write_bytes;
-using Catch::Matchers::Contains;
 
 namespace {
 
@@ -38,8 +38,7 @@ void check_pixels(const Dataset& d, int64_t first_record) {
 // Writes five training batches of 2 records each (labels 0..9) and a test batch of 3.
 void write_cifar10(const std::string& dir) {
   for (int b = 0; b < 5; ++b)
-    write_bytes(dir + "/data_batch_" + std::to_string(b + 1) + ".bin",
-                cifar_file({{2 * b}, {2 * b + 1}}, 2 * b));
+    write_bytes(dir + "/data_batch_" + std::to_string(b + 1) + ".bin", cifar_file({{2 * b}, {2 * b + 1}}, 2 * b));
   write_bytes(dir + "/test_batch.bin", cifar_file({{3}, {1}, {4}}, 100));
 }
 

@@ -6,8 +6,8 @@
 
 using namespace engine;
 using namespace engine::data;
-using engine::testing::TempDir;
 using Catch::Matchers::Contains;
+using engine::testing::TempDir;
 
 namespace {
 
@@ -122,14 +122,13 @@ TEST_CASE("idx: count mismatch and out-of-range labels", "[data]") {
   engine::testing::write_bytes(dir.file("train-images-idx3-ubyte"), idx_images(3, 2, 2));
   SECTION("count mismatch") {
     engine::testing::write_bytes(dir.file("train-labels-idx1-ubyte"), idx_labels({1, 2}));
-    CHECK_THROWS_WITH(load_fashion_mnist(dir.path(), true),
-                      Contains("train-images-idx3-ubyte") && Contains("train-labels-idx1-ubyte") &&
-                          Contains("3 images") && Contains("2 labels"));
+    CHECK_THROWS_WITH(load_fashion_mnist(dir.path(), true), Contains("train-images-idx3-ubyte") &&
+                                                                Contains("train-labels-idx1-ubyte") &&
+                                                                Contains("3 images") && Contains("2 labels"));
   }
   SECTION("label out of range") {
     engine::testing::write_bytes(dir.file("train-labels-idx1-ubyte"), idx_labels({1, 10, 2}));
     CHECK_THROWS_WITH(load_fashion_mnist(dir.path(), true),
-                      Contains(dir.file("train-labels-idx1-ubyte")) && Contains("label 10") &&
-                          Contains("record 1"));
+                      Contains(dir.file("train-labels-idx1-ubyte")) && Contains("label 10") && Contains("record 1"));
   }
 }

@@ -13,10 +13,10 @@
 
 using namespace engine;
 using namespace engine::io;
+using Catch::Matchers::Contains;
 using engine::testing::read_bytes;
 using engine::testing::TempDir;
 using engine::testing::write_bytes;
-using Catch::Matchers::Contains;
 
 namespace {
 

@@ -20,9 +20,9 @@ app::TrainResult run(const std::string& name, std::vector<std::string> sets) {
   fs::create_directories(dir);
   std::ofstream(dir + "/config.json") << R"({"device": "cpu", "output": {"dir": ")" << dir
                                       << R"(/runs", "log_every": 1000}})";
-  for (const char* s : {"data.train_limit=512", "data.test_limit=256", "model.width_mult=0.0625",
-                        "training.epochs=2", "training.batch_size=64", "data.augment.crop_padding=2",
-                        "data.augment.hflip=true", "data.augment.cutout=8"})
+  for (const char* s :
+       {"data.train_limit=512", "data.test_limit=256", "model.width_mult=0.0625", "training.epochs=2",
+        "training.batch_size=64", "data.augment.crop_padding=2", "data.augment.hflip=true", "data.augment.cutout=8"})
     sets.push_back(s);
   std::ostringstream out;
   return app::Trainer(app::load_train_config(dir + "/config.json", sets, nullptr), "", out).run();

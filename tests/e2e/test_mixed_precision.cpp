@@ -25,8 +25,12 @@ app::TrainConfig amp_config(const std::string& out_dir, const std::string& preci
                             std::vector<std::string> extra = {}) {
   std::string path = out_dir + "/config.json";
   std::ofstream(path) << R"({"device": "cpu", "output": {"dir": ")" << out_dir << R"(/runs", "log_every": 1000}})";
-  std::vector<std::string> sets{"data.train_limit=640", "data.test_limit=128", "model.width_mult=0.0625",
-                                "training.epochs=2", "training.batch_size=32", "training.lr=0.05",
+  std::vector<std::string> sets{"data.train_limit=640",
+                                "data.test_limit=128",
+                                "model.width_mult=0.0625",
+                                "training.epochs=2",
+                                "training.batch_size=32",
+                                "training.lr=0.05",
                                 "training.precision=\"" + precision + "\""};
   sets.insert(sets.end(), extra.begin(), extra.end());
   return app::load_train_config(path, sets, nullptr);

@@ -127,8 +127,8 @@ TEST_CASE("train_app with MoE: metrics columns, per-epoch MoE files, resume equa
     CHECK(std::stod(rows[i][12]) == Approx(2 * (0.01 * lb + 0.001 * z)).epsilon(1e-4));
     CHECK(lb > 0.9);
     CHECK(std::stod(rows[i][15]) >= 0.25);  // some expert takes its even share
-    CHECK(std::stod(rows[i][17]) > 0.0);  // capacity 1.0 drops some slots
-    CHECK(std::stod(rows[i][18]) > 0.0);  // gate entropy
+    CHECK(std::stod(rows[i][17]) > 0.0);    // capacity 1.0 drops some slots
+    CHECK(std::stod(rows[i][18]) > 0.0);    // gate entropy
     CHECK(std::stod(rows[i][18]) <= std::log(4.0) + 1e-9);
   }
   // Expert x class counts: every slot of the epoch's training tokens, per layer.

@@ -46,9 +46,9 @@ bool looks_like_png(const std::string& path) {
 app::TrainResult train(const std::string& dir, const std::string& name, const std::vector<std::string>& extra) {
   std::string path = dir + "/" + name + ".json";
   std::ofstream(path) << R"({"device": "cpu", "output": {"dir": ")" << dir << R"(/runs", "log_every": 1000}})";
-  std::vector<std::string> sets{"data.train_limit=640",     "data.val_size=128",     "data.test_limit=256",
-                                "model.width_mult=0.0625",  "training.epochs=2",     "training.batch_size=64",
-                                "training.lr=0.05",         "name=\"" + name + "\""};
+  std::vector<std::string> sets{"data.train_limit=640",    "data.val_size=128",    "data.test_limit=256",
+                                "model.width_mult=0.0625", "training.epochs=2",    "training.batch_size=64",
+                                "training.lr=0.05",        "name=\"" + name + "\""};
   sets.insert(sets.end(), extra.begin(), extra.end());
   std::ostringstream out;
   return app::Trainer(app::load_train_config(path, sets, nullptr), "", out).run();

@@ -47,9 +47,9 @@ std::string slurp(const std::string& path) {
 
 TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of steps", "[e2e]") {
   std::string dir = scratch("accuracy");
-  app::TrainConfig c = small_config(dir, {"data.train_limit=16000", "data.test_limit=2000", "model.width_mult=0.125",
-                                          "training.epochs=1", "training.batch_size=64", "training.lr=0.05",
-                                          "training.schedule=\"onecycle\"", "name=\"e2e\""});
+  app::TrainConfig c = small_config(
+      dir, {"data.train_limit=16000", "data.test_limit=2000", "model.width_mult=0.125", "training.epochs=1",
+            "training.batch_size=64", "training.lr=0.05", "training.schedule=\"onecycle\"", "name=\"e2e\""});
   std::ostringstream out;
   app::TrainResult r = app::Trainer(c, "", out).run();
   INFO(out.str());
@@ -84,9 +84,8 @@ TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of st
 }
 
 TEST_CASE("a resumed run's metrics equal the uninterrupted run's", "[e2e]") {
-  std::vector<std::string> sets{"data.train_limit=896", "data.val_size=128", "data.test_limit=256",
-                                "model.width_mult=0.0625",
-                                "training.epochs=3", "training.batch_size=64"};
+  std::vector<std::string> sets{"data.train_limit=896",    "data.val_size=128", "data.test_limit=256",
+                                "model.width_mult=0.0625", "training.epochs=3", "training.batch_size=64"};
   std::string da = scratch("resume_a"), db = scratch("resume_b");
   std::ostringstream out;
   app::TrainResult a = app::Trainer(small_config(da, sets), "", out).run();
@@ -122,8 +121,8 @@ TEST_CASE("a corrupt dataset file stops train_app with a message naming it and w
     std::string cmd = "gzip -dc " + src + "/t10k-labels-idx1-ubyte.gz | head -c 5000 | gzip -c > " + bad;
     REQUIRE(std::system(cmd.c_str()) == 0);
   }
-  std::ofstream(dir + "/c.json") << R"({"device": "cpu", "data": {"path": ")" << dir
-                                 << R"("}, "output": {"dir": ")" << dir << R"(/runs"}})";
+  std::ofstream(dir + "/c.json") << R"({"device": "cpu", "data": {"path": ")" << dir << R"("}, "output": {"dir": ")"
+                                 << dir << R"(/runs"}})";
   int rc = run_app(dir + "/c.json", dir + "/log.txt");
   std::string log = slurp(dir + "/log.txt");
   INFO(log);
@@ -134,8 +133,12 @@ TEST_CASE("a corrupt dataset file stops train_app with a message naming it and w
 
 TEST_CASE("bad configs exit with code 2 before writing anything", "[e2e]") {
   std::string dir = scratch("badcfg");
-  const char* bad[] = {R"({"trainig": {}})", R"({"training": {"lr": 0}})", R"({"training": {"batch_size": "x"}})",
-                       R"({"data": {"dataset": "mnist"}})", R"({"device": "tpu"})", R"({"model": {"width_mult": -1}})",
+  const char* bad[] = {R"({"trainig": {}})",
+                       R"({"training": {"lr": 0}})",
+                       R"({"training": {"batch_size": "x"}})",
+                       R"({"data": {"dataset": "mnist"}})",
+                       R"({"device": "tpu"})",
+                       R"({"model": {"width_mult": -1}})",
                        "{ not json"};
   int i = 0;
   for (const char* text : bad) {

@@ -1,7 +1,6 @@
-// Gradient checks of the mixture-of-experts layer as a whole (router, dispatch, experts, combine and aux losses) for both routers,
-// k = 1 and 2, with and without dropping, with an expert that receives no token. The
-// grouped GEMM's and the fused router's own checks are the op-case table's
-// (opcases/cases_moe.cpp, run by test_grad_opcases.cpp).
+// Gradient checks of the mixture-of-experts layer as a whole (router, dispatch, experts, combine and aux losses) for
+// both routers, k = 1 and 2, with and without dropping, with an expert that receives no token. The grouped GEMM's and
+// the fused router's own checks are the op-case table's (opcases/cases_moe.cpp, run by test_grad_opcases.cpp).
 #include "engine/core/generator.h"
 #include "engine/nn/moe/aux_losses.h"
 #include "engine/nn/moe/moe_layer.h"
@@ -100,8 +99,7 @@ void check_layer(const LayerCase& c, uint64_t seed) {
   Vars v;
   for (const Tensor& t : in) v.emplace_back(t);
   moe::MoEForward f = run_layer(c, v);
-  INFO("counts " << Tensor::from_vector(std::vector<double>(f.stats.counts.begin(), f.stats.counts.end()),
-                                        {c.E}).str()
+  INFO("counts " << Tensor::from_vector(std::vector<double>(f.stats.counts.begin(), f.stats.counts.end()), {c.E}).str()
                  << ", dropped " << f.stats.dropped);
   REQUIRE(f.stats.counts[size_t(c.E - 1)] == 0);
   REQUIRE((f.stats.dropped > 0) == c.drop);
@@ -176,8 +174,7 @@ TEST_CASE("grad moe layer: noisy gating with fixed and learned noise (seeded)", 
 
 TEST_CASE("grad moe aux losses and softplus (including softplus at 0)", "[grad][moe]") {
   Tensor counts = idx({3, 0, 5}, {3});
-  CHECK_GRAD(OpKind::SOFTMAX,
-             [counts](const Vars& v) { return moe::load_balance_loss(ag::softmax(v[0], 1), counts); },
+  CHECK_GRAD(OpKind::SOFTMAX, [counts](const Vars& v) { return moe::load_balance_loss(ag::softmax(v[0], 1), counts); },
              {randn64({4, 3}, 801)});
   CHECK_GRAD(OpKind::EXP, [](const Vars& v) { return moe::router_z_loss(v[0]); }, {randn64({5, 3}, 802, 0.0, 3.0)});
   CHECK_GRAD(OpKind::VAR, [](const Vars& v) { return moe::importance_loss(v[0]); }, {uniform64({6, 3}, 803, 0.1, 1.0)});

@@ -7,8 +7,7 @@
 using namespace engine;
 using namespace engine::testing;
 
-TEST_CASE("batchnorm2d_act equals relu(batchnorm2d(x) + residual): output, running statistics, gradients",
-          "[grad]") {
+TEST_CASE("batchnorm2d_act equals relu(batchnorm2d(x) + residual): output, running statistics, gradients", "[grad]") {
   Shape s = {4, 3, 5, 3};
   for (bool relu : {false, true})
     for (bool training : {true, false}) {
@@ -41,15 +40,14 @@ TEST_CASE("batchnorm2d_act keeps a channels-last input's format and gives the NC
   for (bool training : {true, false}) {
     Tensor rm1 = randn64({5}, 295), rv1 = uniform64({5}, 296, 0.5, 2.0), rm2 = rm1.clone(), rv2 = rv1.clone();
     auto a = ops::batchnorm2d_act(x, r, gamma, beta, rm1, rv1, true, training, 0.1, 1e-5);
-    auto b = ops::batchnorm2d_act(x.contiguous(cl), r.contiguous(cl), gamma, beta, rm2, rv2, true, training, 0.1,
-                                  1e-5);
+    auto b = ops::batchnorm2d_act(x.contiguous(cl), r.contiguous(cl), gamma, beta, rm2, rv2, true, training, 0.1, 1e-5);
     CHECK(b.y.suggest_memory_format() == cl);
     CHECK(a.y.to_vector() == b.y.to_vector());
     CHECK(normalized_error(rm1, rm2) < 1e-15);
     CHECK(normalized_error(rv1, rv2) < 1e-15);
     auto ga = ops::batchnorm2d_act_bwd(gy, a.y, x, gamma, a.save_mean, a.save_invstd, true, training, true);
-    auto gb = ops::batchnorm2d_act_bwd(gy, b.y, x.contiguous(cl), gamma, b.save_mean, b.save_invstd, true, training,
-                                       true);
+    auto gb =
+        ops::batchnorm2d_act_bwd(gy, b.y, x.contiguous(cl), gamma, b.save_mean, b.save_invstd, true, training, true);
     CHECK(gb.gx.suggest_memory_format() == cl);
     CHECK(gb.gresidual.suggest_memory_format() == cl);
     CHECK(normalized_error(ga.gx, gb.gx) < 1e-13);
@@ -61,10 +59,9 @@ TEST_CASE("batchnorm2d_act keeps a channels-last input's format and gives the NC
 
 TEST_CASE("batchnorm2d_act: checks name the op and the shapes", "[grad]") {
   Tensor x = randn64({2, 3, 2, 2}, 270), rm = Tensor::zeros({3}, DType::f64), rv = Tensor::ones({3}, DType::f64);
-  CHECK_THROWS_WITH(ops::batchnorm2d_act(x, randn64({2, 3, 2, 1}, 271), Tensor(), Tensor(), rm, rv, true, true, 0.1,
-                                         1e-5),
-                    Catch::Contains("batchnorm2d_act") && Catch::Contains("residual") &&
-                        Catch::Contains("[2, 3, 2, 1]"));
+  CHECK_THROWS_WITH(
+      ops::batchnorm2d_act(x, randn64({2, 3, 2, 1}, 271), Tensor(), Tensor(), rm, rv, true, true, 0.1, 1e-5),
+      Catch::Contains("batchnorm2d_act") && Catch::Contains("residual") && Catch::Contains("[2, 3, 2, 1]"));
   CHECK_THROWS_WITH(ops::batchnorm2d_act(x, Tensor(), randn64({4}, 272), Tensor(), rm, rv, true, true, 0.1, 1e-5),
                     Catch::Contains("gamma must have shape [3]"));
   CHECK_THROWS_WITH(ops::batchnorm2d_act(x, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), false, false, 0.1, 1e-5),

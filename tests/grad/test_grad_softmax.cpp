@@ -7,9 +7,7 @@ using namespace engine::testing;
 
 namespace {
 
-Tensor labels_of(const std::vector<double>& v) {
-  return Tensor::from_vector(v, {int64_t(v.size())}, DType::i64);
-}
+Tensor labels_of(const std::vector<double>& v) { return Tensor::from_vector(v, {int64_t(v.size())}, DType::i64); }
 }  // namespace
 
 TEST_CASE("cross_entropy backward scales by the incoming gradient", "[grad]") {

@@ -28,7 +28,7 @@ TEST_CASE("model_stats counts a small network's parameters and MACs by hand", "[
   net->add(std::make_shared<nn::BatchNorm2d>(8));                // 16 params, no MACs counted
   net->add(std::make_shared<nn::ReLU>());
   net->add(std::make_shared<nn::GlobalAvgPool>());
-  net->add(std::make_shared<nn::Linear>(8, 5));                  // 40 + 5 params, 40 MACs
+  net->add(std::make_shared<nn::Linear>(8, 5));  // 40 + 5 params, 40 MACs
   metrics::ModelStats s = metrics::model_stats(*net, {3, 8, 8});
   REQUIRE(s.layers.size() == 3);
   CHECK(s.layers[0].name == "0");

@@ -103,8 +103,7 @@ Decoded roundtrip(const plot::Figure& f, const std::string& name) {
   CHECK(d.height == f.canvas.height());
   CHECK(d.rgb == f.canvas.pixels());  // lossless, byte for byte
   size_t distinct = 0;
-  for (size_t i = 3; i < d.rgb.size() && distinct == 0; i += 3)
-    distinct += std::memcmp(&d.rgb[i], &d.rgb[0], 3) != 0;
+  for (size_t i = 3; i < d.rgb.size() && distinct == 0; i += 3) distinct += std::memcmp(&d.rgb[i], &d.rgb[0], 3) != 0;
   CHECK(distinct > 0);  // not a single colour
   return d;
 }
@@ -153,7 +152,7 @@ TEST_CASE("canvas primitives and text draw the expected pixels", "[metrics][plot
   // Scale 2 doubles every pixel; width counts glyph advances.
   CHECK(plot::Canvas::text_width("ab", 2) == (2 * plot::kGlyphAdvance - 1) * 2);
   const uint8_t* g = plot::glyph('g');
-  CHECK(g[8] != 0);  // a descender below the baseline
+  CHECK(g[8] != 0);                       // a descender below the baseline
   CHECK(plot::glyph('\x01')[0] == 0x1F);  // unknown characters draw a box
   CHECK_THROWS_WITH(plot::Canvas(0, 5), Catch::Contains("out of range"));
 }
@@ -186,8 +185,8 @@ TEST_CASE("line panels decode from PNG with a black frame and coloured series", 
 }
 
 TEST_CASE("bar panels and histograms and the reliability diagram decode with their bars", "[metrics][plot]") {
-  plot::BarPanel load{"expert load", "expert", "token fraction", {0.4, 0.3, 0.2, 0.1}, {}, {}, plot::colors::blue,
-                      0.25, "uniform"};
+  plot::BarPanel load{"expert load",      "expert", "token fraction", {0.4, 0.3, 0.2, 0.1}, {}, {},
+                      plot::colors::blue, 0.25,     "uniform"};
   plot::BarPanel h = plot::histogram({0.1, 0.2, 0.25, 0.8, 0.9, 0.95, 0.99}, 10, 0, 1, "confidence", "p");
   REQUIRE(h.values.size() == 10);
   CHECK(h.values[9] == Approx(3.0 / 7));  // 0.9, 0.95, 0.99 in [0.9, 1]

@@ -100,7 +100,7 @@ TEST_CASE("moe_route matches the naive routing: dropless, capacity, priorities, 
   check_route(31, 2, 5, ops::moe_capacity(1.25, 31, 2, 5), true, 6);
   check_route(31, 2, 5, ops::moe_capacity(0.5, 31, 2, 5), false, 7);
   check_route(64, 3, 8, ops::moe_capacity(1.0, 64, 3, 8), true, 8, DType::f32);
-  check_route(9, 4, 4, 1, true, 9);  // k = E: every expert gets every token, keeps one
+  check_route(9, 4, 4, 1, true, 9);    // k = E: every expert gets every token, keeps one
   check_route(20, 2, 6, 0, true, 10);  // capacity 0 drops everything
 }
 
@@ -113,8 +113,8 @@ TEST_CASE("moe_route: dispatch invariants on random routings", "[moe]") {
     std::vector<int64_t> idx = random_choices(T, k, E, 100 + seed);
     Tensor prio = ops::rand_uniform({T, k}, seed, 0, DType::f32);
     ops::MoeRouteOutput r = ops::moe_route(i64(idx, {T, k}), prio, E, cap);
-    std::vector<int64_t> off = v64(r.offsets), slot = v64(r.row_slot), tok = v64(r.row_token),
-                         ex = v64(r.row_expert), dropped = v64(r.dropped_slots), counts = v64(r.counts);
+    std::vector<int64_t> off = v64(r.offsets), slot = v64(r.row_slot), tok = v64(r.row_token), ex = v64(r.row_expert),
+                         dropped = v64(r.dropped_slots), counts = v64(r.counts);
     REQUIRE(off.size() == size_t(E + 1));
     CHECK(off.front() == 0);
     CHECK(off.back() == r.kept);

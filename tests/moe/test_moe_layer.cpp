@@ -79,8 +79,8 @@ TEST_CASE("moe layer forward equals a naive per-token mixture of expert MLPs", "
         ops::MoeRouteOutput d = ops::moe_route(r.experts, r.top_probs, 4, cap);
         CHECK((d.dropped > 0) == drop);
         CHECK(f.stats.dropped == d.dropped);
-        std::vector<double> want = naive_mixture(x, layer.params, r.experts, r.weights.data(),
-                                                 d.dropped_slots.to_vector_as<int64_t>(), 5);
+        std::vector<double> want =
+            naive_mixture(x, layer.params, r.experts, r.weights.data(), d.dropped_slots.to_vector_as<int64_t>(), 5);
         CHECK(normalized_error(f.y.data(), Tensor::from_vector(want, {23, 6}, DType::f64)) < 1e-12);
         if (drop && k == 1) {
           // A token whose only slot was dropped gets exactly zero: the residual carries it.

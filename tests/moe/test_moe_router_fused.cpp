@@ -88,8 +88,8 @@ TEST_CASE("moe layer: the fused router gives the unfused outputs and gradients",
     bool renorm, drop;
     double temperature;
   };
-  for (const Case& c : {Case{1, false, false, 1.0}, Case{2, true, true, 0.6}, Case{2, false, false, 1.5},
-                        Case{3, true, true, 1.0}}) {
+  for (const Case& c :
+       {Case{1, false, false, 1.0}, Case{2, true, true, 0.6}, Case{2, false, false, 1.5}, Case{3, true, true, 1.0}}) {
     INFO("k " << c.k << " renorm " << c.renorm << " drop " << c.drop << " temperature " << c.temperature);
     moe::MoEOptions o;
     o.dim = 6;

@@ -42,16 +42,26 @@ TEST_CASE("ResNet-18+MoE keeps the backbone's names and initial weights and adds
   }
   std::vector<std::string> extra;
   for (size_t i = dsd.size(); i < msd.size(); ++i) extra.push_back(msd[i].first);
-  CHECK(extra == std::vector<std::string>{
-                     "moe_layer3.norm.weight", "moe_layer3.norm.bias", "moe_layer3.norm.running_mean",
-                     "moe_layer3.norm.running_var", "moe_layer3.norm.num_batches_tracked",
-                     "moe_layer3.moe.router.weight", "moe_layer3.moe.experts.fc1.weight",
-                     "moe_layer3.moe.experts.fc1.bias", "moe_layer3.moe.experts.fc2.weight",
-                     "moe_layer3.moe.experts.fc2.bias", "moe_layer4.norm.weight", "moe_layer4.norm.bias",
-                     "moe_layer4.norm.running_mean", "moe_layer4.norm.running_var",
-                     "moe_layer4.norm.num_batches_tracked", "moe_layer4.moe.router.weight",
-                     "moe_layer4.moe.experts.fc1.weight", "moe_layer4.moe.experts.fc1.bias",
-                     "moe_layer4.moe.experts.fc2.weight", "moe_layer4.moe.experts.fc2.bias"});
+  CHECK(extra == std::vector<std::string>{"moe_layer3.norm.weight",
+                                          "moe_layer3.norm.bias",
+                                          "moe_layer3.norm.running_mean",
+                                          "moe_layer3.norm.running_var",
+                                          "moe_layer3.norm.num_batches_tracked",
+                                          "moe_layer3.moe.router.weight",
+                                          "moe_layer3.moe.experts.fc1.weight",
+                                          "moe_layer3.moe.experts.fc1.bias",
+                                          "moe_layer3.moe.experts.fc2.weight",
+                                          "moe_layer3.moe.experts.fc2.bias",
+                                          "moe_layer4.norm.weight",
+                                          "moe_layer4.norm.bias",
+                                          "moe_layer4.norm.running_mean",
+                                          "moe_layer4.norm.running_var",
+                                          "moe_layer4.norm.num_batches_tracked",
+                                          "moe_layer4.moe.router.weight",
+                                          "moe_layer4.moe.experts.fc1.weight",
+                                          "moe_layer4.moe.experts.fc1.bias",
+                                          "moe_layer4.moe.experts.fc2.weight",
+                                          "moe_layer4.moe.experts.fc2.bias"});
   // Stage 3 is 32 wide, stage 4 64: experts C -> 2C -> C.
   CHECK(net.after_stage[2]->moe->params.w1.shape() == Shape{4, 32, 64});
   CHECK(net.after_stage[3]->moe->params.w2.shape() == Shape{4, 128, 64});
@@ -98,8 +108,8 @@ TEST_CASE("ResNet-18+MoE forward and backward: stage blocks on spatial tokens an
   tracker.record_step(tracker.aux_loss().item());
   std::vector<double> m = tracker.epoch_metrics();
   REQUIRE(m.size() == app::MoeTracker::metric_columns().size());
-  CHECK(m[0] > 0);                  // aux loss added
-  CHECK(m[1] >= 0.99);              // the balance loss is at least ~1
+  CHECK(m[0] > 0);                 // aux loss added
+  CHECK(m[1] >= 0.99);             // the balance loss is at least ~1
   CHECK(m[3] >= 1.0 / 3 - 1e-12);  // some expert takes at least the even share
   CHECK(m[4] <= 1.0 + 1e-12);
   // Bad placements are errors.

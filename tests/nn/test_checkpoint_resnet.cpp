@@ -71,8 +71,8 @@ TEST_CASE("checkpointing lowers the peak host memory of a training step", "[mode
   // the other stages' activations, a quarter of the step's peak or so at this size.
   StepResult plain = train_step({}, DType::f32, 16, 32);
   StepResult ck = train_step({1, 2, 3, 4}, DType::f32, 16, 32);
-  std::cout << "ResNet-18 x0.125, batch 16, 32x32, f32: peak host bytes of a step " << plain.peak_bytes
-            << " plain, " << ck.peak_bytes << " with stages 1-4 checkpointed" << std::endl;
+  std::cout << "ResNet-18 x0.125, batch 16, 32x32, f32: peak host bytes of a step " << plain.peak_bytes << " plain, "
+            << ck.peak_bytes << " with stages 1-4 checkpointed" << std::endl;
   CHECK(ck.loss == plain.loss);
   CHECK(double(ck.peak_bytes) < 0.85 * double(plain.peak_bytes));
   // Checkpointing stage 4 alone saves less than all four.

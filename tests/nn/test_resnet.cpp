@@ -15,9 +15,9 @@ TEST_CASE("ResNet-18 for CIFAR-10 has 11,173,962 parameters and torchvision name
   auto has = [&](const std::string& n) { return std::find(names.begin(), names.end(), n) != names.end(); };
   CHECK(names.front() == "conv1.weight");
   CHECK(names.back() == "fc.bias");
-  for (const char* n : {"bn1.running_mean", "layer1.0.conv1.weight", "layer1.1.bn2.num_batches_tracked",
-                        "layer2.0.downsample.0.weight", "layer2.0.downsample.1.running_var", "layer4.1.conv2.weight",
-                        "fc.weight"})
+  for (const char* n :
+       {"bn1.running_mean", "layer1.0.conv1.weight", "layer1.1.bn2.num_batches_tracked", "layer2.0.downsample.0.weight",
+        "layer2.0.downsample.1.running_var", "layer4.1.conv2.weight", "fc.weight"})
     CHECK(has(n));
   CHECK_FALSE(has("layer1.0.downsample.0.weight"));
   // 62 parameter tensors, 60 BN buffers (3 per BN x 20 BNs): 122 entries like torchvision.

@@ -48,8 +48,7 @@ Variable unfused_forward(models::BasicBlock& b, const Variable& x) {
 
 }  // namespace
 
-TEST_CASE("fused BasicBlock equals the unfused composition in f64: output, running stats, all gradients",
-          "[model]") {
+TEST_CASE("fused BasicBlock equals the unfused composition in f64: output, running stats, all gradients", "[model]") {
   struct Case {
     int64_t in, out, stride;
   };

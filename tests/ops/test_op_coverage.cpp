@@ -6,9 +6,9 @@
 #include <mutex>
 #include <set>
 
-#include "engine/core/dispatch.h"
-#include "engine/core/backend.h"
 #include "engine/backends/cuda/context.h"
+#include "engine/core/backend.h"
+#include "engine/core/dispatch.h"
 #include "opcases/op_cases.h"
 #include "test_util.h"
 
@@ -82,8 +82,8 @@ TEST_CASE("op cases: every op with a CPU kernel has a case, and each case dispat
     ++with_kernel;
     if (!covered.count(op)) missing.push_back(op);
   }
-  std::cout << op_cases().size() << " op cases; ops with a CPU kernel: " << with_kernel << ", run by a case: "
-            << with_kernel - int(missing.size()) << std::endl;
+  std::cout << op_cases().size() << " op cases; ops with a CPU kernel: " << with_kernel
+            << ", run by a case: " << with_kernel - int(missing.size()) << std::endl;
   INFO("ops with a CPU kernel and no case: " << names(missing));
   CHECK(missing.empty());
 }
@@ -105,8 +105,8 @@ TEST_CASE("op cases: every op with a CUDA kernel has a case that runs it on CUDA
     }
     if (!found) missing.push_back(op);
   }
-  std::cout << "ops with a CUDA kernel: " << with_kernel << ", run there by a case: "
-            << with_kernel - int(missing.size()) << std::endl;
+  std::cout << "ops with a CUDA kernel: " << with_kernel
+            << ", run there by a case: " << with_kernel - int(missing.size()) << std::endl;
   INFO("ops with a CUDA kernel and no case running them there: " << names(missing));
   CHECK(missing.empty());
   CHECK(with_kernel > 0);

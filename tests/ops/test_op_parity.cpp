@@ -6,9 +6,9 @@
 #include <chrono>
 #include <iostream>
 
-#include "engine/core/dispatch.h"
-#include "engine/core/backend.h"
 #include "engine/backends/cuda/context.h"
+#include "engine/core/backend.h"
+#include "engine/core/dispatch.h"
 #include "opcases/op_cases.h"
 #include "test_util.h"
 
@@ -52,8 +52,8 @@ void run_family(const std::string& family) {
   CHECK(cases > 0);
 }
 
-const std::vector<std::string> kFamilies = {"elementwise", "reduce",   "linalg", "conv", "norm_pool", "norm_act",
-                                            "softmax",     "index",    "optim",  "amp",  "moe",       "augment"};
+const std::vector<std::string> kFamilies = {"elementwise", "reduce", "linalg", "conv", "norm_pool", "norm_act",
+                                            "softmax",     "index",  "optim",  "amp",  "moe",       "augment"};
 
 }  // namespace
 

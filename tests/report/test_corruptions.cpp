@@ -3,8 +3,8 @@
 // hand-checkable cases (brightness, contrast, blur of a flat image, JPEG of a flat block).
 #include <cmath>
 
-#include "data/corruptions.h"
 #include "base/rng.h"
+#include "data/corruptions.h"
 #include "test_util.h"
 
 using namespace engine;

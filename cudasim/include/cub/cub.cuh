@@ -28,7 +28,8 @@ template <class NumItemsT>
 long long num_items_ll(NumItemsT n) {
   static_assert(std::is_integral<NumItemsT>::value && !std::is_same<std::remove_cv_t<NumItemsT>, bool>::value,
                 "cub (cudasim): num_items must be an integral type, but not bool");
-  if (std::is_unsigned<NumItemsT>::value && static_cast<unsigned long long>(n) > static_cast<unsigned long long>(LLONG_MAX))
+  if (std::is_unsigned<NumItemsT>::value &&
+      static_cast<unsigned long long>(n) > static_cast<unsigned long long>(LLONG_MAX))
     return LLONG_MAX;
   return static_cast<long long>(n);
 }
@@ -46,10 +47,9 @@ constexpr void check_key() {
 
 template <class T>
 struct num_type : std::integral_constant<cudasim::cub_support::NumType, cudasim::cub_support::NumType::unsupported> {};
-#define CUB_CUDASIM_NUM_TYPE(T, code)                                                                            \
-  template <>                                                                                                    \
-  struct num_type<T>                                                                                             \
-      : std::integral_constant<cudasim::cub_support::NumType, cudasim::cub_support::NumType::code> {};
+#define CUB_CUDASIM_NUM_TYPE(T, code) \
+  template <>                         \
+  struct num_type<T> : std::integral_constant<cudasim::cub_support::NumType, cudasim::cub_support::NumType::code> {};
 CUB_CUDASIM_NUM_TYPE(signed char, i8)
 CUB_CUDASIM_NUM_TYPE(unsigned char, u8)
 CUB_CUDASIM_NUM_TYPE(short, i16)
@@ -87,9 +87,8 @@ struct ScanTypes {
 };
 
 template <class InPtr, class OutPtr, bool init_is_output, class NumItemsT>
-cudaError_t scan(const char* api, cudasim::cub_support::ScanKind kind, void* d_temp_storage,
-                 size_t& temp_storage_bytes, InPtr d_in, OutPtr d_out, NumItemsT num_items,
-                 cudaStream_t stream) {
+cudaError_t scan(const char* api, cudasim::cub_support::ScanKind kind, void* d_temp_storage, size_t& temp_storage_bytes,
+                 InPtr d_in, OutPtr d_out, NumItemsT num_items, cudaStream_t stream) {
   using Types = ScanTypes<InPtr, OutPtr, init_is_output>;
   cudasim::cub_support::ScanArgs a;
   a.api = api;
@@ -113,9 +112,8 @@ struct DeviceRadixSort {
   // d_keys_out/d_values_out. Input and output ranges must not overlap.
   template <typename KeyT, typename ValueT, typename NumItemsT>
   static cudaError_t SortPairs(void* d_temp_storage, size_t& temp_storage_bytes, const KeyT* d_keys_in,
-                               KeyT* d_keys_out, const ValueT* d_values_in, ValueT* d_values_out,
-                               NumItemsT num_items, int begin_bit = 0, int end_bit = sizeof(KeyT) * 8,
-                               cudaStream_t stream = 0) {
+                               KeyT* d_keys_out, const ValueT* d_values_in, ValueT* d_values_out, NumItemsT num_items,
+                               int begin_bit = 0, int end_bit = sizeof(KeyT) * 8, cudaStream_t stream = 0) {
     cudasim_detail::check_key<KeyT>();
     static_assert(std::is_trivially_copyable<ValueT>::value,
                   "cub::DeviceRadixSort::SortPairs (cudasim): values must be trivially copyable");
@@ -138,9 +136,9 @@ struct DeviceRadixSort {
   }
 
   template <typename KeyT, typename NumItemsT>
-  static cudaError_t SortKeys(void* d_temp_storage, size_t& temp_storage_bytes, const KeyT* d_keys_in,
-                              KeyT* d_keys_out, NumItemsT num_items, int begin_bit = 0,
-                              int end_bit = sizeof(KeyT) * 8, cudaStream_t stream = 0) {
+  static cudaError_t SortKeys(void* d_temp_storage, size_t& temp_storage_bytes, const KeyT* d_keys_in, KeyT* d_keys_out,
+                              NumItemsT num_items, int begin_bit = 0, int end_bit = sizeof(KeyT) * 8,
+                              cudaStream_t stream = 0) {
     cudasim_detail::check_key<KeyT>();
     cudasim::cub_support::SortArgs a;
     a.api = "cub::DeviceRadixSort::SortKeys";
@@ -181,11 +179,11 @@ struct DeviceScan {
 struct DeviceReduce {
   // d_out[0] = d_in[0] + ... + d_in[num_items - 1] (0 when num_items == 0).
   template <typename InputIteratorT, typename OutputIteratorT, typename NumItemsT>
-  static cudaError_t Sum(void* d_temp_storage, size_t& temp_storage_bytes, InputIteratorT d_in,
-                         OutputIteratorT d_out, NumItemsT num_items, cudaStream_t stream = 0) {
+  static cudaError_t Sum(void* d_temp_storage, size_t& temp_storage_bytes, InputIteratorT d_in, OutputIteratorT d_out,
+                         NumItemsT num_items, cudaStream_t stream = 0) {
     return cudasim_detail::scan<InputIteratorT, OutputIteratorT, true>(
-        "cub::DeviceReduce::Sum", cudasim::cub_support::ScanKind::reduce_sum, d_temp_storage,
-        temp_storage_bytes, d_in, d_out, num_items, stream);
+        "cub::DeviceReduce::Sum", cudasim::cub_support::ScanKind::reduce_sum, d_temp_storage, temp_storage_bytes, d_in,
+        d_out, num_items, stream);
   }
 };
 

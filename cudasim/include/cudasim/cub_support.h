@@ -55,8 +55,7 @@ struct ScanArgs {
   const void* in = nullptr;
   void* out = nullptr;
   long long n = 0;
-  NumType in_type = NumType::unsupported, out_type = NumType::unsupported,
-          accum_type = NumType::unsupported;
+  NumType in_type = NumType::unsupported, out_type = NumType::unsupported, accum_type = NumType::unsupported;
   ScanKind kind = ScanKind::exclusive_sum;
   cudaStream_t stream = nullptr;
 };

@@ -18,10 +18,10 @@ std::string last_report();
 void clear_report();
 
 struct Stats {
-  uint64_t launches = 0;        // kernels executed (graph replays included)
-  uint64_t blocks = 0;          // blocks executed
-  uint64_t threads = 0;         // simulated threads run to their end
-  uint64_t fiber_threads = 0;   // of those, threads that ran as fibers (met a barrier or shuffle)
+  uint64_t launches = 0;       // kernels executed (graph replays included)
+  uint64_t blocks = 0;         // blocks executed
+  uint64_t threads = 0;        // simulated threads run to their end
+  uint64_t fiber_threads = 0;  // of those, threads that ran as fibers (met a barrier or shuffle)
 };
 Stats stats();
 

@@ -7,13 +7,12 @@
 // launch entry point and shared memory. Every simulated thread is a fiber (see
 // cudasim/src/exec.cpp); the values below are read from the running fiber's context.
 #include <cuda_runtime.h>
-
 #include <math.h>
 
 #include <cstdint>
 #include <cstring>
-#include <string>
 #include <memory>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -98,27 +97,76 @@ void* dynamic_shared();
 
 // Atomics. A launch runs on one host thread and a simulated thread is never
 // interrupted between two synchronisation points, so a plain read-modify-write is atomic.
-template <class T> inline T cudasim_atomic_add(T* p, T v) { T old = *p; *p = T(old + v); return old; }
+template <class T>
+inline T cudasim_atomic_add(T* p, T v) {
+  T old = *p;
+  *p = T(old + v);
+  return old;
+}
 inline float atomicAdd(float* p, float v) { return cudasim_atomic_add(p, v); }
 inline double atomicAdd(double* p, double v) { return cudasim_atomic_add(p, v); }
 inline int atomicAdd(int* p, int v) { return cudasim_atomic_add(p, v); }
 inline unsigned atomicAdd(unsigned* p, unsigned v) { return cudasim_atomic_add(p, v); }
 inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) { return cudasim_atomic_add(p, v); }
-template <class T> inline T atomicMax(T* p, T v) { T old = *p; if (v > old) *p = v; return old; }
-template <class T> inline T atomicMin(T* p, T v) { T old = *p; if (v < old) *p = v; return old; }
-template <class T> inline T atomicExch(T* p, T v) { T old = *p; *p = v; return old; }
-template <class T> inline T atomicCAS(T* p, T cmp, T v) { T old = *p; if (old == cmp) *p = v; return old; }
+template <class T>
+inline T atomicMax(T* p, T v) {
+  T old = *p;
+  if (v > old) *p = v;
+  return old;
+}
+template <class T>
+inline T atomicMin(T* p, T v) {
+  T old = *p;
+  if (v < old) *p = v;
+  return old;
+}
+template <class T>
+inline T atomicExch(T* p, T v) {
+  T old = *p;
+  *p = v;
+  return old;
+}
+template <class T>
+inline T atomicCAS(T* p, T cmp, T v) {
+  T old = *p;
+  if (old == cmp) *p = v;
+  return old;
+}
 inline void __threadfence() {}
 inline void __threadfence_block() {}
 
 // Bit casts and correctly rounded double arithmetic (the host's IEEE operations are
 // round-to-nearest; -ffp-contract=off in this build keeps them separate).
-inline float __int_as_float(int v) { float f; std::memcpy(&f, &v, 4); return f; }
-inline int __float_as_int(float f) { int v; std::memcpy(&v, &f, 4); return v; }
-inline float __uint_as_float(unsigned v) { float f; std::memcpy(&f, &v, 4); return f; }
-inline unsigned __float_as_uint(float f) { unsigned v; std::memcpy(&v, &f, 4); return v; }
-inline double __longlong_as_double(long long v) { double d; std::memcpy(&d, &v, 8); return d; }
-inline long long __double_as_longlong(double d) { long long v; std::memcpy(&v, &d, 8); return v; }
+inline float __int_as_float(int v) {
+  float f;
+  std::memcpy(&f, &v, 4);
+  return f;
+}
+inline int __float_as_int(float f) {
+  int v;
+  std::memcpy(&v, &f, 4);
+  return v;
+}
+inline float __uint_as_float(unsigned v) {
+  float f;
+  std::memcpy(&f, &v, 4);
+  return f;
+}
+inline unsigned __float_as_uint(float f) {
+  unsigned v;
+  std::memcpy(&v, &f, 4);
+  return v;
+}
+inline double __longlong_as_double(long long v) {
+  double d;
+  std::memcpy(&d, &v, 8);
+  return d;
+}
+inline long long __double_as_longlong(double d) {
+  long long v;
+  std::memcpy(&v, &d, 8);
+  return v;
+}
 inline double __dadd_rn(double a, double b) { return a + b; }
 inline double __dmul_rn(double a, double b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }
@@ -127,13 +175,18 @@ inline int __popc(unsigned v) { return __builtin_popcount(v); }
 inline int __popcll(unsigned long long v) { return __builtin_popcountll(v); }
 inline int __ffs(int v) { return __builtin_ffs(v); }
 inline int __clz(int v) { return v == 0 ? 32 : __builtin_clz(unsigned(v)); }
-template <class T> inline T __ldg(const T* p) { return *p; }
+template <class T>
+inline T __ldg(const T* p) {
+  return *p;
+}
 
 // Device min/max accept mixed integer types as CUDA's overloads do.
-template <class A, class B> inline constexpr std::common_type_t<A, B> min(A a, B b) {
+template <class A, class B>
+inline constexpr std::common_type_t<A, B> min(A a, B b) {
   return b < a ? std::common_type_t<A, B>(b) : std::common_type_t<A, B>(a);
 }
-template <class A, class B> inline constexpr std::common_type_t<A, B> max(A a, B b) {
+template <class A, class B>
+inline constexpr std::common_type_t<A, B> max(A a, B b) {
   return a < b ? std::common_type_t<A, B>(b) : std::common_type_t<A, B>(a);
 }
 
@@ -185,10 +238,12 @@ class KernelBodyOf final : public KernelBody {
   }
 
  private:
-  template <size_t... I> void collect(std::vector<std::pair<int, const void*>>& out, std::index_sequence<I...>) const {
+  template <size_t... I>
+  void collect(std::vector<std::pair<int, const void*>>& out, std::index_sequence<I...>) const {
     (add_pointer(out, int(I), std::get<I>(args_)), ...);
   }
-  template <class T> static void add_pointer(std::vector<std::pair<int, const void*>>& out, int i, const T& v) {
+  template <class T>
+  static void add_pointer(std::vector<std::pair<int, const void*>>& out, int i, const T& v) {
     if constexpr (std::is_pointer<T>::value && !std::is_function<std::remove_pointer_t<T>>::value)
       if (v != nullptr) out.emplace_back(i, static_cast<const void*>(v));
   }
@@ -220,4 +275,3 @@ Launch<P...> launch(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, con
 }
 
 }  // namespace cudasim
-

@@ -59,8 +59,8 @@ Variable checkpoint(const CheckpointFn& fn, const std::vector<Variable>& inputs,
     }
     ENGINE_CHECK(out.shape() == gy.shape() && out.dtype() == gy.dtype(),
                  "checkpoint: the recomputed output " << out.data().header()
-                                                      << " differs from the first run's gradient "
-                                                      << gy.header() << "; fn must be deterministic");
+                                                      << " differs from the first run's gradient " << gy.header()
+                                                      << "; fn must be deterministic");
     if (!out.requires_grad()) return;
     out.backward(gy);
     for (size_t i = 0; i < n_inputs; ++i)

@@ -6,9 +6,9 @@
 namespace engine::ag {
 namespace {
 
-using ops::sum_to;
 using kernels::ActivationKind;
 using kernels::CompareOp;
+using ops::sum_to;
 
 void give(Variable& v, const Tensor& g) {
   if (v.requires_grad()) v.add_grad(g.shape() == v.shape() ? g : sum_to(g, v.shape()));
@@ -95,31 +95,27 @@ Variable where(const Tensor& cond, const Variable& a_in, const Variable& b_in) {
 }
 
 Variable neg(const Variable& x) {
-  return Variable::make(ops::neg(x.data()), OpKind::NEG, {x}, [](std::vector<Variable>& v, const Tensor& g) {
-    give(v[0], ops::neg(g));
-  });
+  return Variable::make(ops::neg(x.data()), OpKind::NEG, {x},
+                        [](std::vector<Variable>& v, const Tensor& g) { give(v[0], ops::neg(g)); });
 }
 
 Variable exp(const Variable& x_in) {
   auto [x] = autocast(AutocastPolicy::Float32, x_in);
   Tensor y = ops::exp(x.data());
-  return Variable::make(y, OpKind::EXP, {x}, [y](std::vector<Variable>& v, const Tensor& g) {
-    give(v[0], ops::mul(g, y));
-  });
+  return Variable::make(y, OpKind::EXP, {x},
+                        [y](std::vector<Variable>& v, const Tensor& g) { give(v[0], ops::mul(g, y)); });
 }
 
 Variable log(const Variable& x_in) {
   auto [x] = autocast(AutocastPolicy::Float32, x_in);
-  return Variable::make(ops::log(x.data()), OpKind::LOG, {x}, [](std::vector<Variable>& v, const Tensor& g) {
-    give(v[0], ops::div(g, v[0].data()));
-  });
+  return Variable::make(ops::log(x.data()), OpKind::LOG, {x},
+                        [](std::vector<Variable>& v, const Tensor& g) { give(v[0], ops::div(g, v[0].data())); });
 }
 
 Variable sqrt(const Variable& x) {
   Tensor y = ops::sqrt(x.data());
-  return Variable::make(y, OpKind::SQRT, {x}, [y](std::vector<Variable>& v, const Tensor& g) {
-    give(v[0], ops::div(ops::mul(g, 0.5), y));
-  });
+  return Variable::make(y, OpKind::SQRT, {x},
+                        [y](std::vector<Variable>& v, const Tensor& g) { give(v[0], ops::div(ops::mul(g, 0.5), y)); });
 }
 
 Variable rsqrt(const Variable& x) {
@@ -157,16 +153,16 @@ Variable tanh(const Variable& x) {
 }
 
 Variable clamp(const Variable& x, double lo, double hi) {
-  return Variable::make(ops::clamp(x.data(), lo, hi), OpKind::CLAMP, {x},
-                        [lo, hi](std::vector<Variable>& v, const Tensor& g) {
-                          if (!v[0].requires_grad()) return;
-                          const Tensor& X = v[0].data();
-                          Tensor l = Tensor::scalar(lo, X.dtype(), X.device());
-                          Tensor h = Tensor::scalar(hi, X.dtype(), X.device());
-                          Tensor inside = ops::mul(ops::compare(CompareOp::Gt, X, l).to(X.dtype()),
-                                                   ops::compare(CompareOp::Lt, X, h).to(X.dtype()));
-                          give(v[0], ops::mul(g, inside));
-                        });
+  return Variable::make(
+      ops::clamp(x.data(), lo, hi), OpKind::CLAMP, {x}, [lo, hi](std::vector<Variable>& v, const Tensor& g) {
+        if (!v[0].requires_grad()) return;
+        const Tensor& X = v[0].data();
+        Tensor l = Tensor::scalar(lo, X.dtype(), X.device());
+        Tensor h = Tensor::scalar(hi, X.dtype(), X.device());
+        Tensor inside =
+            ops::mul(ops::compare(CompareOp::Gt, X, l).to(X.dtype()), ops::compare(CompareOp::Lt, X, h).to(X.dtype()));
+        give(v[0], ops::mul(g, inside));
+      });
 }
 
 }  // namespace engine::ag

@@ -81,12 +81,12 @@ Variable dropout(const Variable& x, double p, bool training, uint64_t seed, uint
 TopK topk(const Variable& x, int64_t k, int64_t axis, bool largest) {
   ops::TopKOutput r = ops::topk(x.data(), k, axis, largest);
   Tensor indices = r.indices;
-  Variable values = Variable::make(r.values, OpKind::TOPK, {x}, [axis, indices](std::vector<Variable>& v,
-                                                                                const Tensor& g) {
-    if (!v[0].requires_grad()) return;
-    Tensor zeros = Tensor::zeros(v[0].shape(), g.dtype(), g.device());
-    v[0].add_grad(ops::scatter_add(zeros, axis, indices, g));
-  });
+  Variable values =
+      Variable::make(r.values, OpKind::TOPK, {x}, [axis, indices](std::vector<Variable>& v, const Tensor& g) {
+        if (!v[0].requires_grad()) return;
+        Tensor zeros = Tensor::zeros(v[0].shape(), g.dtype(), g.device());
+        v[0].add_grad(ops::scatter_add(zeros, axis, indices, g));
+      });
   return TopK{values, r.indices};
 }
 

@@ -13,8 +13,7 @@ Variable moe_grouped_matmul(const Variable& x_in, const Variable& w_in, const Te
                           if (v[0].requires_grad())
                             v[0].add_grad(ops::moe_grouped_matmul_bwd_data(g, v[1].data(), offsets));
                           if (v[1].requires_grad())
-                            v[1].add_grad(
-                                ops::moe_grouped_matmul_bwd_weight(v[0].data(), g, offsets, v[1].size(0)));
+                            v[1].add_grad(ops::moe_grouped_matmul_bwd_weight(v[0].data(), g, offsets, v[1].size(0)));
                         });
 }
 
@@ -31,16 +30,15 @@ MoeRouterTopK moe_router_topk(const Variable& x_in, const Variable& w_in, int64_
   // the packed node and come back split.
   Tensor packed = ops::concat({f.logits, f.probs, f.weights}, 1);
   ops::MoeRouterOutput saved{Tensor(), f.probs, f.top_idx, f.top_probs, Tensor()};
-  Variable node = Variable::make(
-      packed, OpKind::MOE_ROUTER_TOPK, {x, w},
-      [saved, E, k, temperature, renormalize](std::vector<Variable>& v, const Tensor& g) {
-        if (!v[0].requires_grad() && !v[1].requires_grad()) return;
-        ops::MoeRouterGrads gr =
-            ops::moe_router_topk_bwd(v[0].data(), v[1].data(), saved, g.slice(1, 0, E), g.slice(1, E, 2 * E),
-                                     g.slice(1, 2 * E, 2 * E + k), temperature, renormalize);
-        if (v[0].requires_grad()) v[0].add_grad(gr.gx);
-        if (v[1].requires_grad()) v[1].add_grad(gr.gw);
-      });
+  Variable node = Variable::make(packed, OpKind::MOE_ROUTER_TOPK, {x, w},
+                                 [saved, E, k, temperature, renormalize](std::vector<Variable>& v, const Tensor& g) {
+                                   if (!v[0].requires_grad() && !v[1].requires_grad()) return;
+                                   ops::MoeRouterGrads gr = ops::moe_router_topk_bwd(
+                                       v[0].data(), v[1].data(), saved, g.slice(1, 0, E), g.slice(1, E, 2 * E),
+                                       g.slice(1, 2 * E, 2 * E + k), temperature, renormalize);
+                                   if (v[0].requires_grad()) v[0].add_grad(gr.gx);
+                                   if (v[1].requires_grad()) v[1].add_grad(gr.gw);
+                                 });
   MoeRouterTopK r;
   r.logits = slice(node, 1, 0, E);
   r.probs = slice(node, 1, E, 2 * E);

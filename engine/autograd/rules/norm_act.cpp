@@ -29,9 +29,8 @@ Variable batchnorm2d_act(const Variable& x_in, const Variable& residual_in, cons
   return Variable::make(o.y, OpKind::BATCHNORM2D_ACT, {x, gamma, beta, residual},
                         [mean, invstd, y, relu, training](std::vector<Variable>& v, const Tensor& g) {
                           bool want_res = v[3].defined() && v[3].requires_grad();
-                          ops::BatchNormActGrads gr =
-                              ops::batchnorm2d_act_bwd(g, y, v[0].data(), data_or_undefined(v[1]), mean, invstd, relu,
-                                                       training, want_res);
+                          ops::BatchNormActGrads gr = ops::batchnorm2d_act_bwd(
+                              g, y, v[0].data(), data_or_undefined(v[1]), mean, invstd, relu, training, want_res);
                           if (v[0].requires_grad()) v[0].add_grad(gr.gx);
                           if (v[1].defined() && v[1].requires_grad()) v[1].add_grad(gr.ggamma);
                           if (v[2].defined() && v[2].requires_grad()) v[2].add_grad(gr.gbeta);

@@ -15,14 +15,13 @@ Variable batchnorm2d(const Variable& x_in, const Variable& gamma_in, const Varia
   ops::BatchNormOutput o = ops::batchnorm2d(x.data(), data_or_undefined(gamma), data_or_undefined(beta), running_mean,
                                             running_var, training, momentum, eps);
   Tensor mean = o.save_mean, invstd = o.save_invstd;
-  return Variable::make(o.y, OpKind::BATCHNORM2D, {x, gamma, beta},
-                        [mean, invstd, training](std::vector<Variable>& v, const Tensor& g) {
-                          ops::BatchNormGrads gr = ops::batchnorm2d_bwd(g, v[0].data(), data_or_undefined(v[1]), mean,
-                                                                        invstd, training);
-                          if (v[0].requires_grad()) v[0].add_grad(gr.gx);
-                          if (v[1].requires_grad()) v[1].add_grad(gr.ggamma);
-                          if (v[2].requires_grad()) v[2].add_grad(gr.gbeta);
-                        });
+  return Variable::make(
+      o.y, OpKind::BATCHNORM2D, {x, gamma, beta}, [mean, invstd, training](std::vector<Variable>& v, const Tensor& g) {
+        ops::BatchNormGrads gr = ops::batchnorm2d_bwd(g, v[0].data(), data_or_undefined(v[1]), mean, invstd, training);
+        if (v[0].requires_grad()) v[0].add_grad(gr.gx);
+        if (v[1].requires_grad()) v[1].add_grad(gr.ggamma);
+        if (v[2].requires_grad()) v[2].add_grad(gr.gbeta);
+      });
 }
 
 Variable maxpool2d(const Variable& x, const ops::Pool2dOptions& o) {
@@ -36,12 +35,11 @@ Variable maxpool2d(const Variable& x, const ops::Pool2dOptions& o) {
 }
 
 Variable avgpool2d(const Variable& x, const ops::Pool2dOptions& o) {
-  return Variable::make(ops::avgpool2d(x.data(), o), OpKind::AVGPOOL2D, {x},
-                        [o](std::vector<Variable>& v, const Tensor& g) {
-                          if (v[0].requires_grad())
-                            v[0].add_grad(ops::avgpool2d_bwd(g.contiguous(v[0].data().suggest_memory_format()),
-                                                             v[0].shape(), o));
-                        });
+  return Variable::make(
+      ops::avgpool2d(x.data(), o), OpKind::AVGPOOL2D, {x}, [o](std::vector<Variable>& v, const Tensor& g) {
+        if (v[0].requires_grad())
+          v[0].add_grad(ops::avgpool2d_bwd(g.contiguous(v[0].data().suggest_memory_format()), v[0].shape(), o));
+      });
 }
 
 // The backward is a broadcast: every input element receives g / (H * W), written in

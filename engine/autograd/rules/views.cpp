@@ -5,10 +5,9 @@ namespace engine::ag {
 
 Variable reshape(const Variable& x, const Shape& shape) {
   Shape in = x.shape();
-  return Variable::make(x.data().reshape(shape), OpKind::RESHAPE, {x},
-                        [in](std::vector<Variable>& v, const Tensor& g) {
-                          if (v[0].requires_grad()) v[0].add_grad(g.reshape(in));
-                        });
+  return Variable::make(x.data().reshape(shape), OpKind::RESHAPE, {x}, [in](std::vector<Variable>& v, const Tensor& g) {
+    if (v[0].requires_grad()) v[0].add_grad(g.reshape(in));
+  });
 }
 
 Variable flatten(const Variable& x, int64_t start_dim) {
@@ -66,10 +65,9 @@ Variable contiguous(const Variable& x, MemoryFormat format) {
 // A cast keeps channels-last (Tensor::to does), so autocast does not undo the format.
 Variable cast(const Variable& x, DType dtype) {
   Tensor y = x.dtype() == dtype ? ops::copy(x.data(), dtype) : x.data().to(dtype);
-  return Variable::make(y, OpKind::COPY, {x},
-                        [](std::vector<Variable>& v, const Tensor& g) {
-                          if (v[0].requires_grad()) v[0].add_grad(g.to(v[0].dtype()));
-                        });
+  return Variable::make(y, OpKind::COPY, {x}, [](std::vector<Variable>& v, const Tensor& g) {
+    if (v[0].requires_grad()) v[0].add_grad(g.to(v[0].dtype()));
+  });
 }
 
 }  // namespace engine::ag

@@ -1,8 +1,9 @@
 // CPU adapter of the loss-scaling op.
+#include "kernels/cpu/amp.h"
+
 #include "engine/backends/cpu/adapter.h"
 #include "engine/core/attrs.h"
 #include "engine/core/dispatch.h"
-#include "kernels/cpu/amp.h"
 
 namespace engine {
 namespace {
@@ -12,7 +13,8 @@ void amp_unscale_cpu_adapter(const OpCall& c) {
   float* flag = c.out[0].data<float>();
   for (size_t i = 1; i < c.out.size(); ++i) {
     const Tensor& g = c.out[i];
-    ENGINE_DISPATCH_FLOAT(g.dtype(), c.op, kernels::amp_unscale_cpu<scalar_t>(g.data<scalar_t>(), g.numel(), inv, flag));
+    ENGINE_DISPATCH_FLOAT(g.dtype(), c.op,
+                          kernels::amp_unscale_cpu<scalar_t>(g.data<scalar_t>(), g.numel(), inv, flag));
   }
 }
 

@@ -1,7 +1,8 @@
 // CPU adapter for the batch augmentation op.
+#include "kernels/cpu/augment.h"
+
 #include "engine/core/attrs.h"
 #include "engine/core/dispatch.h"
-#include "kernels/cpu/augment.h"
 
 namespace engine {
 namespace {

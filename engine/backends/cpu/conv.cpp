@@ -1,9 +1,10 @@
 // CPU adapters for the convolution family. The CPU kernels are NCHW only: channels-last
 // operands go through row-major copies (the simple path; the CPU is the reference).
+#include "kernels/cpu/conv.h"
+
 #include "engine/backends/cpu/adapter.h"
 #include "engine/core/attrs.h"
 #include "engine/core/dispatch.h"
-#include "kernels/cpu/conv.h"
 
 namespace engine {
 namespace {

@@ -1,8 +1,9 @@
 // CPU adapters for the elementwise family.
+#include "kernels/cpu/elementwise.h"
+
 #include "engine/backends/cpu/adapter.h"
 #include "engine/core/attrs.h"
 #include "engine/core/dispatch.h"
-#include "kernels/cpu/elementwise.h"
 
 namespace engine {
 namespace {
@@ -24,10 +25,10 @@ void compare_cpu(const OpCall& c) {
 
 void where_cpu(const OpCall& c) {
   const Tensor &cond = c.in[0], &a = c.in[1], &b = c.in[2], &y = c.out[0];
-  ENGINE_DISPATCH_FLOAT(y.dtype(), c.op,
-                        where_fwd_cpu<scalar_t>(y.data<scalar_t>(), cond.data<uint8_t>(), layout_of(cond),
-                                                a.data<scalar_t>(), layout_of(a), b.data<scalar_t>(), layout_of(b),
-                                                y.numel()));
+  ENGINE_DISPATCH_FLOAT(
+      y.dtype(), c.op,
+      where_fwd_cpu<scalar_t>(y.data<scalar_t>(), cond.data<uint8_t>(), layout_of(cond), a.data<scalar_t>(),
+                              layout_of(a), b.data<scalar_t>(), layout_of(b), y.numel()));
 }
 
 void unary_cpu(const OpCall& c) {

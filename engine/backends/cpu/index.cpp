@@ -1,9 +1,10 @@
 // CPU adapters for the index family: gather, scatter-add, index-select, index-add,
 // concat, dropout and top-k.
+#include "kernels/cpu/index.h"
+
 #include "engine/backends/cpu/adapter.h"
 #include "engine/core/attrs.h"
 #include "engine/core/dispatch.h"
-#include "kernels/cpu/index.h"
 
 namespace engine {
 namespace {
@@ -13,8 +14,8 @@ void gather_cpu(const OpCall& c) {
   const Tensor &x = c.in[0], &idx = c.in[1], &y = c.out[0];
   const auto& a = c.get<GatherAttrs>();
   ENGINE_DISPATCH_FLOAT(y.dtype(), c.op,
-                        gather_fwd_cpu<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), idx.data<int64_t>(),
-                                                 a.outer, a.n_x, a.n_idx, a.inner));
+                        gather_fwd_cpu<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), idx.data<int64_t>(), a.outer,
+                                                 a.n_x, a.n_idx, a.inner));
 }
 
 void scatter_add_cpu(const OpCall& c) {

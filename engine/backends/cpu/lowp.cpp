@@ -11,8 +11,8 @@ int64_t span_of(const Tensor& t) {
   if (t.numel() == 0) return 0;
   int64_t s = 1;
   for (int64_t i = 0; i < t.dim(); ++i) {
-    ENGINE_CHECK(t.strides()[size_t(i)] >= 0, "reduced-precision cpu path: negative strides are not supported, got "
-                                                  << t.header());
+    ENGINE_CHECK(t.strides()[size_t(i)] >= 0,
+                 "reduced-precision cpu path: negative strides are not supported, got " << t.header());
     s += (t.shape()[size_t(i)] - 1) * t.strides()[size_t(i)];
   }
   return s;
@@ -99,7 +99,8 @@ void run_cpu_lowp(const OpCall& call, KernelFn fn) {
     rounded.resize(static_cast<size_t>(s.span));
     narrow(rounded.data(), static_cast<const float*>(s.wide.data_ptr()), s.orig.dtype(), s.span);
     size_t bytes = rounded.size() * sizeof(uint16_t);
-    if (std::memcmp(rounded.data(), s.orig.data_ptr(), bytes) != 0) std::memcpy(s.orig.data_ptr(), rounded.data(), bytes);
+    if (std::memcmp(rounded.data(), s.orig.data_ptr(), bytes) != 0)
+      std::memcpy(s.orig.data_ptr(), rounded.data(), bytes);
   }
 }
 

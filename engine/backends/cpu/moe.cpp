@@ -1,8 +1,9 @@
 // CPU adapters for the mixture-of-experts family: routing and the grouped GEMMs.
+#include "kernels/cpu/moe.h"
+
 #include "engine/backends/cpu/adapter.h"
 #include "engine/core/attrs.h"
 #include "engine/core/dispatch.h"
-#include "kernels/cpu/moe.h"
 #include "kernels/cpu/moe_router.h"
 
 namespace engine {
@@ -26,45 +27,44 @@ void moe_route_cpu(const OpCall& c) {
 
 void moe_grouped_matmul_cpu(const OpCall& c) {
   const Tensor &x = c.in[0], &w = c.in[1], &offsets = c.in[2], &y = c.out[0];
-  ENGINE_DISPATCH_FLOAT(y.dtype(), c.op,
-                        moe_grouped_matmul_fwd_cpu<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(),
-                                                             w.data<scalar_t>(), offsets.data<int64_t>(),
-                                                             c.get<MoeGroupedMatmulAttrs>().p));
+  ENGINE_DISPATCH_FLOAT(
+      y.dtype(), c.op,
+      moe_grouped_matmul_fwd_cpu<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(),
+                                           offsets.data<int64_t>(), c.get<MoeGroupedMatmulAttrs>().p));
 }
 
 void moe_grouped_matmul_bwd_data_cpu_adapter(const OpCall& c) {
   const Tensor &gy = c.in[0], &w = c.in[1], &offsets = c.in[2], &gx = c.out[0];
-  ENGINE_DISPATCH_FLOAT(gx.dtype(), c.op,
-                        moe_grouped_matmul_bwd_data_cpu<scalar_t>(gx.data<scalar_t>(), gy.data<scalar_t>(),
-                                                                  w.data<scalar_t>(), offsets.data<int64_t>(),
-                                                                  c.get<MoeGroupedMatmulAttrs>().p));
+  ENGINE_DISPATCH_FLOAT(
+      gx.dtype(), c.op,
+      moe_grouped_matmul_bwd_data_cpu<scalar_t>(gx.data<scalar_t>(), gy.data<scalar_t>(), w.data<scalar_t>(),
+                                                offsets.data<int64_t>(), c.get<MoeGroupedMatmulAttrs>().p));
 }
 
 void moe_grouped_matmul_bwd_weight_cpu_adapter(const OpCall& c) {
   const Tensor &x = c.in[0], &gy = c.in[1], &offsets = c.in[2], &gw = c.out[0];
-  ENGINE_DISPATCH_FLOAT(gw.dtype(), c.op,
-                        moe_grouped_matmul_bwd_weight_cpu<scalar_t>(gw.data<scalar_t>(), x.data<scalar_t>(),
-                                                                    gy.data<scalar_t>(), offsets.data<int64_t>(),
-                                                                    c.get<MoeGroupedMatmulAttrs>().p));
+  ENGINE_DISPATCH_FLOAT(
+      gw.dtype(), c.op,
+      moe_grouped_matmul_bwd_weight_cpu<scalar_t>(gw.data<scalar_t>(), x.data<scalar_t>(), gy.data<scalar_t>(),
+                                                  offsets.data<int64_t>(), c.get<MoeGroupedMatmulAttrs>().p));
 }
 
 void moe_router_topk_cpu(const OpCall& c) {
   const Tensor &x = c.in[0], &w = c.in[1];
-  ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
-                        moe_router_fwd_cpu<scalar_t>(c.out[0].data<scalar_t>(), c.out[1].data<scalar_t>(),
-                                                     c.out[2].data<int64_t>(), c.out[3].data<scalar_t>(),
-                                                     c.out[4].data<scalar_t>(), x.data<scalar_t>(),
-                                                     w.data<scalar_t>(), c.get<MoeRouterAttrs>().p));
+  ENGINE_DISPATCH_FLOAT(
+      x.dtype(), c.op,
+      moe_router_fwd_cpu<scalar_t>(c.out[0].data<scalar_t>(), c.out[1].data<scalar_t>(), c.out[2].data<int64_t>(),
+                                   c.out[3].data<scalar_t>(), c.out[4].data<scalar_t>(), x.data<scalar_t>(),
+                                   w.data<scalar_t>(), c.get<MoeRouterAttrs>().p));
 }
 
 void moe_router_topk_bwd_cpu(const OpCall& c) {
   const Tensor &x = c.in[0], &w = c.in[1];
   ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
                         moe_router_bwd_cpu<scalar_t>(c.out[0].data<scalar_t>(), c.out[1].data<scalar_t>(),
-                                                     x.data<scalar_t>(), w.data<scalar_t>(),
-                                                     c.in[2].data<scalar_t>(), c.in[3].data<int64_t>(),
-                                                     c.in[4].data<scalar_t>(), data_or_null<scalar_t>(c.in[5]),
-                                                     data_or_null<scalar_t>(c.in[6]),
+                                                     x.data<scalar_t>(), w.data<scalar_t>(), c.in[2].data<scalar_t>(),
+                                                     c.in[3].data<int64_t>(), c.in[4].data<scalar_t>(),
+                                                     data_or_null<scalar_t>(c.in[5]), data_or_null<scalar_t>(c.in[6]),
                                                      data_or_null<scalar_t>(c.in[7]), c.get<MoeRouterAttrs>().p));
 }
 

@@ -18,42 +18,43 @@ T* opt(const Tensor& t) {
 void batchnorm2d_cpu(const OpCall& c) {
   const auto& p = c.get<BatchNormAttrs>().p;
   const Tensor &x = c.in[0], &y = c.out[0];
-  ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
-                        batchnorm2d_fwd_cpu<scalar_t>(
-                            p, y.data<scalar_t>(), c.out[1].data<scalar_t>(), c.out[2].data<scalar_t>(),
-                            x.data<scalar_t>(), opt<scalar_t>(c.in[1]), opt<scalar_t>(c.in[2]),
-                            opt<scalar_t>(c.in[3]), opt<scalar_t>(c.in[4])));
+  ENGINE_DISPATCH_FLOAT(
+      x.dtype(), c.op,
+      batchnorm2d_fwd_cpu<scalar_t>(p, y.data<scalar_t>(), c.out[1].data<scalar_t>(), c.out[2].data<scalar_t>(),
+                                    x.data<scalar_t>(), opt<scalar_t>(c.in[1]), opt<scalar_t>(c.in[2]),
+                                    opt<scalar_t>(c.in[3]), opt<scalar_t>(c.in[4])));
 }
 
 void batchnorm2d_bwd_cpu_adapter(const OpCall& c) {
   const auto& p = c.get<BatchNormAttrs>().p;
   const Tensor& x = c.in[1];
-  ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
-                        batchnorm2d_bwd_cpu<scalar_t>(
-                            p, opt<scalar_t>(c.out[0]), opt<scalar_t>(c.out[1]), opt<scalar_t>(c.out[2]),
-                            c.in[0].data<scalar_t>(), x.data<scalar_t>(), opt<scalar_t>(c.in[2]),
-                            c.in[3].data<scalar_t>(), c.in[4].data<scalar_t>()));
+  ENGINE_DISPATCH_FLOAT(
+      x.dtype(), c.op,
+      batchnorm2d_bwd_cpu<scalar_t>(p, opt<scalar_t>(c.out[0]), opt<scalar_t>(c.out[1]), opt<scalar_t>(c.out[2]),
+                                    c.in[0].data<scalar_t>(), x.data<scalar_t>(), opt<scalar_t>(c.in[2]),
+                                    c.in[3].data<scalar_t>(), c.in[4].data<scalar_t>()));
 }
 
 void maxpool2d_cpu(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& x = c.in[0];
-  ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
-                        maxpool2d_fwd_cpu<scalar_t>(p, c.out[0].data<scalar_t>(), c.out[1].data<int64_t>(), x.data<scalar_t>()));
+  ENGINE_DISPATCH_FLOAT(
+      x.dtype(), c.op,
+      maxpool2d_fwd_cpu<scalar_t>(p, c.out[0].data<scalar_t>(), c.out[1].data<int64_t>(), x.data<scalar_t>()));
 }
 
 void maxpool2d_bwd_cpu_adapter(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& gx = c.out[0];
-  ENGINE_DISPATCH_FLOAT(gx.dtype(), c.op,
-                        maxpool2d_bwd_cpu<scalar_t>(p, gx.data<scalar_t>(), c.in[0].data<scalar_t>(), c.in[1].data<int64_t>()));
+  ENGINE_DISPATCH_FLOAT(
+      gx.dtype(), c.op,
+      maxpool2d_bwd_cpu<scalar_t>(p, gx.data<scalar_t>(), c.in[0].data<scalar_t>(), c.in[1].data<int64_t>()));
 }
 
 void avgpool2d_cpu(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& x = c.in[0];
-  ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
-                        avgpool2d_fwd_cpu<scalar_t>(p, c.out[0].data<scalar_t>(), x.data<scalar_t>()));
+  ENGINE_DISPATCH_FLOAT(x.dtype(), c.op, avgpool2d_fwd_cpu<scalar_t>(p, c.out[0].data<scalar_t>(), x.data<scalar_t>()));
 }
 
 void avgpool2d_bwd_cpu_adapter(const OpCall& c) {

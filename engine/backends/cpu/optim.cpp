@@ -1,9 +1,10 @@
 // CPU adapters for the optimizer updates.
+#include "kernels/cpu/optim.h"
+
 #include "engine/backends/cpu/adapter.h"
+#include "engine/backends/multi_tensor.h"
 #include "engine/core/attrs.h"
 #include "engine/core/dispatch.h"
-#include "engine/backends/multi_tensor.h"
-#include "kernels/cpu/optim.h"
 
 namespace engine {
 namespace {
@@ -12,19 +13,19 @@ using namespace kernels;
 void sgd_cpu(const OpCall& c) {
   const auto& a = c.get<SgdAttrs>();
   const Tensor &g = c.in[0], &p = c.out[0], &buf = c.out[1];
-  ENGINE_DISPATCH_FLOAT(p.dtype(), c.op,
-                        sgd_step_cpu<scalar_t>(p.data<scalar_t>(), g.data<scalar_t>(),
-                                               buf.defined() ? buf.data<scalar_t>() : nullptr, p.numel(), a.lr,
-                                               a.momentum, a.dampening, a.weight_decay, a.nesterov, a.first_step));
+  ENGINE_DISPATCH_FLOAT(
+      p.dtype(), c.op,
+      sgd_step_cpu<scalar_t>(p.data<scalar_t>(), g.data<scalar_t>(), buf.defined() ? buf.data<scalar_t>() : nullptr,
+                             p.numel(), a.lr, a.momentum, a.dampening, a.weight_decay, a.nesterov, a.first_step));
 }
 
 void adamw_cpu(const OpCall& c) {
   const auto& a = c.get<AdamWAttrs>();
   const Tensor &g = c.in[0], &p = c.out[0], &m = c.out[1], &v = c.out[2];
-  ENGINE_DISPATCH_FLOAT(p.dtype(), c.op,
-                        adamw_step_cpu<scalar_t>(p.data<scalar_t>(), g.data<scalar_t>(), m.data<scalar_t>(),
-                                                 v.data<scalar_t>(), p.numel(), a.lr, a.beta1, a.beta2, a.eps,
-                                                 a.weight_decay, a.step));
+  ENGINE_DISPATCH_FLOAT(
+      p.dtype(), c.op,
+      adamw_step_cpu<scalar_t>(p.data<scalar_t>(), g.data<scalar_t>(), m.data<scalar_t>(), v.data<scalar_t>(),
+                               p.numel(), a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.step));
 }
 
 void sgd_multi_cpu(const OpCall& c) {

@@ -1,8 +1,9 @@
 // CPU adapters for reductions.
+#include "kernels/cpu/reduce.h"
+
 #include "engine/backends/cpu/adapter.h"
 #include "engine/core/attrs.h"
 #include "engine/core/dispatch.h"
-#include "kernels/cpu/reduce.h"
 
 namespace engine {
 namespace {
@@ -26,7 +27,8 @@ void argmax_cpu(const OpCall& c) {
 }  // namespace
 
 void register_cpu_reduce() {
-  for (OpKind k : {OpKind::SUM, OpKind::MEAN, OpKind::MAX, OpKind::VAR}) register_kernel(k, DeviceType::CPU, reduce_cpu);
+  for (OpKind k : {OpKind::SUM, OpKind::MEAN, OpKind::MAX, OpKind::VAR})
+    register_kernel(k, DeviceType::CPU, reduce_cpu);
   register_kernel(OpKind::ARGMAX, DeviceType::CPU, argmax_cpu);
 }
 

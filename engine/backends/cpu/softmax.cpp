@@ -1,9 +1,10 @@
 // CPU adapters for the softmax family: softmax, log-softmax, their backward passes
 // and the fused cross-entropy.
+#include "kernels/cpu/softmax.h"
+
 #include "engine/backends/cpu/adapter.h"
 #include "engine/core/attrs.h"
 #include "engine/core/dispatch.h"
-#include "kernels/cpu/softmax.h"
 
 namespace engine {
 namespace {
@@ -22,26 +23,26 @@ void softmax_bwd_cpu_adapter(const OpCall& c) {
   const auto& a = c.get<SoftmaxAttrs>();
   bool log = c.op == OpKind::LOG_SOFTMAX_BWD;
   ENGINE_DISPATCH_FLOAT(gx.dtype(), c.op,
-                        softmax_bwd_cpu<scalar_t>(gx.data<scalar_t>(), gy.data<scalar_t>(), y.data<scalar_t>(),
-                                                  a.outer, a.n, a.inner, log));
+                        softmax_bwd_cpu<scalar_t>(gx.data<scalar_t>(), gy.data<scalar_t>(), y.data<scalar_t>(), a.outer,
+                                                  a.n, a.inner, log));
 }
 
 void cross_entropy_cpu(const OpCall& c) {
   const Tensor &logits = c.in[0], &labels = c.in[1], &loss = c.out[0], &lse = c.out[1];
   double s = c.get<CrossEntropyAttrs>().label_smoothing;
-  ENGINE_DISPATCH_FLOAT(logits.dtype(), c.op,
-                        cross_entropy_fwd_cpu<scalar_t>(loss.data<scalar_t>(), lse.data<scalar_t>(),
-                                                        logits.data<scalar_t>(), labels.data<int64_t>(),
-                                                        logits.size(0), logits.size(1), s));
+  ENGINE_DISPATCH_FLOAT(
+      logits.dtype(), c.op,
+      cross_entropy_fwd_cpu<scalar_t>(loss.data<scalar_t>(), lse.data<scalar_t>(), logits.data<scalar_t>(),
+                                      labels.data<int64_t>(), logits.size(0), logits.size(1), s));
 }
 
 void cross_entropy_bwd_cpu_adapter(const OpCall& c) {
   const Tensor &gloss = c.in[0], &logits = c.in[1], &labels = c.in[2], &lse = c.in[3], &g = c.out[0];
   double s = c.get<CrossEntropyAttrs>().label_smoothing;
-  ENGINE_DISPATCH_FLOAT(logits.dtype(), c.op,
-                        cross_entropy_bwd_cpu<scalar_t>(g.data<scalar_t>(), gloss.data<scalar_t>(),
-                                                        logits.data<scalar_t>(), labels.data<int64_t>(),
-                                                        lse.data<scalar_t>(), logits.size(0), logits.size(1), s));
+  ENGINE_DISPATCH_FLOAT(
+      logits.dtype(), c.op,
+      cross_entropy_bwd_cpu<scalar_t>(g.data<scalar_t>(), gloss.data<scalar_t>(), logits.data<scalar_t>(),
+                                      labels.data<int64_t>(), lse.data<scalar_t>(), logits.size(0), logits.size(1), s));
 }
 
 }  // namespace

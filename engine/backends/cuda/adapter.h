@@ -6,9 +6,9 @@
 #include <cuda_runtime_api.h>
 
 #include "engine/backends/adapter_util.h"
+#include "engine/backends/cuda/device.h"
 #include "engine/core/attrs.h"
 #include "engine/core/dispatch.h"
-#include "engine/backends/cuda/device.h"
 #include "kernels/cuda/check.h"
 
 namespace engine {
@@ -58,19 +58,19 @@ void reg(OpKind op, DTypeMask dtypes = kFloatDTypes) {
 }  // namespace engine
 
 // CUDA kernels take f32, f64, bf16 and f16 (bf16 and f16 computed in f32).
-#define ENGINE_CUDA_DISPATCH_FLOAT(dtype, op, ...)                                                  \
-  switch (dtype) {                                                                                 \
-    ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__)                                                     \
-    ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)                                                    \
-    ENGINE_DTYPE_CASE(bf16, ::engine::bf16_t, __VA_ARGS__)                                         \
-    ENGINE_DTYPE_CASE(f16, ::engine::f16_t, __VA_ARGS__)                                           \
-    ENGINE_DTYPE_UNSUPPORTED(dtype, op, "CUDA kernel (CUDA kernels take f32, f64, bf16 and f16)")  \
+#define ENGINE_CUDA_DISPATCH_FLOAT(dtype, op, ...)                                                \
+  switch (dtype) {                                                                                \
+    ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__)                                                    \
+    ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)                                                   \
+    ENGINE_DTYPE_CASE(bf16, ::engine::bf16_t, __VA_ARGS__)                                        \
+    ENGINE_DTYPE_CASE(f16, ::engine::f16_t, __VA_ARGS__)                                          \
+    ENGINE_DTYPE_UNSUPPORTED(dtype, op, "CUDA kernel (CUDA kernels take f32, f64, bf16 and f16)") \
   }
 
 // The same for ops whose CUDA kernels accumulate with atomics: f32 and f64 only.
-#define ENGINE_CUDA_DISPATCH_F32_F64(dtype, op, ...)                                          \
-  switch (dtype) {                                                                            \
-    ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__)                                                \
-    ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)                                               \
-    ENGINE_DTYPE_UNSUPPORTED(dtype, op, "CUDA kernel (this op takes f32 and f64 on CUDA)")    \
+#define ENGINE_CUDA_DISPATCH_F32_F64(dtype, op, ...)                                       \
+  switch (dtype) {                                                                         \
+    ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__)                                             \
+    ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)                                            \
+    ENGINE_DTYPE_UNSUPPORTED(dtype, op, "CUDA kernel (this op takes f32 and f64 on CUDA)") \
   }

@@ -1,11 +1,10 @@
-#include "engine/backends/cuda/allocator.h"
-
 #include <cstdio>
 #include <functional>
 #include <sstream>
 #include <vector>
 
 #include "base/check.h"
+#include "engine/backends/cuda/allocator.h"
 #include "engine/backends/cuda/device.h"
 #include "kernels/cuda/check.h"
 
@@ -86,8 +85,7 @@ CachingAllocator::Block* CachingAllocator::find_free(Pool& pool, size_t size, cu
   return b;
 }
 
-CachingAllocator::Block* CachingAllocator::new_segment(size_t size, bool small, cudaStream_t stream,
-                                                       size_t requested) {
+CachingAllocator::Block* CachingAllocator::new_segment(size_t size, bool small, cudaStream_t stream, size_t requested) {
   void* p = nullptr;
   bool capturing = capture_key_ != nullptr;
   cudaError_t e;

@@ -14,8 +14,8 @@
 #include <cuda_runtime_api.h>
 
 #include <atomic>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <set>
 #include <string>

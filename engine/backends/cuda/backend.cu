@@ -4,11 +4,11 @@
 // whole (WHOLE_ARCHIVE), so that no caller has to name it.
 #include <string>
 
-#include "engine/core/backend.h"
-#include "engine/core/storage.h"
 #include "engine/backends/cuda/adapter.h"
 #include "engine/backends/cuda/allocator.h"
 #include "engine/backends/cuda/device.h"
+#include "engine/core/backend.h"
+#include "engine/core/storage.h"
 #include "kernels/cuda/check.h"
 
 namespace engine::runtime {
@@ -56,7 +56,8 @@ void hook_copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_
     cuda::check_device(src_dev.index);
     if (dst_dev.index == src_dev.index) {
       cuda::DeviceGuard g(dst_dev.index);
-      ENGINE_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, cuda::compute_stream(dst_dev.index)));
+      ENGINE_CUDA_CHECK(
+          cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, cuda::compute_stream(dst_dev.index)));
     } else {
       // Across devices: both sides settle first and the copy completes before returning,
       // so neither allocator can hand the memory out while the copy runs.

@@ -1,5 +1,3 @@
-#include "engine/backends/cuda/device.h"
-
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -8,9 +6,10 @@
 #include <vector>
 
 #include "base/check.h"
-#include "engine/core/backend.h"
 #include "engine/backends/cuda/allocator.h"
 #include "engine/backends/cuda/context.h"
+#include "engine/backends/cuda/device.h"
+#include "engine/core/backend.h"
 #include "kernels/cuda/libs.h"
 
 namespace engine::runtime::cuda {
@@ -69,8 +68,7 @@ int device_count() { return g_devices ? int(g_devices->size()) : 0; }
 void check_device(int device) {
   ENGINE_CHECK(g_devices != nullptr, "CUDA is unavailable: " << cuda_unavailable_reason());
   ENGINE_CHECK(device >= 0 && device < device_count(),
-               "device cuda:" << device << " does not exist: this machine has " << device_count()
-                              << " CUDA device(s)");
+               "device cuda:" << device << " does not exist: this machine has " << device_count() << " CUDA device(s)");
 }
 
 DeviceGuard::DeviceGuard(int device) {
@@ -170,7 +168,8 @@ kernels::CudaIndexError* index_error_record(int device) {
     std::memset(p, 0, sizeof(kernels::CudaIndexError));
     void* dev_p = nullptr;
     ENGINE_CUDA_CHECK(cudaHostGetDevicePointer(&dev_p, p, 0));
-    ENGINE_CHECK(dev_p == p, "cuda:" << device << " does not map host memory at the host address (no unified "
+    ENGINE_CHECK(dev_p == p, "cuda:" << device
+                                     << " does not map host memory at the host address (no unified "
                                         "addressing); this engine needs a 64-bit platform with UVA");
     s.err = static_cast<kernels::CudaIndexError*>(p);
   });
@@ -185,12 +184,10 @@ void check_index_errors(int device) {
   long long value = e->value, bound = e->bound;
   e->flag = 0;
   const char* op = kernels::cuda_current_op();
-  ENGINE_THROW("an index kernel on cuda:" << device << (op[0] ? " (op " : "") << op << (op[0] ? ")" : "")
-                                          << " met index " << value << ", out of range [0, " << bound
-                                          << "); the affected outputs are wrong"
-                                          << (kernels::cuda_sync_debug()
-                                                  ? ""
-                                                  : " (rerun with ENGINE_CUDA_SYNC=1 to name the op that met it)"));
+  ENGINE_THROW("an index kernel on cuda:"
+               << device << (op[0] ? " (op " : "") << op << (op[0] ? ")" : "") << " met index " << value
+               << ", out of range [0, " << bound << "); the affected outputs are wrong"
+               << (kernels::cuda_sync_debug() ? "" : " (rerun with ENGINE_CUDA_SYNC=1 to name the op that met it)"));
 }
 
 bool capturing(int device) {

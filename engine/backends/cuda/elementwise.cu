@@ -10,26 +10,26 @@ using cuda_adapter::stream_of;
 
 void binary_cuda(const OpCall& c) {
   const Tensor &a = c.in[0], &b = c.in[1], &y = c.out[0];
-  ENGINE_CUDA_DISPATCH_FLOAT(y.dtype(), c.op,
-                             binary_fwd_cuda<scalar_t>(c.get<BinaryAttrs>().op, y.data<scalar_t>(), a.data<scalar_t>(),
-                                                       layout_of(a), b.data<scalar_t>(), layout_of(b), y.numel(),
-                                                       stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      y.dtype(), c.op,
+      binary_fwd_cuda<scalar_t>(c.get<BinaryAttrs>().op, y.data<scalar_t>(), a.data<scalar_t>(), layout_of(a),
+                                b.data<scalar_t>(), layout_of(b), y.numel(), stream_of(c)));
 }
 
 void compare_cuda(const OpCall& c) {
   const Tensor &a = c.in[0], &b = c.in[1], &y = c.out[0];
-  ENGINE_CUDA_DISPATCH_FLOAT(a.dtype(), c.op,
-                             compare_fwd_cuda<scalar_t>(c.get<CompareAttrs>().op, y.data<uint8_t>(),
-                                                        a.data<scalar_t>(), layout_of(a), b.data<scalar_t>(),
-                                                        layout_of(b), y.numel(), stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      a.dtype(), c.op,
+      compare_fwd_cuda<scalar_t>(c.get<CompareAttrs>().op, y.data<uint8_t>(), a.data<scalar_t>(), layout_of(a),
+                                 b.data<scalar_t>(), layout_of(b), y.numel(), stream_of(c)));
 }
 
 void where_cuda(const OpCall& c) {
   const Tensor &cond = c.in[0], &a = c.in[1], &b = c.in[2], &y = c.out[0];
-  ENGINE_CUDA_DISPATCH_FLOAT(y.dtype(), c.op,
-                             where_fwd_cuda<scalar_t>(y.data<scalar_t>(), cond.data<uint8_t>(), layout_of(cond),
-                                                      a.data<scalar_t>(), layout_of(a), b.data<scalar_t>(),
-                                                      layout_of(b), y.numel(), stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      y.dtype(), c.op,
+      where_fwd_cuda<scalar_t>(y.data<scalar_t>(), cond.data<uint8_t>(), layout_of(cond), a.data<scalar_t>(),
+                               layout_of(a), b.data<scalar_t>(), layout_of(b), y.numel(), stream_of(c)));
 }
 
 void unary_cuda(const OpCall& c) {
@@ -42,10 +42,10 @@ void unary_cuda(const OpCall& c) {
 
 void activation_bwd_cuda_adapter(const OpCall& c) {
   const Tensor &gy = c.in[0], &v = c.in[1], &gx = c.out[0];
-  ENGINE_CUDA_DISPATCH_FLOAT(gx.dtype(), c.op,
-                             activation_bwd_cuda<scalar_t>(c.get<ActivationBwdAttrs>().kind, gx.data<scalar_t>(),
-                                                           gy.data<scalar_t>(), v.data<scalar_t>(), gx.numel(),
-                                                           stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      gx.dtype(), c.op,
+      activation_bwd_cuda<scalar_t>(c.get<ActivationBwdAttrs>().kind, gx.data<scalar_t>(), gy.data<scalar_t>(),
+                                    v.data<scalar_t>(), gx.numel(), stream_of(c)));
 }
 
 }  // namespace

@@ -1,12 +1,11 @@
-#include "engine/backends/cuda/graph.h"
-
 #include <atomic>
 #include <cstdio>
 
 #include "base/check.h"
-#include "engine/core/backend.h"
 #include "engine/backends/cuda/allocator.h"
 #include "engine/backends/cuda/device.h"
+#include "engine/backends/cuda/graph.h"
+#include "engine/core/backend.h"
 
 namespace engine::runtime {
 namespace {
@@ -84,8 +83,8 @@ void CudaGraph::capture(const std::function<void()>& fn) {
     if (graph) (void)cudaGraphDestroy(graph);
     alloc.release_private_pool(pool_, stream);
     pool_ = 0;
-    ENGINE_THROW("capturing a CUDA graph on cuda:" << device_ << " failed at the end of the capture: "
-                                                   << cudaGetErrorString(end)
+    ENGINE_THROW("capturing a CUDA graph on cuda:" << device_
+                                                   << " failed at the end of the capture: " << cudaGetErrorString(end)
                                                    << " (something in the step was not capturable)");
   }
   graph_ = graph;

@@ -25,34 +25,34 @@ void gather_cuda(const OpCall& c) {
 void scatter_add_cuda(const OpCall& c) {
   const Tensor &base = c.in[0], &idx = c.in[1], &src = c.in[2], &y = c.out[0];
   const auto& a = c.get<GatherAttrs>();
-  ENGINE_CUDA_DISPATCH_F32_F64(y.dtype(), c.op,
-                               scatter_add_fwd_cuda<scalar_t>(y.data<scalar_t>(), base.data<scalar_t>(),
-                                                              idx.data<int64_t>(), src.data<scalar_t>(), a.outer,
-                                                              a.n_x, a.n_idx, a.inner, err_of(c), stream_of(c)));
+  ENGINE_CUDA_DISPATCH_F32_F64(
+      y.dtype(), c.op,
+      scatter_add_fwd_cuda<scalar_t>(y.data<scalar_t>(), base.data<scalar_t>(), idx.data<int64_t>(),
+                                     src.data<scalar_t>(), a.outer, a.n_x, a.n_idx, a.inner, err_of(c), stream_of(c)));
 }
 
 void index_select_cuda(const OpCall& c) {
   const Tensor &x = c.in[0], &idx = c.in[1], &y = c.out[0];
   const auto& a = c.get<IndexAttrs>();
-  ENGINE_CUDA_DISPATCH_FLOAT(y.dtype(), c.op,
-                             index_select_fwd_cuda<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(),
-                                                             idx.data<int64_t>(), a.outer, a.n_x, a.n_idx, a.inner,
-                                                             err_of(c), stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      y.dtype(), c.op,
+      index_select_fwd_cuda<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), idx.data<int64_t>(), a.outer, a.n_x,
+                                      a.n_idx, a.inner, err_of(c), stream_of(c)));
 }
 
 void index_add_cuda(const OpCall& c) {
   const Tensor &base = c.in[0], &idx = c.in[1], &src = c.in[2], &y = c.out[0];
   const auto& a = c.get<IndexAttrs>();
-  ENGINE_CUDA_DISPATCH_F32_F64(y.dtype(), c.op,
-                               index_add_fwd_cuda<scalar_t>(y.data<scalar_t>(), base.data<scalar_t>(),
-                                                            idx.data<int64_t>(), src.data<scalar_t>(), a.outer, a.n_x,
-                                                            a.n_idx, a.inner, err_of(c), stream_of(c)));
+  ENGINE_CUDA_DISPATCH_F32_F64(
+      y.dtype(), c.op,
+      index_add_fwd_cuda<scalar_t>(y.data<scalar_t>(), base.data<scalar_t>(), idx.data<int64_t>(), src.data<scalar_t>(),
+                                   a.outer, a.n_x, a.n_idx, a.inner, err_of(c), stream_of(c)));
 }
 
 void concat_cuda(const OpCall& c) {
   const auto& a = c.get<ConcatAttrs>();
-  ENGINE_CHECK(a.sizes.size() == c.in.size(), "op concat: " << c.in.size() << " inputs but " << a.sizes.size()
-                                                            << " sizes");
+  ENGINE_CHECK(a.sizes.size() == c.in.size(),
+               "op concat: " << c.in.size() << " inputs but " << a.sizes.size() << " sizes");
   std::vector<const void*> ptrs;
   for (const Tensor& x : c.in) ptrs.push_back(x.data_ptr());
   concat_fwd_cuda(c.out[0].data_ptr(), ptrs.data(), a.sizes.data(), int64_t(a.sizes.size()), a.outer, a.inner,
@@ -70,10 +70,10 @@ void dropout_cuda(const OpCall& c) {
 void topk_cuda(const OpCall& c) {
   const Tensor &x = c.in[0], &values = c.out[0], &indices = c.out[1];
   const auto& a = c.get<TopKAttrs>();
-  ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op,
-                             topk_fwd_cuda<scalar_t>(values.data<scalar_t>(), indices.data<int64_t>(),
-                                                     x.data<scalar_t>(), a.outer, a.n, a.inner, a.k, a.largest,
-                                                     stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      x.dtype(), c.op,
+      topk_fwd_cuda<scalar_t>(values.data<scalar_t>(), indices.data<int64_t>(), x.data<scalar_t>(), a.outer, a.n,
+                              a.inner, a.k, a.largest, stream_of(c)));
 }
 
 }  // namespace

@@ -42,18 +42,17 @@ void moe_route_cuda(const OpCall& c) {
   const std::string impl = impl_choice("ENGINE_MOE_ROUTE", {"sort", "place"});
   if (impl == "sort" || (impl == "auto" && a.p.T * a.p.k >= kSortRouteMinSlots)) {
     // CUB's temporary storage comes from the caching allocator with the rest of the scratch.
-    Tensor scratch = Tensor::empty({int64_t(moe_route_sort_scratch_bytes(a.p, prio.defined()))}, DType::u8,
-                                   idx.device());
+    Tensor scratch =
+        Tensor::empty({int64_t(moe_route_sort_scratch_bytes(a.p, prio.defined()))}, DType::u8, idx.device());
     if (!prio.defined()) {
       moe_route_sort_fwd_cuda<float>(row_token, row_slot, row_expert, offsets, counts, idx.data<int64_t>(), nullptr,
                                      scratch.data_ptr(), a.p, err_of(c), stream_of(c));
       return;
     }
-    ENGINE_CUDA_DISPATCH_F32_F64(prio.dtype(), c.op,
-                                 moe_route_sort_fwd_cuda<scalar_t>(row_token, row_slot, row_expert, offsets, counts,
-                                                                   idx.data<int64_t>(), prio.data<scalar_t>(),
-                                                                   scratch.data_ptr(), a.p, err_of(c),
-                                                                   stream_of(c)));
+    ENGINE_CUDA_DISPATCH_F32_F64(
+        prio.dtype(), c.op,
+        moe_route_sort_fwd_cuda<scalar_t>(row_token, row_slot, row_expert, offsets, counts, idx.data<int64_t>(),
+                                          prio.data<scalar_t>(), scratch.data_ptr(), a.p, err_of(c), stream_of(c)));
     return;
   }
   Tensor scratch = Tensor::empty({a.p.T * a.p.k + a.p.E + 1}, DType::i64, idx.device());
@@ -62,10 +61,10 @@ void moe_route_cuda(const OpCall& c) {
                               scratch.data<int64_t>(), a.p, err_of(c), stream_of(c));
     return;
   }
-  ENGINE_CUDA_DISPATCH_F32_F64(prio.dtype(), c.op,
-                               moe_route_fwd_cuda<scalar_t>(row_token, row_slot, row_expert, offsets, counts,
-                                                            idx.data<int64_t>(), prio.data<scalar_t>(),
-                                                            scratch.data<int64_t>(), a.p, err_of(c), stream_of(c)));
+  ENGINE_CUDA_DISPATCH_F32_F64(
+      prio.dtype(), c.op,
+      moe_route_fwd_cuda<scalar_t>(row_token, row_slot, row_expert, offsets, counts, idx.data<int64_t>(),
+                                   prio.data<scalar_t>(), scratch.data<int64_t>(), a.p, err_of(c), stream_of(c)));
 }
 
 // The grouped GEMMs run through cuBLAS's grouped GEMM for f32/bf16/f16 unless
@@ -93,12 +92,12 @@ CublasGrouped cublas_grouped(const OpCall& c, const Tensor& offsets) {
                        runtime::cuda::tf32_enabled()};
 }
 
-#define ENGINE_CUDA_DISPATCH_CUBLAS_GROUPED(dtype, op, ...)                                                     \
-  switch (dtype) {                                                                                            \
-    ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__)                                                                \
-    ENGINE_DTYPE_CASE(bf16, ::engine::bf16_t, __VA_ARGS__)                                                    \
-    ENGINE_DTYPE_CASE(f16, ::engine::f16_t, __VA_ARGS__)                                                      \
-    ENGINE_DTYPE_UNSUPPORTED(dtype, op, "cuBLAS grouped GEMM (f32, bf16, f16)")                               \
+#define ENGINE_CUDA_DISPATCH_CUBLAS_GROUPED(dtype, op, ...)                     \
+  switch (dtype) {                                                              \
+    ENGINE_DTYPE_CASE(f32, float, __VA_ARGS__)                                  \
+    ENGINE_DTYPE_CASE(bf16, ::engine::bf16_t, __VA_ARGS__)                      \
+    ENGINE_DTYPE_CASE(f16, ::engine::f16_t, __VA_ARGS__)                        \
+    ENGINE_DTYPE_UNSUPPORTED(dtype, op, "cuBLAS grouped GEMM (f32, bf16, f16)") \
   }
 
 void moe_grouped_matmul_cuda(const OpCall& c) {
@@ -114,10 +113,9 @@ void moe_grouped_matmul_cuda(const OpCall& c) {
   }
   const Tensor &x = c.in[0], &w = c.in[1], &offsets = c.in[2], &y = c.out[0];
   ENGINE_CUDA_DISPATCH_FLOAT(y.dtype(), c.op,
-                             moe_grouped_matmul_fwd_cuda<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(),
-                                                                   w.data<scalar_t>(), offsets.data<int64_t>(),
-                                                                   c.get<MoeGroupedMatmulAttrs>().p, err_of(c),
-                                                                   stream_of(c)));
+                             moe_grouped_matmul_fwd_cuda<scalar_t>(
+                                 y.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(), offsets.data<int64_t>(),
+                                 c.get<MoeGroupedMatmulAttrs>().p, err_of(c), stream_of(c)));
 }
 
 void moe_grouped_matmul_bwd_data_cuda_adapter(const OpCall& c) {
@@ -127,17 +125,15 @@ void moe_grouped_matmul_bwd_data_cuda_adapter(const OpCall& c) {
     ENGINE_CUDA_DISPATCH_CUBLAS_GROUPED(
         gx.dtype(), c.op,
         moe_grouped_matmul_bwd_data_cublas<scalar_t>(g.handle, gx.data<scalar_t>(), gy.data<scalar_t>(),
-                                                     w.data<scalar_t>(), g.off.data(),
-                                                     c.get<MoeGroupedMatmulAttrs>().p, g.scratch.data_ptr(), g.tf32,
-                                                     stream_of(c)));
+                                                     w.data<scalar_t>(), g.off.data(), c.get<MoeGroupedMatmulAttrs>().p,
+                                                     g.scratch.data_ptr(), g.tf32, stream_of(c)));
     return;
   }
   const Tensor &gy = c.in[0], &w = c.in[1], &offsets = c.in[2], &gx = c.out[0];
   ENGINE_CUDA_DISPATCH_FLOAT(gx.dtype(), c.op,
-                             moe_grouped_matmul_bwd_data_cuda<scalar_t>(gx.data<scalar_t>(), gy.data<scalar_t>(),
-                                                                        w.data<scalar_t>(), offsets.data<int64_t>(),
-                                                                        c.get<MoeGroupedMatmulAttrs>().p, err_of(c),
-                                                                        stream_of(c)));
+                             moe_grouped_matmul_bwd_data_cuda<scalar_t>(
+                                 gx.data<scalar_t>(), gy.data<scalar_t>(), w.data<scalar_t>(), offsets.data<int64_t>(),
+                                 c.get<MoeGroupedMatmulAttrs>().p, err_of(c), stream_of(c)));
 }
 
 void moe_grouped_matmul_bwd_weight_cuda_adapter(const OpCall& c) {
@@ -146,43 +142,39 @@ void moe_grouped_matmul_bwd_weight_cuda_adapter(const OpCall& c) {
     CublasGrouped g = cublas_grouped(c, c.in[2]);
     ENGINE_CUDA_DISPATCH_CUBLAS_GROUPED(
         gw.dtype(), c.op,
-        moe_grouped_matmul_bwd_weight_cublas<scalar_t>(g.handle, gw.data<scalar_t>(), x.data<scalar_t>(),
-                                                       gy.data<scalar_t>(), g.off.data(),
-                                                       c.get<MoeGroupedMatmulAttrs>().p, g.scratch.data_ptr(),
-                                                       g.tf32, stream_of(c)));
+        moe_grouped_matmul_bwd_weight_cublas<scalar_t>(
+            g.handle, gw.data<scalar_t>(), x.data<scalar_t>(), gy.data<scalar_t>(), g.off.data(),
+            c.get<MoeGroupedMatmulAttrs>().p, g.scratch.data_ptr(), g.tf32, stream_of(c)));
     return;
   }
   const Tensor &x = c.in[0], &gy = c.in[1], &offsets = c.in[2], &gw = c.out[0];
   ENGINE_CUDA_DISPATCH_FLOAT(gw.dtype(), c.op,
-                             moe_grouped_matmul_bwd_weight_cuda<scalar_t>(gw.data<scalar_t>(), x.data<scalar_t>(),
-                                                                          gy.data<scalar_t>(), offsets.data<int64_t>(),
-                                                                          c.get<MoeGroupedMatmulAttrs>().p, err_of(c),
-                                                                          stream_of(c)));
+                             moe_grouped_matmul_bwd_weight_cuda<scalar_t>(
+                                 gw.data<scalar_t>(), x.data<scalar_t>(), gy.data<scalar_t>(), offsets.data<int64_t>(),
+                                 c.get<MoeGroupedMatmulAttrs>().p, err_of(c), stream_of(c)));
 }
 
 void moe_router_topk_cuda(const OpCall& c) {
   const Tensor &x = c.in[0], &w = c.in[1];
-  ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op,
-                             moe_router_fwd_cuda<scalar_t>(c.out[0].data<scalar_t>(), c.out[1].data<scalar_t>(),
-                                                           c.out[2].data<int64_t>(), c.out[3].data<scalar_t>(),
-                                                           c.out[4].data<scalar_t>(), x.data<scalar_t>(),
-                                                           w.data<scalar_t>(), c.get<MoeRouterAttrs>().p,
-                                                           stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      x.dtype(), c.op,
+      moe_router_fwd_cuda<scalar_t>(c.out[0].data<scalar_t>(), c.out[1].data<scalar_t>(), c.out[2].data<int64_t>(),
+                                    c.out[3].data<scalar_t>(), c.out[4].data<scalar_t>(), x.data<scalar_t>(),
+                                    w.data<scalar_t>(), c.get<MoeRouterAttrs>().p, stream_of(c)));
 }
 
 void moe_router_topk_bwd_cuda(const OpCall& c) {
   const Tensor &x = c.in[0], &w = c.in[1];
   const auto& p = c.get<MoeRouterAttrs>().p;
   // Scratch from the caching allocator: per-token score gradients and gw's partial sums.
-  Tensor scratch = Tensor::empty({int64_t(moe_router_bwd_scratch_bytes(p, x.dtype() == DType::f64))}, DType::u8,
-                                 x.device());
+  Tensor scratch =
+      Tensor::empty({int64_t(moe_router_bwd_scratch_bytes(p, x.dtype() == DType::f64))}, DType::u8, x.device());
   ENGINE_CUDA_DISPATCH_FLOAT(
       x.dtype(), c.op,
-      moe_router_bwd_cuda<scalar_t>(c.out[0].data<scalar_t>(), c.out[1].data<scalar_t>(), x.data<scalar_t>(),
-                                    w.data<scalar_t>(), c.in[2].data<scalar_t>(), c.in[3].data<int64_t>(),
-                                    c.in[4].data<scalar_t>(), data_or_null<scalar_t>(c.in[5]),
-                                    data_or_null<scalar_t>(c.in[6]), data_or_null<scalar_t>(c.in[7]),
-                                    scratch.data_ptr(), p, stream_of(c)));
+      moe_router_bwd_cuda<scalar_t>(
+          c.out[0].data<scalar_t>(), c.out[1].data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(),
+          c.in[2].data<scalar_t>(), c.in[3].data<int64_t>(), c.in[4].data<scalar_t>(), data_or_null<scalar_t>(c.in[5]),
+          data_or_null<scalar_t>(c.in[6]), data_or_null<scalar_t>(c.in[7]), scratch.data_ptr(), p, stream_of(c)));
 }
 
 }  // namespace

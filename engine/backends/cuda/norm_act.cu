@@ -25,8 +25,8 @@ template <class T, class P>
 void fwd(const OpCall& c) {
   const auto& p = c.get<BatchNormActAttrs>().p;
   batchnorm2d_act_fwd_cuda<T, P>(p, c.out[0].data<T>(), c.out[1].data<P>(), c.out[2].data<P>(), c.in[0].data<T>(),
-                                 opt<T>(c.in[1]), opt<P>(c.in[2]), opt<P>(c.in[3]), opt<P>(c.in[4]),
-                                 opt<P>(c.in[5]), scratch(c, p), stream_of(c));
+                                 opt<T>(c.in[1]), opt<P>(c.in[2]), opt<P>(c.in[3]), opt<P>(c.in[4]), opt<P>(c.in[5]),
+                                 scratch(c, p), stream_of(c));
 }
 
 template <class T, class P>
@@ -49,9 +49,9 @@ void plain_fwd(const OpCall& c) {
 template <class T, class P>
 void plain_bwd(const OpCall& c) {
   const BatchNormActParams p = without_epilogue(c.get<BatchNormAttrs>().p);
-  batchnorm2d_act_bwd_cuda<T, P>(p, opt<T>(c.out[0]), opt<P>(c.out[1]), opt<P>(c.out[2]), nullptr,
-                                 c.in[0].data<T>(), nullptr, c.in[1].data<T>(), opt<P>(c.in[2]), c.in[3].data<P>(),
-                                 c.in[4].data<P>(), scratch(c, p), stream_of(c));
+  batchnorm2d_act_bwd_cuda<T, P>(p, opt<T>(c.out[0]), opt<P>(c.out[1]), opt<P>(c.out[2]), nullptr, c.in[0].data<T>(),
+                                 nullptr, c.in[1].data<T>(), opt<P>(c.in[2]), c.in[3].data<P>(), c.in[4].data<P>(),
+                                 scratch(c, p), stream_of(c));
 }
 
 template <class T, class P>

@@ -14,30 +14,30 @@ void maxpool2d_cuda(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& x = c.in[0];
   ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op,
-                             maxpool2d_fwd_cuda<scalar_t>(p, c.out[0].data<scalar_t>(), c.out[1].data<int64_t>(), x.data<scalar_t>(),
-                                 stream_of(c)));
+                             maxpool2d_fwd_cuda<scalar_t>(p, c.out[0].data<scalar_t>(), c.out[1].data<int64_t>(),
+                                                          x.data<scalar_t>(), stream_of(c)));
 }
 
 void maxpool2d_bwd_cuda_adapter(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& gx = c.out[0];
   ENGINE_CUDA_DISPATCH_FLOAT(gx.dtype(), c.op,
-                             maxpool2d_bwd_cuda<scalar_t>(p, gx.data<scalar_t>(), c.in[0].data<scalar_t>(), c.in[1].data<int64_t>(),
-                                 stream_of(c)));
+                             maxpool2d_bwd_cuda<scalar_t>(p, gx.data<scalar_t>(), c.in[0].data<scalar_t>(),
+                                                          c.in[1].data<int64_t>(), stream_of(c)));
 }
 
 void avgpool2d_cuda(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& x = c.in[0];
-  ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op,
-                             avgpool2d_fwd_cuda<scalar_t>(p, c.out[0].data<scalar_t>(), x.data<scalar_t>(), stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      x.dtype(), c.op, avgpool2d_fwd_cuda<scalar_t>(p, c.out[0].data<scalar_t>(), x.data<scalar_t>(), stream_of(c)));
 }
 
 void avgpool2d_bwd_cuda_adapter(const OpCall& c) {
   const auto& p = c.get<PoolAttrs>().p;
   const Tensor& gx = c.out[0];
-  ENGINE_CUDA_DISPATCH_FLOAT(gx.dtype(), c.op,
-                             avgpool2d_bwd_cuda<scalar_t>(p, gx.data<scalar_t>(), c.in[0].data<scalar_t>(), stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      gx.dtype(), c.op, avgpool2d_bwd_cuda<scalar_t>(p, gx.data<scalar_t>(), c.in[0].data<scalar_t>(), stream_of(c)));
 }
 
 // The mean of each plane: a row reduction over [N * C, H * W] (NCHW).

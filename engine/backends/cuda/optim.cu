@@ -16,20 +16,20 @@ using cuda_adapter::stream_of;
 void sgd_cuda(const OpCall& c) {
   const auto& a = c.get<SgdAttrs>();
   const Tensor &g = c.in[0], &p = c.out[0], &buf = c.out[1];
-  ENGINE_CUDA_DISPATCH_FLOAT(p.dtype(), c.op,
-                             sgd_step_cuda<scalar_t>(p.data<scalar_t>(), g.data<scalar_t>(),
-                                                     buf.defined() ? buf.data<scalar_t>() : nullptr, p.numel(), a.lr,
-                                                     a.momentum, a.dampening, a.weight_decay, a.nesterov,
-                                                     a.first_step, stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      p.dtype(), c.op,
+      sgd_step_cuda<scalar_t>(p.data<scalar_t>(), g.data<scalar_t>(), buf.defined() ? buf.data<scalar_t>() : nullptr,
+                              p.numel(), a.lr, a.momentum, a.dampening, a.weight_decay, a.nesterov, a.first_step,
+                              stream_of(c)));
 }
 
 void adamw_cuda(const OpCall& c) {
   const auto& a = c.get<AdamWAttrs>();
   const Tensor &g = c.in[0], &p = c.out[0], &m = c.out[1], &v = c.out[2];
-  ENGINE_CUDA_DISPATCH_FLOAT(p.dtype(), c.op,
-                             adamw_step_cuda<scalar_t>(p.data<scalar_t>(), g.data<scalar_t>(), m.data<scalar_t>(),
-                                                       v.data<scalar_t>(), p.numel(), a.lr, a.beta1, a.beta2, a.eps,
-                                                       a.weight_decay, a.step, stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      p.dtype(), c.op,
+      adamw_step_cuda<scalar_t>(p.data<scalar_t>(), g.data<scalar_t>(), m.data<scalar_t>(), v.data<scalar_t>(),
+                                p.numel(), a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.step, stream_of(c)));
 }
 
 constexpr int64_t kMultiChunk = 1 << 14;
@@ -64,17 +64,17 @@ void sgd_multi_cuda(const OpCall& c) {
   const auto& a = c.get<SgdMultiAttrs>();
   DeviceTables d =
       upload(multi_tensor_records(c, a.h.momentum != 0 ? 1 : 0, a.weight_decay, a.first_step), c.out[0].device());
-  ENGINE_CUDA_DISPATCH_FLOAT(c.out[0].dtype(), c.op,
-                             sgd_step_multi_cuda<scalar_t>(d.records, d.chunks, d.num_chunks, kMultiChunk, a.h,
-                                                           stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      c.out[0].dtype(), c.op,
+      sgd_step_multi_cuda<scalar_t>(d.records, d.chunks, d.num_chunks, kMultiChunk, a.h, stream_of(c)));
 }
 
 void adamw_multi_cuda(const OpCall& c) {
   const auto& a = c.get<AdamWMultiAttrs>();
   DeviceTables d = upload(multi_tensor_records(c, 2, a.weight_decay, {}), c.out[0].device());
-  ENGINE_CUDA_DISPATCH_FLOAT(c.out[0].dtype(), c.op,
-                             adamw_step_multi_cuda<scalar_t>(d.records, d.chunks, d.num_chunks, kMultiChunk, a.h,
-                                                             stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      c.out[0].dtype(), c.op,
+      adamw_step_multi_cuda<scalar_t>(d.records, d.chunks, d.num_chunks, kMultiChunk, a.h, stream_of(c)));
 }
 
 void sum_squares_multi_cuda_adapter(const OpCall& c) {
@@ -85,10 +85,10 @@ void sum_squares_multi_cuda_adapter(const OpCall& c) {
   }
   DeviceTables d = upload(r, c.out[0].device());
   Tensor partials = Tensor::empty({std::max<int64_t>(d.num_chunks, 1)}, DType::f64, c.out[0].device());
-  ENGINE_CUDA_DISPATCH_FLOAT(c.in[0].dtype(), c.op,
-                             sum_squares_multi_cuda<scalar_t>(c.out[0].data<double>(), partials.data<double>(),
-                                                              d.records, d.chunks, d.num_chunks, kMultiChunk,
-                                                              stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      c.in[0].dtype(), c.op,
+      sum_squares_multi_cuda<scalar_t>(c.out[0].data<double>(), partials.data<double>(), d.records, d.chunks,
+                                       d.num_chunks, kMultiChunk, stream_of(c)));
 }
 
 }  // namespace

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "base/check.h"
-#include "engine/core/storage.h"
 #include "engine/backends/cuda/device.h"
+#include "engine/core/storage.h"
 
 namespace engine::runtime::cuda {
 namespace {
@@ -95,7 +95,7 @@ void* pinned_alloc(size_t nbytes) {
     release_finished(c);
     cudaError_t e = cudaHostAlloc(&p, size, cudaHostAllocDefault);
     ENGINE_CHECK(e == cudaSuccess, "out of pinned host memory: cudaHostAlloc of " << size << " bytes failed ("
-                                                                                   << cudaGetErrorString(e) << ")");
+                                                                                  << cudaGetErrorString(e) << ")");
   }
   c.live[p] = size;
   return p;

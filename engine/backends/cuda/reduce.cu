@@ -19,9 +19,9 @@ void reduce_cuda(const OpCall& c) {
 void argmax_cuda(const OpCall& c) {
   const auto& a = c.get<ReduceAttrs>();
   const Tensor &x = c.in[0], &y = c.out[0];
-  ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op,
-                             argmax_rows_cuda<scalar_t>(y.data<int64_t>(), x.data<scalar_t>(), a.outer, a.inner,
-                                                        stream_of(c)));
+  ENGINE_CUDA_DISPATCH_FLOAT(
+      x.dtype(), c.op,
+      argmax_rows_cuda<scalar_t>(y.data<int64_t>(), x.data<scalar_t>(), a.outer, a.inner, stream_of(c)));
 }
 
 }  // namespace

@@ -36,8 +36,8 @@ void fill_stats(MoEStats& s, const RouterOutput& r, const ops::MoeRouteOutput& d
     s.top1_sum = ops::sum(r.top_probs.slice(1, 0, 1)).item();
   }
   if (token_labels.defined() && num_classes > 0) {
-    ENGINE_CHECK(token_labels.numel() == T, "moe layer: " << token_labels.numel() << " token labels for " << T
-                                                          << " tokens");
+    ENGINE_CHECK(token_labels.numel() == T,
+                 "moe layer: " << token_labels.numel() << " token labels for " << T << " tokens");
     std::vector<int64_t> labels = token_labels.to(Device::cpu()).to_vector_as<int64_t>();
     std::vector<int64_t> experts = r.experts.to(Device::cpu()).to_vector_as<int64_t>();
     s.num_classes = num_classes;
@@ -57,8 +57,8 @@ void MoEStats::add(const MoEStats& s) {
     counts.assign(s.counts.size(), 0);
     kept_counts.assign(s.kept_counts.size(), 0);
   }
-  ENGINE_CHECK(counts.size() == s.counts.size(), "MoEStats::add: " << counts.size() << " experts and "
-                                                                   << s.counts.size());
+  ENGINE_CHECK(counts.size() == s.counts.size(),
+               "MoEStats::add: " << counts.size() << " experts and " << s.counts.size());
   if (!s.expert_class.empty()) {
     if (expert_class.empty()) {
       num_classes = s.num_classes;
@@ -149,9 +149,9 @@ MoEForward moe_forward(const Variable& x, const MoEParams& p, const MoEOptions& 
 
 MoELayer::MoELayer(const MoEOptions& o) : opt_(o) {
   const int64_t C = o.dim, H = o.hidden, E = o.num_experts;
-  ENGINE_CHECK(C >= 1 && H >= 1 && E >= 1 && o.top_k >= 1 && o.top_k <= E,
-               "MoELayer: bad sizes (dim " << C << ", hidden " << H << ", experts " << E << ", top_k " << o.top_k
-                                           << ")");
+  ENGINE_CHECK(C >= 1 && H >= 1 && E >= 1 && o.top_k >= 1 && o.top_k <= E, "MoELayer: bad sizes (dim "
+                                                                               << C << ", hidden " << H << ", experts "
+                                                                               << E << ", top_k " << o.top_k << ")");
   ENGINE_CHECK(o.capacity_factor > 0, "MoELayer: capacity_factor = " << o.capacity_factor << ", expected > 0");
   opt_.router.num_experts = E;
   opt_.router.top_k = o.top_k;

@@ -26,7 +26,7 @@ enum class ExpertActivation { Relu, Gelu };
 
 struct MoEOptions {
   int64_t dim = 0, hidden = 0, num_experts = 4, top_k = 1;
-  RouterOptions router;  // num_experts and top_k are copied from above
+  RouterOptions router;     // num_experts and top_k are copied from above
   int64_t router_dim = 64;  // d of the attentive router
   double capacity_factor = 1.25;
   bool drop_tokens = false;
@@ -39,10 +39,10 @@ struct MoEOptions {
 // Per-step statistics, kept as sums so that steps add up into an epoch (add()).
 struct MoEStats {
   int64_t steps = 0, tokens = 0, slots = 0, dropped = 0;
-  std::vector<int64_t> counts;       // [E] slots routed to each expert, before dropping
-  std::vector<int64_t> kept_counts;  // [E] after dropping
-  double entropy_sum = 0;            // sum over tokens of -sum_e p log p
-  double top1_sum = 0;               // sum over tokens of the largest probability
+  std::vector<int64_t> counts;                       // [E] slots routed to each expert, before dropping
+  std::vector<int64_t> kept_counts;                  // [E] after dropping
+  double entropy_sum = 0;                            // sum over tokens of -sum_e p log p
+  double top1_sum = 0;                               // sum over tokens of the largest probability
   double lb_sum = 0, z_sum = 0, importance_sum = 0;  // loss values summed over steps
   int64_t num_classes = 0;
   std::vector<int64_t> expert_class;  // [E, num_classes] row-major: slots per (expert, token label)
@@ -64,9 +64,9 @@ struct MoEParams {
 };
 
 struct MoEForward {
-  Variable y;  // [T, C]
+  Variable y;                                 // [T, C]
   Variable lb_loss, z_loss, importance_loss;  // scalars
-  Variable aux_loss;  // lb_coef * lb + z_coef * z + importance_coef * importance
+  Variable aux_loss;                          // lb_coef * lb + z_coef * z + importance_coef * importance
   MoEStats stats;
 };
 

@@ -35,11 +35,11 @@ struct RouterParams {
 };
 
 struct RouterOutput {
-  Variable logits;    // [T, E]: the softmax input (noise and temperature applied)
-  Variable probs;     // [T, E]
-  Variable weights;   // [T, k]: combine weights (the top-k probabilities, renormalised if asked)
-  Tensor experts;     // [T, k] i64: the chosen experts in rank order (ties: lower index)
-  Tensor top_probs;   // [T, k]: the top-k probabilities before renormalisation (drop priority)
+  Variable logits;   // [T, E]: the softmax input (noise and temperature applied)
+  Variable probs;    // [T, E]
+  Variable weights;  // [T, k]: combine weights (the top-k probabilities, renormalised if asked)
+  Tensor experts;    // [T, k] i64: the chosen experts in rank order (ties: lower index)
+  Tensor top_probs;  // [T, k]: the top-k probabilities before renormalisation (drop priority)
 };
 
 // softplus(z) = log(1 + e^z), stable for large |z|.

@@ -2,8 +2,8 @@
 // naming why CUDA is unavailable.
 #ifndef ENGINE_HAS_CUDA
 #include "base/check.h"
-#include "engine/core/backend.h"
 #include "engine/backends/cuda/graph.h"
+#include "engine/core/backend.h"
 
 namespace engine::runtime {
 
