@@ -16,7 +16,7 @@ int usage(const char* msg) {
   std::cerr << "train_app: " << msg << "\n"
             << "usage: train_app <config.json> [--set key.path=value ...]\n"
             << "       train_app --resume <run_dir> [--set key.path=value ...]\n"
-            << "Environment overrides: ENGINE_<SECTION>_<key>=value, e.g. ENGINE_TRAINING_lr=0.05\n";
+            << "Environment overrides: ENGINE_CONFIG_<SECTION>_<key>=value, e.g. ENGINE_CONFIG_TRAINING_lr=0.05\n";
   return 2;
 }
 

@@ -1,6 +1,8 @@
 #include "apps/common/train_config.h"
 
 #include <algorithm>
+#include <cctype>
+#include <iostream>
 #include <sstream>
 
 #include "data/registry.h"
@@ -248,10 +250,21 @@ void parse_output(const io::Json& o, TrainConfig& c) {
 
 }  // namespace
 
+// The run's name becomes a directory name under output.dir: no separators, no dot
+// names, printable, bounded.
+static void check_run_name(const std::string& name) {
+  bool ok = name.size() <= 100 && name != "." && name != ".." && (name.empty() || name[0] != '.');
+  for (char ch : name) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.');
+  ENGINE_CONFIG_CHECK(ok, "config key 'name' = \"" << name
+                                                   << "\" cannot name a run directory: expected at most 100 letters, "
+                                                      "digits, '-', '_' or '.', not starting with '.'");
+}
+
 TrainConfig parse_train_config(const io::Json& j) {
   TrainConfig c;
   c.json = j;
   c.name = j["name"];
+  check_run_name(c.name);
   c.seed = j["seed"].get<uint64_t>();
   c.device = j["device"];
   if (c.device != "auto") {
@@ -274,7 +287,9 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
                               std::vector<std::string>* applied_env) {
   io::Json defaults = default_train_config();
   io::Json j = io::merge_checked(defaults, io::read_json_file(path), "config file '" + path + "'");
-  std::vector<std::string> env = io::apply_env_overrides(j, defaults, envp);
+  std::vector<std::string> warnings;
+  std::vector<std::string> env = io::apply_env_overrides(j, defaults, envp, &warnings);
+  for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
   if (applied_env) *applied_env = env;
   for (const auto& s : sets) io::apply_override(j, defaults, s, "--set " + s);
   return parse_train_config(j);

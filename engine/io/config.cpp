@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "engine/io/json.h"
 
 namespace engine::io {
 namespace {
@@ -82,16 +85,16 @@ std::string did_you_mean(const std::string& key, const std::vector<std::string>&
 }
 
 Json read_json_file(const std::string& path) {
+  std::error_code ec;
+  ENGINE_CONFIG_CHECK(!std::filesystem::is_directory(path, ec),
+                      "config file '" << path << "' is a directory: expected a JSON file");
   std::ifstream f(path);
   ENGINE_CONFIG_CHECK(f.good(), "config file '" << path << "' cannot be opened: check the path");
   std::stringstream ss;
   ss << f.rdbuf();
-  try {
-    return Json::parse(ss.str());
-  } catch (const Json::parse_error& e) {
-    ENGINE_CONFIG_CHECK(false, "config file '" << path << "' is not valid JSON: " << e.what());
-  }
-  return {};
+  JsonParse r = parse_json(ss.str());
+  ENGINE_CONFIG_CHECK(r.ok, "config file '" << path << "' is " << (r.syntax_error ? "" : "refused: ") << r.error);
+  return r.value;
 }
 
 Json merge_checked(const Json& defaults, const Json& user, const std::string& source) {
@@ -106,12 +109,10 @@ void apply_override(Json& config, const Json& defaults, const std::string& assig
   ENGINE_CONFIG_CHECK(eq != std::string::npos && eq > 0,
                       source << ": expected key.path=value, got '" << assignment << "'");
   std::string path = assignment.substr(0, eq), text = assignment.substr(eq + 1);
-  Json value;
-  try {
-    value = Json::parse(text);
-  } catch (const Json::parse_error&) {
-    value = text;
-  }
+  // A value that is not JSON is taken as a string; one over the reader's limits is refused.
+  JsonParse r = parse_json(text);
+  ENGINE_CONFIG_CHECK(r.ok || r.syntax_error, source << ": the value of '" << path << "' is refused: " << r.error);
+  Json value = r.ok ? r.value : Json(text);
   // Build {"a": {"b": {"c": value}}} and merge it, so that checks are shared.
   Json nested = value;
   std::vector<std::string> parts;
@@ -123,24 +124,63 @@ void apply_override(Json& config, const Json& defaults, const std::string& assig
   config = merged;
 }
 
-std::vector<std::string> apply_env_overrides(Json& config, const Json& defaults, char** envp) {
+const std::vector<std::string>& engine_switches() {
+  static const std::vector<std::string> names = {
+      // engine and apps
+      "ENGINE_CUDA_SYNC", "ENGINE_CUDA_POISON", "ENGINE_TF32", "ENGINE_MOE_ROUTE", "ENGINE_MOE_GEMM",
+      "ENGINE_CIFAR10_DIR", "ENGINE_CIFAR100_DIR",
+      // the simulated device
+      "ENGINE_CUDASIM_SCHEDULE", "ENGINE_CUDASIM_SEED", "ENGINE_CUDASIM_QUIET", "ENGINE_CUDASIM_PROFILE",
+      "ENGINE_CUDASIM_LAUNCH_LOG", "ENGINE_CUDASIM_DEVICES", "ENGINE_CUDASIM_MEMORY_GIB",
+      // the scripts
+      "ENGINE_CUDA", "ENGINE_CUDA_ARCHS", "ENGINE_JOBS", "ENGINE_ROOT", "ENGINE_SKIP_ORDERS", "ENGINE_SKIP_NVCC",
+      "ENGINE_SKIP_SANITIZE"};
+  return names;
+}
+
+std::vector<std::string> apply_env_overrides(Json& config, const Json& defaults, char** envp,
+                                             std::vector<std::string>* warnings) {
+  static const std::string kConfig = "ENGINE_CONFIG_";
   std::vector<std::string> applied;
   if (!envp) return applied;
+  std::vector<std::string> sections, upper_sections;  // the top-level objects, as named and in capitals
+  for (auto it = defaults.begin(); it != defaults.end(); ++it) {
+    if (!it.value().is_object()) continue;
+    std::string upper = it.key();
+    for (char& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));
+    sections.push_back(it.key());
+    upper_sections.push_back(upper);
+  }
+  const std::vector<std::string>& switches = engine_switches();
   for (char** e = envp; *e; ++e) {
     std::string kv = *e;
     if (kv.rfind("ENGINE_", 0) != 0) continue;
     size_t eq = kv.find('=');
-    std::string name = kv.substr(7, eq - 7), value = kv.substr(eq + 1);
-    for (auto it = defaults.begin(); it != defaults.end(); ++it) {
-      if (!it.value().is_object()) continue;
-      std::string section = it.key();
-      std::string upper = section;
-      for (char& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));
-      if (name.size() > upper.size() + 1 && name.compare(0, upper.size(), upper) == 0 && name[upper.size()] == '_') {
-        std::string key = name.substr(upper.size() + 1);
-        apply_override(config, defaults, section + "." + key + "=" + value, "environment variable ENGINE_" + name);
-        applied.push_back("ENGINE_" + name);
-      }
+    std::string var = kv.substr(0, eq), value = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    if (std::find(switches.begin(), switches.end(), var) != switches.end()) continue;
+    bool is_config = var.rfind(kConfig, 0) == 0;
+    std::string name = is_config ? var.substr(kConfig.size()) : var.substr(7);
+    bool matched = false;
+    for (size_t k = 0; k < sections.size() && !matched; ++k) {
+      const std::string &upper = upper_sections[k], &section = sections[k];
+      if (name.size() <= upper.size() + 1 || name.compare(0, upper.size(), upper) != 0 || name[upper.size()] != '_')
+        continue;
+      matched = true;
+      ENGINE_CONFIG_CHECK(is_config, "environment variable " << var << " is not an engine switch; config overrides are "
+                                                             << kConfig << "<SECTION>_<key>: did you mean " << kConfig
+                                                             << name << "?");
+      apply_override(config, defaults, section + "." + name.substr(upper.size() + 1) + "=" + value,
+                     "environment variable " + var);
+      applied.push_back(var);
+    }
+    if (matched) continue;
+    ENGINE_CONFIG_CHECK(!is_config, "environment variable " << var << ": no config section matches '" << name
+                                                            << "' (config overrides are " << kConfig
+                                                            << "<SECTION>_<key>, e.g. ENGINE_CONFIG_TRAINING_lr)");
+    if (warnings) {
+      std::string guess = did_you_mean(var, switches);
+      warnings->push_back("environment variable " + var + " is not an engine switch and is ignored" +
+                          (guess.empty() ? std::string() : "; did you mean " + guess + "?"));
     }
   }
   return applied;

@@ -34,9 +34,16 @@ Json read_json_file(const std::string& path);
 Json merge_checked(const Json& defaults, const Json& user, const std::string& source);
 // Applies "a.b.c=value": value parsed as JSON when it parses, else as a string.
 void apply_override(Json& config, const Json& defaults, const std::string& assignment, const std::string& source);
-// Applies environment overrides ENGINE_<SECTION>_<key>=value (e.g. ENGINE_TRAINING_lr).
-// The section is matched case-insensitively against top-level objects.
-std::vector<std::string> apply_env_overrides(Json& config, const Json& defaults, char** envp);
+// Every ENGINE_ variable the engine, its apps and scripts read as a switch (README,
+// "Environment"). Config overrides live apart, under ENGINE_CONFIG_.
+const std::vector<std::string>& engine_switches();
+// Applies environment overrides ENGINE_CONFIG_<SECTION>_<key>=value (e.g.
+// ENGINE_CONFIG_TRAINING_lr); the section is matched case-insensitively against the
+// top-level objects. Switches (engine_switches()) are left alone. An ENGINE_<SECTION>_<key>
+// without CONFIG_ is an error naming the override it resembles; any other ENGINE_
+// variable adds a warning, with the switch it resembles, to *warnings.
+std::vector<std::string> apply_env_overrides(Json& config, const Json& defaults, char** envp,
+                                             std::vector<std::string>* warnings = nullptr);
 // The closest candidate by edit distance, or "" when none is close.
 std::string did_you_mean(const std::string& key, const std::vector<std::string>& candidates);
 

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "engine/io/atomic_file.h"
+#include "engine/io/json.h"
 
 // The format is little-endian; so is every machine this engine targets.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assumes a little-endian host");
@@ -60,12 +61,11 @@ SafetensorsHeader parse_header(int fd, const std::string& path) {
   std::string text(size_t(header_len), '\0');
   if (header_len > 0) pread_all(fd, text.data(), text.size(), 8, path, "the header");
 
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    ENGINE_THROW("safetensors file '" << path << "': the header is not valid JSON: " << e.what());
-  }
+  JsonLimits limits;
+  limits.max_bytes = kMaxHeaderBytes;
+  JsonParse parsed = parse_json(text, limits);
+  ENGINE_CHECK(parsed.ok, "safetensors file '" << path << "': the header is " << parsed.error);
+  const nlohmann::json& j = parsed.value;
   ENGINE_CHECK(j.is_object(), "safetensors file '" << path << "': the header is not a JSON object");
 
   SafetensorsHeader h;

@@ -114,7 +114,7 @@ TEST_CASE("malformed JSON and a missing file are errors naming the file", "[conf
 
 TEST_CASE("overrides from the environment and --set, later wins", "[config]") {
   std::string path = write_config("ok", R"({"training": {"lr": 0.1}})");
-  std::string env1 = "ENGINE_TRAINING_lr=0.05", env2 = "ENGINE_DATA_train_limit=100", other = "PATH=/bin";
+  std::string env1 = "ENGINE_CONFIG_TRAINING_lr=0.05", env2 = "ENGINE_CONFIG_DATA_train_limit=100", other = "PATH=/bin";
   char* envp[] = {env1.data(), env2.data(), other.data(), nullptr};
   std::vector<std::string> applied;
   app::TrainConfig c = app::load_train_config(path, {"training.epochs=3", "model.width_mult=0.5"}, envp, &applied);
@@ -128,6 +128,53 @@ TEST_CASE("overrides from the environment and --set, later wins", "[config]") {
   CHECK(config_error(R"({})", {"training.lrr=0.1"}).find("--set training.lrr=0.1: unknown key 'training.lrr'") !=
         std::string::npos);
   CHECK(config_error(R"({})", {"noequals"}).find("expected key.path=value") != std::string::npos);
+}
+
+TEST_CASE("engine switches and config overrides are apart in the environment", "[config]") {
+  std::string path = write_config("ok", R"({"moe": {"placement": ["layer3"]}})");
+  auto load = [&](std::vector<std::string> vars, std::vector<std::string>* applied = nullptr) {
+    std::vector<char*> envp;
+    for (auto& v : vars) envp.push_back(v.data());
+    envp.push_back(nullptr);
+    return app::load_train_config(path, {}, envp.data(), applied);
+  };
+  // The documented MoE switches are not read as overrides of the moe section.
+  std::vector<std::string> applied;
+  app::TrainConfig c = load({"ENGINE_MOE_ROUTE=sort", "ENGINE_MOE_GEMM=tiled", "ENGINE_CONFIG_MOE_top_k=2"}, &applied);
+  CHECK(c.moe.top_k == 2);
+  CHECK(applied == std::vector<std::string>{"ENGINE_CONFIG_MOE_top_k"});
+  // An override without CONFIG_ is an error that names the override it resembles.
+  try {
+    load({"ENGINE_TRAINING_lr=0.05"});
+    FAIL("ENGINE_TRAINING_lr was accepted");
+  } catch (const io::ConfigError& e) {
+    CHECK_THAT(e.message(), Catch::Contains("did you mean ENGINE_CONFIG_TRAINING_lr?"));
+  }
+  CHECK_THROWS_AS(load({"ENGINE_CONFIG_TRAINNG_lr=0.05"}), io::ConfigError);
+  // Any other ENGINE_ variable is reported with the switch it resembles, and ignored.
+  std::string env = "ENGINE_TF23=1";
+  char* envp[] = {env.data(), nullptr};
+  io::Json defaults = app::default_train_config(), j = defaults;
+  std::vector<std::string> warnings;
+  CHECK(io::apply_env_overrides(j, defaults, envp, &warnings).empty());
+  REQUIRE(warnings.size() == 1);
+  CHECK_THAT(warnings[0], Catch::Contains("did you mean ENGINE_TF32?"));
+}
+
+TEST_CASE("hostile JSON: nesting past the bound, numbers past double, a directory", "[config]") {
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  CHECK_THAT(config_error(R"({"training": {"lr": )" + deep + "}}"), Catch::Contains("nested deeper than 64 levels"));
+  CHECK_THAT(config_error(R"({"training": {"lr": 1e999}})"), Catch::Contains("number out of range"));
+  CHECK_THAT(config_error("{}", {"training.lr=" + deep}), Catch::Contains("nested deeper than 64 levels"));
+  CHECK_THAT(config_error("{}", {"training.lr=1e999"}), Catch::Contains("number out of range"));
+  // Nesting within the bound still reaches the schema check.
+  CHECK_THAT(config_error(R"({"training": {"lr": [[[1]]]}})"), Catch::Contains("training.lr"));
+  try {
+    app::load_train_config(ENGINE_BINARY_DIR, {}, nullptr);
+    FAIL("a directory was read as a config");
+  } catch (const io::ConfigError& e) {
+    CHECK_THAT(e.message(), Catch::Contains("is a directory"));
+  }
 }
 
 TEST_CASE("the moe section: off by default, the configs' values, range checks", "[config]") {

@@ -139,6 +139,11 @@ TEST_CASE("safetensors: corrupt files are errors naming the file and the tensor"
   expect_error(st_file("{" + ok_entry + R"(,"v":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}})", "12345678"),
                "overlap");
   expect_error(st_file(R"({"__metadata__":{"a":1}})", ""), "metadata");
+  // A hostile header: nesting past the JSON reader's bound, and a number past double.
+  expect_error(st_file("{\"w\":" + std::string(100000, '[') + std::string(100000, ']') + "}", ""),
+               "nested deeper than 64 levels");
+  expect_error(st_file(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,1e999]}})", "12345678"),
+               "number out of range");
   CHECK_THROWS_WITH(load_safetensors(dir.file("missing")), Contains(dir.file("missing")));
 }
 
