@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/cli.h"
 #include "engine/backends/cuda/context.h"
 #include "engine/core/backend.h"
 #include "engine/ops/functional.h"
@@ -113,18 +114,29 @@ double print_references(const Options& o) {
   return copy_gbs;
 }
 
-bool parse(int argc, char** argv, Options& o) {
+const char* kUsage = "usage: bench_kernels [--quick] [--check] [--device N] [--only TEXT]\n";
+
+// False (with *error set, or empty for --help) when the arguments cannot be used.
+bool parse(int argc, char** argv, Options& o, std::string* error) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--quick") {
+    if (app::is_help_flag(a)) {
+      return false;
+    } else if (a == "--quick") {
       o.quick = true;
     } else if (a == "--check") {
       o.check_only = true;
     } else if (a == "--device" && i + 1 < argc) {
-      o.device = std::atoi(argv[++i]);
+      int64_t d = 0;
+      if (!app::parse_int(argv[++i], 0, 1023, &d, error)) {
+        *error = "--device expects " + *error;
+        return false;
+      }
+      o.device = int(d);
     } else if (a == "--only" && i + 1 < argc) {
       o.only = argv[++i];
     } else {
+      *error = "unexpected argument '" + a + "'";
       return false;
     }
   }
@@ -167,8 +179,13 @@ void run_all(const Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
-  if (!parse(argc, argv, o)) {
-    std::cerr << "usage: bench_kernels [--quick] [--check] [--device N] [--only TEXT]\n";
+  std::string error;
+  if (!parse(argc, argv, o, &error)) {
+    if (error.empty()) {
+      std::cout << kUsage;
+      return 0;
+    }
+    std::cerr << "bench_kernels: " << error << "\n" << kUsage;
     return 2;
   }
   if (!runtime::cuda_available()) {

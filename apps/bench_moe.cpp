@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/cli.h"
 #include "engine/autograd/autocast.h"
 #include "engine/autograd/functions.h"
 #include "engine/backends/cuda/context.h"
@@ -26,10 +27,12 @@ namespace {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
+const char* kUsage =
+    "usage: bench_moe [--T N] [--C N] [--E N] [--H N] [--k N] [--precision f32|bf16] [--iters N] "
+    "[--warmup N] [--device cpu|cuda:N] [--unfused-router]\n";
+
 int usage(const std::string& msg) {
-  std::cerr << "bench_moe: " << msg
-            << "\nusage: bench_moe [--T N] [--C N] [--E N] [--H N] [--k N] [--precision f32|bf16] [--iters N] "
-               "[--warmup N] [--device cpu|cuda:N] [--unfused-router]\n";
+  std::cerr << "bench_moe: " << msg << "\n" << kUsage;
   return 2;
 }
 
@@ -37,7 +40,7 @@ int usage(const std::string& msg) {
 struct Options {
   int64_t T = 8192, C = 256, E = 8, H = 1024, k = 2, iters = 50, warmup = 5;
   std::string precision = "bf16", device_name;
-  bool fused_router = true;
+  bool fused_router = true, help = false;
   std::string error;
 };
 
@@ -49,10 +52,12 @@ Options parse_options(int argc, char** argv) {
   for (int i = 1; i < argc && o.error.empty(); ++i) {
     std::string a = argv[i];
     auto it = ints.find(a);
-    if (it != ints.end()) {
-      char* end = nullptr;
-      if (i + 1 < argc) *it->second = std::strtoll(argv[++i], &end, 10);
-      if (!end || *end != '\0') o.error = "option " + a + " needs an integer";
+    if (app::is_help_flag(a)) {
+      o.help = true;
+    } else if (it != ints.end()) {
+      std::string error;
+      if (!app::parse_int(i + 1 < argc ? argv[++i] : "", 0, int64_t(1) << 40, it->second, &error))
+        o.error = "option " + a + " expects " + error;
     } else if (a == "--precision" && i + 1 < argc) {
       o.precision = argv[++i];
     } else if (a == "--device" && i + 1 < argc) {
@@ -119,6 +124,10 @@ double time_layer(const Options& opt, Device device) {
 
 int main(int argc, char** argv) {
   Options opt = parse_options(argc, argv);
+  if (opt.help) {
+    std::cout << kUsage;
+    return 0;
+  }
   if (!opt.error.empty()) return usage(opt.error);
   try {
     Device device = opt.device_name.empty() ? (runtime::cuda_available() ? Device::cuda(0) : Device::cpu())

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/cli.h"
 #include "apps/common/trainer.h"
 #include "engine/autograd/autocast.h"
 #include "engine/backends/cuda/context.h"
@@ -33,9 +34,14 @@ namespace {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
+void usage_text(std::ostream& out) {
+  out << "usage: bench_train <config.json> [--set key.path=value ...] [--warmup N] "
+      << "[--iters N] [--batch B] [--device D] [--cuda-graph]\n";
+}
+
 int usage(const std::string& msg) {
-  std::cerr << "bench_train: " << msg << "\nusage: bench_train <config.json> [--set key.path=value ...] [--warmup N] "
-            << "[--iters N] [--batch B] [--device D] [--cuda-graph]\n";
+  std::cerr << "bench_train: " << msg << "\n";
+  usage_text(std::cerr);
   return 2;
 }
 
@@ -46,19 +52,28 @@ struct Args {
   bool cuda_graph = false;
 };
 
-// Returns 0 when the arguments are good, else usage()'s exit code.
+// Returns 0 when the arguments are good, -1 after --help, else usage()'s exit code.
 int parse_args(int argc, char** argv, Args* args) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--set") {
+    auto integer = [&](int64_t lo, int64_t hi, int64_t* v) {
+      std::string error;
+      bool ok = app::parse_int(next(), lo, hi, v, &error);
+      if (!ok) usage(a + " expects " + error);
+      return ok;
+    };
+    if (app::is_help_flag(a)) {
+      usage_text(std::cout);
+      return -1;
+    } else if (a == "--set") {
       args->sets.push_back(next());
     } else if (a == "--warmup") {
-      args->warmup = std::atoll(next().c_str());
+      if (!integer(0, 1000000, &args->warmup)) return 2;
     } else if (a == "--iters") {
-      args->iters = std::atoll(next().c_str());
+      if (!integer(1, 1000000, &args->iters)) return 2;
     } else if (a == "--batch") {
-      args->batch = std::atoll(next().c_str());
+      if (!integer(1, 1 << 20, &args->batch)) return 2;
     } else if (a == "--device") {
       args->device_name = next();
     } else if (a == "--cuda-graph") {
@@ -217,7 +232,7 @@ void time_cpu_convolutions(models::ResNet& model, const Tensor& x) {
 
 int main(int argc, char** argv) {
   Args args;
-  if (int rc = parse_args(argc, argv, &args)) return rc;
+  if (int rc = parse_args(argc, argv, &args)) return rc < 0 ? 0 : rc;
   try {
     Bench b = make_bench(args);
     optim::GradScalerOptions so;

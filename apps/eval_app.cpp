@@ -10,6 +10,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "apps/common/cli.h"
 #include "apps/common/corruption_eval.h"
 #include "apps/common/evaluation.h"
 #include "apps/common/run_plots.h"
@@ -400,16 +401,17 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    auto integer = [&](const std::string& v) -> int64_t {
-      try {
-        size_t used = 0;
-        int64_t x = std::stoll(v, &used);
-        if (used == v.size()) return x;
-      } catch (const std::exception&) {
-      }
-      std::cerr << "eval_app: " << a << " expects an integer, got '" << v << "'\n";
+    auto integer = [&](const std::string& v, int64_t lo, int64_t hi) -> int64_t {
+      int64_t x = 0;
+      std::string error;
+      if (app::parse_int(v, lo, hi, &x, &error)) return x;
+      std::cerr << "eval_app: " << a << " expects " << error << "\n";
       std::exit(2);
     };
+    if (app::is_help_flag(a)) {
+      std::cout << kUsage;
+      return 0;
+    }
     if (a == "--config")
       opt.config_path = value();
     else if (a == "--data")
@@ -417,11 +419,11 @@ int main(int argc, char** argv) {
     else if (a == "--device")
       opt.device = value();
     else if (a == "--bins")
-      opt.bins = int(integer(value()));
+      opt.bins = int(integer(value(), 1, 100000));
     else if (a == "--out")
       opt.out_path = value();
     else if (a == "--seed")
-      opt.seed = uint64_t(integer(value()));
+      opt.seed = uint64_t(integer(value(), 0, INT64_MAX));
     else if (a == "--no-plots")
       opt.plots = false;
     else if (a == "--layers")
@@ -429,7 +431,7 @@ int main(int argc, char** argv) {
     else if (a == "--corruptions")
       opt.corruptions = true;
     else if (a == "--corruption-images")
-      opt.corruption_images = integer(value());
+      opt.corruption_images = integer(value(), 1, INT64_MAX);
     else if (a == "--records") {
       std::string v = value();
       size_t colon = v.find(':');
@@ -437,8 +439,8 @@ int main(int argc, char** argv) {
         std::cerr << "eval_app: --records expects A:B (test records A to B-1), got '" << v << "'\n";
         return 2;
       }
-      opt.records_begin = integer(v.substr(0, colon));
-      opt.records_end = integer(v.substr(colon + 1));
+      opt.records_begin = integer(v.substr(0, colon), 0, INT64_MAX);
+      opt.records_end = integer(v.substr(colon + 1), 1, INT64_MAX);
       if (opt.records_begin < 0 || opt.records_end <= opt.records_begin) {
         std::cerr << "eval_app: --records " << v << ": expected 0 <= A < B\n";
         return 2;
