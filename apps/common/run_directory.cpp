@@ -1,7 +1,11 @@
 #include "apps/common/run_directory.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <map>
@@ -31,12 +35,20 @@ std::string timestamp() {
   return buf;
 }
 
+// Creates the run's directory exclusively (mkdir fails on an existing one), so that two
+// runs started in the same second never share one: the second takes the next suffix.
 std::string new_run_path(const TrainConfig& c) {
-  std::string base =
-      c.output.dir + "/" + c.data.dataset + "/" + (c.name.empty() ? c.model.arch : c.name) + "-" + timestamp();
-  std::string path = base;
-  for (int i = 1; fs::exists(path); ++i) path = base + "-" + std::to_string(i);
-  return path;
+  std::string parent = c.output.dir + "/" + c.data.dataset;
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  ENGINE_CHECK(!ec, "cannot create the run directory's parent '" << parent << "': " << ec.message());
+  std::string base = parent + "/" + (c.name.empty() ? c.model.arch : c.name) + "-" + timestamp();
+  for (int i = 0; i < 10000; ++i) {
+    std::string path = i == 0 ? base : base + "-" + std::to_string(i);
+    if (::mkdir(path.c_str(), 0777) == 0) return path;
+    ENGINE_CHECK(errno == EEXIST, "cannot create the run directory '" << path << "': " << std::strerror(errno));
+  }
+  ENGINE_THROW("cannot create a run directory: '" << base << "' and 10000 suffixed names exist");
 }
 
 // Both checkpoint files carry it; resume restores the generator from it.

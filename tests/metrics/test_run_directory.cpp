@@ -4,7 +4,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "apps/common/run_directory.h"
 #include "engine/io/safetensors.h"
@@ -88,4 +91,34 @@ TEST_CASE("RunDirectory writes the run's files and resumes from its last checkpo
   CHECK(std::isnan(resumed.rows()[1].val_acc));
   CHECK(resumed.rows()[1].amp == std::vector<double>{3, 1024});
   CHECK(again.weight.data().to_vector() == model.weight.data().to_vector());
+}
+
+TEST_CASE("runs started together get one run directory each", "[metrics]") {
+  std::string base = std::string(ENGINE_BINARY_DIR) + "/test_run_directory_concurrent";
+  fs::remove_all(base);
+  app::TrainConfig c = config_in(base);
+  constexpr int kRuns = 8;
+  std::vector<std::string> paths(kRuns);
+  std::vector<std::thread> threads;
+  std::vector<std::ostringstream> outs(kRuns);
+  for (int i = 0; i < kRuns; ++i)
+    threads.emplace_back([&, i] { paths[size_t(i)] = app::RunDirectory(c, "", outs[size_t(i)]).path(); });
+  for (auto& t : threads) t.join();
+  std::set<std::string> distinct(paths.begin(), paths.end());
+  CHECK(distinct.size() == size_t(kRuns));
+  for (const auto& p : paths) CHECK(fs::exists(p + "/config.json"));
+  fs::remove_all(base);
+}
+
+TEST_CASE("a run name that is not a plain directory name is refused", "[metrics]") {
+  io::Json j = app::default_train_config();
+  for (const char* bad : {"../escape", "a/b", "..", ".hidden", "tab\tname", "x\\y"}) {
+    j["name"] = bad;
+    INFO(bad);
+    CHECK_THROWS_AS(app::parse_train_config(j), io::ConfigError);
+  }
+  j["name"] = std::string(101, 'a');
+  CHECK_THROWS_AS(app::parse_train_config(j), io::ConfigError);
+  j["name"] = "resnet18_moe-v2.1";
+  CHECK(app::parse_train_config(j).name == "resnet18_moe-v2.1");
 }
