@@ -1,5 +1,6 @@
 #include "engine/nn/module.h"
 
+#include <cmath>
 #include <map>
 
 namespace engine::nn {
@@ -61,7 +62,19 @@ std::vector<std::pair<std::string, Tensor>> Module::state_dict() {
   return out;
 }
 
-void Module::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state, bool strict) {
+namespace {
+// The index of the first NaN or inf of a floating tensor, or -1.
+int64_t first_non_finite(const Tensor& t) {
+  if (!is_floating(t.dtype())) return -1;
+  std::vector<double> v = t.to(Device::cpu()).to_vector();
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i])) return int64_t(i);
+  return -1;
+}
+}  // namespace
+
+void Module::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state, bool strict,
+                             const LoadOptions& options) {
   std::map<std::string, Tensor*> targets;
   for (auto& [n, p] : named_parameters()) targets[n] = &p.data();
   for (auto& [n, b] : named_buffers()) targets[n] = b;
@@ -76,6 +89,14 @@ void Module::load_state_dict(const std::vector<std::pair<std::string, Tensor>>& 
     ENGINE_CHECK(dst.shape() == t.shape(), "load_state_dict: tensor '" << n << "' has shape " << shape_str(t.shape())
                                                                        << ", the model expects "
                                                                        << shape_str(dst.shape()));
+    ENGINE_CHECK(options.convert_dtype || t.dtype() == dst.dtype(),
+                 "load_state_dict: tensor '" << n << "' is " << dtype_name(t.dtype()) << ", the model holds "
+                                             << dtype_name(dst.dtype()) << " (convert_dtype casts it)");
+    if (!options.allow_non_finite) {
+      int64_t bad = first_non_finite(t);
+      ENGINE_CHECK(bad < 0, "load_state_dict: tensor '" << n << "' holds a non-finite value at element " << bad
+                                                        << ": the checkpoint is damaged (allow_non_finite loads it)");
+    }
     dst.copy_from(t.to(dst.device()).to(dst.dtype()));
     seen[n] = true;
   }

@@ -12,6 +12,13 @@
 
 namespace engine::nn {
 
+// What load_state_dict lets pass; by default neither (a checkpoint of another dtype or
+// with NaN/inf weights is more likely a mistake or a corrupt file than a wish).
+struct LoadOptions {
+  bool convert_dtype = false;     // cast a tensor of another dtype to the module's
+  bool allow_non_finite = false;  // load NaN/inf values
+};
+
 class Module {
  public:
   virtual ~Module() = default;
@@ -26,9 +33,10 @@ class Module {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
   // Parameters and buffers together, in the order of PyTorch's state_dict.
   std::vector<std::pair<std::string, Tensor>> state_dict();
-  // Copies values into the module's own tensors (on their device). Unknown or
-  // missing names and shape mismatches are errors naming the tensor.
-  void load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state, bool strict = true);
+  // Copies values into the module's own tensors (on their device). Unknown or missing
+  // names, shape and dtype mismatches and non-finite values are errors naming the tensor.
+  void load_state_dict(const std::vector<std::pair<std::string, Tensor>>& state, bool strict = true,
+                       const LoadOptions& options = LoadOptions());
 
   void train(bool on = true);
   void eval() { train(false); }

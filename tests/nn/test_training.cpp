@@ -1,5 +1,7 @@
 // Small networks trained with SGD on a fixed batch drive the loss close to zero;
 // module naming, state dicts and devices.
+#include <cmath>
+
 #include "engine/core/generator.h"
 #include "engine/nn/layers.h"
 #include "engine/optim/optimizer.h"
@@ -77,6 +79,23 @@ TEST_CASE("module names follow PyTorch's state_dict", "[nn]") {
   auto bad = s.state_dict();
   bad[0].second = Tensor::zeros({4, 3, 1, 1});
   CHECK_THROWS_WITH(t.load_state_dict(bad), Catch::Contains("'0.weight'"));
+  // Another dtype is refused unless asked to convert; NaN/inf weights unless allowed.
+  auto f64 = s.state_dict();
+  f64[0].second = f64[0].second.to(DType::f64);
+  CHECK_THROWS_WITH(t.load_state_dict(f64), Catch::Contains("tensor '0.weight' is f64, the model holds f32"));
+  nn::LoadOptions convert;
+  convert.convert_dtype = true;
+  t.load_state_dict(f64, true, convert);
+  auto nan = s.state_dict();
+  nan[2].second = nan[2].second.clone();
+  std::vector<double> b = nan[2].second.to_vector();
+  b[3] = NAN;
+  nan[2].second = Tensor::from_vector(b, nan[2].second.shape(), nan[2].second.dtype());
+  CHECK_THROWS_WITH(t.load_state_dict(nan), Catch::Contains("tensor '1.bias' holds a non-finite value at element 3"));
+  nn::LoadOptions allow;
+  allow.allow_non_finite = true;
+  t.load_state_dict(nan, true, allow);
+  CHECK(std::isnan(t.state_dict()[2].second.to_vector()[3]));
 }
 
 TEST_CASE("modules check their input shapes", "[nn]") {
