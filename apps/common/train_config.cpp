@@ -194,9 +194,9 @@ void parse_loss_scale(const io::Json& ls, TrainConfig& c) {
 void parse_training(const io::Json& t, TrainConfig& c) {
   auto& tr = c.training;
   tr.epochs = t["epochs"];
-  RANGE(tr.epochs >= 1, "training.epochs", tr.epochs, ">= 1");
+  RANGE(tr.epochs >= 1 && tr.epochs <= 1000000, "training.epochs", tr.epochs, "1 to 1000000");
   tr.batch_size = t["batch_size"];
-  RANGE(tr.batch_size >= 1, "training.batch_size", tr.batch_size, ">= 1");
+  RANGE(tr.batch_size >= 1 && tr.batch_size <= (1 << 20), "training.batch_size", tr.batch_size, "1 to 1048576");
   tr.max_steps = t["max_steps"];
   RANGE(tr.max_steps >= 0, "training.max_steps", tr.max_steps, ">= 0 (0 = no limit)");
   tr.eval_batch_size = t["eval_batch_size"];
@@ -265,6 +265,7 @@ TrainConfig parse_train_config(const io::Json& j) {
   c.json = j;
   c.name = j["name"];
   check_run_name(c.name);
+  RANGE(j["seed"].is_number_unsigned(), "seed", j["seed"].dump(), "an integer >= 0");
   c.seed = j["seed"].get<uint64_t>();
   c.device = j["device"];
   if (c.device != "auto") {

@@ -161,6 +161,14 @@ TEST_CASE("engine switches and config overrides are apart in the environment", "
   CHECK_THAT(warnings[0], Catch::Contains("did you mean ENGINE_TF32?"));
 }
 
+TEST_CASE("numbers past what a run can use are refused, not wrapped", "[config]") {
+  CHECK_THAT(config_error(R"({"seed": -1})"), Catch::Contains("config key 'seed' = -1 is out of range"));
+  CHECK_THAT(config_error(R"({"training": {"epochs": 1000000000000000000}})"),
+             Catch::Contains("config key 'training.epochs'"));
+  CHECK_THAT(config_error(R"({"training": {"batch_size": 9000000000}})"),
+             Catch::Contains("config key 'training.batch_size'"));
+}
+
 TEST_CASE("hostile JSON: nesting past the bound, numbers past double, a directory", "[config]") {
   std::string deep = std::string(100000, '[') + std::string(100000, ']');
   CHECK_THAT(config_error(R"({"training": {"lr": )" + deep + "}}"), Catch::Contains("nested deeper than 64 levels"));
