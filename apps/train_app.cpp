@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
     } else if (a == "-h" || a == "--help") {
       usage("train a model from a JSON config");
       return 0;
+    } else if (a == "--set" || a == "--resume") {
+      return usage(
+          ("option " + a + " needs a value (" + (a == "--set" ? "key.path=value" : "a run directory") + ")").c_str());
     } else if (!a.empty() && a[0] == '-') {
       return usage(("unknown option '" + a + "'").c_str());
     } else if (config_path.empty()) {

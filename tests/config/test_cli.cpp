@@ -1,10 +1,10 @@
 // The apps' command lines: --help everywhere, and numbers parsed whole and in range.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 #include "apps/common/cli.h"
 #include "test_util.h"
@@ -73,7 +73,9 @@ TEST_CASE("a number the apps cannot use is an error naming the option, exit code
                  Case{"bench_kernels", "--device x", "--device expects an integer in [0, 1023], got 'x'"},
                  Case{"eval_app", "run --corruption-images -5", "--corruption-images expects an integer in [1, "},
                  Case{"eval_app", "run --seed -1", "--seed expects an integer in [0, "},
-                 Case{"eval_app", "run --bins 10x", "--bins expects an integer"}}) {
+                 Case{"eval_app", "run --bins 10x", "--bins expects an integer"},
+                 Case{"train_app", "--resume", "option --resume needs a value (a run directory)"},
+                 Case{"train_app", "cfg.json --set", "option --set needs a value (key.path=value)"}}) {
     Run r = run_app(c.app, c.args);
     INFO(c.app << " " << c.args << ": " << r.output);
     CHECK(r.rc == 2);
