@@ -192,12 +192,9 @@ int main(int argc, char** argv) {
     std::cout << "CUDA unavailable: " << runtime::cuda_unavailable_reason() << "\n";
     return 0;
   }
-  try {
+  return app::run_guarded("bench_kernels", [&] {
     if (o.check_only) return check_all(o) ? 0 : 1;
     run_all(o);
-  } catch (const Error& e) {
-    std::cerr << "bench_kernels: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

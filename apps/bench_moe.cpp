@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!opt.error.empty()) return usage(opt.error);
-  try {
+  return app::run_guarded("bench_moe", [&] {
     Device device = opt.device_name.empty() ? (runtime::cuda_available() ? Device::cuda(0) : Device::cpu())
                                             : Device::parse(opt.device_name);
     double median = time_layer(opt, device);
@@ -141,8 +141,5 @@ int main(int argc, char** argv) {
                 static_cast<long long>(opt.C), static_cast<long long>(opt.E), static_cast<long long>(opt.H),
                 static_cast<long long>(opt.k), median * 1e3);
     return 0;
-  } catch (const Error& e) {
-    std::cerr << "bench_moe: error: " << e.message() << std::endl;
-    return 1;
-  }
+  });
 }

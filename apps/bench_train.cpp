@@ -233,7 +233,7 @@ void time_cpu_convolutions(models::ResNet& model, const Tensor& x) {
 int main(int argc, char** argv) {
   Args args;
   if (int rc = parse_args(argc, argv, &args)) return rc < 0 ? 0 : rc;
-  try {
+  return app::run_guarded("bench_train", [&] {
     Bench b = make_bench(args);
     optim::GradScalerOptions so;
     so.enabled = b.config.training.precision == "f16";
@@ -249,11 +249,5 @@ int main(int argc, char** argv) {
     auto* dense = dynamic_cast<models::ResNet*>(b.net.get());
     if (b.device.is_cpu() && dense) time_cpu_convolutions(*dense, b.x);
     return 0;
-  } catch (const io::ConfigError& e) {
-    std::cerr << "bench_train: configuration error: " << e.message() << std::endl;
-    return 2;
-  } catch (const Error& e) {
-    std::cerr << "bench_train: error: " << e.message() << std::endl;
-    return 1;
-  }
+  });
 }

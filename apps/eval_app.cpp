@@ -456,16 +456,5 @@ int main(int argc, char** argv) {
     std::cerr << kUsage;
     return 2;
   }
-  try {
-    return run(opt);
-  } catch (const io::ConfigError& e) {
-    std::cerr << "eval_app: configuration error: " << e.message() << std::endl;
-    return 2;
-  } catch (const Error& e) {
-    std::cerr << "eval_app: error: " << e.message() << std::endl;
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "eval_app: error: " << e.what() << std::endl;
-    return 1;
-  }
+  return app::run_guarded("eval_app", [&] { return run(opt); });
 }

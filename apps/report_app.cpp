@@ -11,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "apps/common/cli.h"
 #include "apps/common/run_plots.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/config.h"
@@ -299,16 +300,5 @@ int main(int argc, char** argv) {
     std::cerr << kUsage;
     return 2;
   }
-  try {
-    return run(dirs, out);
-  } catch (const io::ConfigError& e) {
-    std::cerr << "report_app: " << e.message() << std::endl;
-    return 1;
-  } catch (const Error& e) {
-    std::cerr << "report_app: error: " << e.message() << std::endl;
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "report_app: error: " << e.what() << std::endl;
-    return 1;
-  }
+  return app::run_guarded("report_app", [&] { return run(dirs, out); });
 }

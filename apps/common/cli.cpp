@@ -2,6 +2,11 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <iostream>
+#include <new>
+
+#include "base/check.h"
+#include "engine/io/config.h"
 
 namespace engine::app {
 
@@ -22,6 +27,25 @@ bool parse_int(const std::string& text, int64_t lo, int64_t hi, int64_t* value, 
   }
   *value = int64_t(v);
   return true;
+}
+
+int run_guarded(const char* app, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const io::ConfigError& e) {
+    std::cerr << app << ": configuration error: " << e.message() << std::endl;
+    return 2;
+  } catch (const Error& e) {
+    std::cerr << app << ": error: " << e.message() << std::endl;
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << app << ": out of host memory: an allocation failed; the request needs more memory than this "
+              << "machine has (lower the batch size, the number of images or the model's width)" << std::endl;
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << app << ": error: " << e.what() << std::endl;
+    return 1;
+  }
 }
 
 }  // namespace engine::app
