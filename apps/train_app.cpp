@@ -2,10 +2,13 @@
 // train_app --resume <run_dir> [--set ...]
 // Trains a model from a JSON config (see configs/ and README). Configuration errors
 // exit with code 2 before anything is written; other errors exit with code 1.
+#include <sys/stat.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "apps/common/cli.h"
 #include "apps/common/trainer.h"
 
 extern char** environ;
@@ -51,9 +54,20 @@ int main(int argc, char** argv) {
   if (!resume_dir.empty()) {
     if (!config_path.empty()) return usage("give either a config file or --resume <run_dir>, not both");
     config_path = resume_dir + "/config.json";
+    struct stat st;
+    if (::stat(resume_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      std::cerr << "train_app: --resume " << resume_dir << ": no such run directory\n";
+      return 2;
+    }
+    if (::stat(config_path.c_str(), &st) != 0) {
+      std::cerr << "train_app: --resume " << resume_dir << ": the run directory has no config.json: the run was "
+                << "stopped while it was being created, before its first step, so there is nothing to resume; "
+                << "start it again from its config file\n";
+      return 2;
+    }
   }
   if (config_path.empty()) return usage("no config file given");
-  try {
+  return app::run_guarded("train_app", [&] {
     std::vector<std::string> env;
     app::TrainConfig cfg = app::load_train_config(config_path, sets, environ, &env);
     for (const auto& e : env) std::cout << "override from environment: " << e << "\n";
@@ -62,14 +76,5 @@ int main(int argc, char** argv) {
     std::cout << "done: " << r.epochs_done << " epochs, " << r.steps << " steps, test accuracy " << r.test_accuracy
               << ", NLL " << r.test_nll << ", ECE " << r.test_ece << "\nrun directory: " << r.run_dir << std::endl;
     return 0;
-  } catch (const io::ConfigError& e) {
-    std::cerr << "train_app: configuration error: " << e.message() << std::endl;
-    return 2;
-  } catch (const Error& e) {
-    std::cerr << "train_app: error: " << e.message() << std::endl;
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "train_app: error: " << e.what() << std::endl;
-    return 1;
-  }
+  });
 }

@@ -99,13 +99,25 @@ EventWriter::EventWriter(const std::string& dir) {
   write_record(encode_version_event(t));
 }
 
-void EventWriter::write_record(const std::string& event) {
+std::string frame_record(const std::string& event) {
   std::string rec;
   uint64_t len = event.size();
   put_fixed(rec, len);
   put_fixed(rec, masked_crc32c(rec.data(), 8));
   rec += event;
   put_fixed(rec, masked_crc32c(event.data(), event.size()));
+  return rec;
+}
+
+std::string scalar_event_file(int64_t step, const std::vector<std::pair<std::string, double>>& scalars) {
+  double t = now_seconds();
+  std::string bytes = frame_record(encode_version_event(t));
+  for (const auto& [tag, value] : scalars) bytes += frame_record(encode_scalar_event(t, step, tag, float(value)));
+  return bytes;
+}
+
+void EventWriter::write_record(const std::string& event) {
+  std::string rec = frame_record(event);
   out_.write(rec.data(), std::streamsize(rec.size()));
   ENGINE_CHECK(out_.good(), "writing the TensorBoard event file '" << path_ << "' failed");
 }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace engine::metrics {
 
@@ -25,6 +27,13 @@ class EventWriter {
   std::string path_;
   std::ofstream out_;
 };
+
+// A whole event file as bytes: the version record, then one scalar record per
+// (tag, value) at `step`. A run writes one such file per epoch, atomically
+// (apps/common/run_directory.h), so that a file is either complete or absent.
+std::string scalar_event_file(int64_t step, const std::vector<std::pair<std::string, double>>& scalars);
+// An event framed as a record: length, its masked CRC, the event, the event's masked CRC.
+std::string frame_record(const std::string& event);
 
 // Protobuf pieces, exposed for the tests' reader.
 std::string encode_scalar_event(double wall_time, int64_t step, const std::string& tag, float value);

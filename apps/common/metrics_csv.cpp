@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
 
 #include "apps/common/moe_tracker.h"
+#include "base/check.h"
 
 namespace engine::app {
 namespace {
@@ -57,8 +59,11 @@ std::vector<MetricsRow> read_metrics(const std::string& path, int64_t up_to_epoc
   const std::vector<std::string>& amp_columns = amp_metric_columns();
   std::vector<MetricsRow> rows;
   std::ifstream f(path);
+  ENGINE_CHECK(f.good(), "cannot open '" << path << "'");
   std::string line;
   std::getline(f, line);
+  ENGINE_CHECK(line.rfind("epoch,", 0) == 0,
+               "'" << path << "' does not start with the metrics.csv header (epoch,lr,...); it is not a run's metrics");
   // Columns past the fixed ones are MoE columns, then the loss-scaling ones.
   std::vector<bool> is_amp;
   {
@@ -66,10 +71,18 @@ std::vector<MetricsRow> read_metrics(const std::string& path, int64_t up_to_epoc
     for (std::string cell; std::getline(s, cell, ',');)
       is_amp.push_back(std::find(amp_columns.begin(), amp_columns.end(), cell) != amp_columns.end());
   }
-  while (std::getline(f, line)) {
+  for (int line_no = 2; std::getline(f, line); ++line_no) {
     std::vector<double> v;
     std::stringstream s(line);
-    for (std::string cell; std::getline(s, cell, ',');) v.push_back(cell.empty() ? NAN : std::stod(cell));
+    for (std::string cell; std::getline(s, cell, ',');) {
+      char* end = nullptr;
+      double x = cell.empty() ? NAN : std::strtod(cell.c_str(), &end);
+      ENGINE_CHECK(cell.empty() || *end == '\0', "'" << path << "' line " << line_no << ": cell '" << cell
+                                                     << "' is not a number (the file is damaged or was edited)");
+      v.push_back(x);
+    }
+    ENGINE_CHECK(!v.empty() && v[0] >= 0 && v[0] <= 1e9 && v[0] == std::floor(v[0]),
+                 "'" << path << "' line " << line_no << ": the epoch cell is not a whole number");
     if (v.size() < kMetricsColumns) v.resize(kMetricsColumns, NAN);
     MetricsRow r{int64_t(v[0]), v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], {}, {}};
     for (size_t i = kMetricsColumns; i < v.size(); ++i)

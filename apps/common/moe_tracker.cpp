@@ -89,8 +89,7 @@ std::vector<double> MoeTracker::epoch_metrics() const {
           top1 / n};
 }
 
-void MoeTracker::write_epoch_files(const std::string& run_dir, int64_t epoch) const {
-  if (!active()) return;
+std::string MoeTracker::expert_class_csv() const {
   int64_t classes = 0;
   for (const auto& s : epoch_) classes = std::max(classes, s.num_classes);
   std::ostringstream t;
@@ -106,16 +105,19 @@ void MoeTracker::write_epoch_files(const std::string& run_dir, int64_t epoch) co
       t << "\n";
     }
   }
-  io::write_file_atomic(run_dir + "/moe_expert_class_epoch" + std::to_string(epoch) + ".csv", t.str());
+  return t.str();
+}
 
-  std::string path = run_dir + "/moe_layers.csv";
-  bool fresh = !std::filesystem::exists(path);
-  std::ofstream f(path, std::ios::app);
-  ENGINE_CHECK(f.good(), "cannot write " << path);
+const std::string& MoeTracker::layers_csv_header() {
+  static const std::string header =
+      "epoch,layer,experts,lb_loss,z_loss,importance_loss,max_expert_frac,utilisation,dropped_frac,gate_entropy,"
+      "top1_prob,expert_fracs\n";
+  return header;
+}
+
+std::string MoeTracker::layers_csv_rows(int64_t epoch) const {
+  std::ostringstream f;
   f << std::setprecision(6);
-  if (fresh)
-    f << "epoch,layer,experts,lb_loss,z_loss,importance_loss,max_expert_frac,utilisation,dropped_frac,gate_entropy,"
-         "top1_prob,expert_fracs\n";
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& s = epoch_[i];
     f << epoch << "," << layers_[i].first << "," << s.counts.size() << "," << s.lb_loss() << "," << s.z_loss() << ","
@@ -125,6 +127,7 @@ void MoeTracker::write_epoch_files(const std::string& run_dir, int64_t epoch) co
     for (size_t e = 0; e < s.counts.size(); ++e) f << (e ? " " : "") << s.token_fraction(int64_t(e));
     f << "\n";
   }
+  return f.str();
 }
 
 int64_t MoeTracker::active_parameters(int64_t total) const {

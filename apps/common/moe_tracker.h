@@ -40,9 +40,12 @@ class MoeTracker {
   std::vector<double> epoch_metrics() const;
   const std::vector<nn::moe::MoEStats>& epoch_stats() const { return epoch_; }
 
+  // The epoch's files, which the run directory publishes with the epoch:
   // moe_expert_class_epoch<N>.csv (layer,expert,class_0..: slots routed per expert and
-  // label) and a row per layer appended to moe_layers.csv (per-expert token fractions).
-  void write_epoch_files(const std::string& run_dir, int64_t epoch) const;
+  // label) and a row per layer for moe_layers.csv (per-expert token fractions).
+  std::string expert_class_csv() const;
+  static const std::string& layers_csv_header();
+  std::string layers_csv_rows(int64_t epoch) const;
   // Parameters one token uses: total minus the (E - k) unchosen experts of every layer.
   int64_t active_parameters(int64_t total) const;
   // Lines for the start of the run: per layer its experts, sizes and FLOPs per token.

@@ -1,30 +1,57 @@
 #include "apps/common/run_directory.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <iomanip>
 #include <map>
 #include <ostream>
+#include <sstream>
 #include <utility>
 
 #include "apps/common/moe_tracker.h"
 #include "engine/core/generator.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
+#include "metrics/tfevents.h"
 
 namespace fs = std::filesystem;
 
 namespace engine::app {
 namespace {
 
-const char* kLastCheckpoint = "last.safetensors";
-const char* kLastOptimizerState = "last_optim.safetensors";
-const char* kBestCheckpoint = "best.safetensors";
+// Inside an epoch folder.
+const char* kModel = "model.safetensors";
+const char* kOptimizer = "optim.safetensors";
+const char* kBest = "best.safetensors";
+const char* kMetrics = "metrics.csv";
+// In checkpoints/: the commit point, and its temporary name while being replaced.
+const char* kLast = "last";
+const char* kLastTemp = ".last.tmp";
+const char* kEpochPrefix = "epoch-";
+const char* kEventsPrefix = "events.out.tfevents.epoch-";
+const char* kExpertClassPrefix = "moe_expert_class_epoch";
+
+// The links through checkpoints/last, relative to the run folder: the user-facing names
+// of the published epoch's files.
+const std::vector<std::pair<std::string, std::string>>& published_links() {
+  static const std::vector<std::pair<std::string, std::string>> links = {
+      {"checkpoints/last.safetensors", "last/model.safetensors"},
+      {"checkpoints/last_optim.safetensors", "last/optim.safetensors"},
+      {"checkpoints/best.safetensors", "last/best.safetensors"},
+      {"metrics.csv", "checkpoints/last/metrics.csv"},
+      {"moe_layers.csv", "checkpoints/last/moe_layers.csv"}};
+  return links;
+}
 
 std::string timestamp() {
   std::time_t t = std::time(nullptr);
@@ -33,6 +60,23 @@ std::string timestamp() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
   return buf;
+}
+
+std::string numbered(const char* prefix, int64_t n) {
+  std::ostringstream o;
+  o << prefix << std::setw(6) << std::setfill('0') << n;
+  return o.str();
+}
+
+// The number after `prefix` in a file name that is exactly prefix + digits (+ suffix),
+// else -1.
+int64_t number_after(const std::string& name, const std::string& prefix, const std::string& suffix = "") {
+  if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return -1;
+  std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits.size() > 12 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(digits);
 }
 
 // Creates the run's directory exclusively (mkdir fails on an existing one), so that two
@@ -54,10 +98,46 @@ std::string new_run_path(const TrainConfig& c) {
 // Both checkpoint files carry it; resume restores the generator from it.
 std::map<std::string, std::string> checkpoint_meta(int64_t epoch, int64_t step, double best, const std::string& arch) {
   const Generator& g = default_generator();
-  return {{"epoch", std::to_string(epoch)},           {"step", std::to_string(step)},
-          {"best_test_acc", std::to_string(best)},    {"rng_seed", std::to_string(g.seed())},
-          {"rng_offset", std::to_string(g.offset())}, {"arch", arch},
+  std::ostringstream b;
+  b << std::setprecision(17) << best;
+  return {{"epoch", std::to_string(epoch)},
+          {"step", std::to_string(step)},
+          {"best_test_acc", b.str()},
+          {"rng_seed", std::to_string(g.seed())},
+          {"rng_offset", std::to_string(g.offset())},
+          {"arch", arch},
           {"format", "pytorch state_dict names"}};
+}
+
+const std::string& meta_value(const io::SafetensorsData& d, const std::string& file, const std::string& key) {
+  auto it = d.metadata.find(key);
+  ENGINE_CHECK(it != d.metadata.end(),
+               "resume: checkpoint '" << file << "' has no '" << key << "' in its metadata; it was not written by a "
+                                      << "training run (or was edited), so the run cannot continue from it");
+  return it->second;
+}
+
+// A whole-string unsigned number from a checkpoint's metadata.
+uint64_t meta_unsigned(const io::SafetensorsData& d, const std::string& file, const std::string& key) {
+  const std::string& v = meta_value(d, file, key);
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+  ENGINE_CHECK(!v.empty() && v[0] != '-' && errno == 0 && *end == '\0',
+               "resume: checkpoint '" << file << "' metadata '" << key << "' = '" << v
+                                      << "' is not a whole number >= 0 (the file is damaged or was edited)");
+  return n;
+}
+
+double meta_double(const io::SafetensorsData& d, const std::string& file, const std::string& key) {
+  const std::string& v = meta_value(d, file, key);
+  char* end = nullptr;
+  errno = 0;
+  double x = std::strtod(v.c_str(), &end);
+  ENGINE_CHECK(!v.empty() && errno == 0 && *end == '\0',
+               "resume: checkpoint '" << file << "' metadata '" << key << "' = '" << v
+                                      << "' is not a number (the file is damaged or was edited)");
+  return x;
 }
 
 io::NamedTensors in_file_order(const io::SafetensorsData& d) {
@@ -66,14 +146,97 @@ io::NamedTensors in_file_order(const io::SafetensorsData& d) {
   return state;
 }
 
+void remove_path(const fs::path& p) {
+  io::crash_point("removing '" + p.string() + "'");
+  std::error_code ec;
+  fs::remove_all(p, ec);
+  ENGINE_CHECK(!ec, "cannot remove '" << p.string() << "': " << ec.message());
+}
+
+// A symbolic link created under a temporary name and renamed over `link`, so that a
+// reader sees the old target or the new one.
+void replace_link(const std::string& folder, const std::string& link, const std::string& temp,
+                  const std::string& target) {
+  std::string tmp = folder + "/" + temp, dst = folder + "/" + link;
+  ::unlink(tmp.c_str());
+  ENGINE_CHECK(::symlink(target.c_str(), tmp.c_str()) == 0,
+               "cannot create the link '" << tmp << "' -> '" << target << "': " << std::strerror(errno));
+  io::crash_point("link '" + tmp + "' -> '" + target + "' created");
+  ENGINE_CHECK(::rename(tmp.c_str(), dst.c_str()) == 0,
+               "cannot rename '" << tmp << "' to '" << dst << "': " << std::strerror(errno));
+  io::sync_folder(folder, "publishing '" + dst + "' -> '" + target + "':");
+  io::crash_point("link '" + dst + "' -> '" + target + "' published");
+}
+
+std::vector<std::pair<std::string, double>> event_scalars(const MetricsRow& r) {
+  std::vector<std::pair<std::string, double>> s;
+  for (const auto& [tag, v] : std::vector<std::pair<const char*, double>>{{"lr", r.lr},
+                                                                          {"train/loss", r.train_loss},
+                                                                          {"train/acc", r.train_acc},
+                                                                          {"test/loss", r.test_loss},
+                                                                          {"test/acc", r.test_acc},
+                                                                          {"test/nll", r.test_nll},
+                                                                          {"test/ece", r.test_ece},
+                                                                          {"val/acc", r.val_acc},
+                                                                          {"val/nll", r.val_nll},
+                                                                          {"perf/img_per_s", r.img_per_s}})
+    if (!std::isnan(v)) s.emplace_back(tag, v);
+  for (size_t i = 0; i < r.moe.size() && i < MoeTracker::metric_columns().size(); ++i)
+    s.emplace_back("moe/" + MoeTracker::metric_columns()[i].substr(4), r.moe[i]);
+  return s;
+}
+
 }  // namespace
 
 RunDirectory::RunDirectory(const TrainConfig& config, const std::string& resume_dir, std::ostream& out)
-    : arch_(config.model.arch), out_(out), path_(resume_dir.empty() ? new_run_path(config) : resume_dir) {
-  fs::create_directories(path_ + "/checkpoints");
-  io::write_file_atomic(path_ + "/config.json", config.json.dump(2) + "\n");
+    : arch_(config.model.arch), config_text_(config.json.dump(2) + "\n"), out_(out), resuming_(!resume_dir.empty()) {
+  if (resuming_) {
+    path_ = resume_dir;
+    while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
+    ENGINE_CHECK(fs::is_directory(path_), "resume: '" << path_ << "' is not a run directory (no such folder)");
+    lock();
+    std::string last = checkpoints() + "/" + kLast;
+    if (fs::is_symlink(last)) {
+      published_ = fs::read_symlink(last).string();
+      ENGINE_CHECK(number_after(published_, kEpochPrefix) >= 0 && fs::is_directory(published_dir()),
+                   "resume: '" << last << "' points at '" << published_
+                               << "', which is not an epoch folder of this run; the run directory was edited");
+    } else {
+      ENGINE_CHECK(!fs::exists(checkpoints() + "/last.safetensors"),
+                   "resume: '" << path_ << "' keeps its checkpoints in the older layout (checkpoints/*.safetensors "
+                               << "without checkpoints/last); evaluate it with eval_app, or start a new run");
+    }
+    return;
+  }
+  path_ = new_run_path(config);
+  lock();
+  std::error_code ec;
+  fs::create_directories(checkpoints(), ec);
+  ENGINE_CHECK(!ec, "cannot create '" << checkpoints() << "': " << ec.message());
+  write_file("config.json", config_text_);
+  open_log();
+}
+
+RunDirectory::~RunDirectory() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+}
+
+void RunDirectory::lock() {
+  lock_fd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ENGINE_CHECK(lock_fd_ >= 0, "cannot open the run directory '" << path_ << "': " << std::strerror(errno));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    ENGINE_CHECK(e != EWOULDBLOCK, "the run directory '" << path_ << "' is in use by another process (a train_app "
+                                                         << "training or resuming it); wait for it to end or stop it");
+    ENGINE_THROW("cannot lock the run directory '" << path_ << "': " << std::strerror(e));
+  }
+}
+
+void RunDirectory::open_log() {
   log_.open(path_ + "/train.log", std::ios::app);
-  events_ = std::make_unique<metrics::EventWriter>(path_);
+  ENGINE_CHECK(log_.good(), "cannot open '" << path_ << "/train.log' for appending");
 }
 
 void RunDirectory::say(const std::string& text) {
@@ -87,66 +250,131 @@ void RunDirectory::write_file(const std::string& name, const std::string& text) 
 
 RunDirectory::Position RunDirectory::resume(nn::Module& model, optim::Optimizer& opt, optim::GradScaler& scaler,
                                             Device device) {
-  std::string ckpt = checkpoint(kLastCheckpoint), ckpt_opt = checkpoint(kLastOptimizerState);
-  io::SafetensorsData m = io::load_safetensors(ckpt), o = io::load_safetensors(ckpt_opt);
-  ENGINE_CHECK(m.metadata["step"] == o.metadata["step"],
-               "resume: " << ckpt << " (step " << m.metadata["step"] << ") and " << ckpt_opt << " (step "
-                          << o.metadata["step"] << ") do not belong together");
-  model.load_state_dict(in_file_order(m));
-  io::NamedTensors ostate = in_file_order(o);
+  ENGINE_CHECK(resuming_, "RunDirectory::resume on a new run");
   Position at;
-  at.step = std::stoll(m.metadata["step"]);
-  scaler.load_state_dict(ostate);  // takes its entries out of ostate
-  opt.load_state_dict(ostate, at.step);
-  opt.to(device);
-  at.epoch = std::stoll(m.metadata["epoch"]);
-  best_test_acc_ = std::stod(m.metadata["best_test_acc"]);
-  default_generator().set_state(std::stoull(m.metadata["rng_seed"]), std::stoull(m.metadata["rng_offset"]));
-  rows_ = read_metrics(path_ + "/metrics.csv", at.epoch);
+  if (!published_.empty()) {
+    std::string ckpt = published_dir() + "/" + kModel, ckpt_opt = published_dir() + "/" + kOptimizer;
+    io::SafetensorsData m = io::load_safetensors(ckpt), o = io::load_safetensors(ckpt_opt);
+    at.step = int64_t(meta_unsigned(m, ckpt, "step"));
+    at.epoch = int64_t(meta_unsigned(m, ckpt, "epoch"));
+    ENGINE_CHECK(number_after(published_, kEpochPrefix) == at.epoch, "resume: " << ckpt << " is of epoch " << at.epoch
+                                                                                << " but lies in " << published_
+                                                                                << "; the run directory was edited");
+    ENGINE_CHECK(meta_unsigned(o, ckpt_opt, "step") == uint64_t(at.step),
+                 "resume: " << ckpt << " (step " << at.step << ") and " << ckpt_opt << " (step "
+                            << meta_value(o, ckpt_opt, "step") << ") do not belong together");
+    double best = meta_double(m, ckpt, "best_test_acc");
+    uint64_t seed = meta_unsigned(m, ckpt, "rng_seed"), offset = meta_unsigned(m, ckpt, "rng_offset");
+    std::vector<MetricsRow> rows = read_metrics(published_dir() + "/" + kMetrics, at.epoch);
+    ENGINE_CHECK(int64_t(rows.size()) == at.epoch && (rows.empty() || rows.back().epoch == at.epoch),
+                 "resume: " << published_dir() << "/" << kMetrics << " has " << rows.size() << " rows up to epoch "
+                            << at.epoch << " where the checkpoint is of epoch " << at.epoch
+                            << "; the run directory was edited");
+    // Everything is read and checked; only now does anything change, in memory first.
+    model.load_state_dict(in_file_order(m));
+    io::NamedTensors ostate = in_file_order(o);
+    scaler.load_state_dict(ostate);  // takes its entries out of ostate
+    opt.load_state_dict(ostate, at.step);
+    opt.to(device);
+    best_test_acc_ = best;
+    default_generator().set_state(seed, offset);
+    rows_ = std::move(rows);
+  }
+  tidy();
+  write_file("config.json", config_text_);
+  open_log();
   return at;
 }
 
 std::string RunDirectory::last_checkpoint_or_none() const {
-  std::string ckpt = checkpoint(kLastCheckpoint);
+  std::string ckpt = checkpoints() + "/last.safetensors";
   return fs::exists(ckpt) ? ckpt : std::string("(none yet)");
 }
 
-void RunDirectory::add_epoch(const MetricsRow& r) {
-  rows_.push_back(r);
-  for (const auto& [tag, v] : std::vector<std::pair<const char*, double>>{{"lr", r.lr},
-                                                                          {"train/loss", r.train_loss},
-                                                                          {"train/acc", r.train_acc},
-                                                                          {"test/loss", r.test_loss},
-                                                                          {"test/acc", r.test_acc},
-                                                                          {"test/nll", r.test_nll},
-                                                                          {"test/ece", r.test_ece},
-                                                                          {"val/acc", r.val_acc},
-                                                                          {"val/nll", r.val_nll},
-                                                                          {"perf/img_per_s", r.img_per_s}})
-    if (!std::isnan(v)) events_->add_scalar(tag, v, r.epoch);
-  for (size_t i = 0; i < r.moe.size(); ++i) {
-    const std::string& col = MoeTracker::metric_columns()[i];
-    events_->add_scalar("moe/" + col.substr(4), r.moe[i], r.epoch);
-  }
-  events_->flush();
-}
+void RunDirectory::add_epoch(const MetricsRow& r) { rows_.push_back(r); }
 
 void RunDirectory::save_epoch(int64_t step, nn::Module& model, const optim::Optimizer& opt,
-                              const optim::GradScaler& scaler, bool moe_columns) {
+                              const optim::GradScaler& scaler, bool moe_columns, const EpochFiles& extra) {
+  ENGINE_CHECK(!rows_.empty(), "RunDirectory::save_epoch without add_epoch");
+  std::string name = numbered(kEpochPrefix, rows_.back().epoch);
+  std::string dir = checkpoints() + "/" + name;
+  // A folder of this name is left over from a publish that a kill cut short.
+  if (fs::exists(dir)) remove_path(dir);
+  ENGINE_CHECK(::mkdir(dir.c_str(), 0777) == 0, "cannot create '" << dir << "': " << std::strerror(errno));
+  write_epoch_folder(dir, step, model, opt, scaler, moe_columns, extra);
+  publish(name);
+}
+
+void RunDirectory::write_epoch_folder(const std::string& dir, int64_t step, nn::Module& model,
+                                      const optim::Optimizer& opt, const optim::GradScaler& scaler, bool moe_columns,
+                                      const EpochFiles& extra) {
   const MetricsRow& r = rows_.back();
-  // Optimizer state first, then the model: resume checks that both carry one step.
+  bool improved = r.test_acc > best_test_acc_;
+  double best = improved ? r.test_acc : best_test_acc_;
+  auto meta = checkpoint_meta(r.epoch, step, best, arch_);
   io::NamedTensors ost = opt.state_dict();
   if (scaler.enabled())
     for (auto& e : scaler.state_dict()) ost.push_back(e);
-  auto meta = checkpoint_meta(r.epoch, step, std::max(best_test_acc_, r.test_acc), arch_);
-  io::save_safetensors(checkpoint(kLastOptimizerState), ost, meta);
-  io::NamedTensors state = model.state_dict();
-  io::save_safetensors(checkpoint(kLastCheckpoint), state, meta);
-  if (r.test_acc > best_test_acc_) {
-    best_test_acc_ = r.test_acc;
-    io::save_safetensors(checkpoint(kBestCheckpoint), state, meta);
+  io::save_safetensors(dir + "/" + kOptimizer, ost, meta);
+  io::save_safetensors(dir + "/" + kModel, model.state_dict(), meta);
+  // best.safetensors: this epoch's model, or a second name of the published epoch's best.
+  std::string best_src = improved || published_.empty() ? dir + "/" + kModel : published_dir() + "/" + kBest;
+  std::string best_dst = dir + "/" + kBest;
+  if (::link(best_src.c_str(), best_dst.c_str()) != 0) {
+    std::error_code ec;  // a file system without hard links gets a copy
+    fs::copy_file(best_src, best_dst, ec);
+    ENGINE_CHECK(!ec, "cannot link or copy '" << best_src << "' to '" << best_dst << "': " << ec.message());
   }
-  write_file("metrics.csv", metrics_csv(rows_, moe_columns, scaler.enabled()));
+  io::crash_point("'" + best_dst + "' linked");
+  io::write_file_atomic(dir + "/" + kMetrics, metrics_csv(rows_, moe_columns, scaler.enabled()));
+  for (const EpochFiles::Own& f : extra.own) io::write_file_atomic(dir + "/" + f.name, f.text);
+  for (const EpochFiles::Rows& t : extra.rows) {
+    std::string before = published_.empty() || !fs::exists(published_dir() + "/" + t.name)
+                             ? t.header
+                             : io::read_file(published_dir() + "/" + t.name);
+    io::write_file_atomic(dir + "/" + t.name, before + t.rows);
+  }
+  best_test_acc_ = best;
+  io::sync_folder(dir, "publishing '" + dir + "':");
+}
+
+void RunDirectory::publish(const std::string& name) {
+  replace_link(checkpoints(), kLast, kLastTemp, name);  // the commit
+  published_ = name;
+  tidy();
+}
+
+void RunDirectory::tidy() {
+  // Stray temporaries and unpublished epoch folders.
+  for (const std::string& folder : {path_, checkpoints()}) {
+    if (!fs::is_directory(folder)) continue;
+    std::vector<fs::path> stale;
+    for (const auto& e : fs::directory_iterator(folder)) {
+      std::string n = e.path().filename().string();
+      bool temp = n[0] == '.' && (n.find(".tmp.") != std::string::npos || n.rfind(".tmp") == n.size() - 4);
+      bool old_epoch = folder != path_ && number_after(n, kEpochPrefix) >= 0 && n != published_;
+      int64_t k =
+          folder == path_ ? std::max(number_after(n, kEventsPrefix), number_after(n, kExpertClassPrefix, ".csv")) : -1;
+      if (temp || old_epoch || k > int64_t(rows_.size())) stale.push_back(e.path());
+    }
+    std::sort(stale.begin(), stale.end());
+    for (const fs::path& p : stale) remove_path(p);
+  }
+  if (published_.empty()) return;
+  for (const auto& [link, target] : published_links()) {
+    std::string at = path_ + "/" + link;
+    if (fs::is_symlink(at) || !fs::exists(published_dir() + "/" + fs::path(target).filename().string())) continue;
+    std::string folder = fs::path(at).parent_path().string();
+    replace_link(folder, fs::path(link).filename().string(), "." + fs::path(link).filename().string() + ".link.tmp",
+                 target);
+  }
+  for (const MetricsRow& r : rows_) {
+    std::string events = path_ + "/" + numbered(kEventsPrefix, r.epoch);
+    if (!fs::exists(events)) io::write_file_atomic(events, metrics::scalar_event_file(r.epoch, event_scalars(r)));
+  }
+  std::string own = kExpertClassPrefix + std::to_string(rows_.size()) + ".csv";
+  if (fs::exists(published_dir() + "/" + own) && !fs::exists(path_ + "/" + own))
+    io::write_file_atomic(path_ + "/" + own, io::read_file(published_dir() + "/" + own));
 }
 
 }  // namespace engine::app

@@ -1,16 +1,31 @@
 #pragma once
-// A training run's directory and every file in it:
-//   config.json            the effective configuration (what --resume reads back)
-//   train.log              what the run printed, appended across resumes
-//   events.out.tfevents.*  the epoch scalars for TensorBoard
-//   metrics.csv            one row per epoch (apps/common/metrics_csv.h)
-//   model_stats.csv        parameters and FLOPs per layer
-//   checkpoints/last.safetensors, last_optim.safetensors, best.safetensors
-// and the resume of a run from its last checkpoint. The trainer decides what to write
-// and when; this class knows the names and formats.
+// A training run's directory, kept as a transaction of epochs:
+//   config.json                 the effective configuration (what --resume reads back)
+//   train.log                   what the run printed, appended across resumes
+//   model_stats.csv             parameters and FLOPs per layer
+//   checkpoints/epoch-NNNNNN/   epoch N's complete state: model.safetensors,
+//                               optim.safetensors (optimizer and loss scaler), best.safetensors
+//                               (a hard link to the best epoch's model so far), metrics.csv
+//                               (rows 1..N) and, with MoE layers, moe_layers.csv and
+//                               moe_expert_class_epochN.csv
+//   checkpoints/last            a symbolic link to the published epoch's folder
+//   checkpoints/last.safetensors, last_optim.safetensors, best.safetensors, metrics.csv,
+//   moe_layers.csv              symbolic links through checkpoints/last
+//   events.out.tfevents.epoch-NNNNNN, moe_expert_class_epochN.csv   one file per published epoch
+//
+// Publishing epoch N writes and fsyncs epoch-N/ completely, then renames a new link over
+// checkpoints/last: that one rename is the commit. Before it every reader (eval_app,
+// report_app, --resume) sees epoch N-1's model, optimizer, best, metrics and MoE tables
+// together; after it, epoch N's. What follows the commit (the event file and the expert x
+// class table at the top level, removing the previous folder) is derived from the
+// published epoch and redone by a resumed run when a kill cut it short. A resumed run
+// also removes what no published epoch owns: a half-written epoch folder, temporary
+// files, event and MoE files of later epochs.
+//
+// While a RunDirectory lives it holds an exclusive lock (flock) on the folder, so a
+// second train_app on the same run stops with a message instead of mixing files.
 #include <fstream>
 #include <iosfwd>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,16 +34,35 @@
 #include "engine/nn/module.h"
 #include "engine/optim/grad_scaler.h"
 #include "engine/optim/optimizer.h"
-#include "metrics/tfevents.h"
 
 namespace engine::app {
+
+// Files an epoch publishes besides the checkpoints and metrics.csv (the MoE tables).
+struct EpochFiles {
+  // A file of this epoch alone, under its name (also copied to the run's top level).
+  struct Own {
+    std::string name, text;
+  };
+  // A table that grows each epoch: the published epoch's file plus these rows (the
+  // header first when there is no such file yet).
+  struct Rows {
+    std::string name, header, rows;
+  };
+  std::vector<Own> own;
+  std::vector<Rows> rows;
+};
 
 class RunDirectory {
  public:
   // A new run (resume_dir empty) gets <output.dir>/<data.dataset>/<name or model.arch>-
-  // <YYYYmmdd-HHMMSS>, with -1, -2, ... appended while that exists; a resumed run keeps
-  // resume_dir. Either way config.json is (re)written and train.log opened for appending.
+  // <YYYYmmdd-HHMMSS>, created exclusively (-1, -2, ... appended while the name is
+  // taken), with config.json written and train.log opened. A resumed run only checks
+  // and locks resume_dir here and writes nothing until resume() has loaded and checked
+  // the published epoch.
   RunDirectory(const TrainConfig& config, const std::string& resume_dir, std::ostream& out);
+  ~RunDirectory();
+  RunDirectory(const RunDirectory&) = delete;
+  RunDirectory& operator=(const RunDirectory&) = delete;
 
   const std::string& path() const { return path_; }
   // A line to the output and to train.log.
@@ -40,32 +74,46 @@ class RunDirectory {
   struct Position {
     int64_t epoch = 0, step = 0;
   };
-  // Loads the last checkpoint into the model and the optimizer state (with the loss
+  // Loads the published epoch into the model and the optimizer state (with the loss
   // scaler's) into `opt` and `scaler`, restores the random generator and the metrics
-  // rows up to the checkpoint's epoch. Throws when the two files are of different steps.
+  // rows; with no published epoch yet, the run starts over (epoch 0). Throws, having
+  // written nothing, when the checkpoint does not fit. Then cleans the folder (see
+  // above), rewrites config.json (with this call's overrides) and opens train.log.
   Position resume(nn::Module& model, optim::Optimizer& opt, optim::GradScaler& scaler, Device device);
 
-  // The rows so far (a resumed run's start with those read back from metrics.csv).
+  // The rows so far (a resumed run's start with the published epoch's).
   const std::vector<MetricsRow>& rows() const { return rows_; }
-  // The path of the last checkpoint when one was written, else "(none yet)".
+  // The path of the last checkpoint when one was published, else "(none yet)".
   std::string last_checkpoint_or_none() const;
 
-  // An epoch's row: kept for metrics.csv and written to the event file.
+  // An epoch's row, published by the next save_epoch.
   void add_epoch(const MetricsRow& row);
-  // After add_epoch: the optimizer state and the model as the last checkpoint (the model
-  // also as best.safetensors when its test accuracy is the best so far), then metrics.csv.
+  // Publishes the epoch of the last add_epoch: the optimizer state, the model (also as
+  // best when its test accuracy is above every earlier epoch's), metrics.csv and `extra`.
   // `moe_columns`: the model has MoE layers (their columns go into metrics.csv).
   void save_epoch(int64_t step, nn::Module& model, const optim::Optimizer& opt, const optim::GradScaler& scaler,
-                  bool moe_columns);
+                  bool moe_columns, const EpochFiles& extra = {});
 
  private:
-  std::string checkpoint(const std::string& file) const { return path_ + "/checkpoints/" + file; }
+  std::string checkpoints() const { return path_ + "/checkpoints"; }
+  std::string published_dir() const { return checkpoints() + "/" + published_; }
+  void lock();
+  void open_log();
+  void write_epoch_folder(const std::string& dir, int64_t step, nn::Module& model, const optim::Optimizer& opt,
+                          const optim::GradScaler& scaler, bool moe_columns, const EpochFiles& extra);
+  void publish(const std::string& epoch_dir_name);
+  // After a commit or on resume: the links, the event files and top-level MoE files of
+  // the published epochs, and no folder or file of an unpublished one.
+  void tidy();
 
   std::string arch_;  // model.arch, recorded in the checkpoints
+  std::string config_text_;
   std::ostream& out_;
   std::string path_;
+  std::string published_;  // the folder name checkpoints/last points at; empty before the first epoch
+  int lock_fd_ = -1;
+  bool resuming_ = false;
   std::ofstream log_;
-  std::unique_ptr<metrics::EventWriter> events_;
   std::vector<MetricsRow> rows_;
   double best_test_acc_ = -1;
 };

@@ -43,6 +43,15 @@ void check_cuda_graph_config(const TrainConfig& c, Device device, const MoeTrack
                       "scale would be a constant of the graph; use bf16 or f32");
 }
 
+// The MoE tables an epoch publishes with its checkpoint (none for a dense model).
+EpochFiles moe_epoch_files(const MoeTracker& moe, int64_t epoch) {
+  EpochFiles f;
+  if (!moe.active()) return f;
+  f.own.push_back({"moe_expert_class_epoch" + std::to_string(epoch) + ".csv", moe.expert_class_csv()});
+  f.rows.push_back({"moe_layers.csv", MoeTracker::layers_csv_header(), moe.layers_csv_rows(epoch)});
+  return f;
+}
+
 }  // namespace
 
 Trainer::Trainer(const TrainConfig& config, const std::string& resume_dir, std::ostream& out)
@@ -53,7 +62,8 @@ Trainer::Trainer(const TrainConfig& config, const std::string& resume_dir, std::
   moe_ = std::make_unique<MoeTracker>(*model_);
   build_loader();
   build_optimizer();
-  // The run directory is created only now that the config, data and model are good.
+  // The run directory is created only now that the config, data and model are good; a
+  // resumed run's is written to only after its checkpoint has loaded (RunDirectory::resume).
   run_ = std::make_unique<RunDirectory>(config_, resume_dir, out);
   if (!resume_dir.empty()) {
     RunDirectory::Position at = run_->resume(*model_, *opt_, *scaler_, device_);
@@ -163,8 +173,7 @@ TrainResult Trainer::run(int64_t stop_after_epochs) {
     r.wall_s = wall_before + seconds_since(run_start);
     run_->add_epoch(r);
     report_epoch(r);
-    moe_->write_epoch_files(run_->path(), r.epoch);
-    run_->save_epoch(step_, *model_, *opt_, *scaler_, moe_->active());
+    run_->save_epoch(step_, *model_, *opt_, *scaler_, moe_->active(), moe_epoch_files(*moe_, r.epoch));
     start_epoch_ = r.epoch;
   }
   result.steps = step_;

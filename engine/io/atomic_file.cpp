@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -30,20 +31,50 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+void sync_dir(const std::string& dir, const std::string& target) {
+  sync_folder(dir, "atomic write of '" + target + "': renamed, but");
+}
+
+long crash_at_step() {
+  static const long at = [] {
+    const char* v = std::getenv("ENGINE_CRASH_AT_STEP");
+    if (!v || !*v) return 0L;
+    char* end = nullptr;
+    errno = 0;
+    long n = std::strtol(v, &end, 10);
+    ENGINE_CHECK(errno == 0 && *end == '\0' && n >= 0,
+                 "ENGINE_CRASH_AT_STEP='" << v << "': expected a whole number >= 0 (the crash point to stop at)");
+    return n;
+  }();
+  return at;
+}
+
+std::atomic<long> crash_points{0};
+
+}  // namespace
+
 // Some file systems refuse fsync on a directory (EINVAL); their renames are as
 // durable as they get, so that is not an error.
-void sync_dir(const std::string& dir, const std::string& target) {
+void sync_folder(const std::string& dir, const std::string& what) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  ENGINE_CHECK(fd >= 0, "atomic write of '" << target << "': renamed, but cannot open folder '" << dir
-                                            << "' to sync it: " << errno_str(errno));
+  ENGINE_CHECK(fd >= 0, what << " cannot open folder '" << dir << "' to sync it: " << errno_str(errno));
   int rc = ::fsync(fd);
   int e = errno;
   ::close(fd);
-  ENGINE_CHECK(rc == 0 || e == EINVAL || e == EROFS, "atomic write of '" << target << "': renamed, but syncing folder '"
-                                                                         << dir << "' failed: " << errno_str(e));
+  ENGINE_CHECK(rc == 0 || e == EINVAL || e == EROFS,
+               what << " syncing folder '" << dir << "' failed: " << errno_str(e));
 }
 
-}  // namespace
+void crash_point(const std::string& what) {
+  long n = ++crash_points;
+  if (n != crash_at_step()) return;
+  std::string line = "crash point " + std::to_string(n) + ": " + what + "\n";
+  ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+  (void)ignored;
+  ::_exit(kCrashExitCode);
+}
+
+long crash_points_passed() { return crash_points.load(); }
 
 AtomicFileWriter::AtomicFileWriter(const std::string& path) : path_(path) {
   ENGINE_CHECK(!path.empty(), "atomic write: empty path");
@@ -98,6 +129,7 @@ void AtomicFileWriter::commit() {
     ENGINE_THROW("cannot write '" << path_ << "': closing the temporary file failed: " << errno_str(e)
                                   << "; the previous file is unchanged");
   }
+  crash_point("'" + path_ + "' written to its temporary file, not yet renamed");
   if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     int e = errno;
     abort();
@@ -106,6 +138,7 @@ void AtomicFileWriter::commit() {
   }
   done_ = true;
   sync_dir(parent_dir(path_), path_);
+  crash_point("'" + path_ + "' renamed into place");
 }
 
 void AtomicFileWriter::abort() noexcept {

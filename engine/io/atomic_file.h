@@ -47,4 +47,19 @@ void write_file_atomic(const std::string& path, const std::function<void(AtomicF
 // Whole-file read; throws naming the path when the file cannot be read.
 std::string read_file(const std::string& path);
 
+// Fault injection for the tests of crash safety: every step that changes what a reader
+// of the file system sees (an atomic write's temporary file complete, its rename, a
+// link, a removal) calls crash_point. With ENGINE_CRASH_AT_STEP=N in the environment,
+// the N-th call of the process prints "crash point N: <what>" to stderr and ends the
+// process at once with _exit(86), as a kill -9 would: no destructor runs, nothing is
+// flushed. Unset or 0: no effect (a counter). Steps are counted from 1.
+void crash_point(const std::string& what);
+// How many crash points the process has passed.
+long crash_points_passed();
+constexpr int kCrashExitCode = 86;
+
+// fsync of a folder (after a rename or a link in it); a file system that refuses it
+// on folders (EINVAL, EROFS) is not an error. `what` names the operation in the error.
+void sync_folder(const std::string& dir, const std::string& what);
+
 }  // namespace engine::io

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -62,6 +63,19 @@ TEST_CASE("RunDirectory writes the run's files and resumes from its last checkpo
     run.add_epoch(row(2, 0.4));  // worse: best.safetensors stays epoch 1's
     run.save_epoch(20, model, opt, scaler, false);
     CHECK(run.last_checkpoint_or_none() == path + "/checkpoints/last.safetensors");
+    // The published epoch is one folder; best is a second name of epoch 1's model.
+    CHECK(fs::read_symlink(path + "/checkpoints/last") == "epoch-000002");
+    CHECK_FALSE(fs::exists(path + "/checkpoints/epoch-000001"));
+    CHECK(fs::hard_link_count(path + "/checkpoints/epoch-000002/best.safetensors") == 1);
+    CHECK(fs::exists(path + "/events.out.tfevents.epoch-000001"));
+    CHECK(fs::exists(path + "/events.out.tfevents.epoch-000002"));
+    // A second process on the same run is refused while this one holds it.
+    try {
+      app::RunDirectory other(c, path, out);
+      FAIL("a second RunDirectory on a run in use was allowed");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find("is in use by another process") != std::string::npos);
+    }
   }
   CHECK(out.str() == "hello\n");
   CHECK(read(path + "/train.log") == "hello\n");
@@ -121,4 +135,135 @@ TEST_CASE("a run name that is not a plain directory name is refused", "[metrics]
   CHECK_THROWS_AS(app::parse_train_config(j), io::ConfigError);
   j["name"] = "resnet18_moe-v2.1";
   CHECK(app::parse_train_config(j).name == "resnet18_moe-v2.1");
+}
+
+namespace {
+
+// Every path under `dir` with its bytes (links as "-> target").
+std::map<std::string, std::string> snapshot(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    std::string rel = fs::relative(e.path(), dir).string();
+    if (e.is_symlink())
+      files[rel] = "-> " + fs::read_symlink(e.path()).string();
+    else if (e.is_regular_file())
+      files[rel] = read(e.path().string());
+    else
+      files[rel] = "(folder)";
+  }
+  return files;
+}
+
+}  // namespace
+
+TEST_CASE("a resume that does not fit the checkpoint changes nothing in the run directory", "[metrics]") {
+  std::string base = std::string(ENGINE_BINARY_DIR) + "/test_run_directory_refused";
+  fs::remove_all(base);
+  app::TrainConfig c = config_in(base);
+  nn::Linear model(3, 2);
+  optim::SGD opt(optim::make_param_entries(model.named_parameters(), 0.0, false), optim::SgdOptions{});
+  optim::GradScaler scaler(optim::GradScalerOptions{});
+  std::ostringstream out;
+  std::string path;
+  {
+    app::RunDirectory run(c, "", out);
+    path = run.path();
+    run.say("first");
+    run.add_epoch(row(1, 0.5));
+    run.save_epoch(10, model, opt, scaler, false);
+  }
+  auto before = snapshot(path);
+  // Another model shape (as a --set model.width_mult would give) and another config.
+  io::Json j = c.json;
+  j["training"]["lr"] = 0.5;
+  app::TrainConfig changed = app::parse_train_config(j);
+  nn::Linear wider(3, 4);
+  optim::SGD opt2(optim::make_param_entries(wider.named_parameters(), 0.0, false), optim::SgdOptions{});
+  {
+    app::RunDirectory resumed(changed, path, out);
+    CHECK_THROWS_AS(resumed.resume(wider, opt2, scaler, Device::cpu()), Error);
+  }
+  CHECK(snapshot(path) == before);
+  // A checkpoint whose metadata was edited is refused with the key named, also changing nothing.
+  std::string ckpt = path + "/checkpoints/epoch-000001/model.safetensors";
+  io::SafetensorsData d = io::load_safetensors(ckpt);
+  io::NamedTensors t;
+  for (const auto& n : d.order) t.emplace_back(n, d.at(n));
+  d.metadata["step"] = "12x";
+  io::save_safetensors(ckpt, t, d.metadata);
+  before = snapshot(path);
+  {
+    app::RunDirectory resumed(c, path, out);
+    try {
+      resumed.resume(model, opt, scaler, Device::cpu());
+      FAIL("an edited step was accepted");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find("metadata 'step' = '12x' is not a whole number") != std::string::npos);
+    }
+  }
+  CHECK(snapshot(path) == before);
+  fs::remove_all(base);
+}
+
+TEST_CASE("resuming removes what no published epoch owns and restores what the publish left undone", "[metrics]") {
+  std::string base = std::string(ENGINE_BINARY_DIR) + "/test_run_directory_tidy";
+  fs::remove_all(base);
+  app::TrainConfig c = config_in(base);
+  nn::Linear model(3, 2);
+  optim::SGD opt(optim::make_param_entries(model.named_parameters(), 0.0, false), optim::SgdOptions{});
+  optim::GradScaler scaler(optim::GradScalerOptions{});
+  std::ostringstream out;
+  std::string path;
+  app::EpochFiles moe;
+  moe.own.push_back({"moe_expert_class_epoch1.csv", "layer,expert\n"});
+  moe.rows.push_back({"moe_layers.csv", "epoch,layer\n", "1,layer4\n"});
+  {
+    app::RunDirectory run(c, "", out);
+    path = run.path();
+    run.add_epoch(row(1, 0.5));
+    run.save_epoch(10, model, opt, scaler, false, moe);
+  }
+  auto published = snapshot(path);
+  // What a kill during epoch 2 leaves, and a derived file of epoch 1 lost after its commit.
+  fs::create_directories(path + "/checkpoints/epoch-000002");
+  std::ofstream(path + "/checkpoints/epoch-000002/model.safetensors") << "partial";
+  std::ofstream(path + "/.config.json.tmp.123.0") << "{";
+  std::ofstream(path + "/checkpoints/epoch-000002/.optim.safetensors.tmp.123.1") << "x";
+  std::ofstream(path + "/events.out.tfevents.epoch-000002") << "x";
+  std::ofstream(path + "/moe_expert_class_epoch2.csv") << "x";
+  fs::create_symlink("epoch-000002", path + "/checkpoints/.last.tmp");
+  fs::remove(path + "/events.out.tfevents.epoch-000001");
+  fs::remove(path + "/moe_expert_class_epoch1.csv");
+  fs::remove(path + "/metrics.csv");
+  {
+    app::RunDirectory resumed(c, path, out);
+    app::RunDirectory::Position at = resumed.resume(model, opt, scaler, Device::cpu());
+    CHECK(at.epoch == 1);
+    CHECK(at.step == 10);
+  }
+  auto now = snapshot(path);
+  for (auto* m : {&published, &now}) m->erase("events.out.tfevents.epoch-000001");  // rewritten: another wall time
+  CHECK(fs::exists(path + "/events.out.tfevents.epoch-000001"));
+  CHECK(now == published);
+  CHECK(read(path + "/moe_layers.csv") == "epoch,layer\n1,layer4\n");
+  fs::remove_all(base);
+}
+
+TEST_CASE("a run stopped before its first epoch resumes from the start", "[metrics]") {
+  std::string base = std::string(ENGINE_BINARY_DIR) + "/test_run_directory_unpublished";
+  fs::remove_all(base);
+  app::TrainConfig c = config_in(base);
+  nn::Linear model(3, 2);
+  optim::SGD opt(optim::make_param_entries(model.named_parameters(), 0.0, false), optim::SgdOptions{});
+  optim::GradScaler scaler(optim::GradScalerOptions{});
+  std::ostringstream out;
+  std::string path = app::RunDirectory(c, "", out).path();
+  fs::create_directories(path + "/checkpoints/epoch-000001");  // killed while publishing epoch 1
+  app::RunDirectory resumed(c, path, out);
+  app::RunDirectory::Position at = resumed.resume(model, opt, scaler, Device::cpu());
+  CHECK(at.epoch == 0);
+  CHECK(at.step == 0);
+  CHECK(resumed.rows().empty());
+  CHECK_FALSE(fs::exists(path + "/checkpoints/epoch-000001"));
+  fs::remove_all(base);
 }
