@@ -29,13 +29,14 @@ namespace {
 const char* kUsage =
     "usage: eval_app <run_dir | checkpoint.safetensors> [--config config.json] [--data DIR] [--device D]\n"
     "                [--bins N] [--out predictions.csv] [--seed S] [--no-plots] [--layers]\n"
-    "                [--corruptions] [--corruption-images N] [--records A:B]\n";
+    "                [--corruptions] [--corruption-images N] [--records A:B] [--allow-non-finite]\n"
+    "A checkpoint holding NaN or inf is refused unless --allow-non-finite is given.\n";
 
 struct Options {
   std::string target, config_path, data_dir, out_path, device;
   int bins = 15;
   uint64_t seed = 0;
-  bool plots = true, layers = false, corruptions = false;
+  bool plots = true, layers = false, corruptions = false, allow_non_finite = false;
   int64_t corruption_images = 0;  // 0: the whole test set
   // Test records [begin, end) reported on their own as well (e.g. 0:1000 for the
   // records of a test set that are known to be unaltered); begin < 0: none.
@@ -150,18 +151,34 @@ struct EvalRun {
   MoeLayers moe;
 };
 
-// A run directory's best checkpoint (else its last), or a checkpoint file inside
-// <run_dir>/checkpoints/.
+// The run directory holding a checkpoint file: the nearest folder above it (at most three
+// levels: <run>/checkpoints/epoch-N/model.safetensors) with a config.json; else its
+// grandparent, whose missing config.json the config loader then names.
+std::string run_dir_of(const std::string& checkpoint) {
+  fs::path p = fs::absolute(checkpoint).parent_path();
+  for (int up = 0; up < 3 && !p.empty(); ++up, p = p.parent_path())
+    if (fs::exists(p / "config.json")) return p.string();
+  std::string guess = fs::path(checkpoint).parent_path().parent_path().string();
+  return guess.empty() ? "." : guess;
+}
+
+// A run directory's best checkpoint (else its last), or a checkpoint file of a run.
 EvalRun open_run(const Options& opt) {
   EvalRun r;
   r.ckpt = opt.target;
+  ENGINE_CONFIG_CHECK(fs::exists(opt.target), "'" << opt.target << "' does not exist: expected a run directory or a "
+                                                  << "checkpoint.safetensors file");
   if (fs::is_directory(opt.target)) {
     r.run_dir = opt.target;
     r.ckpt = r.run_dir + "/checkpoints/best.safetensors";
     if (!fs::exists(r.ckpt)) r.ckpt = r.run_dir + "/checkpoints/last.safetensors";
+    ENGINE_CHECK(!fs::exists(r.run_dir + "/config.json") || fs::exists(r.ckpt),
+                 "the run directory '" << r.run_dir << "' has no published checkpoint yet (its first epoch has not "
+                                       << "ended): nothing to evaluate");
   } else {
-    r.run_dir = fs::path(opt.target).parent_path().parent_path().string();
-    if (r.run_dir.empty()) r.run_dir = ".";
+    ENGINE_CONFIG_CHECK(fs::path(opt.target).extension() == ".safetensors",
+                        "'" << opt.target << "' is neither a run directory nor a .safetensors checkpoint");
+    r.run_dir = run_dir_of(opt.target);
   }
   std::string config_path = opt.config_path.empty() ? r.run_dir + "/config.json" : opt.config_path;
   std::vector<std::string> sets;
@@ -175,7 +192,9 @@ EvalRun open_run(const Options& opt) {
   io::SafetensorsData sd = io::load_safetensors(r.ckpt);
   std::vector<std::pair<std::string, Tensor>> state;
   for (const auto& n : sd.order) state.emplace_back(n, sd.tensors.at(n));
-  r.model->load_state_dict(state);
+  nn::LoadOptions lo;
+  lo.allow_non_finite = opt.allow_non_finite;
+  r.model->load_state_dict(state, true, lo);
   r.model->to(r.device);
   std::cout << "checkpoint " << r.ckpt << "\n";
   r.moe = nn::moe::find_moe_layers(*r.model);
@@ -428,6 +447,8 @@ int main(int argc, char** argv) {
       opt.plots = false;
     else if (a == "--layers")
       opt.layers = true;
+    else if (a == "--allow-non-finite")
+      opt.allow_non_finite = true;
     else if (a == "--corruptions")
       opt.corruptions = true;
     else if (a == "--corruption-images")

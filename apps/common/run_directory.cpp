@@ -202,9 +202,22 @@ RunDirectory::RunDirectory(const TrainConfig& config, const std::string& resume_
                    "resume: '" << last << "' points at '" << published_
                                << "', which is not an epoch folder of this run; the run directory was edited");
     } else {
+      ENGINE_CHECK(!fs::exists(last),
+                   "resume: '" << last << "' is not a symbolic link (was the run directory copied with its links "
+                               << "followed? copy runs with 'cp -a'); the run cannot continue from it");
       ENGINE_CHECK(!fs::exists(checkpoints() + "/last.safetensors"),
                    "resume: '" << path_ << "' keeps its checkpoints in the older layout (checkpoints/*.safetensors "
                                << "without checkpoints/last); evaluate it with eval_app, or start a new run");
+      // No epoch published: at most the first one was being written when the run stopped.
+      // Any later epoch folder means the link was removed: refuse rather than start over.
+      if (fs::is_directory(checkpoints()))
+        for (const auto& e : fs::directory_iterator(checkpoints())) {
+          int64_t k = number_after(e.path().filename().string(), kEpochPrefix);
+          ENGINE_CHECK(k <= 1, "resume: '" << last << "' is missing but '" << e.path().string()
+                                           << "' exists: the run directory was edited; restore the link (ln -s "
+                                           << e.path().filename().string() << " " << last
+                                           << ") to continue from that epoch");
+        }
     }
     return;
   }
@@ -217,17 +230,17 @@ RunDirectory::RunDirectory(const TrainConfig& config, const std::string& resume_
   open_log();
 }
 
-RunDirectory::~RunDirectory() {
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+RunDirectory::FolderLock::~FolderLock() {
+  if (fd >= 0) ::close(fd);  // releases the lock
 }
 
 void RunDirectory::lock() {
-  lock_fd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  ENGINE_CHECK(lock_fd_ >= 0, "cannot open the run directory '" << path_ << "': " << std::strerror(errno));
-  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+  lock_.fd = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ENGINE_CHECK(lock_.fd >= 0, "cannot open the run directory '" << path_ << "': " << std::strerror(errno));
+  if (::flock(lock_.fd, LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
-    ::close(lock_fd_);
-    lock_fd_ = -1;
+    ::close(lock_.fd);
+    lock_.fd = -1;
     ENGINE_CHECK(e != EWOULDBLOCK, "the run directory '" << path_ << "' is in use by another process (a train_app "
                                                          << "training or resuming it); wait for it to end or stop it");
     ENGINE_THROW("cannot lock the run directory '" << path_ << "': " << std::strerror(e));

@@ -60,7 +60,6 @@ class RunDirectory {
   // and locks resume_dir here and writes nothing until resume() has loaded and checked
   // the published epoch.
   RunDirectory(const TrainConfig& config, const std::string& resume_dir, std::ostream& out);
-  ~RunDirectory();
   RunDirectory(const RunDirectory&) = delete;
   RunDirectory& operator=(const RunDirectory&) = delete;
 
@@ -111,7 +110,12 @@ class RunDirectory {
   std::ostream& out_;
   std::string path_;
   std::string published_;  // the folder name checkpoints/last points at; empty before the first epoch
-  int lock_fd_ = -1;
+  // The flock on the run folder, released when closed (also when a constructor throws).
+  struct FolderLock {
+    int fd = -1;
+    ~FolderLock();
+  };
+  FolderLock lock_;
   bool resuming_ = false;
   std::ofstream log_;
   std::vector<MetricsRow> rows_;

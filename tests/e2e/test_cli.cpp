@@ -61,7 +61,11 @@ TEST_CASE("a number the apps cannot use is an error naming the option, exit code
                  Case{"eval_app", "run --seed -1", "--seed expects an integer in [0, "},
                  Case{"eval_app", "run --bins 10x", "--bins expects an integer"},
                  Case{"train_app", "--resume", "option --resume needs a value (a run directory)"},
-                 Case{"train_app", "cfg.json --set", "option --set needs a value (key.path=value)"}}) {
+                 Case{"train_app", "cfg.json --set", "option --set needs a value (key.path=value)"},
+                 Case{"train_app", "--resume /nonexistent/run", "--resume /nonexistent/run: no such run directory"},
+                 Case{"eval_app", "/nonexistent/run", "'/nonexistent/run' does not exist: expected a run directory"},
+                 Case{"eval_app", ENGINE_SOURCE_DIR "/configs/quickstart_fashion_mnist.json",
+                      "is neither a run directory nor a .safetensors checkpoint"}}) {
     Run r = run_app(c.app, c.args);
     INFO(c.app << " " << c.args << ": " << r.output);
     CHECK(r.rc == 2);

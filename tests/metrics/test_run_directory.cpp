@@ -267,3 +267,32 @@ TEST_CASE("a run stopped before its first epoch resumes from the start", "[metri
   CHECK_FALSE(fs::exists(path + "/checkpoints/epoch-000001"));
   fs::remove_all(base);
 }
+
+TEST_CASE("a run whose published link was removed or copied as a folder is refused, not started over", "[metrics]") {
+  std::string base = std::string(ENGINE_BINARY_DIR) + "/test_run_directory_nolink";
+  fs::remove_all(base);
+  app::TrainConfig c = config_in(base);
+  nn::Linear model(3, 2);
+  optim::SGD opt(optim::make_param_entries(model.named_parameters(), 0.0, false), optim::SgdOptions{});
+  optim::GradScaler scaler(optim::GradScalerOptions{});
+  std::ostringstream out;
+  std::string path;
+  {
+    app::RunDirectory run(c, "", out);
+    path = run.path();
+    for (int e = 1; e <= 2; ++e) {
+      run.add_epoch(row(e, 0.5));
+      run.save_epoch(10 * e, model, opt, scaler, false);
+    }
+  }
+  std::string last = path + "/checkpoints/last";
+  fs::remove(last);
+  auto before = snapshot(path);
+  CHECK_THROWS_WITH(app::RunDirectory(c, path, out),
+                    Catch::Contains("is missing but") && Catch::Contains("epoch-000002"));
+  fs::create_directory(last);  // what copying with links followed leaves
+  CHECK_THROWS_WITH(app::RunDirectory(c, path, out), Catch::Contains("is not a symbolic link"));
+  fs::remove(last);
+  CHECK(snapshot(path) == before);
+  fs::remove_all(base);
+}
