@@ -13,24 +13,6 @@
 
 namespace engine::testing {
 
-Tensor randn64(const Shape& shape, uint64_t seed, double mean, double stddev) {
-  return ops::randn(shape, seed, 0, DType::f64, Device::cpu(), mean, stddev);
-}
-
-Tensor uniform64(const Shape& shape, uint64_t seed, double lo, double hi) {
-  return ops::rand_uniform(shape, seed, 0, DType::f64, Device::cpu(), lo, hi);
-}
-
-Tensor distinct64(const Shape& shape, uint64_t seed, double gap) {
-  int64_t n = shape_numel(shape);
-  std::vector<double> v(static_cast<size_t>(n));
-  std::iota(v.begin(), v.end(), 0.0);
-  std::mt19937_64 rng(seed);
-  std::shuffle(v.begin(), v.end(), rng);
-  for (double& x : v) x = (x - double(n) / 2) * gap + gap * 0.5;
-  return Tensor::from_vector(v, shape, DType::f64);
-}
-
 double normalized_error(const Tensor& a, const Tensor& b) {
   REQUIRE(a.shape() == b.shape());
   std::vector<double> x = a.to_vector(), y = b.to_vector();

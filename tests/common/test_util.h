@@ -7,15 +7,16 @@
 #include "engine/autograd/functions.h"
 #include "engine/autograd/gradcheck.h"
 #include "engine/ops/functional.h"
+#include "opcases/op_cases.h"
 
 namespace engine::testing {
 
-// Deterministic random f64 tensor on the CPU (normal, mean 0, std 1 unless given).
-Tensor randn64(const Shape& shape, uint64_t seed, double mean = 0.0, double stddev = 1.0);
-Tensor uniform64(const Shape& shape, uint64_t seed, double lo, double hi);
-// Distinct values (a shuffled grid with spacing `gap`), so that max/top-k ties and
-// kinks are far from the finite-difference step.
-Tensor distinct64(const Shape& shape, uint64_t seed, double gap = 0.05);
+// Deterministic random f64 tensors on the CPU (opcases/op_cases.h): normal, uniform, and
+// distinct values (a shuffled grid), so that max/top-k ties and kinks are far from the
+// finite-difference step.
+using opcases::distinct64;
+using opcases::randn64;
+using opcases::uniform64;
 
 // Max |a - b| / max(1, max|b|): the normalised error used by parity tests.
 double normalized_error(const Tensor& a, const Tensor& b);
