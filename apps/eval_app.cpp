@@ -2,7 +2,8 @@
 // Evaluates a trained model on its test set: accuracy, NLL, ECE, MCE, Brier score,
 // temperature scaling, parameters and FLOPs, a per-sample predictions file, plots in
 // <run_dir>/plots/, a summary eval.json for report_app, and with --corruptions the
-// accuracy, NLL and ECE under CIFAR-C style corruptions at five severities.
+// accuracy, NLL and ECE under CIFAR-C style corruptions at five severities. --set
+// overrides the run's configuration (eval batch size, MoE evaluation capacity).
 #include <algorithm>
 #include <filesystem>
 #include <functional>
@@ -29,7 +30,8 @@ namespace {
 const char* kUsage =
     "usage: eval_app <run_dir | checkpoint.safetensors> [--config config.json] [--data DIR] [--device D]\n"
     "                [--bins N] [--out predictions.csv] [--seed S] [--no-plots] [--layers]\n"
-    "                [--corruptions] [--corruption-images N] [--records A:B] [--allow-non-finite]\n"
+    "                [--corruptions] [--corruption-images N] [--records A:B] [--set key.path=value ...]\n"
+    "                [--allow-non-finite]\n"
     "A checkpoint holding NaN or inf is refused unless --allow-non-finite is given.\n";
 
 struct Options {
@@ -41,6 +43,9 @@ struct Options {
   // Test records [begin, end) reported on their own as well (e.g. 0:1000 for the
   // records of a test set that are known to be unaltered); begin < 0: none.
   int64_t records_begin = -1, records_end = -1;
+  // Overrides of the run's configuration, applied after --data and --device (e.g.
+  // training.eval_batch_size=5, moe.eval_capacity_factor=1.25).
+  std::vector<std::string> sets;
 };
 
 io::Json summary_json(const app::EvalSummary& s) {
@@ -184,6 +189,7 @@ EvalRun open_run(const Options& opt) {
   std::vector<std::string> sets;
   if (!opt.data_dir.empty()) sets.push_back("data.path=" + io::Json(opt.data_dir).dump());
   if (!opt.device.empty()) sets.push_back("device=" + io::Json(opt.device).dump());
+  sets.insert(sets.end(), opt.sets.begin(), opt.sets.end());
   r.cfg = app::load_train_config(config_path, sets, nullptr);
   ENGINE_CONFIG_CHECK(opt.bins >= 1 && opt.bins <= 1000, "--bins " << opt.bins << " is out of range: expected 1..1000");
   r.device = app::resolve_device(r.cfg.device);
@@ -350,6 +356,26 @@ std::vector<std::string> make_plots(const EvalRun& r, const Options& opt, const 
   return plots;
 }
 
+// How the MoE layers ran in this evaluation: dropless or the capacity factor, and the
+// slots dropped over the test set (all layers together). Null for a dense model.
+io::Json moe_eval_report(const EvalRun& r, const std::vector<nn::moe::MoEStats>& moe_test) {
+  if (r.moe.empty()) return io::Json();
+  int64_t slots = 0, dropped = 0;
+  for (const auto& s : moe_test) {
+    slots += s.slots;
+    dropped += s.dropped;
+  }
+  const auto& ecf = r.cfg.moe.eval_capacity_factor;
+  std::cout << "moe evaluation: " << (ecf ? "capacity factor " + app::fixed_point(*ecf, 2) : std::string("dropless"))
+            << ", eval batch " << r.cfg.training.eval_batch_size << ", " << dropped << " of " << slots
+            << " slots dropped (" << app::fixed_point(100.0 * double(dropped) / double(std::max<int64_t>(slots, 1)), 2)
+            << "%)\n";
+  return {{"eval_capacity_factor", ecf ? io::Json(*ecf) : io::Json()},
+          {"eval_batch_size", r.cfg.training.eval_batch_size},
+          {"slots", slots},
+          {"dropped_slots", dropped}};
+}
+
 io::Json eval_json(const EvalRun& r, const Options& opt, const metrics::ModelStats& ms, const app::EvalOutput& test,
                    const app::EvalSummary& s, const TemperatureResult& t) {
   return {
@@ -384,6 +410,7 @@ int run(const Options& opt) {
   std::cout << std::fixed << std::setprecision(4) << "test images " << s.images << ": accuracy " << s.accuracy
             << ", NLL " << s.nll << ", ECE (" << opt.bins << " bins) " << s.ece << ", MCE " << s.mce << ", Brier "
             << s.brier << std::endl;
+  io::Json moe_json = moe_eval_report(r, moe_test);
   TemperatureResult t = temperature_scaling(r, test, opt);
 
   std::string out_path = opt.out_path.empty() ? r.run_dir + "/predictions.csv" : opt.out_path;
@@ -395,6 +422,7 @@ int run(const Options& opt) {
   if (opt.plots) plots = make_plots(r, opt, test, probs, s, t, moe_test);
   io::Json j = eval_json(r, opt, ms, test, s, t);
   if (!records_json.is_null()) j["records"] = records_json;
+  if (!moe_json.is_null()) j["moe_eval"] = moe_json;
   if (opt.corruptions)
     j["corruptions"] =
         app::run_corruptions(*r.model, r.ds.test, r.cfg, r.device, corruption_options(opt), s, r.run_dir, &plots);
@@ -407,10 +435,8 @@ int run(const Options& opt) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Options opt;
+// Reads the command line into opt; returns -1 to go on, else the exit code.
+int parse_options(int argc, char** argv, Options& opt) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -433,6 +459,8 @@ int main(int argc, char** argv) {
     }
     if (a == "--config")
       opt.config_path = value();
+    else if (a == "--set")
+      opt.sets.push_back(value());
     else if (a == "--data")
       opt.data_dir = value();
     else if (a == "--device")
@@ -477,5 +505,13 @@ int main(int argc, char** argv) {
     std::cerr << kUsage;
     return 2;
   }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  if (int rc = parse_options(argc, argv, opt); rc >= 0) return rc;
   return app::run_guarded("eval_app", [&] { return run(opt); });
 }

@@ -9,6 +9,18 @@
 #include "engine/io/atomic_file.h"
 
 namespace engine::app {
+namespace {
+
+std::string capacity_text(bool limited, double factor) {
+  std::ostringstream o;
+  if (limited)
+    o << "capacity factor " << factor;
+  else
+    o << "dropless";
+  return o.str();
+}
+
+}  // namespace
 
 nn::moe::MoEOptions moe_options(const TrainConfig::Moe& m) {
   nn::moe::MoEOptions o;
@@ -23,6 +35,7 @@ nn::moe::MoEOptions moe_options(const TrainConfig::Moe& m) {
   o.router_dim = m.router_dim;
   o.capacity_factor = m.capacity_factor;
   o.drop_tokens = m.drop_tokens;
+  o.eval_capacity_factor = m.eval_capacity_factor;
   o.drop_priority = m.drop_priority == "order" ? nn::moe::DropPriority::Order : nn::moe::DropPriority::Probability;
   o.activation = m.activation == "gelu" ? nn::moe::ExpertActivation::Gelu : nn::moe::ExpertActivation::Relu;
   o.lb_coef = m.lb_coef;
@@ -144,9 +157,9 @@ std::string MoeTracker::summary(int64_t total_params) const {
     const auto& m = l->options();
     o << "\n  " << name << ": " << m.num_experts << " experts " << m.dim << "->" << m.hidden << "->" << m.dim
       << ", top-" << m.top_k << ", " << (m.router.kind == nn::moe::RouterKind::Linear ? "linear" : "attentive")
-      << " router" << (m.router.noisy ? ", noisy" : "") << (m.drop_tokens ? ", capacity factor " : ", dropless")
-      << (m.drop_tokens ? std::to_string(m.capacity_factor).substr(0, 4) : "") << "; " << l->expert_parameters()
-      << " parameters per expert, " << l->flops_per_token() << " FLOPs per token";
+      << " router" << (m.router.noisy ? ", noisy" : "") << ", " << capacity_text(m.drop_tokens, m.capacity_factor)
+      << " (evaluation " << capacity_text(bool(m.eval_capacity_factor), m.eval_capacity_factor.value_or(0)) << "); "
+      << l->expert_parameters() << " parameters per expert, " << l->flops_per_token() << " FLOPs per token";
   }
   return o.str();
 }

@@ -40,6 +40,7 @@ io::Json default_train_config() {
       "temperature": 1.0,
       "capacity_factor": 1.25,
       "drop_tokens": false,
+      "eval_capacity_factor": null,
       "drop_priority": "probability",
       "activation": "relu",
       "renormalize": false,
@@ -164,6 +165,18 @@ void parse_moe(const io::Json& me, TrainConfig& c) {
   mo.capacity_factor = me["capacity_factor"];
   RANGE(mo.capacity_factor > 0 && mo.capacity_factor <= 64, "moe.capacity_factor", mo.capacity_factor, "(0, 64]");
   mo.drop_tokens = me["drop_tokens"];
+  // null (the default, and what a config saved before the key existed gets): dropless
+  // evaluation; a number: capacity-limited evaluation at that factor.
+  const io::Json& ecf = me["eval_capacity_factor"];
+  ENGINE_CONFIG_CHECK(ecf.is_null() || ecf.is_number(),
+                      "config key 'moe.eval_capacity_factor' must be null (dropless "
+                      "evaluation) or a number, got "
+                          << ecf.dump());
+  if (ecf.is_number()) {
+    mo.eval_capacity_factor = ecf.get<double>();
+    RANGE(*mo.eval_capacity_factor > 0 && *mo.eval_capacity_factor <= 64, "moe.eval_capacity_factor",
+          *mo.eval_capacity_factor, "(0, 64] or null (dropless)");
+  }
   mo.drop_priority = me["drop_priority"];
   check_one_of<std::string>("moe.drop_priority", mo.drop_priority, {"probability", "order"});
   mo.activation = me["activation"];

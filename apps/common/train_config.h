@@ -1,6 +1,7 @@
 #pragma once
 // The training configuration: JSON defaults (the schema), overrides from --set and
 // ENGINE_<SECTION>_<key> variables, and validation into a typed TrainConfig.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,7 @@ struct TrainConfig {
     double lb_coef = 0.01, z_coef = 0.0, importance_coef = 0.0;
     std::string router, drop_priority, activation;
     bool noisy = false, learned_noise = false, drop_tokens = false, renormalize = false;
+    std::optional<double> eval_capacity_factor;  // unset (null): dropless evaluation
     bool enabled() const { return !placement.empty(); }
   } moe;
 

@@ -222,3 +222,36 @@ TEST_CASE("the moe section: off by default, the configs' values, range checks", 
   CHECK(config_error(R"({"moe": {"learned_noise": true}})").find("needs 'moe.noisy' = true") != std::string::npos);
   CHECK(config_error(R"({"moe": {"expert_count": 4}})").find("unknown key 'moe.expert_count'") != std::string::npos);
 }
+
+TEST_CASE("moe.eval_capacity_factor: null (dropless evaluation) by default and for configs without it", "[config]") {
+  const std::string moe = std::string(ENGINE_SOURCE_DIR) + "/configs/quickstart_moe_fashion_mnist.json";
+  app::TrainConfig c = app::load_train_config(moe, {}, nullptr);
+  CHECK(c.moe.drop_tokens);
+  CHECK_FALSE(c.moe.eval_capacity_factor);
+  CHECK(c.json["moe"]["eval_capacity_factor"].is_null());  // saved as null in the run's config.json
+  // A run directory's config.json from before the key existed: the default applies.
+  app::TrainConfig old = app::load_train_config(
+      write_config("old_run", R"({"moe": {"placement": ["layer4"], "drop_tokens": true}})"), {}, nullptr);
+  CHECK_FALSE(old.moe.eval_capacity_factor);
+  c = app::load_train_config(moe, {"moe.eval_capacity_factor=1.25"}, nullptr);
+  REQUIRE(c.moe.eval_capacity_factor);
+  CHECK(*c.moe.eval_capacity_factor == 1.25);
+  c = app::load_train_config(moe, {"moe.eval_capacity_factor=2"}, nullptr);
+  CHECK(c.moe.eval_capacity_factor == 2.0);
+  c = app::load_train_config(moe, {"moe.eval_capacity_factor=1.5", "moe.eval_capacity_factor=null"}, nullptr);
+  CHECK_FALSE(c.moe.eval_capacity_factor);
+  // A saved config with a factor reads back with it.
+  c = app::load_train_config(write_config("ecf", R"({"moe": {"eval_capacity_factor": 0.5}})"), {}, nullptr);
+  CHECK(c.moe.eval_capacity_factor == 0.5);
+
+  CHECK(config_error(R"({"moe": {"eval_capacity_factor": 0}})")
+            .find("'moe.eval_capacity_factor' = 0 is out of range: expected (0, 64] or null (dropless)") !=
+        std::string::npos);
+  CHECK(config_error(R"({"moe": {"eval_capacity_factor": 65}})").find("'moe.eval_capacity_factor' = 65") !=
+        std::string::npos);
+  CHECK(config_error(R"({"moe": {"eval_capacity_factor": "dropless"}})")
+            .find("'moe.eval_capacity_factor' must be null (dropless evaluation) or a number, got \"dropless\"") !=
+        std::string::npos);
+  CHECK(config_error(R"({"moe": {"eval_capacity_factor": true}})").find("'moe.eval_capacity_factor' must be null") !=
+        std::string::npos);
+}

@@ -65,6 +65,20 @@ TEST_CASE("eval_app writes plots and eval.json and report_app a RESULTS.md with 
   app::TrainResult moe = train(dir, "tiny_moe", {"moe.placement=[\"layer4\"]", "moe.num_experts=2"});
   app::TrainResult dense = train(dir, "tiny_dense", {});
 
+  // Capacity-limited evaluation through --set, recorded in eval.json; then the default
+  // (dropless), whose eval.json the checks below read.
+  REQUIRE(run_tool("eval_app",
+                   moe.run_dir + " --no-plots --set moe.eval_capacity_factor=0.5 --set training.eval_batch_size=7",
+                   dir + "/eval_moe_capacity.txt") == 0);
+  io::Json cap = io::read_json_file(moe.run_dir + "/eval.json");
+  CHECK(cap["moe_eval"]["eval_capacity_factor"] == 0.5);
+  CHECK(cap["moe_eval"]["eval_batch_size"] == 7);
+  CHECK(cap["moe_eval"]["slots"] == 256 * 16);  // 4x4 tokens per image after layer4, top-1
+  CHECK(cap["moe_eval"]["dropped_slots"].get<int64_t>() > 0);
+  CHECK(slurp(dir + "/eval_moe_capacity.txt").find("moe evaluation: capacity factor 0.50, eval batch 7") !=
+        std::string::npos);
+  CHECK(run_tool("eval_app", moe.run_dir + " --no-plots --set moe.eval_capacity_factor=0", dir + "/eval_bad.txt") == 2);
+  CHECK(slurp(dir + "/eval_bad.txt").find("'moe.eval_capacity_factor' = 0 is out of range") != std::string::npos);
   REQUIRE(run_tool("eval_app", moe.run_dir + " --records 0:100", dir + "/eval_moe.txt") == 0);
   CHECK(run_tool("eval_app", moe.run_dir + " --records 100:50", dir + "/eval_bad.txt") == 2);
   CHECK(run_tool("eval_app", moe.run_dir + " --records 0:100000 --no-plots", dir + "/eval_bad.txt") == 2);
@@ -82,6 +96,7 @@ TEST_CASE("eval_app writes plots and eval.json and report_app a RESULTS.md with 
   CHECK(e["temperature"]["value"].get<double>() > 0);
   CHECK(e["temperature"]["fit_images"] == 128);
   CHECK(e["model"]["params"].get<int64_t>() == e["model"]["active_params"].get<int64_t>());
+  CHECK_FALSE(e.contains("moe_eval"));
   CHECK(e["corruptions"]["results"].size() == 40);
   for (const char* p : {"reliability.png", "reliability_temperature.png", "training_curves.png", "samples.png",
                         "corruptions.png", "corruption_examples.png"}) {
@@ -90,6 +105,8 @@ TEST_CASE("eval_app writes plots and eval.json and report_app a RESULTS.md with 
   }
   io::Json m = io::read_json_file(moe.run_dir + "/eval.json");
   CHECK(m["model"]["active_params"].get<int64_t>() < m["model"]["params"].get<int64_t>());
+  CHECK(m["moe_eval"]["eval_capacity_factor"].is_null());
+  CHECK(m["moe_eval"]["dropped_slots"] == 0);
   // --records 0:100: the first 100 test records reported on their own.
   CHECK(m["records"]["images"] == 100);
   CHECK(m["records"]["accuracy"].get<double>() >= 0.0);

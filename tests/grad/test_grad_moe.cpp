@@ -90,7 +90,8 @@ moe::MoEForward run_layer(const LayerCase& c, const Vars& v) {
   p.b2 = v[i++];
   // The same noise on every evaluation: the generator restarts from one seed.
   if (c.noisy) manual_seed(11);
-  return moe::moe_forward(v[0], p, options_of(c), c.noisy, Tensor(), 0);
+  // Training mode: the capacity applies (evaluation is dropless); noise only if the case asks.
+  return moe::moe_forward(v[0], p, options_of(c), true, Tensor(), 0);
 }
 
 void check_layer(const LayerCase& c, uint64_t seed) {

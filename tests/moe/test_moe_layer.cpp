@@ -72,7 +72,8 @@ TEST_CASE("moe layer forward equals a naive per-token mixture of expert MLPs", "
         moe::MoEOptions o = small_options(k, drop, kind);
         moe::MoELayer layer(o);
         Tensor x = randn64({23, 6}, 40 + uint64_t(k));
-        moe::MoEForward f = moe::moe_forward(Variable(x), layer.params, layer.options(), false);
+        // Training mode (no noise configured): dropping applies there.
+        moe::MoEForward f = moe::moe_forward(Variable(x), layer.params, layer.options(), true);
         moe::RouterOptions ro = layer.options().router;
         moe::RouterOutput r = moe::route(Variable(x), layer.params.router, ro, false);
         int64_t cap = drop ? ops::moe_capacity(o.capacity_factor, 23, k, 4) : -1;
@@ -148,6 +149,7 @@ TEST_CASE("moe aux losses against hand values", "[moe]") {
 TEST_CASE("moe layer statistics: fractions, drops, entropy, top-1 and expert x class counts", "[moe]") {
   manual_seed(5);
   moe::MoEOptions o = small_options(2, true, moe::RouterKind::Linear);
+  o.eval_capacity_factor = 0.6;  // capacity-limited evaluation, as training drops
   moe::MoELayer layer(o);
   layer.eval();
   Tensor x = randn64({12, 6}, 50);

@@ -107,6 +107,11 @@ double MoEStats::lb_loss() const { return safe_div(lb_sum, double(steps)); }
 double MoEStats::z_loss() const { return safe_div(z_sum, double(steps)); }
 double MoEStats::importance_loss() const { return safe_div(importance_sum, double(steps)); }
 
+int64_t moe_layer_capacity(const MoEOptions& o, bool training, int64_t T) {
+  if (training) return o.drop_tokens ? ops::moe_capacity(o.capacity_factor, T, o.top_k, o.num_experts) : -1;
+  return o.eval_capacity_factor ? ops::moe_capacity(*o.eval_capacity_factor, T, o.top_k, o.num_experts) : -1;
+}
+
 MoEForward moe_forward(const Variable& x, const MoEParams& p, const MoEOptions& o, bool training,
                        const Tensor& token_labels, int64_t num_classes) {
   ENGINE_CHECK(x.dim() == 2, "moe layer: expected tokens [T, C], got " << shape_str(x.shape()));
@@ -116,7 +121,7 @@ MoEForward moe_forward(const Variable& x, const MoEParams& p, const MoEOptions& 
   ro.top_k = k;
   RouterOutput r = route(x, p.router, ro, training);
 
-  int64_t capacity = o.drop_tokens ? ops::moe_capacity(o.capacity_factor, T, k, E) : -1;
+  int64_t capacity = moe_layer_capacity(o, training, T);
   Tensor priority = o.drop_priority == DropPriority::Probability ? r.top_probs : Tensor();
   ops::MoeRouteOutput d = ops::moe_route(r.experts, priority, E, capacity);
 
@@ -153,6 +158,8 @@ MoELayer::MoELayer(const MoEOptions& o) : opt_(o) {
                                                                                << C << ", hidden " << H << ", experts "
                                                                                << E << ", top_k " << o.top_k << ")");
   ENGINE_CHECK(o.capacity_factor > 0, "MoELayer: capacity_factor = " << o.capacity_factor << ", expected > 0");
+  ENGINE_CHECK(!o.eval_capacity_factor || *o.eval_capacity_factor > 0,
+               "MoELayer: eval_capacity_factor = " << o.eval_capacity_factor.value_or(0) << ", expected > 0 or unset");
   opt_.router.num_experts = E;
   opt_.router.top_k = o.top_k;
   const DType dt = o.dtype;

@@ -12,6 +12,13 @@
 //   experts.fc1.weight [E, C, H], experts.fc1.bias [E, H]
 //   experts.fc2.weight [E, H, C], experts.fc2.bias [E, C]
 // Expert weights are stored [in, out] per expert: y = x @ W[e] + b[e].
+//
+// Training and evaluation differ in two things only: the router's noise (training only,
+// router.h) and the capacity. In training an expert keeps at most
+// ceil(capacity_factor T k / E) slots when drop_tokens; in evaluation none are dropped
+// unless eval_capacity_factor is set, so that by default a token's output depends on
+// that token alone and not on the others of its batch (nor on the batch size).
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,10 +33,13 @@ enum class ExpertActivation { Relu, Gelu };
 
 struct MoEOptions {
   int64_t dim = 0, hidden = 0, num_experts = 4, top_k = 1;
-  RouterOptions router;     // num_experts and top_k are copied from above
-  int64_t router_dim = 64;  // d of the attentive router
-  double capacity_factor = 1.25;
+  RouterOptions router;           // num_experts and top_k are copied from above
+  int64_t router_dim = 64;        // d of the attentive router
+  double capacity_factor = 1.25;  // training, when drop_tokens
   bool drop_tokens = false;
+  // Evaluation: unset = dropless; a factor = at most ceil(factor T k / E) slots per
+  // expert, the rest dropped by drop_priority (whatever drop_tokens says).
+  std::optional<double> eval_capacity_factor;
   DropPriority drop_priority = DropPriority::Probability;
   ExpertActivation activation = ExpertActivation::Relu;
   double lb_coef = 0.01, z_coef = 0.0, importance_coef = 0.0;
@@ -69,6 +79,9 @@ struct MoEForward {
   Variable aux_loss;                          // lb_coef * lb + z_coef * z + importance_coef * importance
   MoEStats stats;
 };
+
+// The most slots an expert keeps in this mode (training or evaluation), or -1: dropless.
+int64_t moe_layer_capacity(const MoEOptions& o, bool training, int64_t T);
 
 // The layer as a function of its parameters. token_labels: i64 [T] on the CPU (or
 // undefined) for the expert x class counts.
