@@ -14,6 +14,7 @@
 #include "apps/common/cli.h"
 #include "apps/common/corruption_eval.h"
 #include "apps/common/evaluation.h"
+#include "apps/common/model_card.h"
 #include "apps/common/run_plots.h"
 #include "apps/common/trainer.h"
 #include "engine/io/atomic_file.h"
@@ -157,14 +158,13 @@ struct EvalRun {
 };
 
 // The run directory holding a checkpoint file: the nearest folder above it (at most three
-// levels: <run>/checkpoints/epoch-N/model.safetensors) with a config.json; else its
-// grandparent, whose missing config.json the config loader then names.
+// levels: <run>/checkpoints/epoch-N/model.safetensors) with a config.json; else "" (the
+// checkpoint's own metadata then describes it, model_card.h).
 std::string run_dir_of(const std::string& checkpoint) {
   fs::path p = fs::absolute(checkpoint).parent_path();
   for (int up = 0; up < 3 && !p.empty(); ++up, p = p.parent_path())
     if (fs::exists(p / "config.json")) return p.string();
-  std::string guess = fs::path(checkpoint).parent_path().parent_path().string();
-  return guess.empty() ? "." : guess;
+  return "";
 }
 
 // A run directory's best checkpoint (else its last), or a checkpoint file of a run.
@@ -185,12 +185,20 @@ EvalRun open_run(const Options& opt) {
                         "'" << opt.target << "' is neither a run directory nor a .safetensors checkpoint");
     r.run_dir = run_dir_of(opt.target);
   }
-  std::string config_path = opt.config_path.empty() ? r.run_dir + "/config.json" : opt.config_path;
   std::vector<std::string> sets;
   if (!opt.data_dir.empty()) sets.push_back("data.path=" + io::Json(opt.data_dir).dump());
   if (!opt.device.empty()) sets.push_back("device=" + io::Json(opt.device).dump());
   sets.insert(sets.end(), opt.sets.begin(), opt.sets.end());
-  r.cfg = app::load_train_config(config_path, sets, nullptr);
+  if (opt.config_path.empty() && r.run_dir.empty()) {
+    // A checkpoint on its own: its metadata carries the configuration; outputs go beside it.
+    r.cfg = app::config_from_checkpoint(r.ckpt, sets);
+    r.run_dir = fs::path(fs::absolute(r.ckpt)).parent_path().string();
+    std::cout << "configuration from the checkpoint's metadata (no config.json above it)\n";
+  } else {
+    if (r.run_dir.empty()) r.run_dir = fs::path(fs::absolute(r.ckpt)).parent_path().string();
+    r.cfg =
+        app::load_train_config(opt.config_path.empty() ? r.run_dir + "/config.json" : opt.config_path, sets, nullptr);
+  }
   ENGINE_CONFIG_CHECK(opt.bins >= 1 && opt.bins <= 1000, "--bins " << opt.bins << " is out of range: expected 1..1000");
   r.device = app::resolve_device(r.cfg.device);
   r.ds = app::load_datasets(r.cfg);

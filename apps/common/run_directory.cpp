@@ -329,6 +329,7 @@ void RunDirectory::write_epoch_folder(const std::string& dir, int64_t step, nn::
   if (scaler.enabled())
     for (auto& e : scaler.state_dict()) ost.push_back(e);
   io::save_safetensors(dir + "/" + kOptimizer, ost, meta);
+  for (const auto& [k, v] : card_) meta.emplace(k, v);  // the run's own keys win
   io::save_safetensors(dir + "/" + kModel, model.state_dict(), meta);
   // best.safetensors: this epoch's model, or a second name of the published epoch's best.
   std::string best_src = improved || published_.empty() ? dir + "/" + kModel : published_dir() + "/" + kBest;

@@ -26,6 +26,7 @@
 // second train_app on the same run stops with a message instead of mixing files.
 #include <fstream>
 #include <iosfwd>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,9 @@ class RunDirectory {
   // The path of the last checkpoint when one was published, else "(none yet)".
   std::string last_checkpoint_or_none() const;
 
+  // Metadata the model checkpoints carry besides the run's position (model_card.h).
+  void describe(const std::map<std::string, std::string>& card) { card_ = card; }
+
   // An epoch's row, published by the next save_epoch.
   void add_epoch(const MetricsRow& row);
   // Publishes the epoch of the last add_epoch: the optimizer state, the model (also as
@@ -119,6 +123,7 @@ class RunDirectory {
   bool resuming_ = false;
   std::ofstream log_;
   std::vector<MetricsRow> rows_;
+  std::map<std::string, std::string> card_;
   double best_test_acc_ = -1;
 };
 

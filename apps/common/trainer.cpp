@@ -7,6 +7,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "apps/common/model_card.h"
 #include "apps/common/moe_tracker.h"
 #include "engine/autograd/autocast.h"
 #include "engine/backends/cuda/graph.h"
@@ -65,6 +66,7 @@ Trainer::Trainer(const TrainConfig& config, const std::string& resume_dir, std::
   // The run directory is created only now that the config, data and model are good; a
   // resumed run's is written to only after its checkpoint has loaded (RunDirectory::resume).
   run_ = std::make_unique<RunDirectory>(config_, resume_dir, out);
+  run_->describe(model_card(config_, data_.train));
   if (!resume_dir.empty()) {
     RunDirectory::Position at = run_->resume(*model_, *opt_, *scaler_, device_);
     start_epoch_ = at.epoch;
