@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "apps/common/cli.h"
+#include "apps/common/run_index.h"
 #include "apps/common/run_plots.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/config.h"
@@ -23,7 +24,10 @@ using namespace engine;
 
 namespace {
 
-const char* kUsage = "usage: report_app <run_dir> [<run_dir> ...] [--out RESULTS.md]\n";
+const char* kUsage =
+    "usage: report_app <run_dir> [<run_dir> ...] [--out RESULTS.md]\n"
+    "       report_app --list <folder>   every run under the folder: name, dataset, status (running, finished,\n"
+    "                                    failed, interrupted at epoch N), epochs, best test accuracy, wall time\n";
 
 struct Run {
   std::string dir, name, dataset, kind, model;
@@ -289,6 +293,17 @@ int main(int argc, char** argv) {
     } else if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       return 0;
+    } else if (a == "--list") {
+      if (i + 1 >= argc) {
+        std::cerr << "report_app: --list needs a folder\n" << kUsage;
+        return 2;
+      }
+      std::string root = argv[++i];
+      return app::run_guarded("report_app", [&] {
+        ENGINE_CONFIG_CHECK(fs::is_directory(root), "--list " << root << ": no such folder");
+        std::cout << app::runs_table(app::list_runs(root));
+        return 0;
+      });
     } else if (!a.empty() && a[0] != '-') {
       dirs.push_back(a);
     } else {

@@ -21,6 +21,8 @@
 #include "apps/common/moe_tracker.h"
 #include "engine/core/generator.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/config.h"
+#include "engine/io/json.h"
 #include "engine/io/safetensors.h"
 #include "metrics/tfevents.h"
 
@@ -294,9 +296,16 @@ RunDirectory::Position RunDirectory::resume(nn::Module& model, optim::Optimizer&
     rows_ = std::move(rows);
   }
   tidy();
+  if (fs::exists(path_ + "/status.json")) remove_path(path_ + "/status.json");
   write_file("config.json", config_text_);
   open_log();
   return at;
+}
+
+void RunDirectory::finish(const std::string& state, const std::string& error) {
+  io::Json j = {{"state", state}, {"epochs", rows_.size()}};
+  if (!error.empty()) j["error"] = error;
+  write_file("status.json", j.dump(2) + "\n");
 }
 
 std::string RunDirectory::last_checkpoint_or_none() const {

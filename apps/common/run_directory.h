@@ -3,6 +3,7 @@
 //   config.json                 the effective configuration (what --resume reads back)
 //   train.log                   what the run printed, appended across resumes
 //   model_stats.csv             parameters and FLOPs per layer
+//   status.json                 how the run ended: finished, or failed with the error
 //   checkpoints/epoch-NNNNNN/   epoch N's complete state: model.safetensors,
 //                               optim.safetensors (optimizer and loss scaler), best.safetensors
 //                               (a hard link to the best epoch's model so far), metrics.csv
@@ -85,6 +86,10 @@ class RunDirectory {
   const std::vector<MetricsRow>& rows() const { return rows_; }
   // The path of the last checkpoint when one was published, else "(none yet)".
   std::string last_checkpoint_or_none() const;
+
+  // How the run ended, in status.json (read by report_app --list): "finished", or
+  // "failed" with the error's message. A resumed run removes it when it starts.
+  void finish(const std::string& state, const std::string& error = "");
 
   // Metadata the model checkpoints carry besides the run's position (model_card.h).
   void describe(const std::map<std::string, std::string>& card) { card_ = card; }

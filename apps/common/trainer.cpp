@@ -169,15 +169,27 @@ TrainResult Trainer::run(int64_t stop_after_epochs) {
   result.run_dir = run_->path();
   int64_t end_epoch = config_.training.epochs;
   if (stop_after_epochs > 0) end_epoch = std::min(end_epoch, start_epoch_ + stop_after_epochs);
-  for (int64_t epoch = start_epoch_; epoch < end_epoch && step_ < total_steps_; ++epoch) {
-    run_epoch(epoch);
-    MetricsRow r = epoch_row(seconds_since(epoch_start_));
-    r.wall_s = wall_before + seconds_since(run_start);
-    run_->add_epoch(r);
-    report_epoch(r);
-    run_->save_epoch(step_, *model_, *opt_, *scaler_, moe_->active(), moe_epoch_files(*moe_, r.epoch));
-    start_epoch_ = r.epoch;
+  try {
+    for (int64_t epoch = start_epoch_; epoch < end_epoch && step_ < total_steps_; ++epoch) {
+      run_epoch(epoch);
+      MetricsRow r = epoch_row(seconds_since(epoch_start_));
+      r.wall_s = wall_before + seconds_since(run_start);
+      run_->add_epoch(r);
+      report_epoch(r);
+      run_->save_epoch(step_, *model_, *opt_, *scaler_, moe_->active(), moe_epoch_files(*moe_, r.epoch));
+      start_epoch_ = r.epoch;
+    }
+  } catch (const std::exception& e) {
+    const auto* engine_error = dynamic_cast<const Error*>(&e);
+    try {
+      run_->finish("failed", engine_error ? engine_error->message() : std::string(e.what()));
+    } catch (const std::exception&) {
+      // The original error is the one to report.
+    }
+    throw;
   }
+  // A run stopped by stop_after_epochs is left as an interrupted one.
+  if (start_epoch_ >= config_.training.epochs || step_ >= total_steps_) run_->finish("finished");
   result.steps = step_;
   if (!rows.empty()) {
     result.epochs_done = rows.back().epoch;

@@ -54,6 +54,11 @@ TEST_CASE("a dense checkpoint alone evaluates in eval_app and in PyTorch to the 
   REQUIRE(train.rc == 0);
   std::string run;
   for (const auto& e : fs::directory_iterator(dir + "/runs/fashion_mnist")) run = e.path().string();
+  // The run is listed as finished.
+  Run list = shell(bin + "/report_app --list " + dir + "/runs", dir + "/list.log");
+  INFO(list.output);
+  CHECK(list.rc == 0);
+  CHECK(list.output.find("finished") != std::string::npos);
   std::string ckpt = dir + "/alone/model.safetensors";
   fs::copy_file(run + "/checkpoints/best.safetensors", ckpt);
 

@@ -5,12 +5,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include "apps/common/run_directory.h"
+#include "apps/common/run_index.h"
 #include "engine/io/safetensors.h"
 #include "engine/nn/layers.h"
 #include "test_util.h"
@@ -294,5 +296,55 @@ TEST_CASE("a run whose published link was removed or copied as a folder is refus
   CHECK_THROWS_WITH(app::RunDirectory(c, path, out), Catch::Contains("is not a symbolic link"));
   fs::remove(last);
   CHECK(snapshot(path) == before);
+  fs::remove_all(base);
+}
+
+TEST_CASE("report_app's run list tells running, finished, failed and interrupted runs apart", "[metrics]") {
+  std::string base = std::string(ENGINE_BINARY_DIR) + "/test_run_index";
+  fs::remove_all(base);
+  nn::Linear model(3, 2);
+  optim::SGD opt(optim::make_param_entries(model.named_parameters(), 0.0, false), optim::SgdOptions{});
+  optim::GradScaler scaler(optim::GradScalerOptions{});
+  std::ostringstream out;
+  auto make = [&](const std::string& name, int epochs) {
+    io::Json j = app::default_train_config();
+    j["name"] = name;
+    j["output"]["dir"] = base;
+    auto run = std::make_unique<app::RunDirectory>(app::parse_train_config(j), "", out);
+    for (int e = 1; e <= epochs; ++e) {
+      run->add_epoch(row(e, 0.1 * e));
+      run->save_epoch(10 * e, model, opt, scaler, false);
+    }
+    return run;
+  };
+  make("done", 2)->finish("finished");
+  make("broken", 1)->finish("failed", "training stopped: the loss is nan at step 12");
+  make("killed", 1);
+  auto running = make("busy", 1);  // holds its lock while the list is taken
+  std::vector<app::RunStatus> runs = app::list_runs(base);
+  REQUIRE(runs.size() == 4);
+  std::map<std::string, app::RunStatus> by_name;
+  for (const auto& r : runs) by_name[r.name] = r;
+  CHECK(by_name["done"].state == "finished");
+  CHECK(by_name["done"].epochs_done == 2);
+  CHECK(by_name["done"].best_test_acc == Approx(0.2));
+  CHECK(by_name["broken"].state == "failed");
+  CHECK(by_name["broken"].error == "training stopped: the loss is nan at step 12");
+  CHECK(by_name["killed"].state == "interrupted");
+  CHECK(by_name["busy"].state == "running");
+  std::string table = app::runs_table(runs);
+  CHECK(table.find("interrupted at epoch 1") != std::string::npos);
+  CHECK(table.find("the loss is nan at step 12") != std::string::npos);
+  running.reset();
+  CHECK(app::run_status(by_name["busy"].dir).state == "interrupted");
+  // Resuming a finished or failed run clears its status until it ends again.
+  {
+    io::Json j = app::default_train_config();
+    j["name"] = "broken";
+    j["output"]["dir"] = base;
+    app::RunDirectory resumed(app::parse_train_config(j), by_name["broken"].dir, out);
+    resumed.resume(model, opt, scaler, Device::cpu());
+    CHECK_FALSE(fs::exists(by_name["broken"].dir + "/status.json"));
+  }
   fs::remove_all(base);
 }
