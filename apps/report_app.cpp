@@ -1,4 +1,5 @@
-// report_app <run_dir> [<run_dir> ...] [--out RESULTS.md]
+// report_app <run_dir> [<run_dir> ...] [--out RESULTS.md] [--note TEXT]
+// report_app --list <folder>
 // Writes a results page comparing runs: the commands that reproduce each row, one
 // table (model, dataset, params, active params, FLOPs, accuracy, NLL, ECE, ECE after
 // temperature scaling, img/s, epochs, wall time) with dense and MoE rows of a dataset
@@ -25,7 +26,8 @@ using namespace engine;
 namespace {
 
 const char* kUsage =
-    "usage: report_app <run_dir> [<run_dir> ...] [--out RESULTS.md]\n"
+    "usage: report_app <run_dir> [<run_dir> ...] [--out RESULTS.md] [--note TEXT]\n"
+    "       (--note: a paragraph under the title, e.g. the machine the runs were measured on)\n"
     "       report_app --list <folder>   every run under the folder: name, dataset, status (running, finished,\n"
     "                                    failed, interrupted at epoch N), epochs, best test accuracy, wall time\n";
 
@@ -182,8 +184,9 @@ void sort_runs(std::vector<Run>* runs) {
 }
 
 // The title, what the columns mean, and how to reproduce each run.
-void write_intro(std::ostringstream& md, const std::vector<Run>& runs) {
+void write_intro(std::ostringstream& md, const std::vector<Run>& runs, const std::string& note) {
   md << "# Results\n\n";
+  if (!note.empty()) md << note << "\n\n";
   md << "Written by `report_app` from " << runs.size() << " run director" << (runs.size() == 1 ? "y" : "ies")
      << ". Accuracy, NLL and ECE (" << (runs[0].eval.is_object() ? runs[0].eval.value("bins", 15) : 15)
      << " bins) are on the test set for the checkpoint `eval_app` evaluated; img/s is the mean training "
@@ -191,9 +194,15 @@ void write_intro(std::ostringstream& md, const std::vector<Run>& runs) {
   md << "## Reproduce\n\n";
   for (const auto& r : runs) {
     md << "**" << r.kind << ": " << r.name << "** (" << r.dataset << "), from the saved effective configuration:\n\n";
+    std::string corruptions;
+    if (r.eval.is_object() && r.eval.contains("corruptions")) {
+      corruptions = " --corruptions";
+      double images = json_number(r.eval, {"corruptions", "images"}), test = json_number(r.eval, {"test", "images"});
+      if (std::isfinite(images) && std::isfinite(test) && images < test)
+        corruptions += " --corruption-images " + std::to_string(int64_t(images));
+    }
     md << "```sh\nbuild/train_app " << r.dir << "/config.json\n"
-       << "build/eval_app <the new run directory>"
-       << (r.eval.is_object() && r.eval.contains("corruptions") ? " --corruptions" : "") << "\n```\n\n";
+       << "build/eval_app <the new run directory>" << corruptions << "\n```\n\n";
   }
 }
 
@@ -239,6 +248,23 @@ std::string save_curves(const std::vector<Run>& runs, const std::string& out_pat
   return fig;
 }
 
+// Per run, its reliability diagram and (MoE) expert load shown inline, when eval_app drew them.
+void write_figures(std::ostringstream& md, const std::vector<Run>& runs, const std::string& out_dir) {
+  std::ostringstream figs;
+  for (const auto& r : runs) {
+    if (!r.eval.is_object() || !r.eval.contains("plots")) continue;
+    for (const auto& p : r.eval["plots"]) {
+      std::string rel = p.get<std::string>(), stem = fs::path(rel).stem().string();
+      if (stem != "reliability" && stem != "moe_expert_load") continue;
+      std::replace(stem.begin(), stem.end(), '_', ' ');
+      figs << "<img src=\"" << relative_to(r.dir + "/" + rel, out_dir) << "\" width=\"360\" alt=\"" << r.kind << " "
+           << r.name << ": " << stem << "\"> ";
+    }
+  }
+  if (!figs.str().empty())
+    md << "## Figures\n\nReliability diagrams and expert load, per run:\n\n" << figs.str() << "\n\n";
+}
+
 // Per run, links to the plots its eval.json lists.
 void write_plot_links(std::ostringstream& md, const std::vector<Run>& runs, const std::string& out_dir) {
   md << "## Plots\n\n";
@@ -258,7 +284,7 @@ void write_plot_links(std::ostringstream& md, const std::vector<Run>& runs, cons
   }
 }
 
-int run(const std::vector<std::string>& dirs, const std::string& out_path) {
+int run(const std::vector<std::string>& dirs, const std::string& out_path, const std::string& note) {
   std::vector<Run> runs;
   for (const auto& d : dirs) runs.push_back(load_run(d));
   sort_runs(&runs);
@@ -267,10 +293,11 @@ int run(const std::vector<std::string>& dirs, const std::string& out_path) {
   bool with_corruptions = std::any_of(
       runs.begin(), runs.end(), [](const Run& r) { return r.eval.is_object() && r.eval.contains("corruptions"); });
   std::ostringstream md;
-  write_intro(md, runs);
+  write_intro(md, runs, note);
   write_table(md, runs, with_corruptions);
   std::string fig = save_curves(runs, out_path, out_dir);
   md << "![test accuracy and ECE over epochs](" << relative_to(fig, out_dir) << ")\n\n";
+  write_figures(md, runs, out_dir);
   write_plot_links(md, runs, out_dir);
   io::write_file_atomic(out_path, md.str());
   std::cout << "wrote " << out_path << " (" << runs.size() << " runs) and " << fig << std::endl;
@@ -281,15 +308,15 @@ int run(const std::vector<std::string>& dirs, const std::string& out_path) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> dirs;
-  std::string out = "RESULTS.md";
+  std::string out = "RESULTS.md", note;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--out") {
+    if (a == "--out" || a == "--note") {
       if (i + 1 >= argc) {
-        std::cerr << "report_app: --out needs a value\n" << kUsage;
+        std::cerr << "report_app: " << a << " needs a value\n" << kUsage;
         return 2;
       }
-      out = argv[++i];
+      (a == "--out" ? out : note) = argv[++i];
     } else if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       return 0;
@@ -315,5 +342,5 @@ int main(int argc, char** argv) {
     std::cerr << kUsage;
     return 2;
   }
-  return app::run_guarded("report_app", [&] { return run(dirs, out); });
+  return app::run_guarded("report_app", [&] { return run(dirs, out, note); });
 }

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Regenerates RESULTS.md and RESULTS_curves.png at the repository root from the run
+# summaries kept here (each run's config.json, metrics.csv, eval.json and plots; no
+# checkpoints). tests/e2e/test_results_md.cpp runs this into a copy and fails when the
+# committed RESULTS.md differs.
+#   ENGINE_ROOT  the folder holding results/ (default: this script's repository)
+#   REPORT_APP   the report_app to run (default: $ENGINE_ROOT/build/report_app)
+set -e
+root=${ENGINE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+app=${REPORT_APP:-$root/build/report_app}
+cd "$root"
+"$app" results/quickstart results/quickstart_moe --out RESULTS.md --note "Measured on a 2-vCPU AMD EPYC \
+virtual machine (Zen 4, AVX-512; lscpu: family 25 model 17) without a GPU, CPU backend, f32. Both runs were \
+trained and evaluated while other jobs shared the machine, so img/s and wall time are lower bounds of what the \
+CPU does alone; accuracy, NLL and ECE do not depend on it (CPU runs are reproducible: the same config gives the \
+same numbers). Trained with \`build/train_app configs/quickstart_fashion_mnist.json\` and \
+\`configs/quickstart_moe_fashion_mnist.json\`, evaluated with \`build/eval_app <run> --corruptions \
+--corruption-images 2000\` (MoE evaluation dropless, the default)."
