@@ -223,7 +223,9 @@ std::pair<int, int> png_height_width(const std::string& png) {
   REQUIRE(png.compare(0, 8, "\x89PNG\r\n\x1a\n", 8) == 0);
   REQUIRE(png.compare(12, 4, "IHDR") == 0);
   auto be32 = [&](size_t at) {
-    return int(uint8_t(png[at]) << 24 | uint8_t(png[at + 1]) << 16 | uint8_t(png[at + 2]) << 8 | uint8_t(png[at + 3]));
+    uint32_t v = 0;
+    for (size_t k = 0; k < 4; ++k) v = v << 8 | uint8_t(png[at + k]);
+    return int(v);
   };
   return {be32(20), be32(16)};
 }
