@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
 #include "base/check.h"
+#include "metrics/plot/canvas.h"
 
 namespace engine::metrics {
 namespace {
@@ -47,12 +50,44 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+void put_double_field(std::string& s, int field, double v) {
+  put_varint(s, uint64_t(field) << 3 | 1);
+  put_fixed(s, v);
+}
+
+void put_varint_field(std::string& s, int field, uint64_t v) {
+  put_varint(s, uint64_t(field) << 3 | 0);
+  put_varint(s, v);
+}
+
+// A repeated double, packed: one length-delimited field holding the little-endian values.
+void put_packed_doubles(std::string& s, int field, const std::vector<double>& v) {
+  if (v.empty()) return;
+  std::string body;
+  for (double d : v) put_fixed(body, d);
+  put_bytes_field(s, field, body);
+}
+
 std::string event_header(double wall_time, int64_t step) {
   std::string e;
   put_varint(e, 1 << 3 | 1);  // wall_time: double
   put_fixed(e, wall_time);
   put_varint(e, 2 << 3 | 0);  // step: int64
   put_varint(e, uint64_t(step));
+  return e;
+}
+
+void check_tag(const std::string& tag) { ENGINE_CHECK(!tag.empty(), "a TensorBoard summary needs a tag"); }
+
+// An Event carrying a Summary of one Summary.Value: the tag, then the value's field.
+std::string summary_event(double wall_time, int64_t step, const std::string& tag, const std::string& value_field) {
+  std::string v;
+  put_bytes_field(v, 1, tag);  // Summary.Value.tag
+  v += value_field;
+  std::string summary;
+  put_bytes_field(summary, 1, v);  // Summary.value
+  std::string e = event_header(wall_time, step);
+  put_bytes_field(e, 5, summary);  // Event.summary
   return e;
 }
 
@@ -78,15 +113,130 @@ std::string encode_version_event(double wall_time) {
 }
 
 std::string encode_scalar_event(double wall_time, int64_t step, const std::string& tag, float value) {
-  std::string v;
-  put_bytes_field(v, 1, tag);  // Summary.Value.tag
-  put_varint(v, 2 << 3 | 5);   // Summary.Value.simple_value: float
-  put_fixed(v, value);
-  std::string summary;
-  put_bytes_field(summary, 1, v);  // Summary.value
-  std::string e = event_header(wall_time, step);
-  put_bytes_field(e, 5, summary);  // Event.summary
-  return e;
+  std::string f;
+  put_varint(f, 2 << 3 | 5);  // Summary.Value.simple_value: float
+  put_fixed(f, value);
+  return summary_event(wall_time, step, tag, f);
+}
+
+std::string encode_histogram_event(double wall_time, int64_t step, const std::string& tag, const Histogram& h) {
+  ENGINE_CHECK(h.bucket_limit.size() == h.bucket.size(), "histogram '" << tag << "': " << h.bucket_limit.size()
+                                                                       << " bucket limits for " << h.bucket.size()
+                                                                       << " buckets");
+  std::string p;  // HistogramProto
+  put_double_field(p, 1, h.min);
+  put_double_field(p, 2, h.max);
+  put_double_field(p, 3, h.num);
+  put_double_field(p, 4, h.sum);
+  put_double_field(p, 5, h.sum_squares);
+  put_packed_doubles(p, 6, h.bucket_limit);
+  put_packed_doubles(p, 7, h.bucket);
+  std::string f;
+  put_bytes_field(f, 5, p);  // Summary.Value.histo
+  return summary_event(wall_time, step, tag, f);
+}
+
+std::string encode_image_event(double wall_time, int64_t step, const std::string& tag, const std::string& png,
+                               int height, int width, int colorspace) {
+  ENGINE_CHECK(height > 0 && width > 0, "image '" << tag << "': size " << height << "x" << width);
+  ENGINE_CHECK(colorspace >= 1 && colorspace <= 4,
+               "image '" << tag << "': colorspace " << colorspace << " (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA)");
+  std::string i;  // Summary.Image
+  put_varint_field(i, 1, uint64_t(height));
+  put_varint_field(i, 2, uint64_t(width));
+  put_varint_field(i, 3, uint64_t(colorspace));
+  put_bytes_field(i, 4, png);  // encoded_image_string
+  std::string f;
+  put_bytes_field(f, 4, i);  // Summary.Value.image
+  return summary_event(wall_time, step, tag, f);
+}
+
+Histogram Histogram::of_values(const std::vector<double>& values, int bins) {
+  ENGINE_CHECK(bins >= 1, "a histogram needs at least one bucket, got " << bins);
+  Histogram h;
+  if (values.empty()) return h;
+  h.min = h.max = values[0];
+  for (double v : values) {
+    ENGINE_CHECK(std::isfinite(v), "histogram of values: non-finite value " << v);
+    h.min = std::min(h.min, v);
+    h.max = std::max(h.max, v);
+    h.sum += v;
+    h.sum_squares += v * v;
+  }
+  h.num = double(values.size());
+  if (h.max == h.min) {
+    h.bucket_limit = {h.max};
+    h.bucket = {h.num};
+    return h;
+  }
+  double width = (h.max - h.min) / bins;
+  h.bucket.assign(size_t(bins), 0.0);
+  for (int b = 1; b <= bins; ++b) h.bucket_limit.push_back(b == bins ? h.max : h.min + width * b);
+  for (double v : values) h.bucket[std::min(size_t(bins) - 1, size_t((v - h.min) / width))] += 1;
+  return h;
+}
+
+Histogram Histogram::of_buckets(const std::vector<double>& edges, const std::vector<double>& counts) {
+  ENGINE_CHECK(!counts.empty() && edges.size() == counts.size() + 1,
+               "histogram of buckets: " << edges.size() << " edges for " << counts.size() << " buckets");
+  Histogram h;
+  h.min = edges.front();
+  h.max = edges.back();
+  for (size_t i = 0; i < counts.size(); ++i) {
+    ENGINE_CHECK(edges[i] < edges[i + 1],
+                 "histogram of buckets: edges must increase, got " << edges[i] << " then " << edges[i + 1]);
+    ENGINE_CHECK(std::isfinite(counts[i]) && counts[i] >= 0, "histogram of buckets: count " << counts[i]);
+    double mid = 0.5 * (edges[i] + edges[i + 1]);
+    h.num += counts[i];
+    h.sum += counts[i] * mid;
+    h.sum_squares += counts[i] * mid * mid;
+    h.bucket_limit.push_back(edges[i + 1]);
+    h.bucket.push_back(counts[i]);
+  }
+  return h;
+}
+
+Histogram Histogram::per_index(const std::vector<double>& counts) {
+  std::vector<double> edges(counts.size() + 1);
+  for (size_t i = 0; i < edges.size(); ++i) edges[i] = double(i);
+  return of_buckets(edges, counts);
+}
+
+EventFileBuilder::EventFileBuilder(int64_t step) : EventFileBuilder(step, now_seconds()) {}
+
+EventFileBuilder::EventFileBuilder(int64_t step, double wall_time)
+    : step_(step), wall_time_(wall_time), bytes_(frame_record(encode_version_event(wall_time))) {}
+
+EventFileBuilder& EventFileBuilder::add_scalar(const std::string& tag, double value) {
+  check_tag(tag);
+  bytes_ += frame_record(encode_scalar_event(wall_time_, step_, tag, float(value)));
+  ++values_;
+  return *this;
+}
+
+EventFileBuilder& EventFileBuilder::add_histogram(const std::string& tag, const Histogram& h) {
+  check_tag(tag);
+  bytes_ += frame_record(encode_histogram_event(wall_time_, step_, tag, h));
+  ++values_;
+  return *this;
+}
+
+EventFileBuilder& EventFileBuilder::add_histogram(const std::string& tag, const std::vector<double>& values, int bins) {
+  return add_histogram(tag, Histogram::of_values(values, bins));
+}
+
+EventFileBuilder& EventFileBuilder::add_image(const std::string& tag, const std::string& png, int height, int width,
+                                              int colorspace) {
+  check_tag(tag);
+  static const char kPngSignature[] = "\x89PNG\r\n\x1a\n";
+  ENGINE_CHECK(png.compare(0, 8, kPngSignature, 8) == 0, "image '" << tag << "': not PNG data");
+  bytes_ += frame_record(encode_image_event(wall_time_, step_, tag, png, height, width, colorspace));
+  ++values_;
+  return *this;
+}
+
+EventFileBuilder& EventFileBuilder::add_image(const std::string& tag, const plot::Canvas& canvas) {
+  return add_image(tag, canvas.encode_png(), canvas.height(), canvas.width(), kColorspaceRgb);
 }
 
 EventWriter::EventWriter(const std::string& dir) {
@@ -110,10 +260,9 @@ std::string frame_record(const std::string& event) {
 }
 
 std::string scalar_event_file(int64_t step, const std::vector<std::pair<std::string, double>>& scalars) {
-  double t = now_seconds();
-  std::string bytes = frame_record(encode_version_event(t));
-  for (const auto& [tag, value] : scalars) bytes += frame_record(encode_scalar_event(t, step, tag, float(value)));
-  return bytes;
+  EventFileBuilder b(step);
+  for (const auto& [tag, value] : scalars) b.add_scalar(tag, value);
+  return b.bytes();
 }
 
 void EventWriter::write_record(const std::string& event) {
