@@ -19,9 +19,10 @@
 //                                         expert), expert e the bucket [e, e + 1)
 //   moe/<layer>/expert_class              image: the expert x class heatmap
 //   eval/reliability                      image: the reliability diagram of the test set
-// <layer> is the MoE layer's module path, as moe_layers.csv names it; the metrics over
-// all MoE layers together (metrics.csv's moe_* columns) go under moe/all/<metric>. The
-// trainer writes scalars only so far, and its MoE scalars as moe/<metric> (all layers).
+// <layer> is the MoE layer's placement name (layer3; moe_layers.csv names the module,
+// moe_layer3.moe); the metrics over all MoE layers together (metrics.csv's moe_* columns)
+// go under moe/all/<metric>. The trainer writes all of these
+// (apps/common/trainer.cpp, add_epoch_images).
 // Tags are grouped in TensorBoard by the part before the first '/'.
 #include <cstdint>
 #include <fstream>

@@ -1,12 +1,15 @@
 #include "apps/common/moe_tracker.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
 
-#include "engine/io/atomic_file.h"
+#include "apps/common/run_plots.h"
+#include "metrics/plot/charts.h"
+#include "metrics/tfevents.h"
 
 namespace engine::app {
 namespace {
@@ -141,6 +144,34 @@ std::string MoeTracker::layers_csv_rows(int64_t epoch) const {
     f << "\n";
   }
   return f.str();
+}
+
+void MoeTracker::add_epoch_events(metrics::EventFileBuilder& events,
+                                  const std::vector<std::string>& class_names) const {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const auto& s = epoch_[i];
+    std::string tag = "moe/" + short_layer_name(layers_[i].first) + "/";
+    for (const auto& [name, v] :
+         std::vector<std::pair<const char*, double>>{{"lb_loss", s.lb_loss()},
+                                                     {"z_loss", s.z_loss()},
+                                                     {"importance_loss", s.importance_loss()},
+                                                     {"max_expert_frac", s.max_token_fraction()},
+                                                     {"utilisation", s.utilisation()},
+                                                     {"dropped_frac", s.dropped_fraction()},
+                                                     {"gate_entropy", s.gate_entropy()},
+                                                     {"top1_prob", s.mean_top1()}})
+      if (std::isfinite(v)) events.add_scalar(tag + name, v);
+    std::vector<double> load(s.counts.begin(), s.counts.end());
+    if (!load.empty()) events.add_histogram(tag + "expert_load", metrics::Histogram::per_index(load));
+    if (s.num_classes <= 0 || s.counts.empty()) continue;
+    std::vector<std::vector<double>> table(s.counts.size(), std::vector<double>(size_t(s.num_classes)));
+    for (size_t e = 0; e < s.counts.size(); ++e)
+      for (int64_t c = 0; c < s.num_classes; ++c)
+        table[e][size_t(c)] = double(s.expert_class[e * size_t(s.num_classes) + size_t(c)]);
+    events.add_image(
+        tag + "expert_class",
+        expert_class_heatmap(table, class_names, short_layer_name(layers_[i].first) + ": experts x classes").canvas);
+  }
 }
 
 int64_t MoeTracker::active_parameters(int64_t total) const {

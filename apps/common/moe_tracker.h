@@ -9,6 +9,10 @@
 #include "apps/common/train_config.h"
 #include "engine/nn/moe/moe_layer.h"
 
+namespace engine::metrics {
+class EventFileBuilder;
+}
+
 namespace engine::app {
 
 nn::moe::MoEOptions moe_options(const TrainConfig::Moe& m);
@@ -46,6 +50,10 @@ class MoeTracker {
   std::string expert_class_csv() const;
   static const std::string& layers_csv_header();
   std::string layers_csv_rows(int64_t epoch) const;
+  // The epoch's TensorBoard values per layer (tags moe/<layer>/<metric>, with <layer> the
+  // placement name, e.g. layer3): the metrics as scalars, tokens per expert as the
+  // expert_load histogram and the expert x class heatmap as the expert_class image.
+  void add_epoch_events(metrics::EventFileBuilder& events, const std::vector<std::string>& class_names) const;
   // Parameters one token uses: total minus the (E - k) unchosen experts of every layer.
   int64_t active_parameters(int64_t total) const;
   // Lines for the start of the run: per layer its experts, sizes and FLOPs per token.

@@ -36,6 +36,7 @@ const char* kModel = "model.safetensors";
 const char* kOptimizer = "optim.safetensors";
 const char* kBest = "best.safetensors";
 const char* kMetrics = "metrics.csv";
+const char* kEpochEvents = "epoch_events.bin";
 // In checkpoints/: the commit point, and its temporary name while being replaced.
 const char* kLast = "last";
 const char* kLastTemp = ".last.tmp";
@@ -184,7 +185,7 @@ std::vector<std::pair<std::string, double>> event_scalars(const MetricsRow& r) {
                                                                           {"perf/img_per_s", r.img_per_s}})
     if (!std::isnan(v)) s.emplace_back(tag, v);
   for (size_t i = 0; i < r.moe.size() && i < MoeTracker::metric_columns().size(); ++i)
-    s.emplace_back("moe/" + MoeTracker::metric_columns()[i].substr(4), r.moe[i]);
+    s.emplace_back("moe/all/" + MoeTracker::metric_columns()[i].substr(4), r.moe[i]);
   return s;
 }
 
@@ -350,6 +351,10 @@ void RunDirectory::write_epoch_folder(const std::string& dir, int64_t step, nn::
   }
   io::crash_point("'" + best_dst + "' linked");
   io::write_file_atomic(dir + "/" + kMetrics, metrics_csv(rows_, moe_columns, scaler.enabled()));
+  metrics::EventFileBuilder events(r.epoch);
+  for (const auto& [tag, v] : event_scalars(r)) events.add_scalar(tag, v);
+  if (extra.events) extra.events(events);
+  io::write_file_atomic(dir + "/" + kEpochEvents, events.bytes());
   for (const EpochFiles::Own& f : extra.own) io::write_file_atomic(dir + "/" + f.name, f.text);
   for (const EpochFiles::Rows& t : extra.rows) {
     std::string before = published_.empty() || !fs::exists(published_dir() + "/" + t.name)
@@ -391,9 +396,13 @@ void RunDirectory::tidy() {
     replace_link(folder, fs::path(link).filename().string(), "." + fs::path(link).filename().string() + ".link.tmp",
                  target);
   }
+  // The published epoch's event file as it was built; an earlier one lost since (only a
+  // removal does that) is rewritten from its metrics row, scalars only.
   for (const MetricsRow& r : rows_) {
-    std::string events = path_ + "/" + numbered(kEventsPrefix, r.epoch);
-    if (!fs::exists(events)) io::write_file_atomic(events, metrics::scalar_event_file(r.epoch, event_scalars(r)));
+    std::string events = path_ + "/" + numbered(kEventsPrefix, r.epoch), kept = published_dir() + "/" + kEpochEvents;
+    if (fs::exists(events)) continue;
+    bool own = r.epoch == int64_t(rows_.size()) && fs::exists(kept);
+    io::write_file_atomic(events, own ? io::read_file(kept) : metrics::scalar_event_file(r.epoch, event_scalars(r)));
   }
   std::string own = kExpertClassPrefix + std::to_string(rows_.size()) + ".csv";
   if (fs::exists(published_dir() + "/" + own) && !fs::exists(path_ + "/" + own))

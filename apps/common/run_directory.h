@@ -13,6 +13,8 @@
 //   checkpoints/last.safetensors, last_optim.safetensors, best.safetensors, metrics.csv,
 //   moe_layers.csv              symbolic links through checkpoints/last
 //   events.out.tfevents.epoch-NNNNNN, moe_expert_class_epochN.csv   one file per published epoch
+//                               (the event file is kept in the epoch folder as epoch_events.bin,
+//                               a name TensorBoard does not pick up, until it is published)
 //
 // Publishing epoch N writes and fsyncs epoch-N/ completely, then renames a new link over
 // checkpoints/last: that one rename is the commit. Before it every reader (eval_app,
@@ -26,6 +28,7 @@
 // While a RunDirectory lives it holds an exclusive lock (flock) on the folder, so a
 // second train_app on the same run stops with a message instead of mixing files.
 #include <fstream>
+#include <functional>
 #include <iosfwd>
 #include <map>
 #include <string>
@@ -36,6 +39,7 @@
 #include "engine/nn/module.h"
 #include "engine/optim/grad_scaler.h"
 #include "engine/optim/optimizer.h"
+#include "metrics/tfevents.h"
 
 namespace engine::app {
 
@@ -52,6 +56,9 @@ struct EpochFiles {
   };
   std::vector<Own> own;
   std::vector<Rows> rows;
+  // What the epoch's event file holds besides the row's scalars (images, histograms,
+  // per-layer scalars; the tag scheme of metrics/tfevents.h).
+  std::function<void(metrics::EventFileBuilder&)> events;
 };
 
 class RunDirectory {

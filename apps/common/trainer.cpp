@@ -14,6 +14,8 @@
 #include "engine/core/backend.h"
 #include "engine/core/generator.h"
 #include "metrics/model_stats.h"
+#include "metrics/plot/charts.h"
+#include "metrics/tfevents.h"
 
 namespace engine::app {
 namespace {
@@ -176,7 +178,9 @@ TrainResult Trainer::run(int64_t stop_after_epochs) {
       r.wall_s = wall_before + seconds_since(run_start);
       run_->add_epoch(r);
       report_epoch(r);
-      run_->save_epoch(step_, *model_, *opt_, *scaler_, moe_->active(), moe_epoch_files(*moe_, r.epoch));
+      EpochFiles files = moe_epoch_files(*moe_, r.epoch);
+      files.events = [&](metrics::EventFileBuilder& events) { add_epoch_images(events); };
+      run_->save_epoch(step_, *model_, *opt_, *scaler_, moe_->active(), files);
       start_epoch_ = r.epoch;
     }
   } catch (const std::exception& e) {
@@ -317,6 +321,7 @@ void Trainer::read_pending() {
 // evaluation, MoE and loss-scaling columns.
 MetricsRow Trainer::epoch_row(double train_seconds) {
   metrics::ClassificationStats ts = evaluate(*model_, data_.test, config_, device_);
+  test_bins_ = ts.bins();
   double val_acc = NAN, val_nll = NAN;
   if (data_.val.size() > 0) {
     metrics::ClassificationStats vs = evaluate(*model_, data_.val, config_, device_);
@@ -340,6 +345,15 @@ MetricsRow Trainer::epoch_row(double train_seconds) {
                     moe_->active() ? moe_->epoch_metrics() : std::vector<double>{},
                     scaler_->enabled() ? std::vector<double>{double(scaler_->skipped_steps()), scaler_->get_scale()}
                                        : std::vector<double>{}};
+}
+
+// The epoch's images and histograms for TensorBoard: the test set's reliability diagram
+// and, with MoE layers, each layer's expert load and expert x class table.
+void Trainer::add_epoch_images(metrics::EventFileBuilder& events) const {
+  events.add_image("eval/reliability", plot::reliability_diagram(test_bins_.count, test_bins_.confidence_sum,
+                                                                 test_bins_.correct_sum, "test set: reliability")
+                                           .canvas);
+  if (moe_->active()) moe_->add_epoch_events(events, data_.train.class_names);
 }
 
 void Trainer::report_epoch(const MetricsRow& r) {

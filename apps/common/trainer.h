@@ -17,6 +17,7 @@
 #include "engine/optim/grad_scaler.h"
 #include "engine/optim/optimizer.h"
 #include "engine/optim/schedule.h"
+#include "metrics/classification.h"
 
 namespace engine::runtime {
 class CudaGraph;
@@ -81,6 +82,7 @@ class Trainer {
   void run_epoch(int64_t epoch);
   MetricsRow epoch_row(double train_seconds);
   void report_epoch(const MetricsRow& r);
+  void add_epoch_images(metrics::EventFileBuilder& events) const;
 
   TrainConfig config_;
   Device device_;
@@ -101,6 +103,7 @@ class Trainer {
   int64_t read_every_ = 1;
   std::vector<PendingStep> pending_;
   EpochTally tally_;
+  metrics::ReliabilityBins test_bins_;  // the last test evaluation's, for the event file
   std::chrono::steady_clock::time_point epoch_start_;
 
   // training.cuda_graph: the captured forward + backward, its static inputs and outputs.
