@@ -1,5 +1,6 @@
 // train_app <config.json> [--set a.b.c=value ...]
 // train_app --resume <run_dir> [--set ...]
+// train_app --print-defaults [--describe | --markdown]
 // Trains a model from a JSON config (see configs/ and README). Configuration errors
 // exit with code 2 before anything is written; other errors exit with code 1.
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "apps/common/cli.h"
+#include "apps/common/config_schema.h"
 #include "apps/common/trainer.h"
 
 extern char** environ;
@@ -19,8 +21,30 @@ int usage(const char* msg) {
   std::cerr << "train_app: " << msg << "\n"
             << "usage: train_app <config.json> [--set key.path=value ...]\n"
             << "       train_app --resume <run_dir> [--set key.path=value ...]\n"
-            << "Environment overrides: ENGINE_CONFIG_<SECTION>_<key>=value, e.g. ENGINE_CONFIG_TRAINING_lr=0.05\n";
+            << "       train_app --print-defaults [--describe | --markdown]\n"
+            << "Environment overrides: ENGINE_CONFIG_<SECTION>_<key>=value, e.g. ENGINE_CONFIG_TRAINING_lr=0.05\n"
+            << "--print-defaults prints the default configuration as JSON (a config file to start from);\n"
+            << "  with --describe, each key's default, values and description as JSON; with --markdown,\n"
+            << "  the same as the Markdown table of README.md\n";
   return 2;
+}
+
+// --print-defaults, alone or with one of --describe and --markdown, and nothing else.
+int run_print_defaults(const std::vector<std::string>& flags, bool other_arguments) {
+  using engine::app::DefaultsFormat;
+  bool print = false, describe = false, markdown = false;
+  for (const auto& f : flags) {
+    print |= f == "--print-defaults";
+    describe |= f == "--describe";
+    markdown |= f == "--markdown";
+  }
+  if (!print) return usage((flags.front() + " goes with --print-defaults").c_str());
+  if (describe && markdown) return usage("give --describe or --markdown, not both");
+  if (other_arguments) return usage("--print-defaults takes no config file, --resume or --set");
+  engine::app::print_defaults(std::cout, describe   ? DefaultsFormat::Describe
+                                         : markdown ? DefaultsFormat::Markdown
+                                                    : DefaultsFormat::Config);
+  return 0;
 }
 
 }  // namespace
@@ -28,10 +52,12 @@ int usage(const char* msg) {
 int main(int argc, char** argv) {
   using namespace engine;
   std::string config_path, resume_dir;
-  std::vector<std::string> sets;
+  std::vector<std::string> sets, print_flags;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--set" && i + 1 < argc) {
+    if (a == "--print-defaults" || a == "--describe" || a == "--markdown") {
+      print_flags.push_back(a);
+    } else if (a == "--set" && i + 1 < argc) {
       sets.push_back(argv[++i]);
     } else if (a.rfind("--set=", 0) == 0) {
       sets.push_back(a.substr(6));
@@ -51,6 +77,8 @@ int main(int argc, char** argv) {
       return usage(("unexpected argument '" + a + "'").c_str());
     }
   }
+  if (!print_flags.empty())
+    return run_print_defaults(print_flags, !config_path.empty() || !resume_dir.empty() || !sets.empty());
   if (!resume_dir.empty()) {
     if (!config_path.empty()) return usage("give either a config file or --resume <run_dir>, not both");
     config_path = resume_dir + "/config.json";

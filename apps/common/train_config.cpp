@@ -5,123 +5,62 @@
 #include <iostream>
 #include <sstream>
 
-#include "data/registry.h"
+#include "apps/common/config_schema.h"
 
 namespace engine::app {
 
-io::Json default_train_config() {
-  return io::Json::parse(R"({
-    "name": "",
-    "seed": 0,
-    "device": "auto",
-    "data": {
-      "dataset": "fashion_mnist",
-      "path": "",
-      "cifar100_labels": "fine",
-      "train_limit": 0,
-      "test_limit": 0,
-      "val_size": 0,
-      "augment": {"crop_padding": 0, "hflip": false, "cutout": 0},
-      "prefetch": true,
-      "gpu_resident": false
-    },
-    "model": {"arch": "resnet18", "width_mult": 1.0, "zero_init_residual": false, "checkpoint_stages": [],
-              "channels_last": false},
-    "moe": {
-      "placement": [],
-      "num_experts": 4,
-      "top_k": 1,
-      "hidden_mult": 2.0,
-      "router": "linear",
-      "router_dim": 64,
-      "noisy": false,
-      "noise_std": 1.0,
-      "learned_noise": false,
-      "temperature": 1.0,
-      "capacity_factor": 1.25,
-      "drop_tokens": false,
-      "eval_capacity_factor": null,
-      "drop_priority": "probability",
-      "activation": "relu",
-      "renormalize": false,
-      "lb_coef": 0.01,
-      "z_coef": 0.0,
-      "importance_coef": 0.0
-    },
-    "training": {
-      "epochs": 1,
-      "batch_size": 128,
-      "max_steps": 0,
-      "eval_batch_size": 500,
-      "optimizer": "sgd",
-      "lr": 0.1,
-      "momentum": 0.9,
-      "nesterov": true,
-      "weight_decay": 0.0005,
-      "no_decay_bn_bias": true,
-      "adam_beta1": 0.9,
-      "adam_beta2": 0.999,
-      "schedule": "cosine",
-      "warmup_epochs": 0.0,
-      "milestones": [],
-      "gamma": 0.1,
-      "label_smoothing": 0.0,
-      "grad_clip": 0.0,
-      "precision": "f32",
-      "cuda_graph": false,
-      "loss_scale": {"init": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000}
-    },
-    "output": {"dir": "runs", "log_every": 50, "progress": "auto"}
-  })");
-}
-
 namespace {
 
-template <class T>
-void check_one_of(const std::string& key, const T& value, const std::vector<T>& allowed) {
+// The choices and the range texts come from the schema (config_schema.h), so that the
+// messages and `train_app --print-defaults` say the same.
+void check_one_of(const std::string& key, const std::string& value) {
+  const std::vector<std::string>& allowed = config_key(key).choices;
   for (const auto& a : allowed)
     if (a == value) return;
   std::ostringstream o;
   for (size_t i = 0; i < allowed.size(); ++i) o << (i ? ", " : "") << '"' << allowed[i] << '"';
-  std::vector<std::string> cands(allowed.begin(), allowed.end());
-  std::string hint = io::did_you_mean(value, cands);
+  std::string hint = io::did_you_mean(value, allowed);
   ENGINE_CONFIG_CHECK(false, "config key '" << key << "': unknown value \"" << value << "\""
                                             << (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)")
                                             << "; expected one of " << o.str());
 }
 
-#define RANGE(cond, key, value, expect) \
-  ENGINE_CONFIG_CHECK(cond, "config key '" << key << "' = " << value << " is out of range: expected " << expect)
+// The key is looked up whether or not the check fails, so that a path missing from the
+// schema shows with the defaults, not first with a bad value.
+#define RANGE(cond, key, value)                                                                                        \
+  do {                                                                                                                 \
+    const std::string& expected_ = config_key(key).range;                                                              \
+    ENGINE_CONFIG_CHECK(cond, "config key '" << key << "' = " << value << " is out of range: expected " << expected_); \
+  } while (0)
 
 // Each parse_* reads one section of the effective config into c, checking ranges and
 // names in the order the keys are listed.
 void parse_data(const io::Json& d, TrainConfig& c) {
   c.data.dataset = d["dataset"];
-  check_one_of<std::string>("data.dataset", c.data.dataset, data::dataset_names());
+  check_one_of("data.dataset", c.data.dataset);
   c.data.path = d["path"];
   c.data.cifar100_labels = d["cifar100_labels"];
-  check_one_of<std::string>("data.cifar100_labels", c.data.cifar100_labels, {"fine", "coarse"});
+  check_one_of("data.cifar100_labels", c.data.cifar100_labels);
   c.data.train_limit = d["train_limit"];
   c.data.test_limit = d["test_limit"];
   c.data.val_size = d["val_size"];
-  RANGE(c.data.train_limit >= 0, "data.train_limit", c.data.train_limit, ">= 0 (0 = all)");
-  RANGE(c.data.test_limit >= 0, "data.test_limit", c.data.test_limit, ">= 0 (0 = all)");
-  RANGE(c.data.val_size >= 0, "data.val_size", c.data.val_size, ">= 0");
+  RANGE(c.data.train_limit >= 0, "data.train_limit", c.data.train_limit);
+  RANGE(c.data.test_limit >= 0, "data.test_limit", c.data.test_limit);
+  RANGE(c.data.val_size >= 0, "data.val_size", c.data.val_size);
   c.data.crop_padding = d["augment"]["crop_padding"];
   c.data.hflip = d["augment"]["hflip"];
   c.data.cutout = d["augment"]["cutout"];
-  RANGE(c.data.crop_padding >= 0 && c.data.crop_padding <= 16, "data.augment.crop_padding", c.data.crop_padding,
-        "0..16");
-  RANGE(c.data.cutout >= 0 && c.data.cutout <= 32, "data.augment.cutout", c.data.cutout, "0..32");
+  RANGE(c.data.crop_padding >= 0 && c.data.crop_padding <= 16, "data.augment.crop_padding", c.data.crop_padding);
+  RANGE(c.data.cutout >= 0 && c.data.cutout <= 32, "data.augment.cutout", c.data.cutout);
   c.data.prefetch = d["prefetch"];
   c.data.gpu_resident = d["gpu_resident"];
 }
 
 void parse_model(const io::Json& m, TrainConfig& c) {
   c.model.arch = m["arch"];
-  check_one_of<std::string>("model.arch", c.model.arch, {"resnet18"});
+  check_one_of("model.arch", c.model.arch);
   c.model.width_mult = m["width_mult"];
-  RANGE(c.model.width_mult > 0 && c.model.width_mult <= 8, "model.width_mult", c.model.width_mult, "(0, 8]");
+  RANGE(c.model.width_mult > 0 && c.model.width_mult <= 8, "model.width_mult", c.model.width_mult);
   c.model.zero_init_residual = m["zero_init_residual"];
   c.model.channels_last = m["channels_last"];
   for (const auto& v : m["checkpoint_stages"]) {
@@ -140,30 +79,30 @@ void parse_moe(const io::Json& me, TrainConfig& c) {
   for (const auto& v : me["placement"]) {
     ENGINE_CONFIG_CHECK(v.is_string(), "config key 'moe.placement' must hold strings, got " << v.dump());
     std::string p = v.get<std::string>();
-    check_one_of<std::string>("moe.placement", p, {"layer1", "layer2", "layer3", "layer4", "head"});
+    check_one_of("moe.placement", p);
     ENGINE_CONFIG_CHECK(std::find(mo.placement.begin(), mo.placement.end(), p) == mo.placement.end(),
                         "config key 'moe.placement' names \"" << p << "\" twice");
     mo.placement.push_back(p);
   }
   mo.num_experts = me["num_experts"];
-  RANGE(mo.num_experts >= 1 && mo.num_experts <= 256, "moe.num_experts", mo.num_experts, "1..256");
+  RANGE(mo.num_experts >= 1 && mo.num_experts <= 256, "moe.num_experts", mo.num_experts);
   mo.top_k = me["top_k"];
-  RANGE(mo.top_k >= 1 && mo.top_k <= mo.num_experts, "moe.top_k", mo.top_k, "1..moe.num_experts");
+  RANGE(mo.top_k >= 1 && mo.top_k <= mo.num_experts, "moe.top_k", mo.top_k);
   mo.hidden_mult = me["hidden_mult"];
-  RANGE(mo.hidden_mult > 0 && mo.hidden_mult <= 16, "moe.hidden_mult", mo.hidden_mult, "(0, 16]");
+  RANGE(mo.hidden_mult > 0 && mo.hidden_mult <= 16, "moe.hidden_mult", mo.hidden_mult);
   mo.router = me["router"];
-  check_one_of<std::string>("moe.router", mo.router, {"linear", "attentive"});
+  check_one_of("moe.router", mo.router);
   mo.router_dim = me["router_dim"];
-  RANGE(mo.router_dim >= 1, "moe.router_dim", mo.router_dim, ">= 1");
+  RANGE(mo.router_dim >= 1, "moe.router_dim", mo.router_dim);
   mo.noisy = me["noisy"];
   mo.noise_std = me["noise_std"];
-  RANGE(mo.noise_std >= 0, "moe.noise_std", mo.noise_std, ">= 0");
+  RANGE(mo.noise_std >= 0, "moe.noise_std", mo.noise_std);
   mo.learned_noise = me["learned_noise"];
   ENGINE_CONFIG_CHECK(!mo.learned_noise || mo.noisy, "config key 'moe.learned_noise' = true needs 'moe.noisy' = true");
   mo.temperature = me["temperature"];
-  RANGE(mo.temperature > 0 && mo.temperature <= 100, "moe.temperature", mo.temperature, "(0, 100]");
+  RANGE(mo.temperature > 0 && mo.temperature <= 100, "moe.temperature", mo.temperature);
   mo.capacity_factor = me["capacity_factor"];
-  RANGE(mo.capacity_factor > 0 && mo.capacity_factor <= 64, "moe.capacity_factor", mo.capacity_factor, "(0, 64]");
+  RANGE(mo.capacity_factor > 0 && mo.capacity_factor <= 64, "moe.capacity_factor", mo.capacity_factor);
   mo.drop_tokens = me["drop_tokens"];
   // null (the default, and what a config saved before the key existed gets): dropless
   // evaluation; a number: capacity-limited evaluation at that factor.
@@ -175,79 +114,77 @@ void parse_moe(const io::Json& me, TrainConfig& c) {
   if (ecf.is_number()) {
     mo.eval_capacity_factor = ecf.get<double>();
     RANGE(*mo.eval_capacity_factor > 0 && *mo.eval_capacity_factor <= 64, "moe.eval_capacity_factor",
-          *mo.eval_capacity_factor, "(0, 64] or null (dropless)");
+          *mo.eval_capacity_factor);
   }
   mo.drop_priority = me["drop_priority"];
-  check_one_of<std::string>("moe.drop_priority", mo.drop_priority, {"probability", "order"});
+  check_one_of("moe.drop_priority", mo.drop_priority);
   mo.activation = me["activation"];
-  check_one_of<std::string>("moe.activation", mo.activation, {"relu", "gelu"});
+  check_one_of("moe.activation", mo.activation);
   mo.renormalize = me["renormalize"];
   mo.lb_coef = me["lb_coef"];
-  RANGE(mo.lb_coef >= 0, "moe.lb_coef", mo.lb_coef, ">= 0");
+  RANGE(mo.lb_coef >= 0, "moe.lb_coef", mo.lb_coef);
   mo.z_coef = me["z_coef"];
-  RANGE(mo.z_coef >= 0, "moe.z_coef", mo.z_coef, ">= 0");
+  RANGE(mo.z_coef >= 0, "moe.z_coef", mo.z_coef);
   mo.importance_coef = me["importance_coef"];
-  RANGE(mo.importance_coef >= 0, "moe.importance_coef", mo.importance_coef, ">= 0");
+  RANGE(mo.importance_coef >= 0, "moe.importance_coef", mo.importance_coef);
 }
 
 void parse_loss_scale(const io::Json& ls, TrainConfig& c) {
   auto& tr = c.training;
   tr.loss_scale_init = ls["init"];
-  RANGE(tr.loss_scale_init > 0, "training.loss_scale.init", tr.loss_scale_init, "> 0");
+  RANGE(tr.loss_scale_init > 0, "training.loss_scale.init", tr.loss_scale_init);
   tr.loss_scale_growth_factor = ls["growth_factor"];
-  RANGE(tr.loss_scale_growth_factor > 1, "training.loss_scale.growth_factor", tr.loss_scale_growth_factor, "> 1");
+  RANGE(tr.loss_scale_growth_factor > 1, "training.loss_scale.growth_factor", tr.loss_scale_growth_factor);
   tr.loss_scale_backoff_factor = ls["backoff_factor"];
   RANGE(tr.loss_scale_backoff_factor > 0 && tr.loss_scale_backoff_factor < 1, "training.loss_scale.backoff_factor",
-        tr.loss_scale_backoff_factor, "(0, 1)");
+        tr.loss_scale_backoff_factor);
   tr.loss_scale_growth_interval = ls["growth_interval"];
-  RANGE(tr.loss_scale_growth_interval >= 1, "training.loss_scale.growth_interval", tr.loss_scale_growth_interval,
-        ">= 1");
+  RANGE(tr.loss_scale_growth_interval >= 1, "training.loss_scale.growth_interval", tr.loss_scale_growth_interval);
 }
 
 void parse_training(const io::Json& t, TrainConfig& c) {
   auto& tr = c.training;
   tr.epochs = t["epochs"];
-  RANGE(tr.epochs >= 1 && tr.epochs <= 1000000, "training.epochs", tr.epochs, "1 to 1000000");
+  RANGE(tr.epochs >= 1 && tr.epochs <= 1000000, "training.epochs", tr.epochs);
   tr.batch_size = t["batch_size"];
-  RANGE(tr.batch_size >= 1 && tr.batch_size <= (1 << 20), "training.batch_size", tr.batch_size, "1 to 1048576");
+  RANGE(tr.batch_size >= 1 && tr.batch_size <= (1 << 20), "training.batch_size", tr.batch_size);
   tr.max_steps = t["max_steps"];
-  RANGE(tr.max_steps >= 0, "training.max_steps", tr.max_steps, ">= 0 (0 = no limit)");
+  RANGE(tr.max_steps >= 0, "training.max_steps", tr.max_steps);
   tr.eval_batch_size = t["eval_batch_size"];
-  RANGE(tr.eval_batch_size >= 1, "training.eval_batch_size", tr.eval_batch_size, ">= 1");
+  RANGE(tr.eval_batch_size >= 1, "training.eval_batch_size", tr.eval_batch_size);
   tr.optimizer = t["optimizer"];
-  check_one_of<std::string>("training.optimizer", tr.optimizer, {"sgd", "adamw"});
+  check_one_of("training.optimizer", tr.optimizer);
   tr.lr = t["lr"];
-  RANGE(tr.lr > 0 && tr.lr < 100, "training.lr", tr.lr, "> 0");
+  RANGE(tr.lr > 0 && tr.lr < 100, "training.lr", tr.lr);
   tr.momentum = t["momentum"];
-  RANGE(tr.momentum >= 0 && tr.momentum < 1, "training.momentum", tr.momentum, "[0, 1)");
+  RANGE(tr.momentum >= 0 && tr.momentum < 1, "training.momentum", tr.momentum);
   tr.nesterov = t["nesterov"];
   ENGINE_CONFIG_CHECK(!tr.nesterov || tr.optimizer != "sgd" || tr.momentum > 0,
                       "config key 'training.nesterov' = true needs 'training.momentum' > 0");
   tr.weight_decay = t["weight_decay"];
-  RANGE(tr.weight_decay >= 0, "training.weight_decay", tr.weight_decay, ">= 0");
+  RANGE(tr.weight_decay >= 0, "training.weight_decay", tr.weight_decay);
   tr.no_decay_bn_bias = t["no_decay_bn_bias"];
   tr.adam_beta1 = t["adam_beta1"];
   tr.adam_beta2 = t["adam_beta2"];
-  RANGE(tr.adam_beta1 >= 0 && tr.adam_beta1 < 1, "training.adam_beta1", tr.adam_beta1, "[0, 1)");
-  RANGE(tr.adam_beta2 >= 0 && tr.adam_beta2 < 1, "training.adam_beta2", tr.adam_beta2, "[0, 1)");
+  RANGE(tr.adam_beta1 >= 0 && tr.adam_beta1 < 1, "training.adam_beta1", tr.adam_beta1);
+  RANGE(tr.adam_beta2 >= 0 && tr.adam_beta2 < 1, "training.adam_beta2", tr.adam_beta2);
   tr.schedule = t["schedule"];
-  check_one_of<std::string>("training.schedule", tr.schedule, {"constant", "step", "cosine", "onecycle"});
+  check_one_of("training.schedule", tr.schedule);
   tr.warmup_epochs = t["warmup_epochs"];
-  RANGE(tr.warmup_epochs >= 0 && tr.warmup_epochs <= double(tr.epochs), "training.warmup_epochs", tr.warmup_epochs,
-        "0..training.epochs");
+  RANGE(tr.warmup_epochs >= 0 && tr.warmup_epochs <= double(tr.epochs), "training.warmup_epochs", tr.warmup_epochs);
   for (const auto& v : t["milestones"]) {
     ENGINE_CONFIG_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0,
                         "config key 'training.milestones' must hold non-negative integers (epochs), got " << v.dump());
     tr.milestones.push_back(v.get<int64_t>());
   }
   tr.gamma = t["gamma"];
-  RANGE(tr.gamma > 0 && tr.gamma <= 1, "training.gamma", tr.gamma, "(0, 1]");
+  RANGE(tr.gamma > 0 && tr.gamma <= 1, "training.gamma", tr.gamma);
   tr.label_smoothing = t["label_smoothing"];
-  RANGE(tr.label_smoothing >= 0 && tr.label_smoothing < 1, "training.label_smoothing", tr.label_smoothing, "[0, 1)");
+  RANGE(tr.label_smoothing >= 0 && tr.label_smoothing < 1, "training.label_smoothing", tr.label_smoothing);
   tr.grad_clip = t["grad_clip"];
-  RANGE(tr.grad_clip >= 0, "training.grad_clip", tr.grad_clip, ">= 0 (0 = off)");
+  RANGE(tr.grad_clip >= 0, "training.grad_clip", tr.grad_clip);
   tr.precision = t["precision"];
-  check_one_of<std::string>("training.precision", tr.precision, {"f32", "bf16", "f16"});
+  check_one_of("training.precision", tr.precision);
   tr.cuda_graph = t["cuda_graph"];
   parse_loss_scale(t["loss_scale"], c);
 }
@@ -256,9 +193,9 @@ void parse_output(const io::Json& o, TrainConfig& c) {
   c.output.dir = o["dir"];
   ENGINE_CONFIG_CHECK(!c.output.dir.empty(), "config key 'output.dir' must not be empty");
   c.output.log_every = o["log_every"];
-  RANGE(c.output.log_every >= 1, "output.log_every", c.output.log_every, ">= 1");
+  RANGE(c.output.log_every >= 1, "output.log_every", c.output.log_every);
   c.output.progress = o["progress"];
-  check_one_of<std::string>("output.progress", c.output.progress, {"auto", "bar", "lines"});
+  check_one_of("output.progress", c.output.progress);
 }
 
 }  // namespace
@@ -268,9 +205,8 @@ void parse_output(const io::Json& o, TrainConfig& c) {
 static void check_run_name(const std::string& name) {
   bool ok = name.size() <= 100 && name != "." && name != ".." && (name.empty() || name[0] != '.');
   for (char ch : name) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.');
-  ENGINE_CONFIG_CHECK(ok, "config key 'name' = \"" << name
-                                                   << "\" cannot name a run directory: expected at most 100 letters, "
-                                                      "digits, '-', '_' or '.', not starting with '.'");
+  ENGINE_CONFIG_CHECK(
+      ok, "config key 'name' = \"" << name << "\" cannot name a run directory: expected " << config_key("name").range);
 }
 
 TrainConfig parse_train_config(const io::Json& j) {
@@ -278,7 +214,7 @@ TrainConfig parse_train_config(const io::Json& j) {
   c.json = j;
   c.name = j["name"];
   check_run_name(c.name);
-  RANGE(j["seed"].is_number_unsigned(), "seed", j["seed"].dump(), "an integer >= 0");
+  RANGE(j["seed"].is_number_unsigned(), "seed", j["seed"].dump());
   c.seed = j["seed"].get<uint64_t>();
   c.device = j["device"];
   if (c.device != "auto") {
@@ -286,7 +222,7 @@ TrainConfig parse_train_config(const io::Json& j) {
       Device::parse(c.device);
     } catch (const Error&) {
       ENGINE_CONFIG_CHECK(
-          false, "config key 'device': unknown value \"" << c.device << "\"; expected \"auto\", \"cpu\" or \"cuda:N\"");
+          false, "config key 'device': unknown value \"" << c.device << "\"; expected " << config_key("device").range);
     }
   }
   parse_data(j["data"], c);

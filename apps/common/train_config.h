@@ -1,6 +1,7 @@
 #pragma once
-// The training configuration: JSON defaults (the schema), overrides from --set and
-// ENGINE_<SECTION>_<key> variables, and validation into a typed TrainConfig.
+// The training configuration: JSON defaults (from the schema, config_schema.h), overrides
+// from --set and ENGINE_CONFIG_<SECTION>_<key> variables, and validation into a typed
+// TrainConfig.
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,6 +70,7 @@ struct TrainConfig {
   } output;
 };
 
+// The defaults of config_schema(), nested into objects: every key a config may set.
 io::Json default_train_config();
 // Loads the file, applies env overrides then --set overrides (later wins), validates.
 // Throws io::ConfigError naming the key path on any problem.
