@@ -292,7 +292,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   std::vector<std::string> env = io::apply_env_overrides(j, defaults, envp, &warnings);
   for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
   if (applied_env) *applied_env = env;
-  for (const auto& s : sets) io::apply_override(j, defaults, s, "--set " + s);
+  for (const auto& s : sets) io::apply_override(j, defaults, s, "--set " + io::clip(s));
   return parse_train_config(j);
 }
 

@@ -11,6 +11,9 @@
 namespace engine::io {
 namespace {
 
+// Key paths of --set and environment overrides are bounded by the JSON reader's depth.
+constexpr int kMaxKeyPathParts = JsonLimits{}.max_depth;
+
 const char* type_word(const Json& j) {
   if (j.is_boolean()) return "a boolean";
   if (j.is_number_integer() || j.is_number_unsigned()) return "an integer";
@@ -71,6 +74,11 @@ void merge_into(Json& out, const Json& defaults, const Json& user, const std::st
 
 }  // namespace
 
+std::string clip(const std::string& text, size_t max_chars) {
+  if (text.size() <= max_chars) return text;
+  return text.substr(0, max_chars) + "... (" + std::to_string(text.size()) + " bytes)";
+}
+
 std::string did_you_mean(const std::string& key, const std::vector<std::string>& candidates) {
   std::string best;
   size_t best_d = std::max<size_t>(3, key.size() / 3) + 1;
@@ -113,11 +121,24 @@ void apply_override(Json& config, const Json& defaults, const std::string& assig
   JsonParse r = parse_json(text);
   ENGINE_CONFIG_CHECK(r.ok || r.syntax_error, source << ": the value of '" << path << "' is refused: " << r.error);
   Json value = r.ok ? r.value : Json(text);
+  // The path is split before anything is built from it: a path of thousands of parts
+  // would nest the document as deep (quadratic to build, recursive to copy and print).
+  std::vector<std::string> parts(1);
+  for (char ch : path) {
+    if (ch == '.')
+      parts.emplace_back();
+    else
+      parts.back() += ch;
+    ENGINE_CONFIG_CHECK(int(parts.size()) <= kMaxKeyPathParts,
+                        source << ": the key path '" << clip(path) << "' has more than " << kMaxKeyPathParts
+                               << " parts; a configuration nests far less deep (e.g. training.loss_scale.init)");
+  }
+  for (const auto& p : parts)
+    ENGINE_CONFIG_CHECK(!p.empty(), source << ": the key path '" << clip(path)
+                                           << "' has an empty part; expected names joined by single dots, "
+                                           << "e.g. training.lr");
   // Build {"a": {"b": {"c": value}}} and merge it, so that checks are shared.
   Json nested = value;
-  std::vector<std::string> parts;
-  std::stringstream ss(path);
-  for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
   for (auto it = parts.rbegin(); it != parts.rend(); ++it) nested = Json{{*it, nested}};
   Json merged = config;
   merge_into(merged, defaults, nested, "", source);
@@ -166,20 +187,20 @@ std::vector<std::string> apply_env_overrides(Json& config, const Json& defaults,
       if (name.size() <= upper.size() + 1 || name.compare(0, upper.size(), upper) != 0 || name[upper.size()] != '_')
         continue;
       matched = true;
-      ENGINE_CONFIG_CHECK(is_config, "environment variable " << var << " is not an engine switch; config overrides are "
-                                                             << kConfig << "<SECTION>_<key>: did you mean " << kConfig
-                                                             << name << "?");
+      ENGINE_CONFIG_CHECK(is_config, "environment variable "
+                                         << clip(var) << " is not an engine switch; config overrides are " << kConfig
+                                         << "<SECTION>_<key>: did you mean " << kConfig << clip(name) << "?");
       apply_override(config, defaults, section + "." + name.substr(upper.size() + 1) + "=" + value,
-                     "environment variable " + var);
+                     "environment variable " + clip(var));
       applied.push_back(var);
     }
     if (matched) continue;
-    ENGINE_CONFIG_CHECK(!is_config, "environment variable " << var << ": no config section matches '" << name
-                                                            << "' (config overrides are " << kConfig
+    ENGINE_CONFIG_CHECK(!is_config, "environment variable " << clip(var) << ": no config section matches '"
+                                                            << clip(name) << "' (config overrides are " << kConfig
                                                             << "<SECTION>_<key>, e.g. ENGINE_CONFIG_TRAINING_lr)");
     if (warnings) {
       std::string guess = did_you_mean(var, switches);
-      warnings->push_back("environment variable " + var + " is not an engine switch and is ignored" +
+      warnings->push_back("environment variable " + clip(var) + " is not an engine switch and is ignored" +
                           (guess.empty() ? std::string() : "; did you mean " + guess + "?"));
     }
   }

@@ -185,6 +185,26 @@ TEST_CASE("hostile JSON: nesting past the bound, numbers past double, a director
   }
 }
 
+TEST_CASE("override key paths of thousands of parts or with empty parts are refused, quickly", "[config]") {
+  // A path of 100000 parts once nested the override as deep: quadratic to build, then a
+  // stack overflow when copied or printed.
+  std::string deep = "training";
+  for (int i = 0; i < 100000; ++i) deep += ".a";
+  std::string m = config_error("{}", {deep + "=1"});
+  CHECK_THAT(m, Catch::Contains("has more than 64 parts"));
+  CHECK(m.size() < 600);
+  CHECK_THAT(config_error("{}", {"training..lr=0.1"}), Catch::Contains("'training..lr' has an empty part"));
+  CHECK_THAT(config_error("{}", {"training.=0.1"}), Catch::Contains("empty part"));
+  CHECK_THAT(config_error("{}", {".seed=1"}), Catch::Contains("empty part"));
+  // Through the environment too.
+  std::string path = write_config("ok", "{}");
+  std::string var = "ENGINE_CONFIG_TRAINING_" + deep.substr(9) + "=1";
+  char* envp[] = {var.data(), nullptr};
+  CHECK_THROWS_WITH(app::load_train_config(path, {}, envp), Catch::Contains("has more than 64 parts"));
+  // The longest real path still works.
+  CHECK(app::load_train_config(path, {"training.loss_scale.init=1024"}, nullptr).training.loss_scale_init == 1024);
+}
+
 TEST_CASE("the moe section: off by default, the configs' values, range checks", "[config]") {
   std::string dense = write_config("dense", "{}");
   CHECK_FALSE(app::load_train_config(dense, {}, nullptr).moe.enabled());
