@@ -24,6 +24,45 @@ const char* type_word(const Json& j) {
   return "null";
 }
 
+// A value quoted in a message: cut to a readable length, and never throwing (a string
+// that is not UTF-8 is printed with replacement characters).
+std::string brief(const Json& j) { return clip(j.dump(-1, ' ', false, Json::error_handler_t::replace)); }
+
+// The offset of the first byte that is not part of a well-formed UTF-8 sequence
+// (overlong forms, surrogates and code points past U+10FFFF included), or npos.
+size_t invalid_utf8_at(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xbf;  // the range of the second byte
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      if (c == 0xe0) lo = 0xa0;  // overlong
+      if (c == 0xed) hi = 0x9f;  // surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      if (c == 0xf0) lo = 0x90;  // overlong
+      if (c == 0xf4) hi = 0x8f;  // past U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + len > s.size()) return i;
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char b = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xbf)) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
 bool same_kind(const Json& def, const Json& v) {
   if (def.is_number_float()) return v.is_number();  // 1 is a fine value for a float key
   if (def.is_number_integer() || def.is_number_unsigned()) return v.is_number_integer() || v.is_number_unsigned();
@@ -63,7 +102,7 @@ void merge_into(Json& out, const Json& defaults, const Json& user, const std::st
     const Json& def = defaults.at(it.key());
     ENGINE_CONFIG_CHECK(same_kind(def, it.value()), source << ": key '" << key_path << "' must be " << type_word(def)
                                                            << ", got " << type_word(it.value()) << " ("
-                                                           << it.value().dump() << ")");
+                                                           << brief(it.value()) << ")");
     if (def.is_object()) {
       merge_into(out[it.key()], def, it.value(), key_path, source);
     } else {
@@ -120,6 +159,13 @@ void apply_override(Json& config, const Json& defaults, const std::string& assig
   // A value that is not JSON is taken as a string; one over the reader's limits is refused.
   JsonParse r = parse_json(text);
   ENGINE_CONFIG_CHECK(r.ok || r.syntax_error, source << ": the value of '" << path << "' is refused: " << r.error);
+  // Text taken as a string must be UTF-8 like any JSON string: the configuration is
+  // written back as JSON (the run directory's config.json).
+  size_t bad = r.ok ? std::string::npos : invalid_utf8_at(text);
+  ENGINE_CONFIG_CHECK(bad == std::string::npos,
+                      source << ": the value of '" << clip(path) << "' is not JSON, and as text it is not valid UTF-8 "
+                             << "(byte 0x" << std::hex << int(static_cast<unsigned char>(text[bad])) << std::dec
+                             << " at offset " << bad << "): expected JSON or UTF-8 text");
   Json value = r.ok ? r.value : Json(text);
   // The path is split before anything is built from it: a path of thousands of parts
   // would nest the document as deep (quadratic to build, recursive to copy and print).

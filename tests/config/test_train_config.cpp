@@ -205,6 +205,26 @@ TEST_CASE("override key paths of thousands of parts or with empty parts are refu
   CHECK(app::load_train_config(path, {"training.loss_scale.init=1024"}, nullptr).training.loss_scale_init == 1024);
 }
 
+TEST_CASE("override values that are neither JSON nor UTF-8 text are refused with a ConfigError", "[config]") {
+  // Such a value was taken as a string; printing it in a message, or writing the
+  // configuration back as JSON, then threw nlohmann's type_error 316.
+  CHECK_THAT(config_error("{}", {"data.augment.crop_padding=\"\x80\x80"}),
+             Catch::Contains("'data.augment.crop_padding' is not JSON, and as text it is not valid UTF-8") &&
+                 Catch::Contains("byte 0x80 at offset 1"));
+  CHECK_THAT(config_error("{}", {"data.path=caf\xc3"}), Catch::Contains("not valid UTF-8"));
+  CHECK_THAT(config_error("{}", {"data.path=\xed\xa0\x80"}), Catch::Contains("not valid UTF-8"));  // a surrogate
+  CHECK_THAT(config_error("{}", {"data.path=\xc0\x80"}), Catch::Contains("not valid UTF-8"));      // overlong
+  std::string path = write_config("ok", "{}");
+  std::string var = "ENGINE_CONFIG_DATA_path=/data/\xff";
+  char* envp[] = {var.data(), nullptr};
+  CHECK_THROWS_WITH(app::load_train_config(path, {}, envp),
+                    Catch::Contains("environment variable ENGINE_CONFIG_DATA_path") && Catch::Contains("UTF-8"));
+  // UTF-8 text is still a string value, and the configuration is written back as JSON.
+  app::TrainConfig c = app::load_train_config(path, {"data.path=/données/\xe2\x82\xac"}, nullptr);
+  CHECK(c.data.path == "/données/\xe2\x82\xac");
+  CHECK_NOTHROW(c.json.dump());
+}
+
 TEST_CASE("the moe section: off by default, the configs' values, range checks", "[config]") {
   std::string dense = write_config("dense", "{}");
   CHECK_FALSE(app::load_train_config(dense, {}, nullptr).moe.enabled());
