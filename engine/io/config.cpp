@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -137,9 +139,19 @@ Json read_json_file(const std::string& path) {
                       "config file '" << path << "' is a directory: expected a JSON file");
   std::ifstream f(path);
   ENGINE_CONFIG_CHECK(f.good(), "config file '" << path << "' cannot be opened: check the path");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  JsonParse r = parse_json(ss.str());
+  // Read no more than the JSON reader takes: a path to something endless (/dev/zero, a
+  // pipe that never closes) or huge (a dataset given as the config) stops here.
+  const JsonLimits limits;
+  std::string text;
+  char buf[1 << 16];
+  while (f.read(buf, sizeof(buf)) || f.gcount() > 0) {
+    text.append(buf, size_t(f.gcount()));
+    ENGINE_CONFIG_CHECK(text.size() <= limits.max_bytes, "config file '" << path << "' is longer than "
+                                                                         << limits.max_bytes
+                                                                         << " bytes: not a configuration file");
+  }
+  ENGINE_CONFIG_CHECK(!f.bad(), "config file '" << path << "' cannot be read: " << std::strerror(errno));
+  JsonParse r = parse_json(text, limits);
   ENGINE_CONFIG_CHECK(r.ok, "config file '" << path << "' is " << (r.syntax_error ? "" : "refused: ") << r.error);
   return r.value;
 }

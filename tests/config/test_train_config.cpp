@@ -225,6 +225,15 @@ TEST_CASE("override values that are neither JSON nor UTF-8 text are refused with
   CHECK_NOTHROW(c.json.dump());
 }
 
+TEST_CASE("a config path to something endless or huge is refused after the reader's limit", "[config]") {
+  // /dev/zero was read until memory ran out (std::bad_alloc) before the size check.
+  CHECK_THROWS_WITH(app::load_train_config("/dev/zero", {}, nullptr),
+                    Catch::Contains("config file '/dev/zero' is longer than 67108864 bytes"));
+  std::string big = write_config("big", "{\"name\": \"" + std::string((size_t(64) << 20) + 1, 'x') + "\"}");
+  CHECK_THROWS_WITH(app::load_train_config(big, {}, nullptr), Catch::Contains("is longer than"));
+  std::remove(big.c_str());
+}
+
 TEST_CASE("the moe section: off by default, the configs' values, range checks", "[config]") {
   std::string dense = write_config("dense", "{}");
   CHECK_FALSE(app::load_train_config(dense, {}, nullptr).moe.enabled());
