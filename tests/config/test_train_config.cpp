@@ -234,6 +234,16 @@ TEST_CASE("a config path to something endless or huge is refused after the reade
   std::remove(big.c_str());
 }
 
+TEST_CASE("a key given twice in one object is refused, not silently the last", "[config]") {
+  CHECK_THAT(config_error(R"({"training": {"lr": 0.1, "epochs": 2, "lr": 0.5}})"),
+             Catch::Contains("is refused: ambiguous: the key \"lr\" appears twice in one object"));
+  CHECK_THAT(config_error("{}", {R"(training.loss_scale={"init": 2, "init": 4})"}),
+             Catch::Contains("the value of 'training.loss_scale' is refused: ambiguous"));
+  // The same name in two sections is two keys.
+  std::string path = write_config("ok", R"({"data": {"train_limit": 10}, "training": {"max_steps": 10}})");
+  CHECK(app::load_train_config(path, {}, nullptr).training.max_steps == 10);
+}
+
 TEST_CASE("the moe section: off by default, the configs' values, range checks", "[config]") {
   std::string dense = write_config("dense", "{}");
   CHECK_FALSE(app::load_train_config(dense, {}, nullptr).moe.enabled());
