@@ -163,6 +163,24 @@ TEST_CASE("safetensors: a tensor named twice in the header is refused, not shado
   CHECK(load_safetensors(p).metadata.at("w") == "x");
 }
 
+TEST_CASE("safetensors: empty tensors load whatever their other sizes, within what strides can hold", "[io]") {
+  TempDir dir;
+  const std::string p = dir.file("empty.safetensors");
+  // A zero after a non-zero size was bounded by the (empty) data section: [4, 0] alone
+  // in a file was refused as needing more bytes than the file holds.
+  save_safetensors(p, {{"w", Tensor::empty({4, 0}, DType::f32)}});
+  CHECK(load_safetensors(p).at("w").shape() == Shape{4, 0});
+  write_bytes(p, st_file(R"({"w":{"dtype":"F64","shape":[1048576,1048576,0],"data_offsets":[0,0]}})", ""));
+  CHECK(load_safetensors(p).at("w").shape() == Shape{1048576, 1048576, 0});
+  // Sizes whose product passes int64 overflowed the strides of the empty tensor (a
+  // signed overflow that UBSan reports) instead of being refused.
+  write_bytes(
+      p, st_file(R"({"w":{"dtype":"F32","shape":[0,4294967296,4294967296,4294967296],"data_offsets":[0,0]}})", ""));
+  CHECK_THROWS_WITH(load_safetensors(p), Contains(p) && Contains("tensor 'w'") && Contains("passes 2^60"));
+  write_bytes(p, st_file(R"({"w":{"dtype":"U8","shape":[1099511627776,1099511627776,0],"data_offsets":[0,0]}})", ""));
+  CHECK_THROWS_WITH(read_safetensors_header(p), Contains("passes 2^60"));
+}
+
 TEST_CASE("safetensors: invalid tensor lists are refused before anything is written", "[io]") {
   TempDir dir;
   const std::string p = dir.file("m.safetensors");
