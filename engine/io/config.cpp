@@ -124,6 +124,10 @@ std::string did_you_mean(const std::string& key, const std::vector<std::string>&
   std::string best;
   size_t best_d = std::max<size_t>(3, key.size() / 3) + 1;
   for (const auto& c : candidates) {
+    // The distance is at least the difference in length: a long key (a megabyte pasted
+    // as a key or a value) is compared with nothing, instead of in time key x candidates.
+    size_t gap = key.size() > c.size() ? key.size() - c.size() : c.size() - key.size();
+    if (gap >= best_d) continue;
     size_t d = edit_distance(key, c);
     if (d < best_d) {
       best_d = d;

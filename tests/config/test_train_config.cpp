@@ -1,6 +1,7 @@
 // Training configuration: defaults, overrides and the messages of bad configs.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -242,6 +243,20 @@ TEST_CASE("a key given twice in one object is refused, not silently the last", "
   // The same name in two sections is two keys.
   std::string path = write_config("ok", R"({"data": {"train_limit": 10}, "training": {"max_steps": 10}})");
   CHECK(app::load_train_config(path, {}, nullptr).training.max_steps == 10);
+}
+
+TEST_CASE("a megabytes-long unknown key or enum value is refused without a slow suggestion search", "[config]") {
+  // The "did you mean" search compared it with every candidate, in time proportional to
+  // its length times theirs: seconds for a pasted 16 MB key.
+  std::string key(size_t(16) << 20, 'h');
+  auto t0 = std::chrono::steady_clock::now();
+  std::string m = config_error(R"({"training": {")" + key + R"(": 1}})");
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK_THAT(m, Catch::Contains("unknown key 'training.hhh"));
+  CHECK(seconds < 3.0);
+  CHECK(io::did_you_mean(key, {"lr", "epochs"}).empty());
+  CHECK(io::did_you_mean("epoch", {"lr", "epochs"}) == "epochs");
+  CHECK(io::did_you_mean("lrr", {"lr", "epochs"}) == "lr");
 }
 
 TEST_CASE("the moe section: off by default, the configs' values, range checks", "[config]") {
