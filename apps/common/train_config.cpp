@@ -89,6 +89,16 @@ void check_one_of(const std::string& key, const T& value, const std::vector<T>& 
                                             << "; expected one of " << o.str());
 }
 
+// The value of an integer key (the merge has checked its type). A literal past
+// INT64_MAX, which the parser keeps unsigned, would wrap negative and be reported as
+// that negative number.
+int64_t int_key(const io::Json& v, const char* key) {
+  ENGINE_CONFIG_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(INT64_MAX),
+                      "config key '" << key << "' = " << v.dump()
+                                     << " is out of range: expected an integer below 2^63 (and the key's own range)");
+  return v.get<int64_t>();
+}
+
 #define RANGE(cond, key, value, expect) \
   ENGINE_CONFIG_CHECK(cond, "config key '" << key << "' = " << value << " is out of range: expected " << expect)
 
@@ -100,15 +110,15 @@ void parse_data(const io::Json& d, TrainConfig& c) {
   c.data.path = d["path"];
   c.data.cifar100_labels = d["cifar100_labels"];
   check_one_of<std::string>("data.cifar100_labels", c.data.cifar100_labels, {"fine", "coarse"});
-  c.data.train_limit = d["train_limit"];
-  c.data.test_limit = d["test_limit"];
-  c.data.val_size = d["val_size"];
+  c.data.train_limit = int_key(d["train_limit"], "data.train_limit");
+  c.data.test_limit = int_key(d["test_limit"], "data.test_limit");
+  c.data.val_size = int_key(d["val_size"], "data.val_size");
   RANGE(c.data.train_limit >= 0, "data.train_limit", c.data.train_limit, ">= 0 (0 = all)");
   RANGE(c.data.test_limit >= 0, "data.test_limit", c.data.test_limit, ">= 0 (0 = all)");
   RANGE(c.data.val_size >= 0, "data.val_size", c.data.val_size, ">= 0");
-  c.data.crop_padding = d["augment"]["crop_padding"];
+  c.data.crop_padding = int_key(d["augment"]["crop_padding"], "data.augment.crop_padding");
   c.data.hflip = d["augment"]["hflip"];
-  c.data.cutout = d["augment"]["cutout"];
+  c.data.cutout = int_key(d["augment"]["cutout"], "data.augment.cutout");
   RANGE(c.data.crop_padding >= 0 && c.data.crop_padding <= 16, "data.augment.crop_padding", c.data.crop_padding,
         "0..16");
   RANGE(c.data.cutout >= 0 && c.data.cutout <= 32, "data.augment.cutout", c.data.cutout, "0..32");
@@ -144,15 +154,15 @@ void parse_moe(const io::Json& me, TrainConfig& c) {
                         "config key 'moe.placement' names \"" << p << "\" twice");
     mo.placement.push_back(p);
   }
-  mo.num_experts = me["num_experts"];
+  mo.num_experts = int_key(me["num_experts"], "moe.num_experts");
   RANGE(mo.num_experts >= 1 && mo.num_experts <= 256, "moe.num_experts", mo.num_experts, "1..256");
-  mo.top_k = me["top_k"];
+  mo.top_k = int_key(me["top_k"], "moe.top_k");
   RANGE(mo.top_k >= 1 && mo.top_k <= mo.num_experts, "moe.top_k", mo.top_k, "1..moe.num_experts");
   mo.hidden_mult = me["hidden_mult"];
   RANGE(mo.hidden_mult > 0 && mo.hidden_mult <= 16, "moe.hidden_mult", mo.hidden_mult, "(0, 16]");
   mo.router = me["router"];
   check_one_of<std::string>("moe.router", mo.router, {"linear", "attentive"});
-  mo.router_dim = me["router_dim"];
+  mo.router_dim = int_key(me["router_dim"], "moe.router_dim");
   RANGE(mo.router_dim >= 1, "moe.router_dim", mo.router_dim, ">= 1");
   mo.noisy = me["noisy"];
   mo.noise_std = me["noise_std"];
@@ -186,20 +196,20 @@ void parse_loss_scale(const io::Json& ls, TrainConfig& c) {
   tr.loss_scale_backoff_factor = ls["backoff_factor"];
   RANGE(tr.loss_scale_backoff_factor > 0 && tr.loss_scale_backoff_factor < 1, "training.loss_scale.backoff_factor",
         tr.loss_scale_backoff_factor, "(0, 1)");
-  tr.loss_scale_growth_interval = ls["growth_interval"];
+  tr.loss_scale_growth_interval = int_key(ls["growth_interval"], "training.loss_scale.growth_interval");
   RANGE(tr.loss_scale_growth_interval >= 1, "training.loss_scale.growth_interval", tr.loss_scale_growth_interval,
         ">= 1");
 }
 
 void parse_training(const io::Json& t, TrainConfig& c) {
   auto& tr = c.training;
-  tr.epochs = t["epochs"];
+  tr.epochs = int_key(t["epochs"], "training.epochs");
   RANGE(tr.epochs >= 1 && tr.epochs <= 1000000, "training.epochs", tr.epochs, "1 to 1000000");
-  tr.batch_size = t["batch_size"];
+  tr.batch_size = int_key(t["batch_size"], "training.batch_size");
   RANGE(tr.batch_size >= 1 && tr.batch_size <= (1 << 20), "training.batch_size", tr.batch_size, "1 to 1048576");
-  tr.max_steps = t["max_steps"];
+  tr.max_steps = int_key(t["max_steps"], "training.max_steps");
   RANGE(tr.max_steps >= 0, "training.max_steps", tr.max_steps, ">= 0 (0 = no limit)");
-  tr.eval_batch_size = t["eval_batch_size"];
+  tr.eval_batch_size = int_key(t["eval_batch_size"], "training.eval_batch_size");
   RANGE(tr.eval_batch_size >= 1, "training.eval_batch_size", tr.eval_batch_size, ">= 1");
   tr.optimizer = t["optimizer"];
   check_one_of<std::string>("training.optimizer", tr.optimizer, {"sgd", "adamw"});
@@ -242,7 +252,7 @@ void parse_training(const io::Json& t, TrainConfig& c) {
 void parse_output(const io::Json& o, TrainConfig& c) {
   c.output.dir = o["dir"];
   ENGINE_CONFIG_CHECK(!c.output.dir.empty(), "config key 'output.dir' must not be empty");
-  c.output.log_every = o["log_every"];
+  c.output.log_every = int_key(o["log_every"], "output.log_every");
   RANGE(c.output.log_every >= 1, "output.log_every", c.output.log_every, ">= 1");
   c.output.progress = o["progress"];
   check_one_of<std::string>("output.progress", c.output.progress, {"auto", "bar", "lines"});

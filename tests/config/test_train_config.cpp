@@ -168,6 +168,13 @@ TEST_CASE("numbers past what a run can use are refused, not wrapped", "[config]"
              Catch::Contains("config key 'training.epochs'"));
   CHECK_THAT(config_error(R"({"training": {"batch_size": 9000000000}})"),
              Catch::Contains("config key 'training.batch_size'"));
+  // Past INT64_MAX the value wrapped negative and the message quoted that number.
+  CHECK_THAT(config_error(R"({"data": {"train_limit": 18446744073709551615}})"),
+             Catch::Contains("config key 'data.train_limit' = 18446744073709551615 is out of range"));
+  CHECK_THAT(config_error("{}", {"training.max_steps=9223372036854775808"}),
+             Catch::Contains("'training.max_steps' = 9223372036854775808 is out of range"));
+  CHECK(app::load_train_config(write_config("ok", R"({"training": {"max_steps": 9223372036854775807}})"), {}, nullptr)
+            .training.max_steps == INT64_MAX);
 }
 
 TEST_CASE("hostile JSON: nesting past the bound, numbers past double, a directory", "[config]") {
