@@ -217,7 +217,9 @@ const std::vector<std::string>& engine_switches() {
       "ENGINE_CUDASIM_LAUNCH_LOG", "ENGINE_CUDASIM_DEVICES", "ENGINE_CUDASIM_MEMORY_GIB",
       // the scripts
       "ENGINE_CUDA", "ENGINE_CUDA_ARCHS", "ENGINE_JOBS", "ENGINE_ROOT", "ENGINE_SKIP_ORDERS", "ENGINE_SKIP_NVCC",
-      "ENGINE_SKIP_SANITIZE"};
+      "ENGINE_SKIP_SANITIZE",
+      // the fuzz tests (tests/fuzz)
+      "ENGINE_FUZZ_SEED", "ENGINE_FUZZ_CASES", "ENGINE_FUZZ_SECONDS", "ENGINE_FUZZ_CASE"};
   return names;
 }
 
