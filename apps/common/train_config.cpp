@@ -25,6 +25,16 @@ void check_one_of(const std::string& key, const std::string& value) {
                                             << "; expected one of " << o.str());
 }
 
+// The value of an integer key (the merge has checked its type). A literal past
+// INT64_MAX, which the parser keeps unsigned, would wrap negative and be reported as
+// that negative number.
+int64_t int_key(const io::Json& v, const char* key) {
+  ENGINE_CONFIG_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(INT64_MAX),
+                      "config key '" << key << "' = " << v.dump()
+                                     << " is out of range: expected an integer below 2^63 (and the key's own range)");
+  return v.get<int64_t>();
+}
+
 // The key is looked up whether or not the check fails, so that a path missing from the
 // schema shows with the defaults, not first with a bad value.
 #define RANGE(cond, key, value)                                                                                        \
@@ -41,15 +51,15 @@ void parse_data(const io::Json& d, TrainConfig& c) {
   c.data.path = d["path"];
   c.data.cifar100_labels = d["cifar100_labels"];
   check_one_of("data.cifar100_labels", c.data.cifar100_labels);
-  c.data.train_limit = d["train_limit"];
-  c.data.test_limit = d["test_limit"];
-  c.data.val_size = d["val_size"];
+  c.data.train_limit = int_key(d["train_limit"], "data.train_limit");
+  c.data.test_limit = int_key(d["test_limit"], "data.test_limit");
+  c.data.val_size = int_key(d["val_size"], "data.val_size");
   RANGE(c.data.train_limit >= 0, "data.train_limit", c.data.train_limit);
   RANGE(c.data.test_limit >= 0, "data.test_limit", c.data.test_limit);
   RANGE(c.data.val_size >= 0, "data.val_size", c.data.val_size);
-  c.data.crop_padding = d["augment"]["crop_padding"];
+  c.data.crop_padding = int_key(d["augment"]["crop_padding"], "data.augment.crop_padding");
   c.data.hflip = d["augment"]["hflip"];
-  c.data.cutout = d["augment"]["cutout"];
+  c.data.cutout = int_key(d["augment"]["cutout"], "data.augment.cutout");
   RANGE(c.data.crop_padding >= 0 && c.data.crop_padding <= 16, "data.augment.crop_padding", c.data.crop_padding);
   RANGE(c.data.cutout >= 0 && c.data.cutout <= 32, "data.augment.cutout", c.data.cutout);
   c.data.prefetch = d["prefetch"];
@@ -84,15 +94,15 @@ void parse_moe(const io::Json& me, TrainConfig& c) {
                         "config key 'moe.placement' names \"" << p << "\" twice");
     mo.placement.push_back(p);
   }
-  mo.num_experts = me["num_experts"];
+  mo.num_experts = int_key(me["num_experts"], "moe.num_experts");
   RANGE(mo.num_experts >= 1 && mo.num_experts <= 256, "moe.num_experts", mo.num_experts);
-  mo.top_k = me["top_k"];
+  mo.top_k = int_key(me["top_k"], "moe.top_k");
   RANGE(mo.top_k >= 1 && mo.top_k <= mo.num_experts, "moe.top_k", mo.top_k);
   mo.hidden_mult = me["hidden_mult"];
   RANGE(mo.hidden_mult > 0 && mo.hidden_mult <= 16, "moe.hidden_mult", mo.hidden_mult);
   mo.router = me["router"];
   check_one_of("moe.router", mo.router);
-  mo.router_dim = me["router_dim"];
+  mo.router_dim = int_key(me["router_dim"], "moe.router_dim");
   RANGE(mo.router_dim >= 1, "moe.router_dim", mo.router_dim);
   mo.noisy = me["noisy"];
   mo.noise_std = me["noise_std"];
@@ -138,19 +148,19 @@ void parse_loss_scale(const io::Json& ls, TrainConfig& c) {
   tr.loss_scale_backoff_factor = ls["backoff_factor"];
   RANGE(tr.loss_scale_backoff_factor > 0 && tr.loss_scale_backoff_factor < 1, "training.loss_scale.backoff_factor",
         tr.loss_scale_backoff_factor);
-  tr.loss_scale_growth_interval = ls["growth_interval"];
+  tr.loss_scale_growth_interval = int_key(ls["growth_interval"], "training.loss_scale.growth_interval");
   RANGE(tr.loss_scale_growth_interval >= 1, "training.loss_scale.growth_interval", tr.loss_scale_growth_interval);
 }
 
 void parse_training(const io::Json& t, TrainConfig& c) {
   auto& tr = c.training;
-  tr.epochs = t["epochs"];
+  tr.epochs = int_key(t["epochs"], "training.epochs");
   RANGE(tr.epochs >= 1 && tr.epochs <= 1000000, "training.epochs", tr.epochs);
-  tr.batch_size = t["batch_size"];
+  tr.batch_size = int_key(t["batch_size"], "training.batch_size");
   RANGE(tr.batch_size >= 1 && tr.batch_size <= (1 << 20), "training.batch_size", tr.batch_size);
-  tr.max_steps = t["max_steps"];
+  tr.max_steps = int_key(t["max_steps"], "training.max_steps");
   RANGE(tr.max_steps >= 0, "training.max_steps", tr.max_steps);
-  tr.eval_batch_size = t["eval_batch_size"];
+  tr.eval_batch_size = int_key(t["eval_batch_size"], "training.eval_batch_size");
   RANGE(tr.eval_batch_size >= 1, "training.eval_batch_size", tr.eval_batch_size);
   tr.optimizer = t["optimizer"];
   check_one_of("training.optimizer", tr.optimizer);
@@ -192,7 +202,7 @@ void parse_training(const io::Json& t, TrainConfig& c) {
 void parse_output(const io::Json& o, TrainConfig& c) {
   c.output.dir = o["dir"];
   ENGINE_CONFIG_CHECK(!c.output.dir.empty(), "config key 'output.dir' must not be empty");
-  c.output.log_every = o["log_every"];
+  c.output.log_every = int_key(o["log_every"], "output.log_every");
   RANGE(c.output.log_every >= 1, "output.log_every", c.output.log_every);
   c.output.progress = o["progress"];
   check_one_of("output.progress", c.output.progress);
@@ -241,7 +251,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   std::vector<std::string> env = io::apply_env_overrides(j, defaults, envp, &warnings);
   for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
   if (applied_env) *applied_env = env;
-  for (const auto& s : sets) io::apply_override(j, defaults, s, "--set " + s);
+  for (const auto& s : sets) io::apply_override(j, defaults, s, "--set " + io::clip(s));
   return parse_train_config(j);
 }
 

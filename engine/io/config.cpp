@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -11,6 +13,9 @@
 namespace engine::io {
 namespace {
 
+// Key paths of --set and environment overrides are bounded by the JSON reader's depth.
+constexpr int kMaxKeyPathParts = JsonLimits{}.max_depth;
+
 const char* type_word(const Json& j) {
   if (j.is_boolean()) return "a boolean";
   if (j.is_number_integer() || j.is_number_unsigned()) return "an integer";
@@ -19,6 +24,45 @@ const char* type_word(const Json& j) {
   if (j.is_array()) return "an array";
   if (j.is_object()) return "an object";
   return "null";
+}
+
+// A value quoted in a message: cut to a readable length, and never throwing (a string
+// that is not UTF-8 is printed with replacement characters).
+std::string brief(const Json& j) { return clip(j.dump(-1, ' ', false, Json::error_handler_t::replace)); }
+
+// The offset of the first byte that is not part of a well-formed UTF-8 sequence
+// (overlong forms, surrogates and code points past U+10FFFF included), or npos.
+size_t invalid_utf8_at(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xbf;  // the range of the second byte
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      if (c == 0xe0) lo = 0xa0;  // overlong
+      if (c == 0xed) hi = 0x9f;  // surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      if (c == 0xf0) lo = 0x90;  // overlong
+      if (c == 0xf4) hi = 0x8f;  // past U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + len > s.size()) return i;
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char b = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xbf)) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
 }
 
 bool same_kind(const Json& def, const Json& v) {
@@ -60,7 +104,7 @@ void merge_into(Json& out, const Json& defaults, const Json& user, const std::st
     const Json& def = defaults.at(it.key());
     ENGINE_CONFIG_CHECK(same_kind(def, it.value()), source << ": key '" << key_path << "' must be " << type_word(def)
                                                            << ", got " << type_word(it.value()) << " ("
-                                                           << it.value().dump() << ")");
+                                                           << brief(it.value()) << ")");
     if (def.is_object()) {
       merge_into(out[it.key()], def, it.value(), key_path, source);
     } else {
@@ -71,10 +115,19 @@ void merge_into(Json& out, const Json& defaults, const Json& user, const std::st
 
 }  // namespace
 
+std::string clip(const std::string& text, size_t max_chars) {
+  if (text.size() <= max_chars) return text;
+  return text.substr(0, max_chars) + "... (" + std::to_string(text.size()) + " bytes)";
+}
+
 std::string did_you_mean(const std::string& key, const std::vector<std::string>& candidates) {
   std::string best;
   size_t best_d = std::max<size_t>(3, key.size() / 3) + 1;
   for (const auto& c : candidates) {
+    // The distance is at least the difference in length: a long key (a megabyte pasted
+    // as a key or a value) is compared with nothing, instead of in time key x candidates.
+    size_t gap = key.size() > c.size() ? key.size() - c.size() : c.size() - key.size();
+    if (gap >= best_d) continue;
     size_t d = edit_distance(key, c);
     if (d < best_d) {
       best_d = d;
@@ -90,9 +143,19 @@ Json read_json_file(const std::string& path) {
                       "config file '" << path << "' is a directory: expected a JSON file");
   std::ifstream f(path);
   ENGINE_CONFIG_CHECK(f.good(), "config file '" << path << "' cannot be opened: check the path");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  JsonParse r = parse_json(ss.str());
+  // Read no more than the JSON reader takes: a path to something endless (/dev/zero, a
+  // pipe that never closes) or huge (a dataset given as the config) stops here.
+  const JsonLimits limits;
+  std::string text;
+  char buf[1 << 16];
+  while (f.read(buf, sizeof(buf)) || f.gcount() > 0) {
+    text.append(buf, size_t(f.gcount()));
+    ENGINE_CONFIG_CHECK(text.size() <= limits.max_bytes, "config file '" << path << "' is longer than "
+                                                                         << limits.max_bytes
+                                                                         << " bytes: not a configuration file");
+  }
+  ENGINE_CONFIG_CHECK(!f.bad(), "config file '" << path << "' cannot be read: " << std::strerror(errno));
+  JsonParse r = parse_json(text, limits);
   ENGINE_CONFIG_CHECK(r.ok, "config file '" << path << "' is " << (r.syntax_error ? "" : "refused: ") << r.error);
   return r.value;
 }
@@ -112,12 +175,32 @@ void apply_override(Json& config, const Json& defaults, const std::string& assig
   // A value that is not JSON is taken as a string; one over the reader's limits is refused.
   JsonParse r = parse_json(text);
   ENGINE_CONFIG_CHECK(r.ok || r.syntax_error, source << ": the value of '" << path << "' is refused: " << r.error);
+  // Text taken as a string must be UTF-8 like any JSON string: the configuration is
+  // written back as JSON (the run directory's config.json).
+  size_t bad = r.ok ? std::string::npos : invalid_utf8_at(text);
+  ENGINE_CONFIG_CHECK(bad == std::string::npos,
+                      source << ": the value of '" << clip(path) << "' is not JSON, and as text it is not valid UTF-8 "
+                             << "(byte 0x" << std::hex << int(static_cast<unsigned char>(text[bad])) << std::dec
+                             << " at offset " << bad << "): expected JSON or UTF-8 text");
   Json value = r.ok ? r.value : Json(text);
+  // The path is split before anything is built from it: a path of thousands of parts
+  // would nest the document as deep (quadratic to build, recursive to copy and print).
+  std::vector<std::string> parts(1);
+  for (char ch : path) {
+    if (ch == '.')
+      parts.emplace_back();
+    else
+      parts.back() += ch;
+    ENGINE_CONFIG_CHECK(int(parts.size()) <= kMaxKeyPathParts,
+                        source << ": the key path '" << clip(path) << "' has more than " << kMaxKeyPathParts
+                               << " parts; a configuration nests far less deep (e.g. training.loss_scale.init)");
+  }
+  for (const auto& p : parts)
+    ENGINE_CONFIG_CHECK(!p.empty(), source << ": the key path '" << clip(path)
+                                           << "' has an empty part; expected names joined by single dots, "
+                                           << "e.g. training.lr");
   // Build {"a": {"b": {"c": value}}} and merge it, so that checks are shared.
   Json nested = value;
-  std::vector<std::string> parts;
-  std::stringstream ss(path);
-  for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
   for (auto it = parts.rbegin(); it != parts.rend(); ++it) nested = Json{{*it, nested}};
   Json merged = config;
   merge_into(merged, defaults, nested, "", source);
@@ -134,7 +217,9 @@ const std::vector<std::string>& engine_switches() {
       "ENGINE_CUDASIM_LAUNCH_LOG", "ENGINE_CUDASIM_DEVICES", "ENGINE_CUDASIM_MEMORY_GIB",
       // the scripts
       "ENGINE_CUDA", "ENGINE_CUDA_ARCHS", "ENGINE_JOBS", "ENGINE_ROOT", "ENGINE_SKIP_ORDERS", "ENGINE_SKIP_NVCC",
-      "ENGINE_SKIP_SANITIZE"};
+      "ENGINE_SKIP_SANITIZE",
+      // the fuzz tests (tests/fuzz)
+      "ENGINE_FUZZ_SEED", "ENGINE_FUZZ_CASES", "ENGINE_FUZZ_SECONDS", "ENGINE_FUZZ_CASE"};
   return names;
 }
 
@@ -166,20 +251,20 @@ std::vector<std::string> apply_env_overrides(Json& config, const Json& defaults,
       if (name.size() <= upper.size() + 1 || name.compare(0, upper.size(), upper) != 0 || name[upper.size()] != '_')
         continue;
       matched = true;
-      ENGINE_CONFIG_CHECK(is_config, "environment variable " << var << " is not an engine switch; config overrides are "
-                                                             << kConfig << "<SECTION>_<key>: did you mean " << kConfig
-                                                             << name << "?");
+      ENGINE_CONFIG_CHECK(is_config, "environment variable "
+                                         << clip(var) << " is not an engine switch; config overrides are " << kConfig
+                                         << "<SECTION>_<key>: did you mean " << kConfig << clip(name) << "?");
       apply_override(config, defaults, section + "." + name.substr(upper.size() + 1) + "=" + value,
-                     "environment variable " + var);
+                     "environment variable " + clip(var));
       applied.push_back(var);
     }
     if (matched) continue;
-    ENGINE_CONFIG_CHECK(!is_config, "environment variable " << var << ": no config section matches '" << name
-                                                            << "' (config overrides are " << kConfig
+    ENGINE_CONFIG_CHECK(!is_config, "environment variable " << clip(var) << ": no config section matches '"
+                                                            << clip(name) << "' (config overrides are " << kConfig
                                                             << "<SECTION>_<key>, e.g. ENGINE_CONFIG_TRAINING_lr)");
     if (warnings) {
       std::string guess = did_you_mean(var, switches);
-      warnings->push_back("environment variable " + var + " is not an engine switch and is ignored" +
+      warnings->push_back("environment variable " + clip(var) + " is not an engine switch and is ignored" +
                           (guess.empty() ? std::string() : "; did you mean " + guess + "?"));
     }
   }

@@ -44,6 +44,8 @@ const std::vector<std::string>& engine_switches();
 // variable adds a warning, with the switch it resembles, to *warnings.
 std::vector<std::string> apply_env_overrides(Json& config, const Json& defaults, char** envp,
                                              std::vector<std::string>* warnings = nullptr);
+// User text quoted in a message, cut after max_chars with a note of its full length.
+std::string clip(const std::string& text, size_t max_chars = 200);
 // The closest candidate by edit distance, or "" when none is close.
 std::string did_you_mean(const std::string& key, const std::vector<std::string>& candidates);
 

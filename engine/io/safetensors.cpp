@@ -22,6 +22,9 @@ namespace {
 // The Python implementation refuses headers above 100 MB; so do we, which also
 // keeps a corrupt length from turning into a huge allocation.
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
+// The largest product of the sizes of an empty tensor's shape (its strides, times any
+// dtype's size, stay within int64).
+constexpr uint64_t kMaxEmptyExtent = uint64_t(1) << 60;
 
 struct Fd {
   int fd = -1;
@@ -96,22 +99,29 @@ SafetensorsHeader parse_header(int fd, const std::string& path) {
     }
     const nlohmann::json& shape = v["shape"];
     ENGINE_CHECK(shape.is_array(), where << ": shape is not an array");
-    // Bound the element count by the data section so that the product cannot overflow.
-    uint64_t numel = 1;
-    bool empty = false;
     for (const auto& d : shape) {
       ENGINE_CHECK(d.is_number_integer() && d.get<int64_t>() >= 0 && d.get<int64_t>() <= (int64_t(1) << 40),
                    where << ": bad shape " << shape.dump());
-      uint64_t n = d.get<uint64_t>();
-      e.shape.push_back(int64_t(n));
-      if (n == 0) empty = true;
-      if (!empty && n > 0) {
-        ENGINE_CHECK(numel <= data_size / n, where << ": shape " << shape.dump() << " needs more bytes than the "
-                                                   << data_size << "-byte data section holds");
-        numel *= n;
-      }
+      e.shape.push_back(d.get<int64_t>());
     }
-    if (empty) numel = 0;
+    // The product of the non-zero sizes: bounded by the data section when the tensor has
+    // elements, so that the byte count cannot overflow, and by 2^60 when it has none
+    // (any size 0), because its strides are such products all the same.
+    const bool empty = std::find(e.shape.begin(), e.shape.end(), 0) != e.shape.end();
+    uint64_t extent = 1;
+    for (int64_t size : e.shape) {
+      const uint64_t n = uint64_t(size);
+      if (n == 0) continue;
+      if (empty)
+        ENGINE_CHECK(extent <= kMaxEmptyExtent / n, where << ": shape " << shape.dump()
+                                                          << " has no elements, but the product of its non-zero sizes "
+                                                          << "passes 2^60: no tensor can be laid out with it");
+      else
+        ENGINE_CHECK(extent <= data_size / n, where << ": shape " << shape.dump() << " needs more bytes than the "
+                                                    << data_size << "-byte data section holds");
+      extent *= n;
+    }
+    const uint64_t numel = empty ? 0 : extent;
     const nlohmann::json& off = v["data_offsets"];
     ENGINE_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
                  where << ": data_offsets must be [begin, end], got " << off.dump());

@@ -167,6 +167,13 @@ TEST_CASE("numbers past what a run can use are refused, not wrapped", "[config]"
              Catch::Contains("config key 'training.epochs'"));
   CHECK_THAT(config_error(R"({"training": {"batch_size": 9000000000}})"),
              Catch::Contains("config key 'training.batch_size'"));
+  // Past INT64_MAX the value wrapped negative and the message quoted that number.
+  CHECK_THAT(config_error(R"({"data": {"train_limit": 18446744073709551615}})"),
+             Catch::Contains("config key 'data.train_limit' = 18446744073709551615 is out of range"));
+  CHECK_THAT(config_error("{}", {"training.max_steps=9223372036854775808"}),
+             Catch::Contains("'training.max_steps' = 9223372036854775808 is out of range"));
+  CHECK(app::load_train_config(write_config("ok", R"({"training": {"max_steps": 9223372036854775807}})"), {}, nullptr)
+            .training.max_steps == INT64_MAX);
 }
 
 TEST_CASE("hostile JSON: nesting past the bound, numbers past double, a directory", "[config]") {
@@ -183,6 +190,78 @@ TEST_CASE("hostile JSON: nesting past the bound, numbers past double, a director
   } catch (const io::ConfigError& e) {
     CHECK_THAT(e.message(), Catch::Contains("is a directory"));
   }
+}
+
+TEST_CASE("override key paths of thousands of parts or with empty parts are refused, quickly", "[config]") {
+  // A path of 100000 parts once nested the override as deep: quadratic to build, then a
+  // stack overflow when copied or printed.
+  std::string deep = "training";
+  for (int i = 0; i < 100000; ++i) deep += ".a";
+  std::string m = config_error("{}", {deep + "=1"});
+  CHECK_THAT(m, Catch::Contains("has more than 64 parts"));
+  CHECK(m.size() < 600);
+  CHECK_THAT(config_error("{}", {"training..lr=0.1"}), Catch::Contains("'training..lr' has an empty part"));
+  CHECK_THAT(config_error("{}", {"training.=0.1"}), Catch::Contains("empty part"));
+  CHECK_THAT(config_error("{}", {".seed=1"}), Catch::Contains("empty part"));
+  // Through the environment too.
+  std::string path = write_config("ok", "{}");
+  std::string var = "ENGINE_CONFIG_TRAINING_" + deep.substr(9) + "=1";
+  char* envp[] = {var.data(), nullptr};
+  CHECK_THROWS_WITH(app::load_train_config(path, {}, envp), Catch::Contains("has more than 64 parts"));
+  // The longest real path still works.
+  CHECK(app::load_train_config(path, {"training.loss_scale.init=1024"}, nullptr).training.loss_scale_init == 1024);
+}
+
+TEST_CASE("override values that are neither JSON nor UTF-8 text are refused with a ConfigError", "[config]") {
+  // Such a value was taken as a string; printing it in a message, or writing the
+  // configuration back as JSON, then threw nlohmann's type_error 316.
+  CHECK_THAT(config_error("{}", {"data.augment.crop_padding=\"\x80\x80"}),
+             Catch::Contains("'data.augment.crop_padding' is not JSON, and as text it is not valid UTF-8") &&
+                 Catch::Contains("byte 0x80 at offset 1"));
+  CHECK_THAT(config_error("{}", {"data.path=caf\xc3"}), Catch::Contains("not valid UTF-8"));
+  CHECK_THAT(config_error("{}", {"data.path=\xed\xa0\x80"}), Catch::Contains("not valid UTF-8"));  // a surrogate
+  CHECK_THAT(config_error("{}", {"data.path=\xc0\x80"}), Catch::Contains("not valid UTF-8"));      // overlong
+  std::string path = write_config("ok", "{}");
+  std::string var = "ENGINE_CONFIG_DATA_path=/data/\xff";
+  char* envp[] = {var.data(), nullptr};
+  CHECK_THROWS_WITH(app::load_train_config(path, {}, envp),
+                    Catch::Contains("environment variable ENGINE_CONFIG_DATA_path") && Catch::Contains("UTF-8"));
+  // UTF-8 text is still a string value, and the configuration is written back as JSON.
+  app::TrainConfig c = app::load_train_config(path, {"data.path=/données/\xe2\x82\xac"}, nullptr);
+  CHECK(c.data.path == "/données/\xe2\x82\xac");
+  CHECK_NOTHROW(c.json.dump());
+}
+
+TEST_CASE("a config path to something endless or huge is refused after the reader's limit", "[config]") {
+  // /dev/zero was read until memory ran out (std::bad_alloc) before the size check.
+  CHECK_THROWS_WITH(app::load_train_config("/dev/zero", {}, nullptr),
+                    Catch::Contains("config file '/dev/zero' is longer than 67108864 bytes"));
+  std::string big = write_config("big", "{\"name\": \"" + std::string((size_t(64) << 20) + 1, 'x') + "\"}");
+  CHECK_THROWS_WITH(app::load_train_config(big, {}, nullptr), Catch::Contains("is longer than"));
+  std::remove(big.c_str());
+}
+
+TEST_CASE("a key given twice in one object is refused, not silently the last", "[config]") {
+  CHECK_THAT(config_error(R"({"training": {"lr": 0.1, "epochs": 2, "lr": 0.5}})"),
+             Catch::Contains("is refused: ambiguous: the key \"lr\" appears twice in one object"));
+  CHECK_THAT(config_error("{}", {R"(training.loss_scale={"init": 2, "init": 4})"}),
+             Catch::Contains("the value of 'training.loss_scale' is refused: ambiguous"));
+  // The same name in two sections is two keys.
+  std::string path = write_config("ok", R"({"data": {"train_limit": 10}, "training": {"max_steps": 10}})");
+  CHECK(app::load_train_config(path, {}, nullptr).training.max_steps == 10);
+}
+
+TEST_CASE("a megabytes-long unknown key or enum value is refused without a slow suggestion search", "[config]") {
+  // The "did you mean" search compared it with every candidate, in time proportional to
+  // its length times theirs: seconds for a pasted 16 MB key. Candidates whose length
+  // alone puts them too far away are now skipped (no timing here: the suggestion for a
+  // key that long is empty, and near keys still get theirs).
+  std::string key(size_t(16) << 20, 'h');
+  std::string m = config_error(R"({"training": {")" + key + R"(": 1}})");
+  CHECK_THAT(m, Catch::Contains("unknown key 'training.hhh"));
+  CHECK(io::did_you_mean(key, {"lr", "epochs"}).empty());
+  CHECK(io::did_you_mean("epoch", {"lr", "epochs"}) == "epochs");
+  CHECK(io::did_you_mean("lrr", {"lr", "epochs"}) == "lr");
 }
 
 TEST_CASE("the moe section: off by default, the configs' values, range checks", "[config]") {

@@ -147,6 +147,40 @@ TEST_CASE("safetensors: corrupt files are errors naming the file and the tensor"
   CHECK_THROWS_WITH(load_safetensors(dir.file("missing")), Contains(dir.file("missing")));
 }
 
+TEST_CASE("safetensors: a tensor named twice in the header is refused, not shadowed", "[io]") {
+  // The JSON reader kept the last entry of a name silently: the first one's bytes were
+  // never checked, and another reader might take that one.
+  TempDir dir;
+  const std::string p = dir.file("dup.safetensors");
+  write_bytes(p, st_file(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                         R"("w":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}})",
+                         "12345678"));
+  CHECK_THROWS_WITH(load_safetensors(p), Contains(p) && Contains("the key \"w\" appears twice"));
+  write_bytes(p, st_file(R"({"__metadata__":{"a":"1","a":"2"}})", ""));
+  CHECK_THROWS_WITH(read_safetensors_header(p), Contains("the key \"a\" appears twice"));
+  // The same key in different objects is fine.
+  write_bytes(p, st_file(R"({"__metadata__":{"w":"x"},"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", "z"));
+  CHECK(load_safetensors(p).metadata.at("w") == "x");
+}
+
+TEST_CASE("safetensors: empty tensors load whatever their other sizes, within what strides can hold", "[io]") {
+  TempDir dir;
+  const std::string p = dir.file("empty.safetensors");
+  // A zero after a non-zero size was bounded by the (empty) data section: [4, 0] alone
+  // in a file was refused as needing more bytes than the file holds.
+  save_safetensors(p, {{"w", Tensor::empty({4, 0}, DType::f32)}});
+  CHECK(load_safetensors(p).at("w").shape() == Shape{4, 0});
+  write_bytes(p, st_file(R"({"w":{"dtype":"F64","shape":[1048576,1048576,0],"data_offsets":[0,0]}})", ""));
+  CHECK(load_safetensors(p).at("w").shape() == Shape{1048576, 1048576, 0});
+  // Sizes whose product passes int64 overflowed the strides of the empty tensor (a
+  // signed overflow that UBSan reports) instead of being refused.
+  write_bytes(
+      p, st_file(R"({"w":{"dtype":"F32","shape":[0,4294967296,4294967296,4294967296],"data_offsets":[0,0]}})", ""));
+  CHECK_THROWS_WITH(load_safetensors(p), Contains(p) && Contains("tensor 'w'") && Contains("passes 2^60"));
+  write_bytes(p, st_file(R"({"w":{"dtype":"U8","shape":[1099511627776,1099511627776,0],"data_offsets":[0,0]}})", ""));
+  CHECK_THROWS_WITH(read_safetensors_header(p), Contains("passes 2^60"));
+}
+
 TEST_CASE("safetensors: invalid tensor lists are refused before anything is written", "[io]") {
   TempDir dir;
   const std::string p = dir.file("m.safetensors");
