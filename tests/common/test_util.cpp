@@ -1,8 +1,14 @@
 #include "test_util.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <numeric>
@@ -12,6 +18,31 @@
 #include "engine/core/backend.h"
 
 namespace engine::testing {
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void write_text(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+  REQUIRE(f.good());
+}
+
+ShellRun run_shell(const std::string& command) {
+  static std::atomic<int> counter{0};
+  std::string log = std::filesystem::temp_directory_path().string() + "/engine_shell_" + std::to_string(::getpid()) +
+                    "_" + std::to_string(counter++) + ".log";
+  int rc = std::system((command + " >" + log + " 2>&1").c_str());
+  ShellRun r;
+  r.rc = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  r.output = read_text(log);
+  std::remove(log.c_str());
+  return r;
+}
 
 double normalized_error(const Tensor& a, const Tensor& b) {
   REQUIRE(a.shape() == b.shape());

@@ -25,6 +25,18 @@ double normalized_error(const Tensor& a, const Tensor& b);
 std::set<OpKind>& grad_tested_ops();
 bool register_grad_test(OpKind op);
 
+// A whole file's bytes ("" when it cannot be read), and writing them back.
+std::string read_text(const std::string& path);
+void write_text(const std::string& path, const std::string& bytes);
+
+// Runs a shell command with its stdout and stderr captured (through a temporary file
+// in the temporary folder).
+struct ShellRun {
+  int rc = -1;  // the exit code; -1 when it did not exit normally
+  std::string output;
+};
+ShellRun run_shell(const std::string& command);
+
 // Rows of a CSV file (no quoting), the header included.
 std::vector<std::vector<std::string>> read_csv(const std::string& path);
 

@@ -16,19 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int rc = -1;
-  std::string output;
-};
-
-Run shell(const std::string& cmd, const std::string& log) {
-  int rc = std::system((cmd + " >" + log + " 2>&1").c_str());
-  std::ifstream f(log);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, ss.str()};
-}
-
 // "test records 0..999 (1000 images): accuracy 0.xxxx, NLL x.xxxx" from a program's output.
 std::string records_line(const std::string& output) {
   std::smatch m;
@@ -49,36 +36,35 @@ TEST_CASE("a dense checkpoint alone evaluates in eval_app and in PyTorch to the 
     "training": {"epochs": 1, "batch_size": 64, "lr": 0.05},
     "output": {"dir": ")" << dir << R"(/runs", "log_every": 1000, "progress": "lines"}})";
   std::string bin = ENGINE_BINARY_DIR;
-  Run train = shell(bin + "/train_app " + dir + "/c.json", dir + "/train.log");
+  testing::ShellRun train = testing::run_shell(bin + "/train_app " + dir + "/c.json");
   INFO(train.output);
   REQUIRE(train.rc == 0);
   std::string run;
   for (const auto& e : fs::directory_iterator(dir + "/runs/fashion_mnist")) run = e.path().string();
   // The run is listed as finished.
-  Run list = shell(bin + "/report_app --list " + dir + "/runs", dir + "/list.log");
+  testing::ShellRun list = testing::run_shell(bin + "/report_app --list " + dir + "/runs");
   INFO(list.output);
   CHECK(list.rc == 0);
   CHECK(list.output.find("finished") != std::string::npos);
   std::string ckpt = dir + "/alone/model.safetensors";
   fs::copy_file(run + "/checkpoints/best.safetensors", ckpt);
 
-  Run ours = shell(bin + "/eval_app " + ckpt + " --records 0:1000 --no-plots", dir + "/eval.log");
+  testing::ShellRun ours = testing::run_shell(bin + "/eval_app " + ckpt + " --records 0:1000 --no-plots");
   INFO(ours.output);
   REQUIRE(ours.rc == 0);
   CHECK(ours.output.find("configuration from the checkpoint's metadata") != std::string::npos);
   std::string line = records_line(ours.output);
   // The same as through the run directory and its config.json.
-  Run via_run = shell(bin + "/eval_app " + run + " --records 0:1000 --no-plots", dir + "/eval_run.log");
+  testing::ShellRun via_run = testing::run_shell(bin + "/eval_app " + run + " --records 0:1000 --no-plots");
   REQUIRE(via_run.rc == 0);
   CHECK(records_line(via_run.output) == line);
 
-  if (shell("/usr/bin/python3 -c 'import torch, numpy'", dir + "/probe.log").rc != 0) {
+  if (testing::run_shell("/usr/bin/python3 -c 'import torch, numpy'").rc != 0) {
     WARN("PyTorch is not installed (Debian python3-torch): the PyTorch half of this test did not run");
     return;
   }
-  Run torch = shell("/usr/bin/python3 " + std::string(ENGINE_SOURCE_DIR) + "/scripts/torch_eval_checkpoint.py " + ckpt +
-                        " --records 0:1000",
-                    dir + "/torch.log");
+  testing::ShellRun torch = testing::run_shell("/usr/bin/python3 " + std::string(ENGINE_SOURCE_DIR) +
+                                               "/scripts/torch_eval_checkpoint.py " + ckpt + " --records 0:1000");
   INFO(torch.output);
   REQUIRE(torch.rc == 0);
   CHECK(records_line(torch.output) == line);

@@ -25,20 +25,13 @@ struct Run {
   std::string output;
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // train_app on one thread (the results are then bit-reproducible), ending at crash point
 // `crash_at` (0: never).
 Run train_app(const std::string& args, long crash_at, const std::string& log) {
   std::string cmd = "ENGINE_CRASH_AT_STEP=" + std::to_string(crash_at) + " OMP_NUM_THREADS=1 " +
                     std::string(ENGINE_BINARY_DIR) + "/train_app " + args + " >" + log + " 2>&1";
   int rc = std::system(cmd.c_str());
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(log)};
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, testing::read_text(log)};
 }
 
 // The one run folder under <out>/fashion_mnist, or "" when there is none.
@@ -99,8 +92,9 @@ void check_like_reference(const std::string& run, const std::string& ref, bool m
   std::sort(ref_names.begin(), ref_names.end());
   CHECK(names == ref_names);  // one epoch folder, no temporary file, every event and MoE file
   if (moe) {
-    CHECK(slurp(run + "/moe_layers.csv") == slurp(ref + "/moe_layers.csv"));
-    CHECK(slurp(run + "/moe_expert_class_epoch3.csv") == slurp(ref + "/moe_expert_class_epoch3.csv"));
+    CHECK(testing::read_text(run + "/moe_layers.csv") == testing::read_text(ref + "/moe_layers.csv"));
+    CHECK(testing::read_text(run + "/moe_expert_class_epoch3.csv") ==
+          testing::read_text(ref + "/moe_expert_class_epoch3.csv"));
   }
 }
 

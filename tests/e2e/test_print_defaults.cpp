@@ -16,13 +16,6 @@ using namespace engine;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 struct Run {
   int rc = -1;
   std::string out, err;
@@ -36,8 +29,8 @@ Run run(const std::string& command) {
   int rc = std::system((command + " >" + base + ".out 2>" + base + ".err").c_str());
   Run r;
   r.rc = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  r.out = slurp(base + ".out");
-  r.err = slurp(base + ".err");
+  r.out = testing::read_text(base + ".out");
+  r.err = testing::read_text(base + ".err");
   std::remove((base + ".out").c_str());
   std::remove((base + ".err").c_str());
   return r;
@@ -97,7 +90,7 @@ TEST_CASE("train_app --print-defaults prints the default config, --describe and 
 
 TEST_CASE("README.md's configuration table is what train_app --print-defaults --markdown prints", "[e2e]") {
   const std::string readme_path = std::string(ENGINE_SOURCE_DIR) + "/README.md";
-  const std::string readme = slurp(readme_path);
+  const std::string readme = testing::read_text(readme_path);
   Run r = run(kTrainApp + " --print-defaults --markdown");
   REQUIRE(r.rc == 0);
   INFO("README.md's table between " << kBegin << "and " << kEnd
@@ -114,7 +107,7 @@ TEST_CASE("README.md's configuration table is what train_app --print-defaults --
   Run s = run(std::string(ENGINE_SOURCE_DIR) + "/scripts/update_config_table.sh " + ENGINE_BINARY_DIR + " " + copy);
   INFO(s.err);
   CHECK(s.rc == 0);
-  std::string updated = slurp(copy);
+  std::string updated = testing::read_text(copy);
   std::remove(copy.c_str());
   CHECK(marked_table(updated) == r.out);
   CHECK(updated.substr(0, updated.find(kBegin)) == readme.substr(0, readme.find(kBegin)));

@@ -19,13 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 int run_tool(const std::string& tool, const std::string& args, const std::string& log) {
   std::string cmd = std::string(ENGINE_BINARY_DIR) + "/" + tool + " " + args + " >" + log + " 2>&1";
   int rc = std::system(cmd.c_str());
@@ -34,7 +27,7 @@ int run_tool(const std::string& tool, const std::string& args, const std::string
 
 // A PNG signature and IHDR with a plausible size (the pixels are decoded in tests/metrics).
 bool looks_like_png(const std::string& path) {
-  std::string s = slurp(path);
+  std::string s = testing::read_text(path);
   if (s.size() < 33 || s.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0 || s.compare(12, 4, "IHDR") != 0) return false;
   auto be32 = [&](size_t i) {
     return uint32_t(uint8_t(s[i])) << 24 | uint32_t(uint8_t(s[i + 1])) << 16 | uint32_t(uint8_t(s[i + 2])) << 8 |
@@ -75,15 +68,16 @@ TEST_CASE("eval_app writes plots and eval.json and report_app a RESULTS.md with 
   CHECK(cap["moe_eval"]["eval_batch_size"] == 7);
   CHECK(cap["moe_eval"]["slots"] == 256 * 16);  // 4x4 tokens per image after layer4, top-1
   CHECK(cap["moe_eval"]["dropped_slots"].get<int64_t>() > 0);
-  CHECK(slurp(dir + "/eval_moe_capacity.txt").find("moe evaluation: capacity factor 0.50, eval batch 7") !=
+  CHECK(testing::read_text(dir + "/eval_moe_capacity.txt").find("moe evaluation: capacity factor 0.50, eval batch 7") !=
         std::string::npos);
   CHECK(run_tool("eval_app", moe.run_dir + " --no-plots --set moe.eval_capacity_factor=0", dir + "/eval_bad.txt") == 2);
-  CHECK(slurp(dir + "/eval_bad.txt").find("'moe.eval_capacity_factor' = 0 is out of range") != std::string::npos);
+  CHECK(testing::read_text(dir + "/eval_bad.txt").find("'moe.eval_capacity_factor' = 0 is out of range") !=
+        std::string::npos);
   REQUIRE(run_tool("eval_app", moe.run_dir + " --records 0:100", dir + "/eval_moe.txt") == 0);
   CHECK(run_tool("eval_app", moe.run_dir + " --records 100:50", dir + "/eval_bad.txt") == 2);
   CHECK(run_tool("eval_app", moe.run_dir + " --records 0:100000 --no-plots", dir + "/eval_bad.txt") == 2);
   REQUIRE(run_tool("eval_app", dense.run_dir + " --corruptions --corruption-images 32", dir + "/eval_dense.txt") == 0);
-  std::string log = slurp(dir + "/eval_dense.txt");
+  std::string log = testing::read_text(dir + "/eval_dense.txt");
   INFO(log);
   CHECK(log.find("temperature scaling, fitted on the validation split") != std::string::npos);
   CHECK(log.find("mean over corruptions and severities") != std::string::npos);
@@ -120,7 +114,7 @@ TEST_CASE("eval_app writes plots and eval.json and report_app a RESULTS.md with 
 
   std::string results = dir + "/RESULTS.md";
   REQUIRE(run_tool("report_app", moe.run_dir + " " + dense.run_dir + " --out " + results, dir + "/report.txt") == 0);
-  std::string md = slurp(results);
+  std::string md = testing::read_text(results);
   INFO(md);
   size_t dense_row = md.find("| Dense | tiny_dense"), moe_row = md.find("| MoE | tiny_moe");
   REQUIRE(dense_row != std::string::npos);

@@ -12,16 +12,7 @@
 
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("RESULTS.md is what report_app writes from the committed run summaries", "[e2e]") {
   std::string src = ENGINE_SOURCE_DIR, copy = std::string(ENGINE_BINARY_DIR) + "/e2e_scratch/results_md";
@@ -31,10 +22,11 @@ TEST_CASE("RESULTS.md is what report_app writes from the committed run summaries
   std::string cmd = "ENGINE_ROOT=" + copy + " REPORT_APP=" + std::string(ENGINE_BINARY_DIR) + "/report_app sh " + copy +
                     "/results/regenerate.sh >" + copy + "/log.txt 2>&1";
   int rc = std::system(cmd.c_str());
-  INFO(slurp(copy + "/log.txt"));
+  INFO(testing::read_text(copy + "/log.txt"));
   REQUIRE(WIFEXITED(rc));
   REQUIRE(WEXITSTATUS(rc) == 0);
-  std::string committed = slurp(src + "/RESULTS.md"), regenerated = slurp(copy + "/RESULTS.md");
+  std::string committed = testing::read_text(src + "/RESULTS.md"),
+              regenerated = testing::read_text(copy + "/RESULTS.md");
   INFO("RESULTS.md differs from report_app's output for results/: run `sh results/regenerate.sh` and commit it");
   CHECK(regenerated == committed);
   CHECK(committed.find("| MoE |") != std::string::npos);

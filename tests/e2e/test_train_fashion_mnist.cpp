@@ -36,13 +36,6 @@ int run_app(const std::string& args, const std::string& log) {
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of steps", "[e2e]") {
@@ -75,7 +68,7 @@ TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of st
   // prediction row per test image.
   std::string cmd = std::string(ENGINE_BINARY_DIR) + "/eval_app " + r.run_dir + " > " + dir + "/eval.txt 2>&1";
   REQUIRE(std::system(cmd.c_str()) == 0);
-  std::string eval = slurp(dir + "/eval.txt");
+  std::string eval = testing::read_text(dir + "/eval.txt");
   std::ostringstream acc;
   acc << std::fixed << std::setprecision(4) << "accuracy " << r.test_accuracy;
   INFO(eval);
@@ -124,7 +117,7 @@ TEST_CASE("a corrupt dataset file stops train_app with a message naming it and w
   std::ofstream(dir + "/c.json") << R"({"device": "cpu", "data": {"path": ")" << dir << R"("}, "output": {"dir": ")"
                                  << dir << R"(/runs"}})";
   int rc = run_app(dir + "/c.json", dir + "/log.txt");
-  std::string log = slurp(dir + "/log.txt");
+  std::string log = testing::read_text(dir + "/log.txt");
   INFO(log);
   CHECK(rc == 1);
   CHECK(log.find("t10k-labels-idx1-ubyte.gz") != std::string::npos);
@@ -145,7 +138,7 @@ TEST_CASE("bad configs exit with code 2 before writing anything", "[e2e]") {
     std::string path = dir + "/bad" + std::to_string(i++) + ".json";
     std::ofstream(path) << text;
     int rc = run_app(path + " --set output.dir=\\\"" + dir + "/runs\\\"", dir + "/log.txt");
-    std::string log = slurp(dir + "/log.txt");
+    std::string log = testing::read_text(dir + "/log.txt");
     INFO(text << " -> " << log);
     CHECK(rc == 2);
     CHECK(log.find("configuration error") != std::string::npos);

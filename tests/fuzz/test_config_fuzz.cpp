@@ -21,24 +21,12 @@ namespace {
 constexpr size_t kCases = 10000;
 constexpr double kSeconds = 30;
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), std::streamsize(bytes.size()));
-}
-
 // Every config of configs/ and a few small ones that set the less common keys.
 const std::vector<std::string>& config_corpus() {
   static const std::vector<std::string> corpus = [] {
     std::vector<std::string> c;
     for (const auto& e : std::filesystem::directory_iterator(std::string(ENGINE_SOURCE_DIR) + "/configs"))
-      if (e.path().extension() == ".json") c.push_back(read_file(e.path().string()));
+      if (e.path().extension() == ".json") c.push_back(testing::read_text(e.path().string()));
     REQUIRE(c.size() >= 11);
     c.push_back("{}");
     c.push_back(R"({"name": "run-1", "seed": 7, "device": "cpu", "data": {"augment": {"crop_padding": 4,)"
@@ -81,7 +69,7 @@ void check_loaded(const app::TrainConfig& c, const std::string& scratch) {
     throw Violation{std::string("the effective config cannot be written as JSON: ") + e.what()};
   }
   const std::string path = scratch + "/effective.json";
-  write_file(path, text);
+  testing::write_text(path, text);
   app::TrainConfig again;
   try {
     again = app::load_train_config(path, {}, nullptr);
@@ -211,7 +199,7 @@ TEST_CASE("config fuzz: mutated config files through load_train_config", "[fuzz]
     } else {
       text = engine::fuzz::mutate(rng, text, corpus, 3);
     }
-    write_file(path, text);
+    testing::write_text(path, text);
     run.run_case(text, [&] { check_loaded(app::load_train_config(path, {}, nullptr), run.scratch_dir()); });
   }
   run.finish();
@@ -231,7 +219,7 @@ TEST_CASE("config fuzz: --set assignments of mutated paths and values", "[fuzz]"
     }
     std::string described = "config: " + base.substr(0, 200);
     for (const auto& s : sets) described += "\n--set " + s;
-    write_file(path, base);
+    testing::write_text(path, base);
     run.run_case(described, [&] { check_loaded(app::load_train_config(path, sets, nullptr), run.scratch_dir()); });
   }
   run.finish();
@@ -255,7 +243,7 @@ TEST_CASE("config fuzz: ENGINE_CONFIG_ environment overrides of mutated names an
     std::vector<char*> envp;
     for (auto& e : c_env) envp.push_back(e.data());
     envp.push_back(nullptr);
-    write_file(path, base);
+    testing::write_text(path, base);
     run.run_case(describe_env(base, c_env), [&] {
       std::vector<std::string> applied;
       app::TrainConfig c = app::load_train_config(path, {}, envp.data(), &applied);

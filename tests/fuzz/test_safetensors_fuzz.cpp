@@ -22,18 +22,6 @@ namespace {
 constexpr size_t kCases = 10000;
 constexpr double kSeconds = 30;
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), std::streamsize(bytes.size()));
-}
-
 uint64_t read_le64(const std::string& bytes) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(bytes[size_t(i)]);
@@ -72,7 +60,7 @@ const std::vector<std::string>& valid_files(const std::string& dir) {
     for (size_t i = 0; i < sets.size(); ++i) {
       std::string p = dir + "/valid" + std::to_string(i) + ".safetensors";
       io::save_safetensors(p, sets[i].first, sets[i].second);
-      out.push_back(read_file(p));
+      out.push_back(testing::read_text(p));
     }
     return out;
   }();
@@ -267,7 +255,7 @@ TEST_CASE("safetensors fuzz: byte mutations of valid files", "[fuzz]") {
     std::string bytes = engine::fuzz::mutate(rng, rng.pick(files), files, 4);
     if (bytes.size() >= 8 && rng.chance(15))
       bytes = le64(header_length(rng, read_le64(bytes), bytes.size())) + bytes.substr(8);
-    write_file(path, bytes);
+    testing::write_text(path, bytes);
     run.run_case(bytes, [&] { load_and_check(path, bytes); });
   }
   run.finish();
@@ -296,7 +284,7 @@ TEST_CASE("safetensors fuzz: structured header mutations (lengths, dtypes, shape
     uint64_t file_size = 8 + text.size() + data.size();
     std::string bytes = le64(header_length(rng, text.size(), file_size)) + text + data;
     if (rng.chance(10)) bytes = engine::fuzz::mutate(rng, bytes, files, 1);
-    write_file(path, bytes);
+    testing::write_text(path, bytes);
     run.run_case(bytes, [&] { load_and_check(path, bytes); });
   }
   run.finish();

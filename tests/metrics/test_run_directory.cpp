@@ -22,19 +22,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 app::TrainConfig config_in(const std::string& dir) {
   io::Json j = app::default_train_config();
   j["name"] = "unit";
   j["output"]["dir"] = dir;
   return app::parse_train_config(j);
 }
+
+// What a RunDirectory saves: a small model, its optimizer and a loss scaler (off).
+struct Trained {
+  nn::Linear model{3, 2};
+  optim::SGD opt{optim::make_param_entries(model.named_parameters(), 0.0, false), optim::SgdOptions{}};
+  optim::GradScaler scaler{optim::GradScalerOptions{}};
+};
 
 app::MetricsRow row(int64_t epoch, double test_acc) {
   return {epoch, 0.1, 1.5, 0.4, 1.2, test_acc, 1.2, 0.05, 100, 2.0 * double(epoch), NAN, NAN, {}, {3, 1024}};
@@ -80,7 +80,7 @@ TEST_CASE("RunDirectory writes the run's files and resumes from its last checkpo
     }
   }
   CHECK(out.str() == "hello\n");
-  CHECK(read(path + "/train.log") == "hello\n");
+  CHECK(testing::read_text(path + "/train.log") == "hello\n");
   io::SafetensorsData last = io::load_safetensors(path + "/checkpoints/last.safetensors");
   io::SafetensorsData best = io::load_safetensors(path + "/checkpoints/best.safetensors");
   io::SafetensorsData opt_state = io::load_safetensors(path + "/checkpoints/last_optim.safetensors");
@@ -89,7 +89,7 @@ TEST_CASE("RunDirectory writes the run's files and resumes from its last checkpo
   CHECK(opt_state.metadata["step"] == "20");
   CHECK(std::stod(last.metadata["best_test_acc"]) == Approx(0.5));
   CHECK(best.metadata["epoch"] == "1");
-  std::string csv = read(path + "/metrics.csv");
+  std::string csv = testing::read_text(path + "/metrics.csv");
   CHECK(csv.rfind("epoch,lr,train_loss,train_acc,test_loss,test_acc,test_nll,test_ece,img_per_s,wall_s,val_acc,"
                   "val_nll,skipped_steps,loss_scale\n1,0.1,1.5,0.4,1.2,0.5,1.2,0.05,100,2,,,3,1024\n",
                   0) == 0);
@@ -149,7 +149,7 @@ std::map<std::string, std::string> snapshot(const std::string& dir) {
     if (e.is_symlink())
       files[rel] = "-> " + fs::read_symlink(e.path()).string();
     else if (e.is_regular_file())
-      files[rel] = read(e.path().string());
+      files[rel] = testing::read_text(e.path().string());
     else
       files[rel] = "(folder)";
   }
@@ -162,9 +162,10 @@ TEST_CASE("a resume that does not fit the checkpoint changes nothing in the run 
   std::string base = std::string(ENGINE_BINARY_DIR) + "/test_run_directory_refused";
   fs::remove_all(base);
   app::TrainConfig c = config_in(base);
-  nn::Linear model(3, 2);
-  optim::SGD opt(optim::make_param_entries(model.named_parameters(), 0.0, false), optim::SgdOptions{});
-  optim::GradScaler scaler(optim::GradScalerOptions{});
+  Trained trained;
+  nn::Linear& model = trained.model;
+  optim::SGD& opt = trained.opt;
+  optim::GradScaler& scaler = trained.scaler;
   std::ostringstream out;
   std::string path;
   {
@@ -211,9 +212,10 @@ TEST_CASE("resuming removes what no published epoch owns and restores what the p
   std::string base = std::string(ENGINE_BINARY_DIR) + "/test_run_directory_tidy";
   fs::remove_all(base);
   app::TrainConfig c = config_in(base);
-  nn::Linear model(3, 2);
-  optim::SGD opt(optim::make_param_entries(model.named_parameters(), 0.0, false), optim::SgdOptions{});
-  optim::GradScaler scaler(optim::GradScalerOptions{});
+  Trained trained;
+  nn::Linear& model = trained.model;
+  optim::SGD& opt = trained.opt;
+  optim::GradScaler& scaler = trained.scaler;
   std::ostringstream out;
   std::string path;
   app::EpochFiles moe;
@@ -247,8 +249,9 @@ TEST_CASE("resuming removes what no published epoch owns and restores what the p
   auto now = snapshot(path);
   // The published epoch's event file comes back byte for byte from its folder, extras included.
   CHECK(now == published);
-  CHECK(read(path + "/events.out.tfevents.epoch-000001").find("moe/layer4/utilisation") != std::string::npos);
-  CHECK(read(path + "/moe_layers.csv") == "epoch,layer\n1,layer4\n");
+  CHECK(testing::read_text(path + "/events.out.tfevents.epoch-000001").find("moe/layer4/utilisation") !=
+        std::string::npos);
+  CHECK(testing::read_text(path + "/moe_layers.csv") == "epoch,layer\n1,layer4\n");
   fs::remove_all(base);
 }
 
@@ -256,9 +259,10 @@ TEST_CASE("a run stopped before its first epoch resumes from the start", "[metri
   std::string base = std::string(ENGINE_BINARY_DIR) + "/test_run_directory_unpublished";
   fs::remove_all(base);
   app::TrainConfig c = config_in(base);
-  nn::Linear model(3, 2);
-  optim::SGD opt(optim::make_param_entries(model.named_parameters(), 0.0, false), optim::SgdOptions{});
-  optim::GradScaler scaler(optim::GradScalerOptions{});
+  Trained trained;
+  nn::Linear& model = trained.model;
+  optim::SGD& opt = trained.opt;
+  optim::GradScaler& scaler = trained.scaler;
   std::ostringstream out;
   std::string path = app::RunDirectory(c, "", out).path();
   fs::create_directories(path + "/checkpoints/epoch-000001");  // killed while publishing epoch 1
@@ -275,9 +279,10 @@ TEST_CASE("a run whose published link was removed or copied as a folder is refus
   std::string base = std::string(ENGINE_BINARY_DIR) + "/test_run_directory_nolink";
   fs::remove_all(base);
   app::TrainConfig c = config_in(base);
-  nn::Linear model(3, 2);
-  optim::SGD opt(optim::make_param_entries(model.named_parameters(), 0.0, false), optim::SgdOptions{});
-  optim::GradScaler scaler(optim::GradScalerOptions{});
+  Trained trained;
+  nn::Linear& model = trained.model;
+  optim::SGD& opt = trained.opt;
+  optim::GradScaler& scaler = trained.scaler;
   std::ostringstream out;
   std::string path;
   {
@@ -303,9 +308,10 @@ TEST_CASE("a run whose published link was removed or copied as a folder is refus
 TEST_CASE("report_app's run list tells running, finished, failed and interrupted runs apart", "[metrics]") {
   std::string base = std::string(ENGINE_BINARY_DIR) + "/test_run_index";
   fs::remove_all(base);
-  nn::Linear model(3, 2);
-  optim::SGD opt(optim::make_param_entries(model.named_parameters(), 0.0, false), optim::SgdOptions{});
-  optim::GradScaler scaler(optim::GradScalerOptions{});
+  Trained trained;
+  nn::Linear& model = trained.model;
+  optim::SGD& opt = trained.opt;
+  optim::GradScaler& scaler = trained.scaler;
   std::ostringstream out;
   auto make = [&](const std::string& name, int epochs) {
     io::Json j = app::default_train_config();

@@ -211,12 +211,6 @@ std::vector<Event> read_events(const std::string& data) {
   return events;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  REQUIRE(f.good());
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
 // The image's size from its PNG header (IHDR: big-endian width, then height).
 std::pair<int, int> png_height_width(const std::string& png) {
   REQUIRE(png.size() >= 24);
@@ -248,7 +242,7 @@ TEST_CASE("tfevents records parse back with valid CRCs", "[metrics]") {
     w.add_scalar("train/loss", 1.5, 2);
     path = w.path();
   }
-  std::vector<Event> events = read_events(read_file(path));
+  std::vector<Event> events = read_events(testing::read_text(path));
   REQUIRE(events.size() == 4);
   CHECK(events[0].file_version == "brain.Event:2");
   CHECK(events[0].values.empty());
@@ -404,7 +398,7 @@ TEST_CASE("tfevents sample folder: every kind of summary, two epochs", "[metrics
     std::snprintf(name, sizeof name, "/events.out.tfevents.epoch-%06lld", static_cast<long long>(epoch));
     std::ofstream(dir + name, std::ios::binary) << b.bytes();
 
-    std::vector<Event> events = read_events(read_file(dir + name));
+    std::vector<Event> events = read_events(testing::read_text(dir + name));
     REQUIRE(events.size() == 1 + 11);
     int scalars = 0, histograms = 0, images = 0;
     for (size_t i = 1; i < events.size(); ++i) {
