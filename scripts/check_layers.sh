@@ -26,12 +26,13 @@ engine/optim/|base/ engine/core/ engine/ops/ engine/autograd/ engine/nn/ engine/
 engine/io/|base/ engine/core/ engine/io/
 models/|base/ engine/ models/
 data/|base/ kernels/augment_common.h engine/ data/
+text/|base/ engine/ text/
 metrics/|base/ engine/ metrics/
 opcases/|base/ kernels/ engine/ data/ opcases/
-apps/|base/ kernels/ engine/ models/ data/ metrics/ opcases/ apps/
+apps/|base/ kernels/ engine/ models/ data/ text/ metrics/ opcases/ apps/
 '
-CHECKED_TOPS="base kernels cudasim engine models data metrics opcases apps"
-OUR_TOPS="base kernels cudasim engine models data metrics opcases apps tests cub"
+CHECKED_TOPS="base kernels cudasim engine models data text metrics opcases apps"
+OUR_TOPS="base kernels cudasim engine models data text metrics opcases apps tests cub"
 
 check_tree() {
   local root=$1

