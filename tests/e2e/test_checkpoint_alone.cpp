@@ -12,6 +12,7 @@
 
 #include "test_util.h"
 
+using namespace engine;
 namespace fs = std::filesystem;
 
 namespace {
