@@ -10,6 +10,7 @@
 
 #include "test_util.h"
 
+using namespace engine;
 namespace fs = std::filesystem;
 
 namespace {}  // namespace
