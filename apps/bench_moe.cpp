@@ -2,8 +2,11 @@
 //           [--device D] [--unfused-router]
 // Forward + backward of one MoE layer (T tokens of C channels, E experts C -> H -> C with
 // GELU, top-k, renormalised weights, dropless, no aux loss), the shape family of
-// bench/pytorch/moe_layer.py, whose rows it prints beside: impl, T, C, E, H, k, ms.
+// bench/pytorch/moe_layer.py, whose rows it prints beside: impl, T, C, E, H, k, ms, peak MiB.
 // The loss is the sum of the outputs; the device is synchronised before each clock read.
+// The peak is the most memory allocated on the device during the timed iterations (host
+// storages on the CPU, the caching allocator's live blocks on CUDA), inputs and
+// parameters included.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +21,7 @@
 #include "engine/backends/cuda/context.h"
 #include "engine/core/backend.h"
 #include "engine/core/generator.h"
+#include "engine/core/storage.h"
 #include "engine/nn/moe/moe_layer.h"
 #include "engine/ops/functional.h"
 
@@ -90,8 +94,13 @@ nn::moe::MoEOptions layer_options(const Options& opt) {
   return o;
 }
 
-// The median time of one forward + backward of the layer, in seconds.
-double time_layer(const Options& opt, Device device) {
+struct Timing {
+  double median_s = 0;
+  size_t peak_bytes = 0;
+};
+
+// The median time of one forward + backward of the layer and the peak memory.
+Timing time_layer(const Options& opt, Device device) {
   manual_seed(0);
   nn::moe::MoELayer layer(layer_options(opt));
   layer.to(device);
@@ -110,6 +119,11 @@ double time_layer(const Options& opt, Device device) {
     return loss.item();  // waits for the device
   };
   for (int64_t i = 0; i < opt.warmup; ++i) step();
+  if (device.is_cuda()) {
+    runtime::cuda_reset_peak_memory(device.index);
+  } else {
+    reset_host_peak_memory();
+  }
   std::vector<double> times;
   for (int64_t i = 0; i < opt.iters; ++i) {
     double t0 = now();
@@ -117,7 +131,11 @@ double time_layer(const Options& opt, Device device) {
     times.push_back(now() - t0);
   }
   std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  Timing t;
+  t.median_s = times[times.size() / 2];
+  t.peak_bytes = device.is_cuda() ? runtime::cuda_memory_stats(device.index).peak_allocated
+                                  : host_memory_stats().peak_allocated;
+  return t;
 }
 
 }  // namespace
@@ -132,14 +150,15 @@ int main(int argc, char** argv) {
   return app::run_guarded("bench_moe", [&] {
     Device device = opt.device_name.empty() ? (runtime::cuda_available() ? Device::cuda(0) : Device::cpu())
                                             : Device::parse(opt.device_name);
-    double median = time_layer(opt, device);
-    std::printf("| impl | T | C | E | H | k | ms per forward+backward (median of %lld) |\n",
+    Timing t = time_layer(opt, device);
+    std::printf("| impl | T | C | E | H | k | ms per forward+backward (median of %lld) | peak MiB |\n",
                 static_cast<long long>(opt.iters));
-    std::printf("|---|---|---|---|---|---|---|\n");
-    std::printf("| engine %s %s%s | %lld | %lld | %lld | %lld | %lld | %.3f |\n", opt.precision.c_str(),
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    std::printf("| engine %s %s%s | %lld | %lld | %lld | %lld | %lld | %.3f | %.1f |\n", opt.precision.c_str(),
                 device.str().c_str(), opt.fused_router ? "" : " unfused-router", static_cast<long long>(opt.T),
                 static_cast<long long>(opt.C), static_cast<long long>(opt.E), static_cast<long long>(opt.H),
-                static_cast<long long>(opt.k), median * 1e3);
+                static_cast<long long>(opt.k), t.median_s * 1e3,
+                double(t.peak_bytes) / double(1 << 20));
     return 0;
   });
 }

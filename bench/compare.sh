@@ -7,8 +7,8 @@
 # 2. One MoE layer forward + backward (T 8192, C 256, E 8, H 1024, k 2, bf16): the
 #    engine; PyTorch looping over experts, and torch._grouped_mm where it exists.
 # Every row is a median step with the device synchronised after each step. Needs a GPU,
-# the engine built with CUDA in build/ and, for the reference rows, python3 with torch
-# and torchvision. Prints markdown tables, then the ratios.
+# the engine built with CUDA in build/ and, for the reference rows, python3 with torch.
+# Prints markdown tables, then the ratios.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 batch=${1:-512}
@@ -36,7 +36,7 @@ for variant in "f32" "bf16-cl" "bf16-cl-graph"; do
   echo "| engine $variant | $batch | $ms | $rate | $peak |"
 done
 have_torch=0
-if python3 -c "import torch, torchvision" 2>/dev/null; then
+if python3 -c "import torch" 2>/dev/null; then
   have_torch=1
   for mode in eager-f32 eager-amp-cl compile-amp-cl; do
     row=$(python3 "$root/bench/pytorch/resnet18_train.py" --batch "$batch" --mode "$mode" --iters 50)
@@ -54,8 +54,8 @@ else
 fi
 
 echo
-echo "| impl | T | C | E | H | k | ms per forward+backward |"
-echo "|---|---|---|---|---|---|---|"
+echo "| impl | T | C | E | H | k | ms per forward+backward | peak MiB |"
+echo "|---|---|---|---|---|---|---|---|"
 ours_row=$("$root/build/bench_moe" --precision bf16 --iters 50 | grep '^| engine')
 echo "$ours_row"
 ours_ms=$(echo "$ours_row" | awk -F'|' '{gsub(/ /, "", $8); print $8}')

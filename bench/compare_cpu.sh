@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Ours and PyTorch's side by side, in one run on the CPU:
+#   bench/compare_cpu.sh [--quick] [--threads N]
+# 1. ResNet-18 CIFAR training step (synthetic 3x32x32 images, 10 classes, SGD momentum 0.9,
+#    cross-entropy) at width 1 batch 32 and width 1/4 batch 128, each in f32 and bf16
+#    autocast, NCHW and channels-last: the engine's bench_train beside
+#    bench/pytorch/resnet18_train.py --device cpu (the same network).
+# 2. One MoE layer forward + backward (T 2048, C 256, E 8, H 1024, k 2) in f32 and bf16:
+#    the engine's bench_moe beside PyTorch looping over the experts (bench/pytorch/moe_layer.py).
+# Every row is the median of N timed steps after W warm-up steps; both sides use the same
+# number of threads (all cores by default). Memory: "tensors peak" is the most the engine's
+# host storages held during the timed steps; "max RSS" is the process's peak resident set
+# size (getrusage ru_maxrss / GNU time %M), interpreter, libraries and code included, the
+# only figure PyTorch's CPU allocator offers. Ratios are engine / PyTorch step time (above
+# 1: the engine is slower). --quick runs few iterations on small batches, to check the script.
+# Needs build/bench_train and build/bench_moe; the PyTorch rows need a python3 with torch
+# (PYTHON, default /usr/bin/python3 when it has torch, else python3). Prints markdown.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+quick=0
+threads=$(nproc)
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --threads) threads=$2; shift ;;
+    -h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) echo "compare_cpu.sh: unexpected argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+cfg="$root/configs/resnet18_cifar10.json"
+export OMP_NUM_THREADS=$threads
+# As scripts/common.sh: idle OpenMP threads would spin while OpenBLAS's threads run GEMMs.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+
+if [ -z "${PYTHON:-}" ]; then
+  PYTHON=python3
+  if /usr/bin/python3 -c "import torch" 2>/dev/null; then PYTHON=/usr/bin/python3; fi
+fi
+have_torch=0
+if "$PYTHON" -c "import torch" 2>/dev/null; then have_torch=1; fi
+
+# ResNet cases: width batch warmup iters.
+if [ "$quick" = 1 ]; then
+  resnet_cases=("1 4 1 2" "0.25 8 1 2")
+  moe_shape=(--T 256 --C 64 --E 4 --H 128 --k 2)
+  moe_steps=(1 2)
+else
+  resnet_cases=("1 32 2 6" "0.25 128 2 8")
+  moe_shape=(--T 2048 --C 256 --E 8 --H 1024 --k 2)
+  moe_steps=(2 6)
+fi
+
+# Runs a command and sets rss_mib to its peak resident set size ("n/a" without GNU time).
+rss_file=$(mktemp)
+trap 'rm -f "$rss_file"' EXIT
+measured() {
+  if [ -x /usr/bin/time ]; then
+    /usr/bin/time -f %M -o "$rss_file" "$@"
+  else
+    "$@"
+  fi
+}
+rss_mib() {
+  if [ -s "$rss_file" ]; then awk 'END {printf "%.0f", $1 / 1024}' "$rss_file"; else echo "n/a"; fi
+}
+
+flag() { grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -qx "$1" && echo yes || echo no; }
+echo "## CPU"
+echo
+echo "- model: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "- cores: $(nproc) online; threads used by both sides: $threads"
+echo "- flags: avx2 $(flag avx2), avx512f $(flag avx512f), avx512_bf16 $(flag avx512_bf16), amx_tile $(flag amx_tile), amx_bf16 $(flag amx_bf16)"
+echo "- engine: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (with local changes)'), build/ ($(grep -m1 '^CMAKE_BUILD_TYPE' "$root/build/CMakeCache.txt" 2>/dev/null | cut -d= -f2 || echo '?'))"
+if [ "$have_torch" = 1 ]; then
+  echo "- PyTorch: $("$PYTHON" -c 'import torch; print(torch.__version__, "oneDNN" if torch.backends.mkldnn.is_available() else "no oneDNN")') ($PYTHON)"
+else
+  echo "- PyTorch: not found ($PYTHON): reference rows skipped"
+fi
+echo "- OMP_NUM_THREADS=$OMP_NUM_THREADS OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
+echo
+
+ratios=()
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+echo "## ResNet-18 training step (CIFAR shape, synthetic data)"
+echo
+echo "| model | batch | precision | format | impl | warm-up + timed steps | step ms (median) | img/s | tensors peak MiB | max RSS MiB | engine conv GFLOP/s (forward) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+for c in "${resnet_cases[@]}"; do
+  read -r width batch warmup iters <<<"$c"
+  for precision in f32 bf16; do
+    for format in NCHW NHWC; do
+      args=(--set "model.width_mult=$width" --set "training.precision=\"$precision\"")
+      mode=eager-f32
+      [ "$precision" = bf16 ] && mode=eager-amp
+      if [ "$format" = NHWC ]; then
+        args+=(--set model.channels_last=true)
+        mode=$mode-cl
+      fi
+      out=$(measured "$root/build/bench_train" "$cfg" --device cpu --batch "$batch" --iters "$iters" \
+        --warmup "$warmup" "${args[@]}")
+      rss=$(rss_mib)
+      # | model | device | batch | image | params | precision | format | graph | ckpt | ms | img/s | peak |
+      IFS='|' read -r ms rate peak <<<"$(echo "$out" | awk -F'|' '/^\| resnet18/ {
+        for (i = 2; i <= 13; ++i) gsub(/^ +| +$/, "", $i); print $11 "|" $12 "|" $13}')"
+      gflops=$(echo "$out" | sed -n 's/.*= \([0-9.]*\) GFLOP\/s.*/\1/p')
+      name="ResNet-18 x$width"
+      echo "| $name | $batch | $precision | $format | engine | $warmup + $iters | $ms | $rate | $peak | $rss | ${gflops:-n/a} |"
+      if [ "$have_torch" = 1 ]; then
+        row=$(measured "$PYTHON" "$root/bench/pytorch/resnet18_train.py" --device cpu --threads "$threads" \
+          --width-mult "$width" --batch "$batch" --iters "$iters" --warmup "$warmup" --mode "$mode")
+        # | pytorch mode | batch | ms | img/s | peak (ru_maxrss) |
+        IFS='|' read -r tms trate trss <<<"$(echo "$row" | awk -F'|' '{
+          for (i = 2; i <= 6; ++i) gsub(/^ +| +$/, "", $i); print $4 "|" $5 "|" $6}')"
+        echo "| $name | $batch | $precision | $format | pytorch $mode | $warmup + $iters | $tms | $trate | n/a | $trss | |"
+        ratios+=("| $name batch $batch $precision $format | $(ratio "$ms" "$tms") |")
+      fi
+    done
+  done
+done
+
+echo
+echo "## MoE layer forward + backward"
+echo
+echo "| impl | T | C | E | H | k | warm-up + timed | ms (median) | tensors peak MiB | max RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for precision in f32 bf16; do
+  out=$(measured "$root/build/bench_moe" --device cpu --precision "$precision" "${moe_shape[@]}" \
+    --warmup "${moe_steps[0]}" --iters "${moe_steps[1]}")
+  rss=$(rss_mib)
+  # | impl | T | C | E | H | k | ms | peak |
+  row=$(echo "$out" | grep '^| engine')
+  ms=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $8); print $8}')
+  echo "$row" | awk -F'|' -v s="${moe_steps[0]} + ${moe_steps[1]}" -v rss="$rss" 'BEGIN {OFS = "|"} {
+    for (i = 2; i <= 9; ++i) gsub(/^ +| +$/, "", $i)
+    print "| " $2 " | " $3 " | " $4 " | " $5 " | " $6 " | " $7 " | " s " | " $8 " | " $9 " | " rss " |"}'
+  if [ "$have_torch" = 1 ]; then
+    row=$(measured "$PYTHON" "$root/bench/pytorch/moe_layer.py" --device cpu --impl loop --threads "$threads" \
+      --precision "$precision" "${moe_shape[@]}" --warmup "${moe_steps[0]}" --iters "${moe_steps[1]}")
+    tms=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $8); print $8}')
+    echo "$row" | awk -F'|' -v s="${moe_steps[0]} + ${moe_steps[1]}" '{
+      for (i = 2; i <= 9; ++i) gsub(/^ +| +$/, "", $i)
+      print "| " $2 " | " $3 " | " $4 " | " $5 " | " $6 " | " $7 " | " s " | " $8 " | n/a | " $9 " |"}'
+    ratios+=("| MoE layer $precision (pytorch expert loop) | $(ratio "$ms" "$tms") |")
+  fi
+done
+
+if [ "${#ratios[@]}" -gt 0 ]; then
+  echo
+  echo "## Ratios: engine step time / PyTorch step time (above 1: the engine is slower)"
+  echo
+  echo "| case | engine / PyTorch |"
+  echo "|---|---|"
+  for r in "${ratios[@]}"; do echo "$r"; done
+fi
