@@ -18,8 +18,12 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+# The engine's ResNet-18 in PyTorch (torchvision's names and blocks, the small-image stem:
+# a 3x3 stride-1 conv1 and no max pool), shared with the benchmark script.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "pytorch"))
+from resnet18_train import ResNet18  # noqa: E402
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "I64": np.int64, "I32": np.int32,
           "U8": np.uint8}
@@ -40,46 +44,6 @@ def read_safetensors(path):
         arr = np.frombuffer(body[a:b], dtype=DTYPES[e["dtype"]]).reshape(e["shape"])
         tensors[name] = torch.from_numpy(arr.copy())
     return tensors, meta
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, 0, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        return F.relu(y + (self.downsample(x) if self.downsample is not None else x))
-
-
-class ResNet18(nn.Module):
-    """torchvision's names and blocks with the small-image stem: a 3x3 stride-1 first
-    convolution and no max pool."""
-
-    def __init__(self, in_channels, num_classes, width_mult):
-        super().__init__()
-        width = lambda base: max(1, int(round(base * width_mult)))
-        c = width(64)
-        self.conv1 = nn.Conv2d(in_channels, c, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c)
-        for i, (base, stride) in enumerate([(64, 1), (128, 2), (256, 2), (512, 2)]):
-            out = width(base)
-            setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(c, out, stride), BasicBlock(out, out, 1)))
-            c = out
-        self.fc = nn.Linear(c, num_classes)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        for i in range(1, 5):
-            x = getattr(self, f"layer{i}")(x)
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
 def test_images(dataset, folder):
