@@ -143,3 +143,28 @@ TEST_CASE("matmul of B x H x L x D by a transposed B x H x D x L view copies not
   Tensor want = ops::matmul(q, k.transpose(-1, -2).contiguous());
   CHECK(normalized_error(s, want) < 1e-12);
 }
+
+namespace {
+// GELU as BERT uses it: x * Phi(x) with the error function (not the tanh approximation,
+// which differs by up to about 5e-4 on [-5, 5]).
+void check_exact_gelu(Device dev) {
+  std::vector<double> xs;
+  for (int i = -500; i <= 500; ++i) xs.push_back(i / 100.0);
+  for (DType d : {DType::f32, DType::f64}) {
+    Tensor x = Tensor::from_vector(xs, {int64_t(xs.size())}, d);
+    std::vector<double> y = ops::gelu(x.to(dev)).to(Device::cpu()).to_vector(), xv = x.to_vector();
+    double err = 0;
+    for (size_t i = 0; i < y.size(); ++i)
+      err = std::max(err, std::abs(y[i] - 0.5 * xv[i] * std::erfc(-xv[i] / std::sqrt(2.0))));
+    INFO(dtype_name(d) << " on " << dev.str());
+    CHECK(err < (d == DType::f64 ? 1e-14 : 2e-6));
+  }
+}
+}  // namespace
+
+TEST_CASE("gelu is the exact erf form against an f64 reference", "[ops]") { check_exact_gelu(Device::cpu()); }
+
+TEST_CASE("gelu on CUDA is the exact erf form against an f64 reference", "[cuda][ops]") {
+  testing::require_cuda();
+  check_exact_gelu(Device::cuda(0));
+}
