@@ -7,6 +7,7 @@
 
 #include "engine/autograd/functions.h"
 #include "engine/autograd/gradcheck.h"
+#include "engine/backends/cuda/context.h"
 #include "engine/core/dispatch.h"
 #include "engine/ops/functional.h"
 #include "opcases/op_cases.h"
@@ -124,6 +125,25 @@ TEST_CASE("embedding: rows by ids of any shape and an unknown id names itself an
   CHECK_THROWS_WITH(ops::embedding(w, Tensor::from_vector({1, 7}, {2}, DType::i64)),
                     Catch::Contains("id 7") && Catch::Contains("vocabulary of 5"));
   CHECK_THROWS_WITH(ops::embedding(w, Tensor::from_vector({-1}, {1}, DType::i32)), Catch::Contains("id -1"));
+}
+
+TEST_CASE("embedding on CUDA: rows by ids and an unknown id reported as the index ops do", "[cuda][ops]") {
+  testing::require_cuda();
+  Tensor w = randn64({5, 3}, 14);
+  Tensor ids = Tensor::from_vector({4, 0, 4, 2}, {2, 2}, DType::i32);
+  Tensor got = ops::embedding(w.to(Device::cuda(0)), ids.to(Device::cuda(0))).to(Device::cpu());
+  CHECK(normalized_error(got, ops::embedding(w, ids)) == 0.0);
+  std::string msg;
+  try {
+    Tensor y = ops::embedding(w.to(Device::cuda(0)), Tensor::from_vector({1, 7}, {2}, DType::i64).to(Device::cuda(0)));
+    runtime::cuda_synchronize(0);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  INFO("message: " << msg);
+  CHECK(msg.find("index 7") != std::string::npos);
+  CHECK(msg.find("[0, 5)") != std::string::npos);
+  runtime::cuda_synchronize(0);
 }
 
 namespace {
