@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/functions.h"
 #include "engine/autograd/gradcheck.h"
 #include "engine/backends/cuda/context.h"
@@ -187,4 +188,20 @@ TEST_CASE("gelu is the exact erf form against an f64 reference", "[ops]") { chec
 TEST_CASE("gelu on CUDA is the exact erf form against an f64 reference", "[cuda][ops]") {
   testing::require_cuda();
   check_exact_gelu(Device::cuda(0));
+}
+
+TEST_CASE("autocast: attention computes in bf16, layer_norm and masked_softmax in f32", "[ops]") {
+  Variable q(randn64({2, 2, 3, 8}, 15).to(DType::f32), true), k(randn64({2, 2, 5, 8}, 16).to(DType::f32), true);
+  Variable x(randn64({4, 8}, 17).to(DType::f32), true), w(randn64({8}, 18).to(DType::f32), true);
+  Tensor mask = padded_mask(5).slice(0, 0, 2);
+  AutocastGuard guard(DType::bf16);
+  Variable o = ag::attention(q, k, k, mask, 0.5);
+  CHECK(o.dtype() == DType::bf16);
+  Tensor want = ops::attention(q.data().to(DType::bf16), k.data().to(DType::bf16), k.data().to(DType::bf16), mask, 0.5);
+  CHECK(normalized_error(o.data(), want) == 0.0);
+  Variable y = ag::layer_norm(ag::cast(x, DType::bf16), w, Variable(), 1e-5);
+  CHECK(y.dtype() == DType::f32);
+  CHECK(ag::masked_softmax(ag::cast(x, DType::bf16), Tensor()).dtype() == DType::f32);
+  ag::sum(ag::add(ag::cast(o, DType::f32), ag::sum(y))).backward();
+  CHECK((q.grad().dtype() == DType::f32 && w.grad().dtype() == DType::f32 && x.grad().dtype() == DType::f32));
 }
