@@ -85,6 +85,16 @@ __device__ __forceinline__ void load_key_tiles(A (&ks)[kTile][kD], A (&vs)[kTile
   for (int r = int(threadIdx.x); r < kTile; r += int(blockDim.x)) keep[r] = k0 + r < Lk && (!km || km[k0 + r]) ? 1 : 0;
 }
 
+// This thread's (batch * head) and row when blocks of kThreads rows tile the L rows of
+// every head.
+struct BlockRow {
+  int64_t bh, row;
+};
+__device__ __forceinline__ BlockRow block_row(int64_t L) {
+  const int64_t tiles = (L + kThreads - 1) / kThreads;
+  return BlockRow{int64_t(blockIdx.x) / tiles, (int64_t(blockIdx.x) % tiles) * kThreads + threadIdx.x};
+}
+
 template <class T, int kD>
 __global__ void attention_fwd_kernel(T* o, acc_t<T>* lse, const T* q, const T* k, const T* v, const uint8_t* key_mask,
                                      AttentionParams p) {
@@ -93,8 +103,7 @@ __global__ void attention_fwd_kernel(T* o, acc_t<T>* lse, const T* q, const T* k
   ENGINE_SHARED(A, ks, [kTile][kD]);
   ENGINE_SHARED(A, vs, [kTile][kD]);
   ENGINE_SHARED(unsigned char, keep, [kTile]);
-  const int64_t qtiles = (p.Lq + kThreads - 1) / kThreads, bh = blockIdx.x / qtiles;
-  const int64_t i = (blockIdx.x % qtiles) * kThreads + threadIdx.x;
+  const auto [bh, i] = block_row(p.Lq);
   const int D = int(p.D);
   const bool active = i < p.Lq;
   const A scale = A(p.scale);
@@ -155,8 +164,7 @@ __global__ void attention_bwd_gq_kernel(T* gq, const T* go, const T* q, const T*
   ENGINE_SHARED(A, ks, [kTile][kD]);
   ENGINE_SHARED(A, vs, [kTile][kD]);
   ENGINE_SHARED(unsigned char, keep, [kTile]);
-  const int64_t qtiles = (p.Lq + kThreads - 1) / kThreads, bh = blockIdx.x / qtiles;
-  const int64_t i = (blockIdx.x % qtiles) * kThreads + threadIdx.x;
+  const auto [bh, i] = block_row(p.Lq);
   const int D = int(p.D);
   const A scale = A(p.scale);
   const A li = i < p.Lq ? lse[bh * p.Lq + i] : -d_inf<A>(), di = i < p.Lq ? delta[bh * p.Lq + i] : A(0);
@@ -197,8 +205,7 @@ __global__ void attention_bwd_gkv_kernel(T* gk, T* gv, const T* go, const T* q, 
   ENGINE_SHARED(A, gos, [kTile][kD]);
   ENGINE_SHARED(A, ls, [kTile]);
   ENGINE_SHARED(A, ds, [kTile]);
-  const int64_t ktiles = (p.Lk + kThreads - 1) / kThreads, bh = blockIdx.x / ktiles;
-  const int64_t j = (blockIdx.x % ktiles) * kThreads + threadIdx.x;
+  const auto [bh, j] = block_row(p.Lk);
   const int D = int(p.D);
   const A scale = A(p.scale);
   const bool active = j < p.Lk, live = active && (!key_mask || key_mask[(bh / p.H) * p.Lk + j]);
