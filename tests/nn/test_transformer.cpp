@@ -118,7 +118,7 @@ TEST_CASE("multi-head attention: gradients of x and all projections", "[grad][tr
   CHECK_GRAD(OpKind::MATMUL, f, in);
 }
 
-TEST_CASE("two post-LN encoder layers: gradients of x and every weight", "[grad][transformer]") {
+TEST_CASE("two encoder layers, post-LN and pre-LN: gradients of x and every weight", "[grad][transformer]") {
   Tensor mask = padding_mask();
   for (bool pre_norm : {false, true}) {
     INFO((pre_norm ? "pre-LN" : "post-LN"));
@@ -155,7 +155,7 @@ TEST_CASE("TransformerEncoderLayer: BERT names, masked positions do not reach th
   CHECK(testing::normalized_error(y2.slice(0, 0, 1), y.slice(0, 0, 1)) == 0);
 }
 
-TEST_CASE("a frozen module's parameters get no gradient; the others do", "[transformer]") {
+TEST_CASE("a frozen module's parameters get no gradient, the others do", "[transformer]") {
   manual_seed(4);
   nn::TransformerEncoderLayer layer(layer_options(true));
   layer.attention->freeze();
