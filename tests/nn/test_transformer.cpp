@@ -155,6 +155,31 @@ TEST_CASE("TransformerEncoderLayer: BERT names, masked positions do not reach th
   CHECK(testing::normalized_error(y2.slice(0, 0, 1), y.slice(0, 0, 1)) == 0);
 }
 
+TEST_CASE("TransformerEncoderLayer: post-LN and pre-LN wire their children as documented", "[transformer]") {
+  Tensor mask = padding_mask();
+  Variable x(randn64({kB, kL, kE}, 15));
+  for (bool pre_norm : {false, true}) {
+    INFO((pre_norm ? "pre-LN" : "post-LN"));
+    manual_seed(5);
+    nn::TransformerEncoderLayer layer(layer_options(pre_norm));
+    for (auto& [n, p] : layer.named_parameters())
+      p.data() = ops::randn(p.shape(), 40, 0, DType::f64, Device::cpu(), 0.5, 0.3);
+    auto ffn = [&](const Variable& h) {
+      Variable y = ag::gelu(layer.intermediate->forward(ag::reshape(h, {kB * kL, kE})));
+      return ag::reshape(layer.output->forward(y), {kB, kL, kE});
+    };
+    Variable expected;
+    if (pre_norm) {
+      Variable h = ag::add(x, layer.attention->forward(layer.attention_norm->forward(x), mask));
+      expected = ag::add(h, ffn(layer.output_norm->forward(h)));
+    } else {
+      Variable h = layer.attention_norm->forward(ag::add(x, layer.attention->forward(x, mask)));
+      expected = layer.output_norm->forward(ag::add(h, ffn(h)));
+    }
+    CHECK(testing::normalized_error(layer.forward(x, mask).data(), expected.data()) < 1e-14);
+  }
+}
+
 TEST_CASE("a frozen module's parameters get no gradient, the others do", "[transformer]") {
   manual_seed(4);
   nn::TransformerEncoderLayer layer(layer_options(true));
