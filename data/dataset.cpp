@@ -74,6 +74,21 @@ Dataset gather(const Dataset& d, const std::vector<int64_t>& indices) {
   return out;
 }
 
+Dataset select_classes(const Dataset& d, const std::vector<int64_t>& classes, bool keep) {
+  std::vector<char> chosen(static_cast<size_t>(std::max<int64_t>(d.num_classes, 0)), 0);
+  for (int64_t c : classes) {
+    ENGINE_CHECK(c >= 0 && c < d.num_classes,
+                 "dataset '" << d.name << "': class " << c << " out of range [0, " << d.num_classes << ")");
+    chosen[size_t(c)] = 1;
+  }
+  Tensor lab = d.labels.contiguous();
+  const int64_t* l = lab.data<int64_t>();
+  std::vector<int64_t> indices;
+  for (int64_t i = 0; i < d.size(); ++i)
+    if ((chosen[size_t(l[i])] != 0) == keep) indices.push_back(i);
+  return gather(d, indices);
+}
+
 std::vector<int64_t> class_histogram(const Dataset& d) {
   std::vector<int64_t> h(static_cast<size_t>(std::max<int64_t>(d.num_classes, 0)), 0);
   Tensor l = d.labels.contiguous();

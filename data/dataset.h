@@ -31,6 +31,10 @@ Dataset subset(const Dataset& d, int64_t begin, int64_t end);
 // The given records, in the given order (a copy).
 Dataset gather(const Dataset& d, const std::vector<int64_t>& indices);
 
+// The records whose label is in `classes` (keep = true) or is not (keep = false), in
+// their original order (a copy). Class ids outside [0, num_classes) are an error.
+Dataset select_classes(const Dataset& d, const std::vector<int64_t>& classes, bool keep);
+
 // Number of records per class.
 std::vector<int64_t> class_histogram(const Dataset& d);
 

@@ -89,4 +89,16 @@ std::vector<int64_t> dataset_image_shape(const std::string& name) { return entry
 
 int64_t dataset_num_classes(const DatasetSpec& spec) { return entry(spec.name).num_classes(spec); }
 
+std::vector<std::string> dataset_class_names(const DatasetSpec& spec) {
+  entry(spec.name);  // an unknown name is an error here too
+  if (spec.name == "fashion_mnist") return fashion_mnist_class_names();
+  if (spec.name == "cifar10") return cifar10_default_class_names();
+  return cifar100_labels(spec) == Cifar100Labels::coarse ? cifar100_coarse_class_names() : cifar100_fine_class_names();
+}
+
+std::string class_descriptions_stem(const DatasetSpec& spec) {
+  entry(spec.name);
+  return spec.name == "cifar100" && cifar100_labels(spec) == Cifar100Labels::coarse ? "cifar100_coarse" : spec.name;
+}
+
 }  // namespace engine::data

@@ -33,5 +33,11 @@ TrainTestSets load_dataset(const DatasetSpec& spec);
 // [C, H, W] of one image and the number of classes, without reading any file.
 std::vector<int64_t> dataset_image_shape(const std::string& name);
 int64_t dataset_num_classes(const DatasetSpec& spec);
+// The class names in label order, without reading a file (the names a CIFAR folder's
+// label file usually holds, and Fashion-MNIST's).
+std::vector<std::string> dataset_class_names(const DatasetSpec& spec);
+// The stem of the dataset's class-description file, configs/labels/<stem>.json: the
+// dataset's name, or "cifar100_coarse" for CIFAR-100's coarse labels.
+std::string class_descriptions_stem(const DatasetSpec& spec);
 
 }  // namespace engine::data

@@ -38,6 +38,8 @@ const RawKey kSchema[] = {
   {"data.train_limit", "0", "", ">= 0 (0 = all)", "train on the first N training images only"},
   {"data.test_limit", "0", "", ">= 0 (0 = all)", "test on the first N test images only"},
   {"data.val_size", "0", "", ">= 0", "hold out N seeded training images as a validation split (0 = none)"},
+  {"data.holdout_classes", "[]", "", "class names or indices of the dataset, each at most once, not all",
+   "classes never trained on (nor validated on): their images are removed from the training set"},
   {"data.augment.crop_padding", "0", "", "0..16", "random crop of the image zero-padded by this many pixels (0 = off)"},
   {"data.augment.hflip", "false", "", "", "random horizontal flips"},
   {"data.augment.cutout", "0", "", "0..32", "side of a random square set to zero (0 = off)"},

@@ -1,6 +1,7 @@
 #include "apps/common/run_setup.h"
 
 #include "apps/common/moe_tracker.h"
+#include "data/class_descriptions.h"
 #include "data/loader.h"
 #include "engine/core/backend.h"
 
@@ -32,6 +33,14 @@ Datasets load_datasets(const TrainConfig& c) {
   if (c.data.train_limit > 0 && c.data.train_limit < d.train.size())
     d.train = data::subset(d.train, 0, c.data.train_limit);
   if (c.data.test_limit > 0 && c.data.test_limit < d.test.size()) d.test = data::subset(d.test, 0, c.data.test_limit);
+  if (!c.data.holdout_classes.empty()) {
+    d.holdout_classes =
+        data::resolve_classes(c.data.holdout_classes, d.train.class_names, "config key 'data.holdout_classes'");
+    ENGINE_CONFIG_CHECK(int64_t(d.holdout_classes.size()) < d.train.num_classes,
+                        "config key 'data.holdout_classes' holds out all " << d.train.num_classes
+                                                                           << " classes: nothing is left to train on");
+    d.train = data::select_classes(d.train, d.holdout_classes, /*keep=*/false);
+  }
   if (c.data.val_size > 0) {
     ENGINE_CONFIG_CHECK(c.data.val_size < d.train.size(),
                         "config key 'data.val_size' = " << c.data.val_size << " leaves no training images (the "

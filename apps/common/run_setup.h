@@ -15,9 +15,13 @@ namespace engine::app {
 
 struct Datasets {
   data::Dataset train, test, val;  // val: held out of train when data.val_size > 0
+  // Class ids of data.holdout_classes, in the order named: their images are in neither
+  // train nor val (the test set keeps every class).
+  std::vector<int64_t> holdout_classes;
 };
 data::DatasetSpec dataset_spec(const TrainConfig& config);
-// The config's dataset with data.train_limit, data.test_limit and data.val_size applied.
+// The config's dataset with data.train_limit, data.test_limit, data.holdout_classes and
+// data.val_size applied, in that order.
 Datasets load_datasets(const TrainConfig& config);
 Device resolve_device(const std::string& name);
 

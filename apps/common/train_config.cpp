@@ -57,6 +57,12 @@ void parse_data(const io::Json& d, TrainConfig& c) {
   RANGE(c.data.train_limit >= 0, "data.train_limit", c.data.train_limit);
   RANGE(c.data.test_limit >= 0, "data.test_limit", c.data.test_limit);
   RANGE(c.data.val_size >= 0, "data.val_size", c.data.val_size);
+  for (const auto& v : d["holdout_classes"]) {
+    ENGINE_CONFIG_CHECK(
+        v.is_string() || (v.is_number_integer() && v.get<int64_t>() >= 0),
+        "config key 'data.holdout_classes' must hold class names or class indices >= 0, got " << v.dump());
+    c.data.holdout_classes.push_back(v.is_string() ? v.get<std::string>() : std::to_string(v.get<int64_t>()));
+  }
   c.data.crop_padding = int_key(d["augment"]["crop_padding"], "data.augment.crop_padding");
   c.data.hflip = d["augment"]["hflip"];
   c.data.cutout = int_key(d["augment"]["cutout"], "data.augment.cutout");

@@ -20,6 +20,9 @@ struct TrainConfig {
   struct Data {
     std::string dataset, path, cifar100_labels;
     int64_t train_limit = 0, test_limit = 0, val_size = 0;
+    // Class names or decimal indices (as written in the config); resolved against the
+    // dataset's class names when it is loaded (run_setup.h).
+    std::vector<std::string> holdout_classes;
     int64_t crop_padding = 0, cutout = 0;
     bool hflip = false, prefetch = true;
     // The whole u8 training set on the device; batches are cut, augmented and
