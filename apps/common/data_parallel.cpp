@@ -1,12 +1,25 @@
 #include "apps/common/data_parallel.h"
 
+#include "engine/dist/sync_batchnorm.h"
 #include "engine/io/config.h"
+#include "engine/nn/layers.h"
 #include "engine/ops/functional.h"
 
 namespace engine::app {
 namespace {
 
 bool is_float(DType d) { return d == DType::f32 || d == DType::f64; }
+
+// dist.sync_batchnorm: every BatchNorm2d of the model takes its training statistics
+// over all ranks.
+void synchronise_batchnorm(nn::Module& m, dist::Communicator& comm) {
+  if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(&m)) {
+    bn->training_forward = [bn, &comm](const Variable& x, const Variable& residual, bool relu, Tensor& rm, Tensor& rv) {
+      return dist::sync_batchnorm2d(comm, x, residual, bn->weight, bn->bias, rm, rv, relu, bn->momentum, bn->eps);
+    };
+  }
+  for (auto& [name, child] : m.named_children()) synchronise_batchnorm(*child, comm);
+}
 
 }  // namespace
 
@@ -24,6 +37,7 @@ DataParallel::DataParallel(const TrainConfig& config, dist::Communicator& comm, 
                           << config.training.batch_size << " is the global batch, split into " << shards
                           << (comm.size() > 1 ? " ranks" : " ghost batch norm shards")
                           << ": it must be a multiple of that with at least 2 rows per shard (batch norm)");
+  if (config.dist.sync_batchnorm && comm.size() > 1) synchronise_batchnorm(model, comm);
   params_ = model.parameters();
   for (auto& [name, t] : model.named_buffers())
     if (is_float(t->dtype())) buffers_.push_back(t);

@@ -5,6 +5,10 @@
 // parameter order (the same order whatever the timing), and the batch norm running
 // statistics (float buffers) are averaged, so every rank holds the same model.
 //
+// Synchronised batch norm (dist.sync_batchnorm) takes the statistics over every rank's
+// rows instead (engine/dist/sync_batchnorm.h): the run then equals one process on the
+// whole batch.
+//
 // Ghost batch norm (dist.ghost_batchnorm = k, one process) runs the same arithmetic in
 // one process: forward and backward per shard of k, each from the step's starting
 // buffers, gradients and buffers combined as k ranks would. A 1-process ghost run

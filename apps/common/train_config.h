@@ -68,6 +68,7 @@ struct TrainConfig {
   struct Dist {
     double bucket_mb = 25.0;
     int64_t ghost_batchnorm = 0;  // one process: shards whose batch norm statistics are separate
+    bool sync_batchnorm = false;  // several ranks: statistics over the global batch
   } dist;
 
   struct Output {
