@@ -10,10 +10,10 @@
 namespace engine::dist {
 namespace {
 
-// A contiguous host tensor holding t's values: t itself when it already is one.
-Tensor host_view(const Tensor& t) {
-  if (t.device().is_cpu() && t.is_contiguous()) return t;
-  return t.to(Device::cpu()).contiguous();
+// A contiguous tensor on `where` holding t's values: t itself when it already is one.
+Tensor staged(const Tensor& t, Device where) {
+  if (t.device() == where && t.is_contiguous()) return t;
+  return t.to(where).contiguous();
 }
 
 // Writes a staged host tensor back into t (nothing when it is t).
@@ -66,7 +66,7 @@ void Communicator::all_reduce_sum(Tensor& t) {
   check_defined(t, "all_reduce_sum");
   ENGINE_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::f64 || t.dtype() == DType::i64,
                "dist::all_reduce_sum: " << dtype_name(t.dtype()) << " tensors are not reduced; give f32, f64 or i64");
-  Tensor h = host_view(t);
+  Tensor h = staged(t, buffer_device());
   raw_all_reduce_sum(h.data_ptr(), h.numel(), h.dtype());
   write_back(t, h);
 }
@@ -74,7 +74,7 @@ void Communicator::all_reduce_sum(Tensor& t) {
 void Communicator::broadcast(Tensor& t, int root) {
   check_defined(t, "broadcast");
   ENGINE_CHECK(root >= 0 && root < size(), "dist::broadcast: root " << root << " is not a rank of " << size());
-  Tensor h = host_view(t);
+  Tensor h = staged(t, buffer_device());
   raw_broadcast(h.data_ptr(), int64_t(h.nbytes()), root);
   write_back(t, h);
 }
@@ -82,10 +82,10 @@ void Communicator::broadcast(Tensor& t, int root) {
 Tensor Communicator::all_gather(const Tensor& t) {
   check_defined(t, "all_gather");
   ENGINE_CHECK(t.dim() >= 1, "dist::all_gather: needs a tensor of at least one dimension, got " << t.header());
-  Tensor h = host_view(t);
+  Tensor h = staged(t, buffer_device());
   Shape out_shape = t.shape();
   out_shape[0] *= size();
-  Tensor out = Tensor::empty(out_shape, t.dtype());
+  Tensor out = Tensor::empty(out_shape, t.dtype(), buffer_device());
   raw_all_gather(h.data_ptr(), int64_t(h.nbytes()), out.data_ptr());
   return out.to(t.device());
 }
@@ -110,7 +110,7 @@ Tensor Communicator::all_to_all(const Tensor& t, const std::vector<int64_t>& sen
   }
   // Every rank learns how many rows each other rank sends it.
   Tensor counts = Tensor::from_data(send_counts.data(), {int64_t(send_counts.size())});
-  Tensor all_counts = all_gather(counts);  // [src * size + dst]
+  Tensor all_counts = all_gather(counts).to(Device::cpu());  // [src * size + dst]
   const int64_t* ac = all_counts.data<int64_t>();
   const size_t n = size_t(size());
   std::vector<int64_t> from(n), send_bytes(n), recv_bytes(n);
@@ -121,10 +121,10 @@ Tensor Communicator::all_to_all(const Tensor& t, const std::vector<int64_t>& sen
     send_bytes[size_t(r)] = send_counts[size_t(r)] * row_bytes;
     recv_bytes[size_t(r)] = from[size_t(r)] * row_bytes;
   }
-  Tensor h = host_view(t);
+  Tensor h = staged(t, buffer_device());
   Shape out_shape = t.shape();
   out_shape[0] = rows;
-  Tensor out = Tensor::empty(out_shape, t.dtype());
+  Tensor out = Tensor::empty(out_shape, t.dtype(), buffer_device());
   raw_all_to_all(h.data_ptr(), send_bytes, out.data_ptr(), recv_bytes);
   if (recv_counts) *recv_counts = from;
   return out.to(t.device());
@@ -134,7 +134,10 @@ void Communicator::broadcast_string(std::string& s, int root) {
   Tensor n = Tensor::from_data(std::vector<int64_t>{int64_t(s.size())}.data(), {1});
   broadcast(n, root);
   s.resize(size_t(n.data<int64_t>()[0]));
-  if (!s.empty()) raw_broadcast(s.data(), int64_t(s.size()), root);
+  if (s.empty()) return;
+  Tensor bytes = Tensor::from_data(reinterpret_cast<const uint8_t*>(s.data()), {int64_t(s.size())});
+  broadcast(bytes, root);
+  std::memcpy(s.data(), bytes.data_ptr(), s.size());
 }
 
 std::unique_ptr<Communicator> make_single_process() { return std::make_unique<SingleProcess>(); }

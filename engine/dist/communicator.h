@@ -2,10 +2,11 @@
 // Collective communication between the processes of a run (docs/DISTRIBUTED.md). A run
 // started by mpirun has one process per rank and talks over MPI; any other run is one
 // process whose communicator has one rank and copies (the run behaves as without it).
+// Between CUDA devices, nccl_communicator.h gives one over NCCL, bootstrapped over MPI.
 //
 // Tensor collectives take contiguous tensors of the same dtype and shape on every rank
-// (all_to_all: the same trailing shape). CPU tensors go to MPI directly; CUDA tensors
-// are staged through host memory. Every rank must call the same collectives in the same
+// (all_to_all: the same trailing shape). Tensors on the transport's buffer_device() go
+// to it directly; others are staged through a copy there. Every rank must call the same collectives in the same
 // order; the results are identical on every rank.
 #include <cstdint>
 #include <memory>
@@ -22,8 +23,11 @@ class Communicator {
 
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  // "single" (one process) or "mpi".
+  // "single" (one process), "mpi" or "nccl".
   virtual std::string backend() const = 0;
+  // Where the transport reads and writes: host memory (single, MPI) or a CUDA device
+  // (NCCL). Tensors elsewhere are staged through a contiguous copy there.
+  virtual Device buffer_device() const { return Device::cpu(); }
 
   // t = the sum of every rank's t, in place (f32, f64, i64).
   void all_reduce_sum(Tensor& t);
@@ -45,7 +49,7 @@ class Communicator {
   [[noreturn]] virtual void abort(const std::string& message, int code) = 0;
 
  protected:
-  // The transport: raw host buffers, counts in elements of `dtype` (bytes for the byte ops).
+  // The transport: raw buffers on buffer_device(), counts in elements of `dtype` (bytes for the byte ops).
   virtual void raw_all_reduce_sum(void* data, int64_t count, DType dtype) = 0;
   virtual void raw_broadcast(void* data, int64_t bytes, int root) = 0;
   virtual void raw_all_gather(const void* send, int64_t bytes, void* recv) = 0;
