@@ -16,6 +16,7 @@
 #include "engine/backends/cuda/graph.h"
 #include "engine/core/backend.h"
 #include "engine/core/generator.h"
+#include "engine/dist/nccl_communicator.h"
 #include "metrics/model_stats.h"
 #include "metrics/plot/charts.h"
 #include "metrics/tfevents.h"
@@ -78,7 +79,10 @@ Trainer::Trainer(const TrainConfig& config, const std::string& resume_dir, std::
   model_ = build_model(config_, data_.train);
   model_->to(device_);
   moe_ = std::make_unique<MoeTracker>(*model_);
-  dp_ = std::make_unique<DataParallel>(config_, comm_, *model_);
+  // On CUDA devices gradients travel over NCCL when the build has it (else through
+  // host memory over MPI).
+  if (comm_.size() > 1 && device_.is_cuda() && dist::nccl_available()) nccl_ = dist::make_nccl(comm_, device_.index);
+  dp_ = std::make_unique<DataParallel>(config_, nccl_ ? *nccl_ : comm_, *model_);
   ENGINE_CONFIG_CHECK(dp_->local_shards() == 1 || !moe_->active(),
                       "config key 'dist.ghost_batchnorm' is for dense models; this one has MoE layers");
   ENGINE_CONFIG_CHECK(!dp_->active() || !config_.training.cuda_graph,
@@ -180,7 +184,8 @@ void Trainer::print_summary() {
   std::ostringstream o;
   o << "run " << run_->path() << "\n  device " << device_.str();
   if (comm_.size() > 1)
-    o << " x " << comm_.size() << " ranks (" << comm_.backend() << ", global batch " << c.training.batch_size << ")";
+    o << " x " << comm_.size() << " ranks (" << comm_.backend() << (nccl_ ? ", gradients over nccl" : "")
+      << ", global batch " << c.training.batch_size << ")";
   else if (dp_->local_shards() > 1)
     o << ", ghost batch norm over " << dp_->local_shards() << " shards of the batch";
   o << ", dataset " << c.data.dataset << " (" << train.size() << " train, " << data_.test.size() << " test), model "

@@ -98,6 +98,8 @@ class Trainer {
   Datasets data_;
   std::shared_ptr<nn::Module> model_;
   std::unique_ptr<MoeTracker> moe_;
+  // Several ranks on CUDA devices with NCCL: the gradients' communicator.
+  std::unique_ptr<dist::Communicator> nccl_;
   std::unique_ptr<DataParallel> dp_;
   std::unique_ptr<data::BatchSource> loader_;
   int64_t steps_per_epoch_ = 0, total_steps_ = 0;

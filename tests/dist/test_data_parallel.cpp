@@ -144,6 +144,29 @@ TEST_CASE("2 ranks with synchronised batch norm equal 1 process on the whole bat
   CHECK(rel_per_rank > 1e-3);
 }
 
+#if ENGINE_CUDA_SIM
+// On the simulated GPU the gradients travel through the simulated NCCL (cudasim), so the
+// NCCL call sites of the trainer run here (4 steps: the simulated device is slow).
+TEST_CASE("2 ranks on the simulated GPU (gradients over the simulated NCCL) equal 1 process with ghost batch norm",
+          "[mpi]") {
+  std::string root = scratch("nccl");
+  std::string c = root +
+                  "/c.json --set device='\"cuda\"' --set training.max_steps=4 --set data.train_limit=64 "
+                  "--set data.test_limit=32";
+  Run two = train_app(2, c + out_set(root + "/two"));
+  INFO(two.output);
+  REQUIRE(two.rc == 0);
+  CHECK(two.output.find("x 2 ranks (mpi, gradients over nccl") != std::string::npos);
+  Run ghost = train_app(1, c + " --set dist.ghost_batchnorm=2" + out_set(root + "/ghost"));
+  INFO(ghost.output);
+  REQUIRE(ghost.rc == 0);
+  double rel = worst_relative_difference(run_folder(root + "/two"), run_folder(root + "/ghost"));
+  std::cout << "simulated GPU, 2 ranks over the simulated NCCL vs 1 process with ghost batch norm: weights within "
+            << rel << "; " << two.seconds << " s" << std::endl;
+  CHECK(rel <= 1e-5);
+}
+#endif
+
 TEST_CASE("a rank that raises ends every rank with an error naming it", "[mpi]") {
   std::string root = scratch("raise");
   Run r = train_app(2, root + "/c.json" + out_set(root + "/out"), "ENGINE_DIST_FAIL=1:3:raise");
