@@ -90,4 +90,6 @@ if(ENGINE_MPI)
     message(STATUS "MPI not found: train_app runs as one process only (install libopenmpi-dev openmpi-bin "
                    "for multi-process training, docs/DISTRIBUTED.md)")
   endif()
+else()
+  message(STATUS "ENGINE_MPI=OFF: train_app runs as one process only (docs/DISTRIBUTED.md)")
 endif()

@@ -1,5 +1,7 @@
 #include "apps/common/data_parallel.h"
 
+#include <chrono>
+
 #include "engine/dist/sync_batchnorm.h"
 #include "engine/io/config.h"
 #include "engine/nn/layers.h"
@@ -81,6 +83,7 @@ void DataParallel::end_shard(int64_t rows, int64_t batch) {
 
 void DataParallel::finish_step() {
   if (comm_.size() > 1) {
+    auto t0 = std::chrono::steady_clock::now();
     // A parameter without a gradient here (an expert no token reached) takes part with
     // zeros; it gets a gradient when some rank has one.
     for (size_t i = 0; i < params_.size(); ++i)
@@ -94,6 +97,7 @@ void DataParallel::finish_step() {
     for (Tensor& b : buffer_sum_) bufs.push_back(&b);
     reduce_in_buckets(grads);
     reduce_in_buckets(bufs);
+    comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   for (size_t i = 0; i < params_.size(); ++i) {
     if (has_grad_[i] > 0) params_[i].set_grad(grad_sum_[i]);
@@ -102,6 +106,12 @@ void DataParallel::finish_step() {
   for (size_t j = 0; j < buffers_.size(); ++j) buffers_[j]->copy_from(ops::mul(buffer_sum_[j], inv));
   grad_sum_.clear();
   buffer_sum_.clear();
+}
+
+double DataParallel::take_comm_seconds() {
+  double s = comm_seconds_;
+  comm_seconds_ = 0;
+  return s;
 }
 
 // Consecutive tensors of one dtype, up to dist.bucket_mb together, are summed over the

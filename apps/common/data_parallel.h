@@ -44,6 +44,9 @@ class DataParallel {
   void end_shard(int64_t rows, int64_t batch);
   // After the last shard: the sums over ranks become the gradients and (averaged) the buffers.
   void finish_step();
+  // Seconds spent summing over the ranks since the last call (wall clock, on this rank;
+  // the summing starts after backward, so none of it overlaps computation).
+  double take_comm_seconds();
 
  private:
   void reduce_in_buckets(std::vector<Tensor*>& tensors);
@@ -56,7 +59,7 @@ class DataParallel {
   std::vector<Tensor*> buffers_;  // the float ones (running statistics)
   std::vector<Tensor> start_buffers_, buffer_sum_, grad_sum_;
   std::vector<double> has_grad_;
-  int shards_done_ = 0;
+  double comm_seconds_ = 0;
 };
 
 }  // namespace engine::app

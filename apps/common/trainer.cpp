@@ -466,6 +466,12 @@ void Trainer::report_epoch(const MetricsRow& r) {
   if (moe_->active())
     o << std::setprecision(4) << "\n  moe: aux " << r.moe[0] << " balance " << r.moe[1] << " max expert frac "
       << r.moe[3] << " utilisation " << r.moe[4] << " dropped " << r.moe[5] << " gate entropy " << r.moe[6];
+  if (comm_.size() > 1) {
+    double comm = dp_->take_comm_seconds(), train = double(tally_.seen) / std::max(r.img_per_s, 1e-9);
+    o << std::setprecision(2) << "\n  dist: summing gradients over " << comm_.size() << " ranks took " << comm
+      << " s of " << train << " s of training (" << std::setprecision(1) << 100.0 * comm / std::max(train, 1e-9)
+      << "%, not overlapped with backward)";
+  }
   if (scaler_->enabled())
     o << std::setprecision(0) << "\n  f16: loss scale " << scaler_->get_scale() << ", skipped steps "
       << scaler_->skipped_steps();

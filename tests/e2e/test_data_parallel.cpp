@@ -95,7 +95,8 @@ std::vector<std::vector<std::string>> metrics_without_timing(const std::string& 
 
 }  // namespace
 
-TEST_CASE("2 ranks with per-rank batch norm equal 1 process with ghost batch norm over 2 shards", "[mpi]") {
+TEST_CASE("data parallel: 2 ranks with per-rank batch norm equal 1 process with ghost batch norm over 2 shards",
+          "[mpi]") {
   std::string root = scratch("ghost");
   Run two = train_app(2, root + "/c.json" + out_set(root + "/two"));
   INFO(two.output);
@@ -123,7 +124,7 @@ TEST_CASE("2 ranks with per-rank batch norm equal 1 process with ghost batch nor
 // configs' learning rate 0.05 (two 1-process runs whose batch norm differ only in
 // summation order drift apart to O(1) in 20 steps), so runs that add in another order
 // are compared at learning rate 0.002, where rounding stays rounding.
-TEST_CASE("2 ranks with synchronised batch norm equal 1 process on the whole batch", "[mpi]") {
+TEST_CASE("data parallel: 2 ranks with synchronised batch norm equal 1 process on the whole batch", "[mpi]") {
   std::string root = scratch("sync");
   std::string c = root + "/c.json --set training.lr=0.002 --set training.schedule='\"constant\"'";
   Run sync = train_app(2, c + " --set dist.sync_batchnorm=true" + out_set(root + "/sync"));
@@ -147,8 +148,10 @@ TEST_CASE("2 ranks with synchronised batch norm equal 1 process on the whole bat
 #if ENGINE_CUDA_SIM
 // On the simulated GPU the gradients travel through the simulated NCCL (cudasim), so the
 // NCCL call sites of the trainer run here (4 steps: the simulated device is slow).
-TEST_CASE("2 ranks on the simulated GPU (gradients over the simulated NCCL) equal 1 process with ghost batch norm",
-          "[mpi]") {
+TEST_CASE(
+    "data parallel: 2 ranks on the simulated GPU (gradients over the simulated NCCL) equal 1 process with ghost batch "
+    "norm",
+    "[mpi]") {
   std::string root = scratch("nccl");
   std::string c = root +
                   "/c.json --set device='\"cuda\"' --set training.max_steps=4 --set data.train_limit=64 "
@@ -167,7 +170,7 @@ TEST_CASE("2 ranks on the simulated GPU (gradients over the simulated NCCL) equa
 }
 #endif
 
-TEST_CASE("a rank that raises ends every rank with an error naming it", "[mpi]") {
+TEST_CASE("data parallel: a rank that raises ends every rank with an error naming it", "[mpi]") {
   std::string root = scratch("raise");
   Run r = train_app(2, root + "/c.json" + out_set(root + "/out"), "ENGINE_DIST_FAIL=1:3:raise");
   INFO(r.output);
@@ -176,10 +179,13 @@ TEST_CASE("a rank that raises ends every rank with an error naming it", "[mpi]")
   CHECK(r.seconds < 60);
   CHECK(r.output.find("train_app (rank 1 of 2): error: a failure planted by ENGINE_DIST_FAIL at step 3") !=
         std::string::npos);
-  CHECK(r.output.find("MPI_ABORT was invoked on rank 1") != std::string::npos);
+  CHECK(r.output.find("train_app (rank 1 of 2): stopped with exit code 1; ending the run's other ranks") !=
+        std::string::npos);
+  // (Open MPI's own "MPI_ABORT was invoked on rank 1" notice is not checked: its help
+  // system sometimes loses it, ORTE_ERROR_LOG "Data unpack would read past end of buffer".)
 }
 
-TEST_CASE("a killed rank ends the run within 60 s, named by mpirun", "[mpi]") {
+TEST_CASE("data parallel: a killed rank ends the run within 60 s, named by mpirun", "[mpi]") {
   std::string root = scratch("kill");
   Run r = train_app(2, root + "/c.json" + out_set(root + "/out"), "ENGINE_DIST_FAIL=1:3:kill");
   INFO(r.output);
@@ -190,7 +196,7 @@ TEST_CASE("a killed rank ends the run within 60 s, named by mpirun", "[mpi]") {
   CHECK(r.output.find("exited on signal 9") != std::string::npos);
 }
 
-TEST_CASE("a run continues with another number of ranks from its checkpoint", "[mpi]") {
+TEST_CASE("data parallel: a run continues with another number of ranks from its checkpoint", "[mpi]") {
   std::string root = scratch("resume");
   std::string c = root + "/c.json --set dist.ghost_batchnorm=2";
   Run whole = train_app(1, c + out_set(root + "/whole"));
