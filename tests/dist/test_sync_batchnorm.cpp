@@ -14,11 +14,7 @@ using namespace engine;
 namespace {
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
-  std::vector<double> x = a.to_vector(), y = b.to_vector();
-  REQUIRE(x.size() == y.size());
-  double d = 0;
-  for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::fabs(x[i] - y[i]));
-  return d;
+  return ops::max(ops::maximum(ops::sub(a, b), ops::sub(b, a))).item();
 }
 
 }  // namespace
