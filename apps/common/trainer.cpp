@@ -59,6 +59,15 @@ EpochFiles moe_epoch_files(const MoeTracker& moe, int64_t epoch) {
   return f;
 }
 
+// The run's device on this rank. Several ranks on one machine share its GPUs: "auto" and
+// "cuda" (no index) put local rank r on cuda:(r mod devices); "cuda:N" is taken as written.
+Device rank_device(const std::string& name, const dist::Communicator& comm) {
+  Device d = resolve_device(name);
+  if (comm.size() > 1 && d.is_cuda() && (name == "auto" || name == "cuda"))
+    d.index = dist::local_rank() % std::max(1, runtime::cuda_device_count());
+  return d;
+}
+
 // Where ranks other than 0 print: nowhere.
 std::ostream& null_stream() {
   static std::ostream none(nullptr);
@@ -74,7 +83,7 @@ Tensor count_correct(const Tensor& logits, const Tensor& y) {
 }  // namespace
 
 Trainer::Trainer(const TrainConfig& config, const std::string& resume_dir, std::ostream& out)
-    : config_(config), comm_(dist::world()), device_(resolve_device(config.device)), data_(load_datasets(config_)) {
+    : config_(config), comm_(dist::world()), device_(rank_device(config.device, comm_)), data_(load_datasets(config_)) {
   manual_seed(config_.seed);
   model_ = build_model(config_, data_.train);
   model_->to(device_);

@@ -1,5 +1,6 @@
 #include "engine/dist/communicator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -147,6 +148,12 @@ Communicator& world() { return *world_slot(); }
 bool launched_by_mpi_launcher() {
   const char* v = launcher_size_variable();
   return v && std::atoi(std::getenv(v)) > 1;
+}
+
+int local_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
+    if (const char* s = std::getenv(v)) return std::max(0, std::atoi(s));
+  return 0;
 }
 
 bool built_with_mpi() { return detail::mpi_available(); }

@@ -64,6 +64,10 @@ Communicator& world();
 // process as one of several.
 bool launched_by_mpi_launcher();
 
+// This process's rank among the ranks on its machine, as the launcher says
+// (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, SLURM_LOCALID); 0 when none does.
+int local_rank();
+
 // Whether this build has MPI.
 bool built_with_mpi();
 
