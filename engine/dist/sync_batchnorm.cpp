@@ -17,6 +17,16 @@ Variable all_reduce_sum(Communicator& comm, const Variable& x) {
   });
 }
 
+Variable all_to_all(Communicator& comm, const Variable& x, const std::vector<int64_t>& send_counts,
+                    std::vector<int64_t>* recv_counts) {
+  std::vector<int64_t> from;
+  Tensor y = comm.all_to_all(x.data().contiguous(), send_counts, &from);
+  if (recv_counts) *recv_counts = from;
+  return Variable::make(y, OpKind::COPY, {x}, [&comm, from](std::vector<Variable>& in, const Tensor& g) {
+    in[0].add_grad(comm.all_to_all(g.contiguous(), from));
+  });
+}
+
 Variable sync_batchnorm2d(Communicator& comm, const Variable& x, const Variable& residual, const Variable& gamma,
                           const Variable& beta, Tensor& running_mean, Tensor& running_var, bool relu, double momentum,
                           double eps) {
