@@ -24,6 +24,8 @@ done
 app=$root/build/train_app
 [ -x "$app" ] || { echo "dist_cpu.sh: $app not found; build it first" >&2; exit 2; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# Shared-memory copies without ptrace (which containers often forbid).
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMP_WAIT_POLICY=passive ENGINE_CUDASIM_QUIET=1
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

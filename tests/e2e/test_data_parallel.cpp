@@ -29,6 +29,7 @@ struct Run {
 
 const char* kMpiEnv =
     "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
+    "OMPI_MCA_btl_vader_single_copy_mechanism=none "
     "OMP_NUM_THREADS=1 ENGINE_CUDASIM_QUIET=1 ";
 
 // train_app with `args`, on `ranks` processes (1: without mpirun), `env` prepended.
