@@ -34,11 +34,12 @@ DataParallel::DataParallel(const TrainConfig& config, dist::Communicator& comm, 
                                                              << comm.size() << " ranks: set it to 0");
   local_shards_ = ghost > 1 ? ghost : 1;
   int64_t shards = int64_t(comm.size()) * local_shards_;
-  ENGINE_CONFIG_CHECK(config.training.batch_size % shards == 0 && config.training.batch_size / shards >= 2,
-                      "config key 'training.batch_size' = "
-                          << config.training.batch_size << " is the global batch, split into " << shards
-                          << (comm.size() > 1 ? " ranks" : " ghost batch norm shards")
-                          << ": it must be a multiple of that with at least 2 rows per shard (batch norm)");
+  ENGINE_CONFIG_CHECK(
+      shards == 1 || (config.training.batch_size % shards == 0 && config.training.batch_size / shards >= 2),
+      "config key 'training.batch_size' = "
+          << config.training.batch_size << " is the global batch, split into " << shards
+          << (comm.size() > 1 ? " ranks" : " ghost batch norm shards")
+          << ": it must be a multiple of that with at least 2 rows per shard (batch norm)");
   if (config.dist.sync_batchnorm && comm.size() > 1) synchronise_batchnorm(model, comm);
   params_ = model.parameters();
   for (auto& [name, t] : model.named_buffers())
