@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "kernels/cpu/norm_act.h"
@@ -39,6 +40,17 @@ int num_threads(int64_t work) {
 }
 
 // ---- leaves (vectorised) ----
+
+// gy where y > 0, else +0 (also for a NaN or infinite gy), as a bit mask: a select
+// inside a double reduction keeps GCC from vectorising the loop.
+inline float masked(float gy, float y) {
+  uint32_t u;
+  std::memcpy(&u, &gy, 4);
+  u &= 0u - uint32_t(y > 0);
+  float g;
+  std::memcpy(&g, &u, 4);
+  return g;
+}
 
 // s1 += sum (x - k), s2 += sum (x - k)^2 over n contiguous elements.
 ENGINE_CLONES void plane_sums(const float* __restrict x, int64_t n, float k, double* s1, double* s2) {
@@ -106,13 +118,13 @@ ENGINE_CLONES void plane_grad_sums(const float* __restrict gy, const float* __re
   if (y) {
 #pragma omp simd reduction(+ : a1, a2)
     for (int64_t i = 0; i < n; ++i) {
-      const double g = y[i] > 0 ? double(gy[i]) : 0.0;
+      const double g = double(masked(gy[i], y[i]));
       a1 += g;
       a2 += g * double(x[i] - mean);
     }
     if (gres)
 #pragma omp simd
-      for (int64_t i = 0; i < n; ++i) gres[i] = y[i] > 0 ? gy[i] : 0.f;
+      for (int64_t i = 0; i < n; ++i) gres[i] = masked(gy[i], y[i]);
   } else {
 #pragma omp simd reduction(+ : a1, a2)
     for (int64_t i = 0; i < n; ++i) {
@@ -132,7 +144,7 @@ ENGINE_CLONES void rows_grad_sums(const float* __restrict gy, const float* __res
     const int64_t o = r * C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
-      const float g = y && !(y[o + c] > 0) ? 0.f : gy[o + c];
+      const float g = y ? masked(gy[o + c], y[o + c]) : gy[o + c];
       if (gres) gres[o + c] = g;
       a1[c] += double(g);
       a2[c] += double(g) * double(x[o + c] - mean[c]);
@@ -145,7 +157,7 @@ ENGINE_CLONES void plane_grad_apply(float* __restrict gx, const float* __restric
                                     const float* __restrict x, int64_t n, float mean, float A, float B, float D) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    float g = y && !(y[i] > 0) ? 0.f : gy[i];
+    const float g = y ? masked(gy[i], y[i]) : gy[i];
     gx[i] = A * g + B * (x[i] - mean) + D;
   }
 }
@@ -157,7 +169,7 @@ ENGINE_CLONES void rows_grad_apply(float* __restrict gx, const float* __restrict
     const int64_t o = r * C;
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) {
-      float g = y && !(y[o + c] > 0) ? 0.f : gy[o + c];
+      const float g = y ? masked(gy[o + c], y[o + c]) : gy[o + c];
       gx[o + c] = A[c] * g + B[c] * (x[o + c] - mean[c]) + D[c];
     }
   }
