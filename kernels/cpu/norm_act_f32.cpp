@@ -14,15 +14,10 @@
 #include <vector>
 
 #include "kernels/cpu/norm_act.h"
+#include "kernels/cpu/target_clones.h"
 
 #ifdef _OPENMP
 #include <omp.h>
-#endif
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-#define ENGINE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define ENGINE_CLONES
 #endif
 
 namespace engine::kernels {
