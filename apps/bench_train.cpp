@@ -6,7 +6,9 @@
 // the CPU it also times the model's convolutions alone and prints their GFLOP/s.
 // The peak column is the most memory allocated on the model's device during the timed
 // steps (host storages on the CPU, the caching allocator's live blocks on CUDA), to
-// compare e.g. --set model.checkpoint_stages=[1,2,3,4] with the plain model.
+// compare e.g. --set model.checkpoint_stages=[1,2,3,4] with the plain model. On the CPU
+// a line after the table gives the caching allocator's peak (tensors, rounding and cached
+// free blocks) and how many of the timed steps' requests reached the C library.
 // The config's training.precision (bf16/f16 autocast; f16 with loss scaling) and
 // model.channels_last apply as in train_app. --cuda-graph captures forward and backward
 // once after the warm-up and replays them; the optimizer step runs outside the graph.
@@ -24,6 +26,7 @@
 #include "engine/backends/cuda/context.h"
 #include "engine/backends/cuda/graph.h"
 #include "engine/core/backend.h"
+#include "engine/core/host_allocator.h"
 #include "engine/optim/grad_scaler.h"
 #include "engine/optim/optimizer.h"
 #include "models/resnet.h"
@@ -31,6 +34,8 @@
 using namespace engine;
 
 namespace {
+
+HostAllocatorStats g_host_alloc_before;  // at the start of the timed steps
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -165,6 +170,8 @@ std::vector<double> time_steps(Bench& b, const Args& args, optim::GradScaler& sc
     runtime::cuda_reset_peak_memory(b.device.index);
   } else {
     reset_host_peak_memory();
+    host_allocator_reset_peak();
+    g_host_alloc_before = host_allocator_stats();
   }
   std::vector<double> times;
   for (int64_t i = 0; i < args.iters; ++i) {
@@ -195,6 +202,17 @@ void print_table(const Bench& b, const std::vector<double>& times, bool graphed)
               static_cast<long long>(b.xs[3]), static_cast<long long>(b.net->num_parameters()),
               c.training.precision.c_str(), c.model.channels_last ? "NHWC" : "NCHW", graphed ? "yes" : "no",
               ck.empty() ? "none" : ck.c_str(), median * 1e3, double(b.batch) / median, double(peak) / double(1 << 20));
+}
+
+// On the CPU: what the caching allocator held at most (tensors, rounding and cached free
+// blocks) and how many requests of the timed steps reached the C library.
+void print_host_allocator() {
+  const HostAllocatorStats a = host_allocator_stats();
+  const uint64_t misses = (a.allocs - g_host_alloc_before.allocs) - (a.cache_hits - g_host_alloc_before.cache_hits);
+  std::printf("\nCPU allocator (%s): peak reserved %.1f MiB; timed steps: %llu requests, %llu from the system\n",
+              a.caching ? "caching" : "system", double(a.peak_reserved) / double(1 << 20),
+              static_cast<unsigned long long>(a.allocs - g_host_alloc_before.allocs),
+              static_cast<unsigned long long>(misses));
 }
 
 // The convolutions alone: every conv of the network at its input shape, forward.
@@ -246,6 +264,7 @@ int main(int argc, char** argv) {
     bool graphed = false;
     std::vector<double> times = time_steps(b, args, scaler, &graphed);
     print_table(b, times, graphed);
+    if (b.device.is_cpu()) print_host_allocator();
     auto* dense = dynamic_cast<models::ResNet*>(b.net.get());
     if (b.device.is_cpu() && dense) time_cpu_convolutions(*dense, b.x);
     return 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ours and PyTorch's side by side, in one run on the CPU:
-#   bench/compare_cpu.sh [--quick] [--threads N]
+#   bench/compare_cpu.sh [--quick] [--threads N] [--build DIR] [--baseline DIR]
 # 1. ResNet-18 CIFAR training step (synthetic 3x32x32 images, 10 classes, SGD momentum 0.9,
 #    cross-entropy) at width 1 batch 32 and width 1/4 batch 128, each in f32 and bf16
 #    autocast, NCHW and channels-last: the engine's bench_train beside
@@ -17,22 +17,32 @@
 # size (getrusage ru_maxrss / GNU time %M), interpreter, libraries and code included, the
 # only figure PyTorch's CPU allocator offers. Ratios are engine / PyTorch step time (above
 # 1: the engine is slower). --quick runs few iterations on small batches, to check the script.
-# Needs build/bench_train, build/bench_moe and build/bench_encode; the PyTorch rows need a python3 with torch
+# --build DIR takes bench_train, bench_moe and bench_encode from DIR (default build/); --baseline DIR
+# adds a row per ResNet case from DIR/bench_train (another build of the engine, e.g. the
+# previous commit's), measured beside the others in the same run.
+# Needs bench_train, bench_moe and bench_encode; the PyTorch rows need a python3 with torch
 # (PYTHON, default /usr/bin/python3 when it has torch, else python3). Prints markdown.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 quick=0
 threads=$(nproc)
+build=$root/build
+baseline=
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --threads) threads=$2; shift ;;
-    -h | --help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --build) build=$2; shift ;;
+    --baseline) baseline=$2; shift ;;
+    -h | --help) sed -n '2,24s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "compare_cpu.sh: unexpected argument '$1'" >&2; exit 2 ;;
   esac
   shift
 done
 cfg="$root/configs/resnet18_cifar10.json"
+for b in "$build/bench_train" "$build/bench_moe" ${baseline:+"$baseline/bench_train"}; do
+  [ -x "$b" ] || { echo "compare_cpu.sh: $b not found (build it, or name the build folder with --build/--baseline)" >&2; exit 2; }
+done
 export OMP_NUM_THREADS=$threads
 # As scripts/common.sh: idle OpenMP threads would spin while OpenBLAS's threads run GEMMs.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
@@ -78,7 +88,8 @@ echo
 echo "- model: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "- cores: $(nproc) online; threads used by both sides: $threads"
 echo "- flags: avx2 $(flag avx2), avx512f $(flag avx512f), avx512_bf16 $(flag avx512_bf16), amx_tile $(flag amx_tile), amx_bf16 $(flag amx_bf16)"
-echo "- engine: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (with local changes)'), build/ ($(grep -m1 '^CMAKE_BUILD_TYPE' "$root/build/CMakeCache.txt" 2>/dev/null | cut -d= -f2 || echo '?'))"
+echo "- engine: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (with local changes)'), $build ($(grep -m1 '^CMAKE_BUILD_TYPE' "$build/CMakeCache.txt" 2>/dev/null | cut -d= -f2 || echo '?'))"
+[ -n "$baseline" ] && echo "- baseline engine: $baseline/bench_train"
 if [ "$have_torch" = 1 ]; then
   echo "- PyTorch: $("$PYTHON" -c 'import torch; print(torch.__version__, "oneDNN" if torch.backends.mkldnn.is_available() else "no oneDNN")') ($PYTHON)"
 else
@@ -94,6 +105,17 @@ echo "## ResNet-18 training step (CIFAR shape, synthetic data)"
 echo
 echo "| model | batch | precision | format | impl | warm-up + timed steps | step ms (median) | img/s | tensors peak MiB | max RSS MiB | engine conv GFLOP/s (forward) |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
+# One engine row of the current case (width, batch, precision, format, args): engine_row
+# BINARY IMPL prints it and sets ms.
+engine_row() {
+  out=$(measured "$1" "$cfg" --device cpu --batch "$batch" --iters "$iters" --warmup "$warmup" "${args[@]}")
+  rss=$(rss_mib)
+  # | model | device | batch | image | params | precision | format | graph | ckpt | ms | img/s | peak |
+  IFS='|' read -r ms rate peak <<<"$(echo "$out" | awk -F'|' '/^\| resnet18/ {
+    for (i = 2; i <= 13; ++i) gsub(/^ +| +$/, "", $i); print $11 "|" $12 "|" $13}')"
+  gflops=$(echo "$out" | sed -n 's/.*= \([0-9.]*\) GFLOP\/s.*/\1/p')
+  echo "| $name | $batch | $precision | $format | $2 | $warmup + $iters | $ms | $rate | $peak | $rss | ${gflops:-n/a} |"
+}
 for c in "${resnet_cases[@]}"; do
   read -r width batch warmup iters <<<"$c"
   for precision in f32 bf16; do
@@ -105,15 +127,12 @@ for c in "${resnet_cases[@]}"; do
         args+=(--set model.channels_last=true)
         mode=$mode-cl
       fi
-      out=$(measured "$root/build/bench_train" "$cfg" --device cpu --batch "$batch" --iters "$iters" \
-        --warmup "$warmup" "${args[@]}")
-      rss=$(rss_mib)
-      # | model | device | batch | image | params | precision | format | graph | ckpt | ms | img/s | peak |
-      IFS='|' read -r ms rate peak <<<"$(echo "$out" | awk -F'|' '/^\| resnet18/ {
-        for (i = 2; i <= 13; ++i) gsub(/^ +| +$/, "", $i); print $11 "|" $12 "|" $13}')"
-      gflops=$(echo "$out" | sed -n 's/.*= \([0-9.]*\) GFLOP\/s.*/\1/p')
       name="ResNet-18 x$width"
-      echo "| $name | $batch | $precision | $format | engine | $warmup + $iters | $ms | $rate | $peak | $rss | ${gflops:-n/a} |"
+      if [ -n "$baseline" ]; then
+        engine_row "$baseline/bench_train" "engine baseline"
+        base_ms=$ms
+      fi
+      engine_row "$build/bench_train" engine
       if [ "$have_torch" = 1 ]; then
         row=$(measured "$PYTHON" "$root/bench/pytorch/resnet18_train.py" --device cpu --threads "$threads" \
           --width-mult "$width" --batch "$batch" --iters "$iters" --warmup "$warmup" --mode "$mode")
@@ -121,7 +140,11 @@ for c in "${resnet_cases[@]}"; do
         IFS='|' read -r tms trate trss <<<"$(echo "$row" | awk -F'|' '{
           for (i = 2; i <= 6; ++i) gsub(/^ +| +$/, "", $i); print $4 "|" $5 "|" $6}')"
         echo "| $name | $batch | $precision | $format | pytorch $mode | $warmup + $iters | $tms | $trate | n/a | $trss | |"
-        ratios+=("| $name batch $batch $precision $format | $(ratio "$ms" "$tms") |")
+        if [ -n "$baseline" ]; then
+          ratios+=("| $name batch $batch $precision $format | $(ratio "$ms" "$tms") | $(ratio "$base_ms" "$tms") |")
+        else
+          ratios+=("| $name batch $batch $precision $format | $(ratio "$ms" "$tms") |")
+        fi
       fi
     done
   done
@@ -133,7 +156,7 @@ echo
 echo "| impl | T | C | E | H | k | warm-up + timed | ms (median) | tensors peak MiB | max RSS MiB |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for precision in f32 bf16; do
-  out=$(measured "$root/build/bench_moe" --device cpu --precision "$precision" "${moe_shape[@]}" \
+  out=$(measured "$build/bench_moe" --device cpu --precision "$precision" "${moe_shape[@]}" \
     --warmup "${moe_steps[0]}" --iters "${moe_steps[1]}")
   rss=$(rss_mib)
   # | impl | T | C | E | H | k | ms | peak |
@@ -149,7 +172,7 @@ for precision in f32 bf16; do
     echo "$row" | awk -F'|' -v s="${moe_steps[0]} + ${moe_steps[1]}" '{
       for (i = 2; i <= 9; ++i) gsub(/^ +| +$/, "", $i)
       print "| " $2 " | " $3 " | " $4 " | " $5 " | " $6 " | " $7 " | " s " | " $8 " | n/a | " $9 " |"}'
-    ratios+=("| MoE layer $precision (pytorch expert loop) | $(ratio "$ms" "$tms") |")
+    ratios+=("| MoE layer $precision (pytorch expert loop) | $(ratio "$ms" "$tms") |${baseline:+ n/a |}")
   fi
 done
 
@@ -162,7 +185,7 @@ if [ -f "$text_encoder/model.safetensors" ]; then
   echo "|---|---|---|---|---|---|---|"
   for precision in f32 bf16; do
     # | impl | batch | tokens | ms | peak |
-    row=$(measured "$root/build/bench_encode" --model "$text_encoder" --precision "$precision" --batch "$ebatch" \
+    row=$(measured "$build/bench_encode" --model "$text_encoder" --precision "$precision" --batch "$ebatch" \
       --tokens "$etokens" --warmup "$ewarm" --iters "$eiters" | grep '^| engine')
     rss=$(rss_mib)
     ms=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
@@ -187,7 +210,12 @@ if [ "${#ratios[@]}" -gt 0 ]; then
   echo
   echo "## Ratios: engine step time / PyTorch step time (above 1: the engine is slower)"
   echo
-  echo "| case | engine / PyTorch |"
-  echo "|---|---|"
+  if [ -n "$baseline" ]; then
+    echo "| case | engine / PyTorch | engine baseline / PyTorch |"
+    echo "|---|---|---|"
+  else
+    echo "| case | engine / PyTorch |"
+    echo "|---|---|"
+  fi
   for r in "${ratios[@]}"; do echo "$r"; done
 fi

@@ -6,19 +6,14 @@
 
 #include "base/check.h"
 #include "engine/core/backend.h"
+#include "engine/core/host_allocator.h"
 
 namespace engine {
 namespace {
 
-constexpr size_t kCpuAlignment = 64;
-
-void* cpu_alloc(size_t nbytes, int) {
-  size_t n = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-  void* p = std::aligned_alloc(kCpuAlignment, n == 0 ? kCpuAlignment : n);
-  ENGINE_CHECK(p != nullptr, "out of host memory: could not allocate " << nbytes << " bytes");
-  return p;
-}
-void cpu_free(void* p, int) { std::free(p); }
+// Host memory comes from the caching allocator (host_allocator.h), 64-byte aligned.
+void* cpu_alloc(size_t nbytes, int) { return host_allocate(nbytes); }
+void cpu_free(void* p, int) { host_free(p); }
 void cpu_copy(void* dst, Device, const void* src, Device, size_t n) {
   if (n) std::memcpy(dst, src, n);
 }

@@ -1,5 +1,5 @@
 #pragma once
-// f32 2-D convolutions through oneDNN (libdnnl), the CPU counterpart of cuDNN: forward,
+// f32 and bf16 2-D convolutions through oneDNN (libdnnl), the CPU counterpart of cuDNN: forward,
 // backward-data and backward-filter, NCHW or channels-last activations (as
 // Conv2dParams::channels_last says), filters [K, C/groups, R, S] row-major, the same
 // contract as the im2col kernels of conv.h, which stay the reference and the fallback.
@@ -16,20 +16,30 @@
 namespace engine::kernels {
 
 enum class ConvDirection : uint8_t { Forward, BackwardData, BackwardFilter };
+// The dtype of every operand of a call (bf16: bf16 in and out, f32 accumulation).
+enum class ConvDType : uint8_t { f32, bf16 };
 
 bool conv2d_onednn_built();
+// Whether the CPU has bf16 arithmetic (AVX-512 BF16 or AMX) as oneDNN sees it at run
+// time; the bf16 functions below work elsewhere too (oneDNN emulates), but the callers
+// take the f32 path there.
+bool conv2d_onednn_bf16_native();
 
 // y = conv(x, w) + bias; bias may be null.
-void conv2d_fwd_onednn(float* y, const float* x, const float* w, const float* bias, const Conv2dParams& p);
+void conv2d_fwd_onednn(void* y, const void* x, const void* w, const void* bias, const Conv2dParams& p,
+                       ConvDType dt = ConvDType::f32);
 // gx = the gradient with respect to x, given gy.
-void conv2d_bwd_data_onednn(float* gx, const float* gy, const float* w, const Conv2dParams& p);
+void conv2d_bwd_data_onednn(void* gx, const void* gy, const void* w, const Conv2dParams& p,
+                            ConvDType dt = ConvDType::f32);
 // gw = the gradient with respect to w (overwritten, not accumulated).
-void conv2d_bwd_filter_onednn(float* gw, const float* gy, const float* x, const Conv2dParams& p);
+void conv2d_bwd_filter_onednn(void* gw, const void* gy, const void* x, const Conv2dParams& p,
+                              ConvDType dt = ConvDType::f32);
 
 // The primitive cache, for tests: its number of entries, and an identity of the entry
 // for one shape (null when that shape has not been run). The forward key includes
 // whether a bias is added.
 size_t conv2d_onednn_cache_size();
-const void* conv2d_onednn_cached(ConvDirection dir, const Conv2dParams& p, bool bias = false);
+const void* conv2d_onednn_cached(ConvDirection dir, const Conv2dParams& p, bool bias = false,
+                                 ConvDType dt = ConvDType::f32);
 
 }  // namespace engine::kernels

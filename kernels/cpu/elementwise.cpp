@@ -2,10 +2,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "base/check.h"
 #include "base/convert.h"
 #include "base/rng.h"
+#include "kernels/cpu/convert.h"
 
 namespace engine::kernels {
 namespace {
@@ -144,6 +146,30 @@ void copy_typed(D* dst, const StridedLayout& ld, const S* src, const StridedLayo
   }
 }
 
+bool same_layout(const StridedLayout& a, const StridedLayout& b) {
+  if (a.ndim != b.ndim) return false;
+  for (int d = 0; d < a.ndim; ++d)
+    if (a.shape[d] != b.shape[d] || (a.shape[d] > 1 && a.strides[d] != b.strides[d])) return false;
+  return true;
+}
+
+// Whether the n elements of l fill [0, n) of memory once each: the dimensions, ordered
+// by stride, have the strides of a contiguous tensor (size-1 dimensions aside).
+bool dense(const StridedLayout& l, int64_t n) {
+  int order[kMaxDims];
+  int k = 0;
+  for (int d = 0; d < l.ndim; ++d)
+    if (l.shape[d] > 1) order[k++] = d;
+  for (int i = 1; i < k; ++i)  // insertion sort by stride (k <= kMaxDims)
+    for (int j = i; j > 0 && l.strides[order[j]] < l.strides[order[j - 1]]; --j) std::swap(order[j], order[j - 1]);
+  int64_t expect = 1;
+  for (int i = 0; i < k; ++i) {
+    if (l.strides[order[i]] != expect) return false;
+    expect *= l.shape[order[i]];
+  }
+  return expect == n;
+}
+
 template <class F>
 void with_type(DType d, F&& f) {
   switch (d) {
@@ -161,8 +187,19 @@ void with_type(DType d, F&& f) {
 
 void copy_cpu(void* dst, DType dt, const StridedLayout& ld, const void* src, DType st, const StridedLayout& ls,
               int64_t n) {
-  if (dt == st && ld.contiguous && ls.contiguous) {
+  // Both sides dense in one layout (contiguous, or e.g. both channels-last): element i of
+  // memory is element i of memory, whatever the logical order.
+  const bool linear = (ld.contiguous && ls.contiguous) || (same_layout(ld, ls) && dense(ld, n));
+  if (linear && dt == st) {
     std::memcpy(dst, src, size_t(n) * dtype_size(dt));
+    return;
+  }
+  if (linear && dt == DType::bf16 && st == DType::f32) {
+    f32_to_bf16_cpu(static_cast<uint16_t*>(dst), static_cast<const float*>(src), n);
+    return;
+  }
+  if (linear && dt == DType::f32 && st == DType::bf16) {
+    bf16_to_f32_cpu(static_cast<float*>(dst), static_cast<const uint16_t*>(src), n);
     return;
   }
   with_type(dt, [&](auto d) {

@@ -1,6 +1,7 @@
 #include "kernels/cpu/norm_act.h"
 
 #include <cmath>
+#include <type_traits>
 
 namespace engine::kernels {
 
@@ -12,7 +13,7 @@ inline int64_t at(const BatchNormActParams& p, int64_t n, int64_t c, int64_t i) 
 }  // namespace
 
 template <class T>
-void batchnorm2d_act_fwd_cpu(const BatchNormActParams& p, T* y, T* save_mean, T* save_invstd, const T* x,
+void batchnorm2d_act_fwd_ref(const BatchNormActParams& p, T* y, T* save_mean, T* save_invstd, const T* x,
                              const T* residual, const T* gamma, const T* beta, T* running_mean, T* running_var) {
   const int64_t M = p.N * p.HW;
 #pragma omp parallel for if (p.N * p.C * p.HW > (1 << 15))
@@ -57,7 +58,7 @@ void batchnorm2d_act_fwd_cpu(const BatchNormActParams& p, T* y, T* save_mean, T*
 }
 
 template <class T>
-void batchnorm2d_act_bwd_cpu(const BatchNormActParams& p, T* gx, T* ggamma, T* gbeta, T* gresidual, const T* gy,
+void batchnorm2d_act_bwd_ref(const BatchNormActParams& p, T* gx, T* ggamma, T* gbeta, T* gresidual, const T* gy,
                              const T* y, const T* x, const T* gamma, const T* save_mean, const T* save_invstd) {
   const int64_t M = p.N * p.HW;
   // The masked gradient: zero where relu clamped (y == 0, its gradient at 0 included).
@@ -88,10 +89,34 @@ void batchnorm2d_act_bwd_cpu(const BatchNormActParams& p, T* gx, T* ggamma, T* g
   }
 }
 
+template <class T>
+void batchnorm2d_act_fwd_cpu(const BatchNormActParams& p, T* y, T* save_mean, T* save_invstd, const T* x,
+                             const T* residual, const T* gamma, const T* beta, T* running_mean, T* running_var) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (p.N * p.HW > 0)
+      return batchnorm2d_act_fwd_f32(p, y, save_mean, save_invstd, x, residual, gamma, beta, running_mean, running_var);
+  }
+  batchnorm2d_act_fwd_ref<T>(p, y, save_mean, save_invstd, x, residual, gamma, beta, running_mean, running_var);
+}
+
+template <class T>
+void batchnorm2d_act_bwd_cpu(const BatchNormActParams& p, T* gx, T* ggamma, T* gbeta, T* gresidual, const T* gy,
+                             const T* y, const T* x, const T* gamma, const T* save_mean, const T* save_invstd) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (p.N * p.HW > 0)
+      return batchnorm2d_act_bwd_f32(p, gx, ggamma, gbeta, gresidual, gy, y, x, gamma, save_mean, save_invstd);
+  }
+  batchnorm2d_act_bwd_ref<T>(p, gx, ggamma, gbeta, gresidual, gy, y, x, gamma, save_mean, save_invstd);
+}
+
 #define INSTANTIATE(T)                                                                                              \
   template void batchnorm2d_act_fwd_cpu<T>(const BatchNormActParams&, T*, T*, T*, const T*, const T*, const T*,     \
                                            const T*, T*, T*);                                                       \
   template void batchnorm2d_act_bwd_cpu<T>(const BatchNormActParams&, T*, T*, T*, T*, const T*, const T*, const T*, \
+                                           const T*, const T*, const T*);                                           \
+  template void batchnorm2d_act_fwd_ref<T>(const BatchNormActParams&, T*, T*, T*, const T*, const T*, const T*,     \
+                                           const T*, T*, T*);                                                       \
+  template void batchnorm2d_act_bwd_ref<T>(const BatchNormActParams&, T*, T*, T*, T*, const T*, const T*, const T*, \
                                            const T*, const T*, const T*);
 INSTANTIATE(float)
 INSTANTIATE(double)

@@ -23,4 +23,21 @@ template <class T>
 void batchnorm2d_act_bwd_cpu(const BatchNormActParams& p, T* gx, T* ggamma, T* gbeta, T* gresidual, const T* gy,
                              const T* y, const T* x, const T* gamma, const T* save_mean, const T* save_invstd);
 
+// The kernels above, for f32 (non-empty), are the vectorised, threaded ones of
+// norm_act_f32.cpp; the _ref kernels are the plain per-channel loops in double, the
+// reference they are tested against (and the path of f64).
+template <class T>
+void batchnorm2d_act_fwd_ref(const BatchNormActParams& p, T* y, T* save_mean, T* save_invstd, const T* x,
+                             const T* residual, const T* gamma, const T* beta, T* running_mean, T* running_var);
+template <class T>
+void batchnorm2d_act_bwd_ref(const BatchNormActParams& p, T* gx, T* ggamma, T* gbeta, T* gresidual, const T* gy,
+                             const T* y, const T* x, const T* gamma, const T* save_mean, const T* save_invstd);
+
+void batchnorm2d_act_fwd_f32(const BatchNormActParams& p, float* y, float* save_mean, float* save_invstd,
+                             const float* x, const float* residual, const float* gamma, const float* beta,
+                             float* running_mean, float* running_var);
+void batchnorm2d_act_bwd_f32(const BatchNormActParams& p, float* gx, float* ggamma, float* gbeta, float* gresidual,
+                             const float* gy, const float* y, const float* x, const float* gamma,
+                             const float* save_mean, const float* save_invstd);
+
 }  // namespace engine::kernels

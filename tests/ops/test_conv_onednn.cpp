@@ -2,6 +2,7 @@
 // (ENGINE_CPU_CONV=im2col): forward, backward-data and backward-filter over a table of
 // shapes, NCHW and channels-last, with and without bias; and the primitive cache. In a
 // build without oneDNN the cases only check that the reference path is taken.
+#include <cmath>
 #include <sstream>
 
 #include "kernels/cpu/conv_onednn.h"
@@ -147,4 +148,67 @@ TEST_CASE("f64 and ENGINE_CPU_CONV=im2col convolutions take the im2col path", "[
     CHECK_THROWS_WITH(ops::conv2d(x.to(DType::f32), w.to(DType::f32), Tensor(), options(s)),
                       Catch::Contains("ENGINE_CPU_CONV must be im2col or onednn"));
   }
+}
+
+namespace {
+// Rounding of the outputs to bf16 (8 significant bits) may differ by one unit in the
+// last place between two f32 sums of other orders: 2^-8 relative, twice for margin.
+constexpr double kBf16Tol = 2.0 / 256;
+
+double dot(const Tensor& a, const Tensor& b) {
+  const std::vector<double> u = a.to_vector(), v = b.to_vector();
+  double s = 0;
+  for (size_t i = 0; i < u.size(); ++i) s += u[i] * v[i];
+  return s;
+}
+}  // namespace
+
+TEST_CASE("bf16 convolutions on the CPU match the f32 reference and are adjoint", "[ops][conv][onednn]") {
+  if (!kernels::conv2d_onednn_built() || !kernels::conv2d_onednn_bf16_native()) {
+    WARN("no oneDNN in this build or no bf16 arithmetic on this CPU: bf16 takes the f32 stand-ins");
+    return;
+  }
+  uint64_t seed = 700;
+  for (size_t i = 0; i < kShapes.size(); i += 2)
+    for (bool cl : {false, true}) {
+      const ConvShape& s = kShapes[i];
+      INFO(describe(s, cl) << ", bf16");
+      const ops::Conv2dOptions o = options(s);
+      const kernels::Conv2dParams p = params_of(s, cl);
+      Tensor x = f32({s.N, s.C, s.H, s.W}, ++seed).to(DType::bf16),
+             w = f32({s.K, s.C / s.groups, s.R, s.S}, ++seed).to(DType::bf16),
+             bias = f32({s.K}, ++seed).to(DType::bf16);
+      Tensor gy = f32({s.N, s.K, p.P, p.Q}, ++seed).to(DType::bf16);
+      if (cl) {
+        x = x.contiguous(kCL);
+        gy = gy.contiguous(kCL);
+      }
+      // The reference: im2col in f32 on the bf16 values, rounded to bf16 (lowp.h).
+      auto [y, y_ref] = both_paths([&] { return ops::conv2d(x, w, bias, o); });
+      CHECK(y.dtype() == DType::bf16);
+      CHECK(y.suggest_memory_format() == x.suggest_memory_format());
+      CHECK(normalized_error(y, y_ref) <= kBf16Tol);
+      CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::Forward, p, true, kernels::ConvDType::bf16) !=
+            nullptr);
+      auto [gx, gx_ref] = both_paths([&] { return ops::conv2d_bwd_data(gy, w, x.shape(), o); });
+      CHECK(normalized_error(gx, gx_ref) <= kBf16Tol);
+      auto [gw, gw_ref] = both_paths([&] { return ops::conv2d_bwd_filter(gy, x, w.shape(), o); });
+      CHECK(gw.dtype() == DType::bf16);
+      CHECK(normalized_error(gw, gw_ref) <= kBf16Tol);
+      // Backward-filter runs f32 oneDNN on the widened operands (engine/backends/cpu/conv.cpp).
+      CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::BackwardData, p, false, kernels::ConvDType::bf16) !=
+            nullptr);
+      CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::BackwardFilter, p, false, kernels::ConvDType::bf16) ==
+            nullptr);
+      // The three directions are one linear map and its adjoints:
+      // <gy, conv(x, w)> = <bwd_data(gy, w), x> = <bwd_filter(gy, x), w>.
+      opcases::EnvScope env({"ENGINE_CPU_CONV=onednn"});
+      const Tensor y0 = ops::conv2d(x, w, Tensor(), o);
+      const double a = dot(gy, y0), b = dot(gx, x), c = dot(gw, w);
+      // Each product is off by at most the outputs' rounding: bounded through Cauchy-Schwarz.
+      const double scale = std::sqrt(dot(gy, gy) * dot(y0, y0)) + std::sqrt(dot(gx, gx) * dot(x, x)) +
+                           std::sqrt(dot(gw, gw) * dot(w, w));
+      CHECK(std::abs(a - b) <= kBf16Tol * scale);
+      CHECK(std::abs(a - c) <= kBf16Tol * scale);
+    }
 }

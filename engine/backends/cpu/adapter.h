@@ -23,4 +23,8 @@ void register_cpu_moe();
 void register_cpu_augment();
 void register_cpu_transformer();
 
+// Whether a convolution call runs its bf16 operands natively (oneDNN on a CPU with bf16
+// arithmetic), so that it skips the f32 stand-ins of lowp.h.
+bool cpu_conv_runs_bf16(const OpCall& c);
+
 }  // namespace engine

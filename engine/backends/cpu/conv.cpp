@@ -1,6 +1,10 @@
 // CPU adapters for the convolution family. f32 runs through oneDNN when the build has it
-// (NCHW or channels-last in place); ENGINE_CPU_CONV=im2col forces the im2col kernels,
-// which are also the path of f64 and of builds without oneDNN. Those kernels are NCHW
+// (NCHW or channels-last in place), and so does bf16 (all operands bf16, f32
+// accumulation) forward and backward-data on a CPU with bf16 arithmetic (AVX-512 BF16 or
+// AMX, asked at run time); elsewhere, and for backward-filter, bf16 takes the f32
+// stand-ins of lowp.h (f32 oneDNN on the widened operands). ENGINE_CPU_CONV=im2col forces the
+// im2col kernels (bf16 through the stand-ins), which are also the path of f64 and of
+// builds without oneDNN. Those kernels are NCHW
 // only: channels-last operands go through row-major copies (the simple path; they are
 // the reference).
 #include "kernels/cpu/conv.h"
@@ -27,8 +31,11 @@ bool use_onednn(DType d) {
                "ENGINE_CPU_CONV must be im2col or onednn, got '" << choice << "'");
   ENGINE_CHECK(choice != "onednn" || conv2d_onednn_built(),
                "ENGINE_CPU_CONV=onednn, but this build has no oneDNN (install libdnnl-dev and reconfigure)");
-  return d == DType::f32 && choice != "im2col" && conv2d_onednn_built();  // oneDNN has no f64
+  if (choice == "im2col" || !conv2d_onednn_built()) return false;
+  return d == DType::f32 || (d == DType::bf16 && conv2d_onednn_bf16_native());  // oneDNN has no f64
 }
+
+ConvDType conv_dtype(DType d) { return d == DType::bf16 ? ConvDType::bf16 : ConvDType::f32; }
 
 // The operand dense in the layout p names (ops/conv.cpp hands them over so; a copy otherwise).
 Tensor dense(const Tensor& t, const Conv2dParams& p) {
@@ -53,8 +60,8 @@ void conv2d_cpu(const OpCall& c) {
   if (use_onednn(c.out[0].dtype())) {
     const Tensor x = dense(c.in[0], p), w = c.in[1].contiguous(), y = dense_out(c.out[0], p);
     const Tensor bias = c.in[2].defined() ? c.in[2].contiguous() : Tensor();
-    conv2d_fwd_onednn(y.data<float>(), x.data<float>(), w.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
-                      p);
+    conv2d_fwd_onednn(y.data_ptr(), x.data_ptr(), w.data_ptr(), bias.defined() ? bias.data_ptr() : nullptr, p,
+                      conv_dtype(y.dtype()));
     finish(c.out[0], y);
     return;
   }
@@ -69,7 +76,7 @@ void conv2d_bwd_data_cpu_adapter(const OpCall& c) {
   const auto& p = c.get<ConvAttrs>().p;
   if (use_onednn(c.out[0].dtype())) {
     const Tensor gy = dense(c.in[0], p), w = c.in[1].contiguous(), gx = dense_out(c.out[0], p);
-    conv2d_bwd_data_onednn(gx.data<float>(), gy.data<float>(), w.data<float>(), p);
+    conv2d_bwd_data_onednn(gx.data_ptr(), gy.data_ptr(), w.data_ptr(), p, conv_dtype(gx.dtype()));
     finish(c.out[0], gx);
     return;
   }
@@ -83,7 +90,7 @@ void conv2d_bwd_filter_cpu_adapter(const OpCall& c) {
   const auto& p = c.get<ConvAttrs>().p;
   if (use_onednn(c.out[0].dtype())) {
     const Tensor gy = dense(c.in[0], p), x = dense(c.in[1], p), gw = c.out[0].contiguous();
-    conv2d_bwd_filter_onednn(gw.data<float>(), gy.data<float>(), x.data<float>(), p);
+    conv2d_bwd_filter_onednn(gw.data_ptr(), gy.data_ptr(), x.data_ptr(), p, conv_dtype(gw.dtype()));
     finish(c.out[0], gw);
     return;
   }
@@ -94,6 +101,17 @@ void conv2d_bwd_filter_cpu_adapter(const OpCall& c) {
 }
 
 }  // namespace
+
+// Backward-filter stays on the f32 stand-ins: oneDNN 2.x's bf16 backward-filter kernels
+// took 5-20x the f32 ones' time at ResNet's stride-2 3x3 shapes (measured on AVX-512 BF16).
+bool cpu_conv_runs_bf16(const OpCall& c) {
+  if (c.op != OpKind::CONV2D && c.op != OpKind::CONV2D_BWD_DATA) return false;
+  for (const Tensor& t : c.in)
+    if (t.defined() && t.dtype() != DType::bf16) return false;
+  for (const Tensor& t : c.out)
+    if (t.defined() && t.dtype() != DType::bf16) return false;
+  return use_onednn(DType::bf16);
+}
 
 void register_cpu_conv() {
   register_kernel(OpKind::CONV2D, DeviceType::CPU, conv2d_cpu);

@@ -3,6 +3,9 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/backends/cpu/adapter.h"
+#include "kernels/cpu/convert.h"
+
 namespace engine {
 namespace {
 
@@ -21,8 +24,7 @@ int64_t span_of(const Tensor& t) {
 void widen(float* dst, const void* src, DType dt, int64_t n) {
   const uint16_t* s = static_cast<const uint16_t*>(src);
   if (dt == DType::bf16) {
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_float(bf16_t{s[i]});
+    kernels::bf16_to_f32_cpu(dst, s, n);
   } else {
 #pragma omp parallel for if (n > 65536)
     for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_float(f16_t{s[i]});
@@ -31,8 +33,7 @@ void widen(float* dst, const void* src, DType dt, int64_t n) {
 
 void narrow(uint16_t* dst, const float* src, DType dt, int64_t n) {
   if (dt == DType::bf16) {
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) dst[i] = float_to_bf16(src[i]).bits;
+    kernels::f32_to_bf16_cpu(dst, src, n);
   } else {
 #pragma omp parallel for if (n > 65536)
     for (int64_t i = 0; i < n; ++i) dst[i] = float_to_f16(src[i]).bits;
@@ -61,6 +62,11 @@ bool cpu_needs_lowp(const OpCall& call) {
     case OpKind::FILL:
     case OpKind::RNG_UNIFORM:
     case OpKind::RNG_NORMAL: return false;
+    case OpKind::CONV2D:
+    case OpKind::CONV2D_BWD_DATA:
+    case OpKind::CONV2D_BWD_FILTER:
+      if (cpu_conv_runs_bf16(call)) return false;
+      break;
     default: break;
   }
   for (const Tensor& t : call.in)
@@ -94,7 +100,7 @@ void run_cpu_lowp(const OpCall& call, KernelFn fn) {
   // Round back every stand-in whose rounded value changed: the outputs, and inputs a
   // kernel updates in place (batch-norm running statistics). Unchanged inputs
   // round-trip exactly and are left untouched.
-  std::vector<uint16_t> rounded;
+  thread_local std::vector<uint16_t> rounded;  // kept between calls: no allocation per op
   for (const Stand& s : stands) {
     rounded.resize(static_cast<size_t>(s.span));
     narrow(rounded.data(), static_cast<const float*>(s.wide.data_ptr()), s.orig.dtype(), s.span);
