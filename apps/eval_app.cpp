@@ -419,6 +419,20 @@ int run(const Options& opt) {
             << ", NLL " << s.nll << ", ECE (" << opt.bins << " bins) " << s.ece << ", MCE " << s.mce << ", Brier "
             << s.brier << std::endl;
   io::Json moe_json = moe_eval_report(r, moe_test);
+  io::Json zero_shot_json;
+  if (!r.ds.holdout_classes.empty()) {
+    const app::ZeroShotSummary z = app::zero_shot_summary(test, r.ds.holdout_classes);
+    std::cout << app::describe(z) << std::endl;
+    zero_shot_json = {{"heldout_classes", r.ds.holdout_classes},
+                      {"seen_images", z.seen_images},
+                      {"heldout_images", z.heldout_images},
+                      {"seen_accuracy", z.seen_accuracy},
+                      {"heldout_accuracy", z.heldout_accuracy},
+                      {"harmonic_mean", z.harmonic_mean},
+                      {"heldout_accuracy_among_heldout", z.heldout_accuracy_among_heldout},
+                      {"chance_all", z.chance_all},
+                      {"chance_among_heldout", z.chance_among_heldout}};
+  }
   TemperatureResult t = temperature_scaling(r, test, opt);
 
   std::string out_path = opt.out_path.empty() ? r.run_dir + "/predictions.csv" : opt.out_path;
@@ -431,6 +445,7 @@ int run(const Options& opt) {
   io::Json j = eval_json(r, opt, ms, test, s, t);
   if (!records_json.is_null()) j["records"] = records_json;
   if (!moe_json.is_null()) j["moe_eval"] = moe_json;
+  if (!zero_shot_json.is_null()) j["zero_shot"] = zero_shot_json;
   if (opt.corruptions)
     j["corruptions"] =
         app::run_corruptions(*r.model, r.ds.test, r.cfg, r.device, corruption_options(opt), s, r.run_dir, &plots);
