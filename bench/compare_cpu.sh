@@ -7,13 +7,17 @@
 #    bench/pytorch/resnet18_train.py --device cpu (the same network).
 # 2. One MoE layer forward + backward (T 2048, C 256, E 8, H 1024, k 2) in f32 and bf16:
 #    the engine's bench_moe beside PyTorch looping over the experts (bench/pytorch/moe_layer.py).
+# 3. The text encoder all-MiniLM-L6-v2 encoding 64 texts of 32 tokens (forward, mean pooling,
+#    L2 norm), f32 and bf16: bench_encode beside a plain PyTorch BERT on the same weights
+#    (bench/pytorch/bert_encode.py); the model folder is $ENGINE_TEXT_ENCODER_DIR or
+#    build/text_encoder (scripts/fetch_text_encoder.sh), the section is skipped without it.
 # Every row is the median of N timed steps after W warm-up steps; both sides use the same
 # number of threads (all cores by default). Memory: "tensors peak" is the most the engine's
 # host storages held during the timed steps; "max RSS" is the process's peak resident set
 # size (getrusage ru_maxrss / GNU time %M), interpreter, libraries and code included, the
 # only figure PyTorch's CPU allocator offers. Ratios are engine / PyTorch step time (above
 # 1: the engine is slower). --quick runs few iterations on small batches, to check the script.
-# Needs build/bench_train and build/bench_moe; the PyTorch rows need a python3 with torch
+# Needs build/bench_train, build/bench_moe and build/bench_encode; the PyTorch rows need a python3 with torch
 # (PYTHON, default /usr/bin/python3 when it has torch, else python3). Prints markdown.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +27,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --threads) threads=$2; shift ;;
-    -h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "compare_cpu.sh: unexpected argument '$1'" >&2; exit 2 ;;
   esac
   shift
@@ -45,11 +49,14 @@ if [ "$quick" = 1 ]; then
   resnet_cases=("1 4 1 2" "0.25 8 1 2")
   moe_shape=(--T 256 --C 64 --E 4 --H 128 --k 2)
   moe_steps=(1 2)
+  encode_case=(8 16 1 2)
 else
   resnet_cases=("1 32 2 6" "0.25 128 2 8")
   moe_shape=(--T 2048 --C 256 --E 8 --H 1024 --k 2)
   moe_steps=(2 6)
+  encode_case=(64 32 2 10)
 fi
+text_encoder=${ENGINE_TEXT_ENCODER_DIR:-$root/build/text_encoder}
 
 # Runs a command and sets rss_mib to its peak resident set size ("n/a" without GNU time).
 rss_file=$(mktemp)
@@ -145,6 +152,36 @@ for precision in f32 bf16; do
     ratios+=("| MoE layer $precision (pytorch expert loop) | $(ratio "$ms" "$tms") |")
   fi
 done
+
+echo
+echo "## Text encoder forward (all-MiniLM-L6-v2: encode, mean pooling, L2 norm)"
+echo
+if [ -f "$text_encoder/model.safetensors" ]; then
+  read -r ebatch etokens ewarm eiters <<<"${encode_case[*]}"
+  echo "| impl | texts | tokens | warm-up + timed | ms per batch (median) | tensors peak MiB | max RSS MiB |"
+  echo "|---|---|---|---|---|---|---|"
+  for precision in f32 bf16; do
+    # | impl | batch | tokens | ms | peak |
+    row=$(measured "$root/build/bench_encode" --model "$text_encoder" --precision "$precision" --batch "$ebatch" \
+      --tokens "$etokens" --warmup "$ewarm" --iters "$eiters" | grep '^| engine')
+    rss=$(rss_mib)
+    ms=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
+    echo "$row" | awk -F'|' -v s="$ewarm + $eiters" -v rss="$rss" '{
+      for (i = 2; i <= 6; ++i) gsub(/^ +| +$/, "", $i)
+      print "| " $2 " | " $3 " | " $4 " | " s " | " $5 " | " $6 " | " rss " |"}'
+    if [ "$have_torch" = 1 ]; then
+      row=$(measured "$PYTHON" "$root/bench/pytorch/bert_encode.py" "$text_encoder" --threads "$threads" \
+        --precision "$precision" --batch "$ebatch" --tokens "$etokens" --warmup "$ewarm" --iters "$eiters")
+      tms=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
+      echo "$row" | awk -F'|' -v s="$ewarm + $eiters" '{
+        for (i = 2; i <= 6; ++i) gsub(/^ +| +$/, "", $i)
+        print "| " $2 " | " $3 " | " $4 " | " s " | " $5 " | n/a | " $6 " |"}'
+      ratios+=("| text encoder $ebatch x $etokens tokens $precision | $(ratio "$ms" "$tms") |")
+    fi
+  done
+else
+  echo "No model at $text_encoder (scripts/fetch_text_encoder.sh $text_encoder fetches it): section skipped."
+fi
 
 if [ "${#ratios[@]}" -gt 0 ]; then
   echo

@@ -122,6 +122,13 @@ void Module::zero_grad() {
   for (auto& [n, p] : named_parameters()) p.zero_grad();
 }
 
+void Module::set_requires_grad(bool on) {
+  for (auto& [n, p] : named_parameters()) {
+    p.set_requires_grad(on);
+    if (!on) p.zero_grad();
+  }
+}
+
 int64_t Module::num_parameters() const {
   int64_t n = 0;
   for (auto& [name, p] : named_parameters()) n += p.numel();

@@ -43,6 +43,12 @@ class Module {
   bool is_training() const { return training_; }
   void to(Device device);
   void zero_grad();
+  // Freezing: requires_grad off (or back on) for every parameter of this module and its
+  // children. A frozen parameter gets no gradient in backward (its old one is dropped)
+  // and an optimizer leaves it alone.
+  void set_requires_grad(bool on);
+  void freeze() { set_requires_grad(false); }
+  void unfreeze() { set_requires_grad(true); }
   int64_t num_parameters() const;
 
  protected:

@@ -37,7 +37,8 @@ Run run_app(const std::string& app, const std::string& args) {
 }  // namespace
 
 TEST_CASE("every app answers --help and -h with its usage and exit code 0", "[e2e]") {
-  for (const char* app : {"train_app", "eval_app", "report_app", "bench_train", "bench_moe", "bench_kernels"})
+  for (const char* app : {"train_app", "eval_app", "report_app", "encode_app", "bench_train", "bench_moe",
+                          "bench_kernels", "bench_encode"})
     for (const char* flag : {"--help", "-h"}) {
       Run r = run_app(app, flag);
       INFO(app << " " << flag << ": " << r.output);

@@ -10,24 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "text/wordpiece.h"
-
-namespace {
-
-std::string text_encoder_dir() {
-  const char* env = std::getenv("ENGINE_TEXT_ENCODER_DIR");
-  if (env != nullptr && *env != '\0') return env;
-  return std::string(ENGINE_SOURCE_DIR) + "/build/text_encoder";
-}
-
-}  // namespace
+#include "text_test_util.h"
 
 TEST_CASE("minilm golden: token ids equal the reference tokenizer's for every text", "[text]") {
-  const std::string dir = text_encoder_dir();
-  const std::string vocab_path = dir + "/vocab.txt";
-  if (!std::filesystem::exists(vocab_path)) {
-    FAIL("no " << vocab_path << ": fetch the text encoder with\n  scripts/fetch_text_encoder.sh " << dir
-               << "\n(or set ENGINE_TEXT_ENCODER_DIR to a folder holding all-MiniLM-L6-v2's vocab.txt)");
-  }
+  const std::string vocab_path = engine::testing::text_encoder_dir_with("vocab.txt") + "/vocab.txt";
   std::ifstream f(std::string(ENGINE_SOURCE_DIR) + "/tests/golden/minilm_tokens.json");
   REQUIRE(f.good());
   const nlohmann::json golden = nlohmann::json::parse(f);

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
+#include <cstdlib>
 #include <fstream>
 
 #include "base/check.h"
@@ -40,6 +42,21 @@ text::Vocab small_vocab() {
                           "本",    "a",     "##a", "##b",   "s",      "##s",  "i",     "##stanbul", "ᄒ",
                           "##ᅡ",  "##ᆫ",  "σ",   "##σ",   "ο",      "##δ",  "##ο"}),
       "test vocabulary");
+}
+
+std::string text_encoder_dir() {
+  const char* env = std::getenv("ENGINE_TEXT_ENCODER_DIR");
+  if (env != nullptr && *env != '\0') return env;
+  return std::string(ENGINE_SOURCE_DIR) + "/build/text_encoder";
+}
+
+std::string text_encoder_dir_with(const std::string& file) {
+  const std::string dir = text_encoder_dir();
+  if (!std::filesystem::exists(dir + "/" + file)) {
+    FAIL("no " << dir << "/" << file << ": fetch the text encoder with\n  scripts/fetch_text_encoder.sh " << dir
+               << "\n(or set ENGINE_TEXT_ENCODER_DIR to a folder holding all-MiniLM-L6-v2)");
+  }
+  return dir;
 }
 
 }  // namespace engine::testing

@@ -25,4 +25,11 @@ void write_text_file(const std::string& path, const std::string& bytes);
 std::vector<std::string> small_vocab_tokens(const std::vector<std::string>& words);
 text::Vocab small_vocab();
 
+// The folder of all-MiniLM-L6-v2 (scripts/fetch_text_encoder.sh): $ENGINE_TEXT_ENCODER_DIR,
+// or else build/text_encoder in the source tree (scripts/test.sh fetches it there).
+std::string text_encoder_dir();
+// text_encoder_dir() when `file` is in it; otherwise the test fails, naming the command
+// that fetches the model.
+std::string text_encoder_dir_with(const std::string& file);
+
 }  // namespace engine::testing
