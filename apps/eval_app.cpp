@@ -15,6 +15,7 @@
 #include "apps/common/corruption_eval.h"
 #include "apps/common/evaluation.h"
 #include "apps/common/model_card.h"
+#include "apps/common/multimodal_plots.h"
 #include "apps/common/run_plots.h"
 #include "apps/common/trainer.h"
 #include "engine/io/atomic_file.h"
@@ -360,6 +361,13 @@ std::vector<std::string> make_plots(const EvalRun& r, const Options& opt, const 
   }
   plot_samples(r, test, probs, opt.seed, save);
   plot_moe_test(r, moe_test, save);
+  if (auto* mm = dynamic_cast<models::MultimodalMoE*>(r.model.get())) {
+    std::vector<int64_t> rows = data::random_permutation(test.size(), data::derive_seed(opt.seed, 0x3A7));
+    rows.resize(size_t(std::min<int64_t>(16, test.size())));
+    for (const auto& p : app::plot_multimodal(*mm, r.ds.test, rows, r.cfg, r.device,
+                                              app::class_descriptions(r.cfg, r.ds.train), plot_dir))
+      plots.push_back(p);
+  }
   for (const auto& p : app::plot_moe_files(r.run_dir, plot_dir, r.ds.test.class_names)) plots.push_back(p);
   return plots;
 }

@@ -73,14 +73,15 @@ std::string executable_dir() {
   return ec ? std::string() : p.parent_path().string();
 }
 
-// `relative` under the working directory, else under the executable's parent folder
+// `relative` under the working directory, else under a folder above the executable's
 // (the source tree of a build/ folder), else as given (for the message).
 std::string find_project_file(const std::string& relative) {
   if (std::filesystem::exists(relative)) return relative;
   const std::string exe = executable_dir();
   if (!exe.empty()) {
-    const std::filesystem::path beside = std::filesystem::path(exe).parent_path() / relative;
-    if (std::filesystem::exists(beside)) return beside.string();
+    std::filesystem::path dir = std::filesystem::path(exe).parent_path();
+    for (int up = 0; up < 3 && !dir.empty(); ++up, dir = dir.parent_path())
+      if (std::filesystem::exists(dir / relative)) return (dir / relative).string();
   }
   return relative;
 }
