@@ -1,4 +1,4 @@
-// bench_kernels [--quick] [--check] [--device N] [--only TEXT]
+// bench_kernels [--quick] [--check] [--cpu] [--device N] [--only TEXT]
 // Runner 3 of the op-case table (opcases/): every benchmark of a case. Per benchmark:
 // validates the CUDA kernel against the CPU on the smallest size, then times it with
 // CUDA events over a sweep of sizes and prints a markdown table of achieved GB/s
@@ -7,8 +7,10 @@
 // bandwidth and GEMM rates. Variants of one op (fused vs unfused router, grouped vs
 // tiled vs dense GEMM, sorting vs placement routing) are benchmarks of the same case.
 // --check only validates each benchmark's first size against the CPU (no timing, no
-// references). Without a GPU it prints "CUDA unavailable" and exits 0.
+// references). Without a GPU it prints "CUDA unavailable" and exits 0. --cpu times the
+// benchmarks on the CPU instead (wall clock, no GPU needed, no check).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +33,7 @@ namespace {
 struct Options {
   bool quick = false;
   bool check_only = false;
+  bool cpu = false;
   int device = 0;
   std::string only;  // run the benchmarks whose label contains this
 };
@@ -114,7 +117,7 @@ double print_references(const Options& o) {
   return copy_gbs;
 }
 
-const char* kUsage = "usage: bench_kernels [--quick] [--check] [--device N] [--only TEXT]\n";
+const char* kUsage = "usage: bench_kernels [--quick] [--check] [--cpu] [--device N] [--only TEXT]\n";
 
 // False (with *error set, or empty for --help) when the arguments cannot be used.
 bool parse(int argc, char** argv, Options& o, std::string* error) {
@@ -124,6 +127,8 @@ bool parse(int argc, char** argv, Options& o, std::string* error) {
       return false;
     } else if (a == "--quick") {
       o.quick = true;
+    } else if (a == "--cpu") {
+      o.cpu = true;
     } else if (a == "--check") {
       o.check_only = true;
     } else if (a == "--device" && i + 1 < argc) {
@@ -159,6 +164,36 @@ bool check_all(const Options& o) {
   return ok;
 }
 
+// Milliseconds per run on the CPU: warm-up, then enough runs for ~200 ms.
+double cpu_time_ms(const BenchRun& r) {
+  using clock = std::chrono::steady_clock;
+  r.run();
+  auto t0 = clock::now();
+  r.run();
+  double one = std::max(std::chrono::duration<double, std::milli>(clock::now() - t0).count(), 1e-3);
+  int iters = int(std::clamp(200.0 / one, 3.0, 200.0));
+  t0 = clock::now();
+  for (int i = 0; i < iters; ++i) r.run();
+  return std::chrono::duration<double, std::milli>(clock::now() - t0).count() / iters;
+}
+
+void run_all_cpu(const Options& o) {
+  std::printf("# bench_kernels on the CPU (wall clock)\n\n| op | size | time (us) | achieved |\n|---|---|---|---|\n");
+  for (const opcases::OpCase& c : opcases::op_cases())
+    for (const BenchSpec& b : c.benches) {
+      if (b.label.find(o.only) == std::string::npos) continue;
+      size_t n = o.quick ? 1 : b.scales.size();
+      for (size_t i = 0; i < n; ++i) {
+        BenchRun r = b.make(Device::cpu(), b.scales[i]);
+        double ms = cpu_time_ms(r);
+        double rate = r.flops > 0 ? r.flops / (ms * 1e-3) / 1e9 : r.bytes / (ms * 1e-3) / 1e9;
+        std::printf("| %s | %s | %.1f | %.2f %s |\n", b.label.c_str(), r.size.c_str(), ms * 1e3, rate,
+                    r.flops > 0 ? "GFLOP/s" : "GB/s");
+        std::fflush(stdout);
+      }
+    }
+}
+
 void run_all(const Options& o) {
   runtime::CudaDeviceInfo info = runtime::cuda_device_info(o.device);
   std::printf("# bench_kernels on %s (sm_%d%d, %d SMs, %.1f GiB)\n\n", info.name.c_str(), info.major, info.minor,
@@ -187,6 +222,12 @@ int main(int argc, char** argv) {
     }
     std::cerr << "bench_kernels: " << error << "\n" << kUsage;
     return 2;
+  }
+  if (o.cpu) {
+    return app::run_guarded("bench_kernels", [&] {
+      run_all_cpu(o);
+      return 0;
+    });
   }
   if (!runtime::cuda_available()) {
     std::cout << "CUDA unavailable: " << runtime::cuda_unavailable_reason() << "\n";

@@ -46,6 +46,12 @@ struct MatmulParams {
   int64_t lda = 0, ldb = 0, stride_a = 0, stride_b = 0;
 };
 
+// Scaled dot-product attention: q [B, H, Lq, D], k and v [B, H, Lk, D], scores scaled by `scale`.
+struct AttentionParams {
+  int64_t B = 0, H = 0, Lq = 0, Lk = 0, D = 0;
+  double scale = 1.0;
+};
+
 struct Conv2dParams {
   int64_t N = 0, C = 0, H = 0, W = 0;  // input NCHW
   int64_t K = 0, R = 0, S = 0;         // filters KxC/groups xRxS

@@ -25,6 +25,7 @@ const std::vector<OpCase>& op_cases() {
     add_optim_amp_cases(v);
     add_moe_cases(v);
     add_augment_cases(v);
+    add_transformer_cases(v);
     return v;
   }();
   return all;

@@ -150,5 +150,6 @@ void add_softmax_index_cases(std::vector<OpCase>& v);
 void add_optim_amp_cases(std::vector<OpCase>& v);
 void add_moe_cases(std::vector<OpCase>& v);
 void add_augment_cases(std::vector<OpCase>& v);
+void add_transformer_cases(std::vector<OpCase>& v);
 
 }  // namespace engine::opcases

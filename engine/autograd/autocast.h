@@ -2,10 +2,11 @@
 // Autocast: mixed-precision forward passes without touching model code. Inside an
 // AutocastGuard(bf16 or f16) the differentiable functions of engine::ag pick the dtype
 // they compute in by their policy:
-//   LowPrecision (conv2d, linear, matmul, moe_grouped_matmul): f32 inputs are cast to
+//   LowPrecision (conv2d, linear, matmul, attention, moe_grouped_matmul): f32 inputs are cast to
 //     the autocast dtype and the output is low precision (GEMMs and convolutions
 //     still accumulate in f32 inside the kernels);
-//   Float32 (batchnorm, softmax, log_softmax, cross_entropy, sum, mean, var, exp, log):
+//   Float32 (batchnorm, layer_norm, softmax, masked_softmax, log_softmax, cross_entropy, sum,
+//     mean, var, exp, log):
 //     bf16/f16 inputs are cast to f32, for range and precision;
 //   Promote (binary elementwise ops, where): mixed floating inputs go to the widest;
 //   every other op runs in its input dtype.

@@ -78,6 +78,15 @@ Variable softmax(const Variable& x, int64_t axis);
 Variable log_softmax(const Variable& x, int64_t axis);
 Variable cross_entropy(const Variable& logits, const Tensor& labels, double label_smoothing = 0.0);
 
+// ---- transformer ops (rules/transformer.cpp) ----
+// weight and bias may be undefined; bf16/f16 x is computed in f32 under autocast.
+Variable layer_norm(const Variable& x, const Variable& weight, const Variable& bias, double eps);
+Variable masked_softmax(const Variable& x, const Tensor& mask);
+// Under autocast q, k, v are computed in the low-precision dtype (as matmul).
+Variable attention(const Variable& q, const Variable& k, const Variable& v, const Tensor& key_mask, double scale);
+// index_select of the flattened ids, reshaped to [ids..., D]; repeated ids accumulate.
+Variable embedding(const Variable& weight, const Tensor& ids);
+
 // ---- indexing and shape (rules/index.cpp) ----
 Variable gather(const Variable& x, int64_t axis, const Tensor& index);
 Variable scatter_add(const Variable& base, int64_t axis, const Tensor& index, const Variable& src);

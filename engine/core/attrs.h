@@ -75,6 +75,27 @@ struct PoolAttrs {
 struct SoftmaxAttrs {
   int64_t outer, n, inner;
 };
+// LAYERNORM: in {x [rows, D], weight [D] or undefined, bias [D] or undefined}, out {y, mean [rows], rstd [rows]}
+// LAYERNORM_BWD: in {gy, x, weight or undefined, mean, rstd}, out {gx, gweight, gbias} (the last two undefined
+// when not wanted). All contiguous; weight and bias have x's dtype, or f32 beside a bf16/f16 x; mean and rstd
+// are f32, or f64 for an f64 x.
+struct LayerNormAttrs {
+  int64_t rows, D;
+  double eps;
+};
+// MASKED_SOFTMAX: in {x contiguous [rows, n], mask u8 (a broadcast view of x's shape, laid out as `mask`) or
+// undefined}, out {y}
+struct MaskedSoftmaxAttrs {
+  int64_t rows, n;
+  kernels::StridedLayout mask;
+};
+// ATTENTION: in {q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, D], key_mask u8 [B, Lk] or undefined},
+// out {o [B, H, Lq, D], lse [B, H, Lq]}
+// ATTENTION_BWD: in {go, q, k, v, o, lse, key_mask or undefined}, out {gq, gk, gv}
+// All contiguous; lse is f32, or f64 for f64 q.
+struct AttentionAttrs {
+  kernels::AttentionParams p;
+};
 // CROSS_ENTROPY: in {logits [N, C], labels i64 [N]}, out {loss [], lse [N]}
 // CROSS_ENTROPY_BWD: in {gloss [], logits, labels, lse}, out {glogits}
 struct CrossEntropyAttrs {

@@ -141,6 +141,49 @@ CrossEntropyOutput cross_entropy(const Tensor& logits, const Tensor& labels, dou
 Tensor cross_entropy_bwd(const Tensor& gloss, const Tensor& logits, const Tensor& labels, const Tensor& lse,
                          double label_smoothing);
 
+// ---- transformer ops (transformer.cpp) ----
+// Layer normalisation over the last dim: y = (x - mean) * rstd * weight + bias with the
+// biased variance, rstd = 1 / sqrt(var + eps). weight and bias are [D] or undefined (1
+// and 0), of x's dtype or f32 beside a bf16/f16 x. mean and rstd (x's shape without the
+// last dim) are f32, or f64 for an f64 x; statistics are computed in that type.
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+struct LayerNormOutput {
+  Tensor y, mean, rstd;
+};
+LayerNormOutput layer_norm_fwd(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+struct LayerNormGrads {
+  Tensor gx, gweight, gbias;  // gweight / gbias undefined when not asked for
+};
+LayerNormGrads layer_norm_bwd(const Tensor& gy, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                              const Tensor& rstd, bool want_gweight, bool want_gbias);
+// Softmax over the last dim of the entries whose u8 mask (broadcastable to x, or
+// undefined: all kept) is nonzero; excluded entries, and rows with every entry excluded,
+// give 0 (not NaN). Its backward is softmax_bwd(gy, y, -1).
+Tensor masked_softmax(const Tensor& x, const Tensor& mask);
+// Scaled dot-product attention as one op: q [B, H, Lq, D], k and v [B, H, Lk, D] (one
+// float dtype), key_mask u8 [B, Lk] (nonzero: attend) or undefined. o = softmax(scale q
+// k^T over the unmasked keys) v [B, H, Lq, D]; lse [B, H, Lq] (f32, f64 for f64) is the
+// log-sum-exp of each row's kept scores. A query whose keys are all masked gives o = 0,
+// lse = -inf and zero gradients. The kernels never hold more than a tile of the scores.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask, double scale);
+struct AttentionOutput {
+  Tensor o, lse;
+};
+AttentionOutput attention_fwd(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask, double scale);
+struct AttentionGrads {
+  Tensor gq, gk, gv;
+};
+// From go and the forward's o and lse (the probabilities are recomputed tile by tile).
+AttentionGrads attention_bwd(const Tensor& go, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o,
+                             const Tensor& lse, const Tensor& key_mask, double scale);
+// Rows of weight [V, D] picked by ids (i32 or i64, any shape) -> [ids..., D]: an
+// index_select over the flattened ids (its backward is index_add, which accumulates
+// repeated ids). An id outside [0, V) is an error naming it (CPU: at once; CUDA: through
+// the index-error record, as index_select).
+Tensor embedding(const Tensor& weight, const Tensor& ids);
+// The flattened ids as i64 [N] on their device, checked against V on the CPU.
+Tensor embedding_index(const Tensor& ids, int64_t vocab);
+
 // ---- indexing and shape (cpu_index.cpp) ----
 // out[i][j][k] = x[i][index[i][j][k]][k] for axis 1 (torch.gather); index i64.
 Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);

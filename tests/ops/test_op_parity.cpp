@@ -52,8 +52,9 @@ void run_family(const std::string& family) {
   CHECK(cases > 0);
 }
 
-const std::vector<std::string> kFamilies = {"elementwise", "reduce", "linalg", "conv", "norm_pool", "norm_act",
-                                            "softmax",     "index",  "optim",  "amp",  "moe",       "augment"};
+const std::vector<std::string> kFamilies = {"elementwise", "reduce",  "linalg",     "conv",  "norm_pool",
+                                            "norm_act",    "softmax", "index",      "optim", "amp",
+                                            "moe",         "augment", "transformer"};
 
 }  // namespace
 
@@ -79,3 +80,4 @@ PARITY_FAMILY("optim")
 PARITY_FAMILY("amp")
 PARITY_FAMILY("moe")
 PARITY_FAMILY("augment")
+PARITY_FAMILY("transformer")

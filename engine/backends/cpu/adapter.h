@@ -21,5 +21,6 @@ void register_cpu_optim();
 void register_cpu_amp();
 void register_cpu_moe();
 void register_cpu_augment();
+void register_cpu_transformer();
 
 }  // namespace engine

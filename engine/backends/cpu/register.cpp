@@ -31,6 +31,7 @@ bool register_cpu_backend() {
   register_cpu_amp();
   register_cpu_moe();
   register_cpu_augment();
+  register_cpu_transformer();
   DeviceBackend b;
   b.run = run_cpu;
   register_device_backend(DeviceType::CPU, b);

@@ -27,6 +27,7 @@ void register_cuda_optim();
 void register_cuda_amp();
 void register_cuda_moe();
 void register_cuda_augment();
+void register_cuda_transformer();
 
 namespace cuda_adapter {
 

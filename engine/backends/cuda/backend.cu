@@ -28,6 +28,7 @@ void register_cuda_kernels() {
   register_cuda_amp();
   register_cuda_moe();
   register_cuda_augment();
+  register_cuda_transformer();
 }
 
 std::string describe_device_count_error(cudaError_t e) {
