@@ -11,13 +11,7 @@ namespace {
 
 using nn::moe::MoELayer;
 
-// Layer norm over the last dim of x [T, d].
-Variable layer_norm(const Variable& x, const Variable& w, const Variable& b) {
-  const int64_t last = x.dim() - 1;
-  Variable centred = ag::sub(x, ag::mean(x, {last}, true));
-  Variable rstd = ag::rsqrt(ag::add(ag::var(x, {last}, 0, true), 1e-5));
-  return ag::add(ag::mul(ag::mul(centred, rstd), w), b);
-}
+Variable layer_norm(const Variable& x, const Variable& w, const Variable& b) { return ag::layer_norm(x, w, b, 1e-5); }
 
 // -sum_e p log p per row of p [T, E], as a [T] variable (p > 0 is not assumed).
 Variable row_entropy(const Variable& p) {
@@ -150,6 +144,7 @@ MultimodalMoE::MultimodalMoE(const MultimodalConfig& cfg) : cfg_(cfg) {
   const ResNetConfig& r = cfg.resnet;
   ENGINE_CHECK(cfg.token_stage >= 1 && cfg.token_stage <= 4,
                "MultimodalMoE: token_stage = " << cfg.token_stage << ", expected 1..4");
+  ENGINE_CHECK(cfg.logit_scale > 0, "MultimodalMoE: logit_scale = " << cfg.logit_scale << ", expected > 0");
   ENGINE_CHECK(cfg.num_blocks >= 1, "MultimodalMoE: num_blocks = " << cfg.num_blocks << ", expected >= 1");
   ENGINE_CHECK(cfg.head == "similarity" || cfg.head == "linear",
                "MultimodalMoE: head \"" << cfg.head << "\", expected \"similarity\" or \"linear\"");
@@ -183,7 +178,7 @@ MultimodalMoE::MultimodalMoE(const MultimodalConfig& cfg) : cfg_(cfg) {
   image_out = register_module("image_out", std::make_shared<nn::Linear>(d, d));
   if (cfg.head == "similarity") {
     text_out = register_module("text_out", std::make_shared<nn::Linear>(d, d));
-    logit_scale = register_parameter("logit_scale", Tensor::full({}, std::log(10.0), DType::f32));
+    logit_scale = register_parameter("logit_scale", Tensor::full({}, std::log(cfg.logit_scale), DType::f32));
   } else {
     fc = register_module("fc", std::make_shared<nn::Linear>(d, r.num_classes));
   }

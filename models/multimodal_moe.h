@@ -41,6 +41,7 @@ struct MultimodalConfig {
   double hidden_mult = 2.0;
   bool text_through_experts = true;
   std::string head = "similarity";  // "similarity" or "linear"
+  double logit_scale = 10.0;        // the similarity head's initial scale (learned, as its log)
   double entropy_local_coef = 0.0, entropy_global_coef = 0.0;
   nn::moe::MoEOptions moe;  // dim and hidden are set from the above
   // The text side: one row per class description and its class. Filled in before the

@@ -88,6 +88,7 @@ const RawKey kSchema[] = {
   {"multimodal.text_through_experts", "true", "", "", "route the text tokens through the experts too"},
   {"multimodal.head", R"("similarity")", "similarity,linear", "",
    "logits: scaled cosine of the pooled image to each class's descriptions, or a linear layer"},
+  {"multimodal.logit_scale", "10.0", "", "(0, 1000]", "the similarity head's initial scale of the cosines (learned)"},
   {"multimodal.entropy_local_coef", "0.0", "", ">= 0",
    "weight of the per-modality mean token routing entropy (kept low)"},
   {"multimodal.entropy_global_coef", "0.0", "", ">= 0",

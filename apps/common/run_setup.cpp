@@ -128,6 +128,7 @@ std::shared_ptr<nn::Module> build_model(const TrainConfig& c, const data::Datase
     m.hidden_mult = c.multimodal.hidden_mult;
     m.text_through_experts = c.multimodal.text_through_experts;
     m.head = c.multimodal.head;
+    m.logit_scale = c.multimodal.logit_scale;
     m.entropy_local_coef = c.multimodal.entropy_local_coef;
     m.entropy_global_coef = c.multimodal.entropy_global_coef;
     const data::ClassDescriptions d = class_descriptions(c, train);

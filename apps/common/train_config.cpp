@@ -160,6 +160,8 @@ void parse_multimodal(const io::Json& m, TrainConfig& c) {
   mm.text_through_experts = m["text_through_experts"];
   mm.head = m["head"];
   check_one_of("multimodal.head", mm.head);
+  mm.logit_scale = m["logit_scale"];
+  RANGE(mm.logit_scale > 0 && mm.logit_scale <= 1000, "multimodal.logit_scale", mm.logit_scale);
   mm.entropy_local_coef = m["entropy_local_coef"];
   RANGE(mm.entropy_local_coef >= 0, "multimodal.entropy_local_coef", mm.entropy_local_coef);
   mm.entropy_global_coef = m["entropy_global_coef"];

@@ -54,7 +54,7 @@ struct TrainConfig {
   // its MoE layers take the moe.* options other than moe.placement.
   struct Multimodal {
     int64_t token_stage = 3, dim = 128, blocks = 1, heads = 4;
-    double hidden_mult = 2.0, entropy_local_coef = 0, entropy_global_coef = 0;
+    double hidden_mult = 2.0, logit_scale = 10.0, entropy_local_coef = 0, entropy_global_coef = 0;
     bool text_through_experts = true;
     std::string head, descriptions, text_encoder;
   } multimodal;
