@@ -4,7 +4,6 @@
 #include <map>
 #include <set>
 
-#include "engine/core/generator.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/json.h"
 #include "engine/io/safetensors.h"
@@ -80,13 +79,14 @@ void BertConfig::validate() const {
                "hidden_dropout_prob must be in [0, 1), got " << hidden_dropout_prob);
 }
 
-BertEmbeddings::BertEmbeddings(const BertConfig& c) : dropout(c.hidden_dropout_prob) {
+BertEmbeddings::BertEmbeddings(const BertConfig& c) {
   word = register_module("word_embeddings", std::make_shared<nn::Embedding>(c.vocab_size, c.hidden_size));
   position =
       register_module("position_embeddings", std::make_shared<nn::Embedding>(c.max_position_embeddings, c.hidden_size));
   token_type =
       register_module("token_type_embeddings", std::make_shared<nn::Embedding>(c.type_vocab_size, c.hidden_size));
   norm = register_module("LayerNorm", std::make_shared<nn::LayerNorm>(c.hidden_size, c.layer_norm_eps));
+  dropout = register_module("dropout", std::make_shared<nn::Dropout>(c.hidden_dropout_prob));
 }
 
 Variable BertEmbeddings::embed(const Tensor& ids, const Tensor& token_types) {
@@ -95,11 +95,7 @@ Variable BertEmbeddings::embed(const Tensor& ids, const Tensor& token_types) {
   Tensor types = token_types.defined() ? token_types : Tensor::zeros({B, L}, DType::i64, ids.device());
   // [B, L, H] + [L, H] broadcast over the batch.
   Variable sum = ag::add(ag::add(word->lookup(ids), token_type->lookup(types)), position->lookup(positions));
-  Variable y = norm->forward(sum);
-  if (!is_training() || dropout == 0) return y;
-  Generator& g = default_generator();
-  uint64_t off = g.take(uint64_t(y.numel()));
-  return ag::dropout(y, dropout, true, g.seed(), off);
+  return dropout->forward(norm->forward(sum));
 }
 
 BertModel::BertModel(const BertConfig& c) : config(c) {

@@ -36,7 +36,7 @@ class BertEmbeddings : public nn::Module {
   Variable embed(const Tensor& ids, const Tensor& token_types);
   std::shared_ptr<nn::Embedding> word, position, token_type;
   std::shared_ptr<nn::LayerNorm> norm;
-  double dropout;
+  std::shared_ptr<nn::Dropout> dropout;  // no parameters: nothing in the state dict
 
  protected:
   Variable forward_impl(const Variable& x) override { return embed(x.data(), Tensor()); }

@@ -20,6 +20,11 @@ inline kernels::StridedLayout layout_of(const Tensor& t) {
   return l;
 }
 
+// The layout of an optional tensor (an empty one when it is undefined).
+inline kernels::StridedLayout layout_or_empty(const Tensor& t) {
+  return t.defined() ? layout_of(t) : kernels::StridedLayout{};
+}
+
 // The row reduction of a reduction op.
 inline kernels::ReduceOp reduce_op(OpKind k) {
   switch (k) {

@@ -83,11 +83,10 @@ struct LayerNormAttrs {
   int64_t rows, D;
   double eps;
 };
-// MASKED_SOFTMAX: in {x contiguous [rows, n], mask u8 (a broadcast view of x's shape, laid out as `mask`) or
+// MASKED_SOFTMAX: in {x contiguous [rows, n], mask u8 (a broadcast view of x's shape, any strides) or
 // undefined}, out {y}
 struct MaskedSoftmaxAttrs {
   int64_t rows, n;
-  kernels::StridedLayout mask;
 };
 // ATTENTION: in {q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, D], key_mask u8 [B, Lk] or undefined},
 // out {o [B, H, Lq, D], lse [B, H, Lq]}

@@ -4,7 +4,6 @@
 
 #include "engine/core/generator.h"
 #include "engine/nn/init.h"
-#include "engine/nn/transformer_composed.h"
 
 namespace engine::nn {
 
@@ -19,7 +18,7 @@ void LayerNorm::check_input(const Variable& x) const {
                "LayerNorm(" << dim << "): expected input [..., " << dim << "], got " << shape_str(x.shape()));
 }
 
-Variable LayerNorm::forward_impl(const Variable& x) { return composed::layer_norm(x, weight, bias, eps); }
+Variable LayerNorm::forward_impl(const Variable& x) { return ag::layer_norm(x, weight, bias, eps); }
 
 Embedding::Embedding(int64_t n, int64_t d) : num(n), dim(d) {
   ENGINE_CHECK(n > 0 && d > 0, "Embedding: sizes must be positive, got num=" << n << ", dim=" << d);
@@ -27,9 +26,9 @@ Embedding::Embedding(int64_t n, int64_t d) : num(n), dim(d) {
 }
 
 Variable Embedding::lookup(const Tensor& ids) {
-  ENGINE_CHECK(ids.dtype() == DType::i64,
-               "Embedding(" << num << ", " << dim << "): ids must be i64, got " << dtype_name(ids.dtype()));
-  return composed::embedding(weight, ids);
+  ENGINE_CHECK(ids.dtype() == DType::i64 || ids.dtype() == DType::i32,
+               "Embedding(" << num << ", " << dim << "): ids must be i32 or i64, got " << dtype_name(ids.dtype()));
+  return ag::embedding(weight, ids);
 }
 
 namespace {
@@ -62,12 +61,15 @@ Variable multi_head_attention(const Variable& x, const Tensor& key_mask, const A
                "multi_head_attention: expected x [B, L, E] with E a multiple of " << num_heads << " heads, got "
                                                                                   << shape_str(x.shape()));
   const int64_t B = x.size(0), L = x.size(1), E = x.size(2), D = E / num_heads;
-  Tensor mask = key_mask.defined() ? key_mask : Tensor::ones({B, L}, DType::u8, x.device());
+  ENGINE_CHECK(!key_mask.defined() || (key_mask.dtype() == DType::u8 && key_mask.shape() == Shape{B, L}),
+               "multi_head_attention: expected a u8 key_mask [" << B << ", " << L << "], got "
+                                                                << dtype_name(key_mask.dtype()) << " "
+                                                                << shape_str(key_mask.shape()));
   Variable x2d = ag::reshape(x, {B * L, E});
   Variable q = split_heads(x2d, w.wq, w.bq, B, L, num_heads);
   Variable k = split_heads(x2d, w.wk, w.bk, B, L, num_heads);
   Variable v = split_heads(x2d, w.wv, w.bv, B, L, num_heads);
-  Variable ctx = composed::attention(q, k, v, mask, 1.0 / std::sqrt(double(D)));
+  Variable ctx = ag::attention(q, k, v, key_mask, 1.0 / std::sqrt(double(D)));
   ctx = ag::reshape(ag::contiguous(ag::permute(ctx, {0, 2, 1, 3})), {B * L, E});
   return ag::reshape(ag::linear(ctx, w.wo, w.bo), {B, L, E});
 }
@@ -76,7 +78,7 @@ Variable transformer_encoder_layer(const Variable& x, const Tensor& key_mask, co
                                    const TransformerEncoderLayerOptions& o, bool training) {
   auto drop = [&](const Variable& y) { return dropout_from_default_generator(y, o.dropout, training); };
   auto norm = [&](const Variable& y, const Variable& g, const Variable& b) {
-    return composed::layer_norm(y, g, b, o.layer_norm_eps);
+    return ag::layer_norm(y, g, b, o.layer_norm_eps);
   };
   if (o.pre_norm) {
     Variable h =

@@ -50,7 +50,7 @@ class LayerNorm : public Module {
   Variable forward_impl(const Variable& x) override;
 };
 
-// A lookup table: ids (i64, any shape, each in [0, num)) -> rows [ids..., dim].
+// A lookup table: ids (i32 or i64, any shape, each in [0, num)) -> rows [ids..., dim].
 class Embedding : public Module {
  public:
   Embedding(int64_t num, int64_t dim);

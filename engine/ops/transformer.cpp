@@ -70,20 +70,6 @@ kernels::AttentionParams attention_params(const Tensor& q, const Tensor& k, cons
   return p;
 }
 
-// The layout of a (broadcast) view, as the masked softmax kernels read its mask.
-kernels::StridedLayout view_layout(const Tensor& t) {
-  ENGINE_CHECK(t.dim() <= kernels::kMaxDims, "op masked_softmax: tensors of more than "
-                                                 << kernels::kMaxDims << " dims are not supported, got " << t.header());
-  kernels::StridedLayout l;
-  l.ndim = int(t.dim());
-  for (int i = 0; i < l.ndim; ++i) {
-    l.shape[i] = t.shape()[size_t(i)];
-    l.strides[i] = t.strides()[size_t(i)];
-  }
-  l.contiguous = t.is_contiguous();
-  return l;
-}
-
 Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? t.contiguous() : Tensor(); }
 
 }  // namespace
@@ -150,7 +136,7 @@ Tensor masked_softmax(const Tensor& x, const Tensor& mask) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (y.numel() == 0) return y;
   const int64_t n = x.size(-1);
-  MaskedSoftmaxAttrs a{x.numel() / n, n, m.defined() ? view_layout(m) : kernels::StridedLayout{}};
+  MaskedSoftmaxAttrs a{x.numel() / n, n};
   dispatch(OpCall{OpKind::MASKED_SOFTMAX, {x.contiguous(), m}, {y}, &a});
   return y;
 }

@@ -37,12 +37,20 @@ void attention_query_tile(T* o, T* lse, const T* q, const T* k, const T* v, cons
                           const AttentionParams& s) {
   const int64_t D = s.D, Lk = s.Lk;
   const T scale = T(s.scale);
-  std::vector<T> acc(size_t(nq * D), T(0)), m(size_t(nq), neg_inf<T>()), l(size_t(nq), T(0)), sc(size_t(nq * kKTile));
+  std::vector<T> acc(size_t(nq * D), T(0)), m(size_t(nq), neg_inf<T>()), l(size_t(nq), T(0)), sc(size_t(nq * kKTile)),
+      kt(size_t(D * kKTile));
   for (int64_t k0 = 0; k0 < Lk; k0 += kKTile) {
     const int64_t nk = std::min(kKTile, Lk - k0);
-    for (int64_t i = 0; i < nq; ++i)
+    // The key tile transposed, so that a query's scores are axpys over the keys.
+    for (int64_t j = 0; j < nk; ++j)
+      for (int64_t c = 0; c < D; ++c) kt[size_t(c * kKTile + j)] = k[(k0 + j) * D + c];
+    for (int64_t i = 0; i < nq; ++i) {
+      T* si = sc.data() + i * kKTile;
+      std::fill(si, si + nk, T(0));
+      for (int64_t c = 0; c < D; ++c) axpy(si, scale * q[i * D + c], kt.data() + c * kKTile, nk);
       for (int64_t j = 0; j < nk; ++j)
-        sc[size_t(i * kKTile + j)] = km && !km[k0 + j] ? neg_inf<T>() : scale * dot(q + i * D, k + (k0 + j) * D, D);
+        if (km && !km[k0 + j]) si[j] = neg_inf<T>();
+    }
     for (int64_t i = 0; i < nq; ++i) {
       const T* si = sc.data() + i * kKTile;
       T mx = neg_inf<T>();

@@ -6,11 +6,6 @@
 namespace engine::kernels {
 namespace {
 
-struct FmaxOp {
-  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
-  __device__ __forceinline__ double operator()(double a, double b) const { return fmax(a, b); }
-};
-
 template <class T, bool kWarp>
 __global__ void masked_softmax_kernel(T* y, const T* x, const uint8_t* mask, StridedLayout ml, int64_t rows,
                                       int64_t n) {
@@ -79,6 +74,27 @@ __device__ __forceinline__ void load_row(A (&dst)[kD], const T* src, bool active
   for (int c = 0; c < kD; ++c) dst[c] = active && c < D ? to_acc(src[c]) : A(0);
 }
 
+// Keys and values [k0, k0 + kTile) of one (batch, head) into shared memory, with each
+// key's keep flag (0 past Lk or where the mask excludes it).
+template <int kTile, int kD, class T, class A>
+__device__ __forceinline__ void load_key_tiles(A (&ks)[kTile][kD], A (&vs)[kTile][kD], unsigned char (&keep)[kTile],
+                                               const T* kb, const T* vb, const uint8_t* km, int64_t k0, int64_t Lk,
+                                               int D) {
+  load_tile<kTile, kD>(ks, kb, k0, Lk, D);
+  load_tile<kTile, kD>(vs, vb, k0, Lk, D);
+  for (int r = int(threadIdx.x); r < kTile; r += int(blockDim.x)) keep[r] = k0 + r < Lk && (!km || km[k0 + r]) ? 1 : 0;
+}
+
+// This thread's (batch * head) and row when blocks of kThreads rows tile the L rows of
+// every head.
+struct BlockRow {
+  int64_t bh, row;
+};
+__device__ __forceinline__ BlockRow block_row(int64_t L) {
+  const int64_t tiles = (L + kThreads - 1) / kThreads;
+  return BlockRow{int64_t(blockIdx.x) / tiles, (int64_t(blockIdx.x) % tiles) * kThreads + threadIdx.x};
+}
+
 template <class T, int kD>
 __global__ void attention_fwd_kernel(T* o, acc_t<T>* lse, const T* q, const T* k, const T* v, const uint8_t* key_mask,
                                      AttentionParams p) {
@@ -87,8 +103,7 @@ __global__ void attention_fwd_kernel(T* o, acc_t<T>* lse, const T* q, const T* k
   ENGINE_SHARED(A, ks, [kTile][kD]);
   ENGINE_SHARED(A, vs, [kTile][kD]);
   ENGINE_SHARED(unsigned char, keep, [kTile]);
-  const int64_t qtiles = (p.Lq + kThreads - 1) / kThreads, bh = blockIdx.x / qtiles;
-  const int64_t i = (blockIdx.x % qtiles) * kThreads + threadIdx.x;
+  const auto [bh, i] = block_row(p.Lq);
   const int D = int(p.D);
   const bool active = i < p.Lq;
   const A scale = A(p.scale);
@@ -101,10 +116,7 @@ __global__ void attention_fwd_kernel(T* o, acc_t<T>* lse, const T* q, const T* k
   A m = -d_inf<A>(), l = A(0);
   for (int64_t k0 = 0; k0 < p.Lk; k0 += kTile) {
     __syncthreads();  // every thread is done with the previous tile
-    load_tile<kTile, kD>(ks, kb, k0, p.Lk, D);
-    load_tile<kTile, kD>(vs, vb, k0, p.Lk, D);
-    for (int r = int(threadIdx.x); r < kTile; r += int(blockDim.x))
-      keep[r] = k0 + r < p.Lk && (!km || km[k0 + r]) ? 1 : 0;
+    load_key_tiles<kTile, kD>(ks, vs, keep, kb, vb, km, k0, p.Lk, D);
     __syncthreads();
     if (!active) continue;
     A mx = -d_inf<A>();
@@ -152,8 +164,7 @@ __global__ void attention_bwd_gq_kernel(T* gq, const T* go, const T* q, const T*
   ENGINE_SHARED(A, ks, [kTile][kD]);
   ENGINE_SHARED(A, vs, [kTile][kD]);
   ENGINE_SHARED(unsigned char, keep, [kTile]);
-  const int64_t qtiles = (p.Lq + kThreads - 1) / kThreads, bh = blockIdx.x / qtiles;
-  const int64_t i = (blockIdx.x % qtiles) * kThreads + threadIdx.x;
+  const auto [bh, i] = block_row(p.Lq);
   const int D = int(p.D);
   const A scale = A(p.scale);
   const A li = i < p.Lq ? lse[bh * p.Lq + i] : -d_inf<A>(), di = i < p.Lq ? delta[bh * p.Lq + i] : A(0);
@@ -166,10 +177,7 @@ __global__ void attention_bwd_gq_kernel(T* gq, const T* go, const T* q, const T*
   for (int c = 0; c < kD; ++c) g[c] = A(0);
   for (int64_t k0 = 0; k0 < p.Lk; k0 += kTile) {
     __syncthreads();
-    load_tile<kTile, kD>(ks, k + bh * p.Lk * D, k0, p.Lk, D);
-    load_tile<kTile, kD>(vs, v + bh * p.Lk * D, k0, p.Lk, D);
-    for (int r = int(threadIdx.x); r < kTile; r += int(blockDim.x))
-      keep[r] = k0 + r < p.Lk && (!km || km[k0 + r]) ? 1 : 0;
+    load_key_tiles<kTile, kD>(ks, vs, keep, k + bh * p.Lk * D, v + bh * p.Lk * D, km, k0, p.Lk, D);
     __syncthreads();
     if (!live) continue;
     for (int r = 0; r < kTile; ++r) {
@@ -197,8 +205,7 @@ __global__ void attention_bwd_gkv_kernel(T* gk, T* gv, const T* go, const T* q, 
   ENGINE_SHARED(A, gos, [kTile][kD]);
   ENGINE_SHARED(A, ls, [kTile]);
   ENGINE_SHARED(A, ds, [kTile]);
-  const int64_t ktiles = (p.Lk + kThreads - 1) / kThreads, bh = blockIdx.x / ktiles;
-  const int64_t j = (blockIdx.x % ktiles) * kThreads + threadIdx.x;
+  const auto [bh, j] = block_row(p.Lk);
   const int D = int(p.D);
   const A scale = A(p.scale);
   const bool active = j < p.Lk, live = active && (!key_mask || key_mask[(bh / p.H) * p.Lk + j]);

@@ -133,6 +133,12 @@ struct MaxOp {
   }
 };
 
+// fmax ignores NaN, as std::fmax in the CPU references (softmax); the NaN then poisons the sum.
+struct FmaxOp {
+  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+  __device__ __forceinline__ double operator()(double a, double b) const { return fmax(a, b); }
+};
+
 template <class A, class Op>
 __device__ __forceinline__ A warp_reduce(A v, Op op) {
   for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));

@@ -5,12 +5,6 @@
 namespace engine::kernels {
 namespace {
 
-// fmax ignores NaN, as std::fmax in the CPU reference; the NaN then poisons the sum.
-struct FmaxOp {
-  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
-  __device__ __forceinline__ double operator()(double a, double b) const { return fmax(a, b); }
-};
-
 template <class T, bool kWarp>
 __global__ void softmax_rows_kernel(T* y, const T* x, int64_t rows, int64_t n, bool log) {
   using A = acc_t<T>;

@@ -5,8 +5,10 @@
 #include <atomic>
 #include <cmath>
 
+#include "engine/autograd/autocast.h"
 #include "engine/autograd/functions.h"
 #include "engine/autograd/gradcheck.h"
+#include "engine/backends/cuda/context.h"
 #include "engine/core/dispatch.h"
 #include "engine/ops/functional.h"
 #include "opcases/op_cases.h"
@@ -126,6 +128,25 @@ TEST_CASE("embedding: rows by ids of any shape and an unknown id names itself an
   CHECK_THROWS_WITH(ops::embedding(w, Tensor::from_vector({-1}, {1}, DType::i32)), Catch::Contains("id -1"));
 }
 
+TEST_CASE("embedding on CUDA: rows by ids and an unknown id reported as the index ops do", "[cuda][ops]") {
+  testing::require_cuda();
+  Tensor w = randn64({5, 3}, 14);
+  Tensor ids = Tensor::from_vector({4, 0, 4, 2}, {2, 2}, DType::i32);
+  Tensor got = ops::embedding(w.to(Device::cuda(0)), ids.to(Device::cuda(0))).to(Device::cpu());
+  CHECK(normalized_error(got, ops::embedding(w, ids)) == 0.0);
+  std::string msg;
+  try {
+    Tensor y = ops::embedding(w.to(Device::cuda(0)), Tensor::from_vector({1, 7}, {2}, DType::i64).to(Device::cuda(0)));
+    runtime::cuda_synchronize(0);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  INFO("message: " << msg);
+  CHECK(msg.find("index 7") != std::string::npos);
+  CHECK(msg.find("[0, 5)") != std::string::npos);
+  runtime::cuda_synchronize(0);
+}
+
 namespace {
 std::atomic<int> g_copies{0};
 void count_copies(OpKind op, DeviceType) {
@@ -142,4 +163,45 @@ TEST_CASE("matmul of B x H x L x D by a transposed B x H x D x L view copies not
   CHECK(g_copies == 0);
   Tensor want = ops::matmul(q, k.transpose(-1, -2).contiguous());
   CHECK(normalized_error(s, want) < 1e-12);
+}
+
+namespace {
+// GELU as BERT uses it: x * Phi(x) with the error function (not the tanh approximation,
+// which differs by up to about 5e-4 on [-5, 5]).
+void check_exact_gelu(Device dev) {
+  std::vector<double> xs;
+  for (int i = -500; i <= 500; ++i) xs.push_back(i / 100.0);
+  for (DType d : {DType::f32, DType::f64}) {
+    Tensor x = Tensor::from_vector(xs, {int64_t(xs.size())}, d);
+    std::vector<double> y = ops::gelu(x.to(dev)).to(Device::cpu()).to_vector(), xv = x.to_vector();
+    double err = 0;
+    for (size_t i = 0; i < y.size(); ++i)
+      err = std::max(err, std::abs(y[i] - 0.5 * xv[i] * std::erfc(-xv[i] / std::sqrt(2.0))));
+    INFO(dtype_name(d) << " on " << dev.str());
+    CHECK(err < (d == DType::f64 ? 1e-14 : 2e-6));
+  }
+}
+}  // namespace
+
+TEST_CASE("gelu is the exact erf form against an f64 reference", "[ops]") { check_exact_gelu(Device::cpu()); }
+
+TEST_CASE("gelu on CUDA is the exact erf form against an f64 reference", "[cuda][ops]") {
+  testing::require_cuda();
+  check_exact_gelu(Device::cuda(0));
+}
+
+TEST_CASE("autocast: attention computes in bf16, layer_norm and masked_softmax in f32", "[ops]") {
+  Variable q(randn64({2, 2, 3, 8}, 15).to(DType::f32), true), k(randn64({2, 2, 5, 8}, 16).to(DType::f32), true);
+  Variable x(randn64({4, 8}, 17).to(DType::f32), true), w(randn64({8}, 18).to(DType::f32), true);
+  Tensor mask = padded_mask(5).slice(0, 0, 2);
+  AutocastGuard guard(DType::bf16);
+  Variable o = ag::attention(q, k, k, mask, 0.5);
+  CHECK(o.dtype() == DType::bf16);
+  Tensor want = ops::attention(q.data().to(DType::bf16), k.data().to(DType::bf16), k.data().to(DType::bf16), mask, 0.5);
+  CHECK(normalized_error(o.data(), want) == 0.0);
+  Variable y = ag::layer_norm(ag::cast(x, DType::bf16), w, Variable(), 1e-5);
+  CHECK(y.dtype() == DType::f32);
+  CHECK(ag::masked_softmax(ag::cast(x, DType::bf16), Tensor()).dtype() == DType::f32);
+  ag::sum(ag::add(ag::cast(o, DType::f32), ag::sum(y))).backward();
+  CHECK((q.grad().dtype() == DType::f32 && w.grad().dtype() == DType::f32 && x.grad().dtype() == DType::f32));
 }

@@ -138,3 +138,22 @@ TEST_CASE("TextEncoder: a vocabulary that does not fit the embedding is refused"
   CHECK_THROWS_WITH(app::TextEncoder(o),
                     Catch::Contains("model.safetensors is missing") && Catch::Contains("fetch_text_encoder.sh"));
 }
+
+TEST_CASE("BertModel: dropout in training only, the key mask keeps padding out", "[text][bert]") {
+  manual_seed(10);
+  models::BertModel model(tiny_config());
+  Tensor ids = Tensor::from_vector({2, 5, 6, 3, 2, 7, 3, 0}, {2, 4}, DType::i64);
+  Tensor mask = Tensor::from_vector({1, 1, 1, 1, 1, 1, 1, 0}, {2, 4}, DType::u8);
+  NoGradGuard ng;
+  model.eval();
+  Tensor a = model.forward(ids, mask).data();
+  CHECK(testing::normalized_error(model.forward(ids, mask).data(), a) == 0);
+  // Another id at the padded position changes nothing of row 1's real tokens.
+  Tensor ids2 = Tensor::from_vector({2, 5, 6, 3, 2, 7, 3, 9}, {2, 4}, DType::i64);
+  Tensor b = model.forward(ids2, mask).data();
+  CHECK(testing::normalized_error(b.slice(0, 1, 2).slice(1, 0, 3), a.slice(0, 1, 2).slice(1, 0, 3)) < 1e-6);
+  model.train();
+  Tensor t1 = model.forward(ids, mask).data(), t2 = model.forward(ids, mask).data();
+  CHECK(testing::normalized_error(t1, a) > 1e-3);
+  CHECK(testing::normalized_error(t2, t1) > 1e-3);
+}

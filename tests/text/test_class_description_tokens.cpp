@@ -1,27 +1,13 @@
 // Every shipped class description fits the text encoder's maximum sequence length,
 // counted by the MiniLM WordPiece tokenizer with [CLS] and [SEP].
 #include <catch2/catch.hpp>
-#include <cstdlib>
-#include <filesystem>
 
 #include "data/class_descriptions.h"
 #include "text/wordpiece.h"
-
-namespace {
-
-// As test_minilm_golden.cpp: $ENGINE_TEXT_ENCODER_DIR, else build/text_encoder.
-std::string vocab_file() {
-  const char* env = std::getenv("ENGINE_TEXT_ENCODER_DIR");
-  return std::string(env != nullptr && *env != '\0' ? env : ENGINE_SOURCE_DIR "/build/text_encoder") + "/vocab.txt";
-}
-
-}  // namespace
+#include "text_test_util.h"
 
 TEST_CASE("class descriptions fit the text encoder's maximum length", "[text]") {
-  const std::string vocab_path = vocab_file();
-  if (!std::filesystem::exists(vocab_path))
-    FAIL("no " << vocab_path << ": fetch the text encoder with scripts/fetch_text_encoder.sh DIR"
-               << " (and set ENGINE_TEXT_ENCODER_DIR=DIR unless DIR is build/text_encoder)");
+  const std::string vocab_path = engine::testing::text_encoder_dir_with("vocab.txt") + "/vocab.txt";
   engine::text::TokenizerOptions options;
   options.max_length = 4096;  // far past any description: nothing is truncated
   const engine::text::WordPieceTokenizer tok(engine::text::Vocab::load(vocab_path), options);

@@ -39,9 +39,10 @@ void layer_norm_bwd_cpu_adapter(const OpCall& c) {
 void masked_softmax_cpu(const OpCall& c) {
   const auto& a = c.get<MaskedSoftmaxAttrs>();
   const Tensor &x = c.in[0], &y = c.out[0];
-  ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
-                        masked_softmax_fwd_cpu<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(),
-                                                         data_or_null<uint8_t>(c.in[1]), a.mask, a.rows, a.n));
+  ENGINE_DISPATCH_FLOAT(
+      x.dtype(), c.op,
+      masked_softmax_fwd_cpu<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), data_or_null<uint8_t>(c.in[1]),
+                                       layout_or_empty(c.in[1]), a.rows, a.n));
 }
 
 void attention_cpu(const OpCall& c) {

@@ -75,3 +75,23 @@ void reg(OpKind op, DTypeMask dtypes = kFloatDTypes) {
     ENGINE_DTYPE_CASE(f64, double, __VA_ARGS__)                                            \
     ENGINE_DTYPE_UNSUPPORTED(dtype, op, "CUDA kernel (this op takes f32 and f64 on CUDA)") \
   }
+
+namespace engine::cuda_adapter {
+
+// Runs F<T, P>::run(c) for x's dtype T and the dtype P of `param` (the parameters or
+// statistics of a norm op): x's dtype, or f32 beside a bf16/f16 x. An undefined param
+// counts as x's dtype.
+template <template <class, class> class F>
+void by_dtypes(const OpCall& c, const Tensor& x, const Tensor& param) {
+  if (!param.defined() || param.dtype() == x.dtype()) {
+    ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op, F<scalar_t, scalar_t>::run(c));
+  } else {
+    switch (x.dtype()) {
+      ENGINE_DTYPE_CASE(bf16, ::engine::bf16_t, F<scalar_t, float>::run(c))
+      ENGINE_DTYPE_CASE(f16, ::engine::f16_t, F<scalar_t, float>::run(c))
+      ENGINE_DTYPE_UNSUPPORTED(x.dtype(), c.op, "CUDA kernel with f32 parameters (only bf16/f16 inputs take them)")
+    }
+  }
+}
+
+}  // namespace engine::cuda_adapter

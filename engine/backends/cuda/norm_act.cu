@@ -8,6 +8,7 @@
 namespace engine {
 namespace {
 using namespace kernels;
+using cuda_adapter::by_dtypes;
 using cuda_adapter::reg;
 using cuda_adapter::stream_of;
 
@@ -70,20 +71,6 @@ template <class T, class P>
 struct PlainBwd {
   static void run(const OpCall& c) { plain_bwd<T, P>(c); }
 };
-
-// Runs F<T, P> for x's dtype T and the dtype P of the [C] tensor `stats`.
-template <template <class, class> class F>
-void by_dtypes(const OpCall& c, const Tensor& x, const Tensor& stats) {
-  if (stats.dtype() == x.dtype()) {
-    ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op, F<scalar_t, scalar_t>::run(c));
-  } else {
-    switch (x.dtype()) {
-      ENGINE_DTYPE_CASE(bf16, ::engine::bf16_t, F<scalar_t, float>::run(c))
-      ENGINE_DTYPE_CASE(f16, ::engine::f16_t, F<scalar_t, float>::run(c))
-      ENGINE_DTYPE_UNSUPPORTED(x.dtype(), c.op, "CUDA kernel with f32 statistics (only bf16/f16 inputs take them)")
-    }
-  }
-}
 
 void batchnorm2d_act_cuda(const OpCall& c) { by_dtypes<Fwd>(c, c.in[0], c.out[1]); }
 void batchnorm2d_act_bwd_cuda_adapter(const OpCall& c) { by_dtypes<Bwd>(c, c.in[2], c.in[4]); }

@@ -11,6 +11,7 @@
 namespace engine {
 namespace {
 using namespace kernels;
+using cuda_adapter::by_dtypes;
 using cuda_adapter::op_device;
 using cuda_adapter::reg;
 using cuda_adapter::stream_of;
@@ -51,22 +52,6 @@ struct LnBwd {
   static void run(const OpCall& c) { layer_norm_bwd<T, P>(c); }
 };
 
-// Runs F<T, P> for x's dtype T and the parameters' dtype P (x's when there are none).
-template <template <class, class> class F>
-void by_dtypes(const OpCall& c, const Tensor& x, const Tensor& param) {
-  if (!param.defined() || param.dtype() == x.dtype()) {
-    ENGINE_CUDA_DISPATCH_FLOAT(x.dtype(), c.op, F<scalar_t, scalar_t>::run(c));
-    return;
-  }
-  ENGINE_CHECK(param.dtype() == DType::f32, "op " << op_name(c.op) << ": parameters " << param.header()
-                                                  << " must have x's dtype or be f32, x is " << x.header());
-  switch (x.dtype()) {
-    case DType::bf16: F<bf16_t, float>::run(c); break;
-    case DType::f16: F<f16_t, float>::run(c); break;
-    default: ENGINE_THROW("op " << op_name(c.op) << ": f32 parameters need a bf16/f16 x, got " << x.header());
-  }
-}
-
 void layer_norm_cuda(const OpCall& c) { by_dtypes<LnFwd>(c, c.in[0], c.in[1].defined() ? c.in[1] : c.in[2]); }
 
 void layer_norm_bwd_cuda_adapter(const OpCall& c) {
@@ -79,8 +64,8 @@ void masked_softmax_cuda(const OpCall& c) {
   const Tensor &x = c.in[0], &y = c.out[0];
   ENGINE_CUDA_DISPATCH_FLOAT(
       x.dtype(), c.op,
-      masked_softmax_fwd_cuda<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), opt<uint8_t>(c.in[1]), a.mask, a.rows,
-                                        a.n, stream_of(c)));
+      masked_softmax_fwd_cuda<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), opt<uint8_t>(c.in[1]),
+                                        layout_or_empty(c.in[1]), a.rows, a.n, stream_of(c)));
 }
 
 void attention_cuda(const OpCall& c) {
