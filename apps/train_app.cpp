@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "apps/common/cli.h"
 #include "apps/common/config_schema.h"
 #include "apps/common/trainer.h"
+#include "engine/dist/communicator.h"
 
 extern char** environ;
 
@@ -95,14 +97,31 @@ int main(int argc, char** argv) {
     }
   }
   if (config_path.empty()) return usage("no config file given");
-  return app::run_guarded("train_app", [&] {
-    std::vector<std::string> env;
-    app::TrainConfig cfg = app::load_train_config(config_path, sets, environ, &env);
-    for (const auto& e : env) std::cout << "override from environment: " << e << "\n";
-    std::cout << "effective config:\n" << cfg.json.dump(2) << std::endl;
-    app::TrainResult r = app::Trainer(cfg, resume_dir, std::cout).run();
-    std::cout << "done: " << r.epochs_done << " epochs, " << r.steps << " steps, test accuracy " << r.test_accuracy
-              << ", NLL " << r.test_nll << ", ECE " << r.test_ece << "\nrun directory: " << r.run_dir << std::endl;
+  // Under mpirun every process is one rank (docs/DISTRIBUTED.md); a rank that fails ends
+  // the others through MPI_Abort rather than leaving them waiting in a collective.
+  std::unique_ptr<dist::Session> session;
+  int rc = app::run_guarded("train_app", [&] {
+    session = std::make_unique<dist::Session>(&argc, &argv);
     return 0;
   });
+  if (rc != 0) return rc;
+  dist::Communicator& comm = dist::world();
+  std::string name = comm.size() > 1
+                         ? "train_app (rank " + std::to_string(comm.rank()) + " of " + std::to_string(comm.size()) + ")"
+                         : std::string("train_app");
+  std::ostream nowhere(nullptr);
+  std::ostream& out = comm.rank() == 0 ? std::cout : nowhere;  // rank 0 alone prints
+  rc = app::run_guarded(name.c_str(), [&] {
+    std::vector<std::string> env;
+    app::TrainConfig cfg = app::load_train_config(config_path, sets, environ, &env);
+    for (const auto& e : env) out << "override from environment: " << e << "\n";
+    out << "effective config:\n" << cfg.json.dump(2) << std::endl;
+    app::TrainResult r = app::Trainer(cfg, resume_dir, out).run();
+    out << "done: " << r.epochs_done << " epochs, " << r.steps << " steps, test accuracy " << r.test_accuracy
+        << ", NLL " << r.test_nll << ", ECE " << r.test_ece << "\nrun directory: " << r.run_dir << std::endl;
+    return 0;
+  });
+  if (rc != 0 && comm.size() > 1)
+    comm.abort(name + ": stopped with exit code " + std::to_string(rc) + "; ending the run's other ranks", rc);
+  return rc;
 }

@@ -76,3 +76,20 @@ if(ENGINE_ONEDNN)
 else()
   message(STATUS "ENGINE_ONEDNN=OFF: the CPU convolutions use the im2col reference path")
 endif()
+
+# MPI (Open MPI) for multi-process training (engine/dist, docs/DISTRIBUTED.md). Without
+# it every run is one process, as before, and the mpirun tests are not registered.
+option(ENGINE_MPI "Multi-process training over MPI when an MPI library is found" ON)
+set(ENGINE_WITH_MPI OFF)
+if(ENGINE_MPI)
+  find_package(MPI QUIET COMPONENTS C)
+  if(MPI_C_FOUND)
+    set(ENGINE_WITH_MPI ON)
+    message(STATUS "MPI found (${MPI_C_LIBRARIES}): multi-process training through mpirun is built")
+  else()
+    message(STATUS "MPI not found: train_app runs as one process only (install libopenmpi-dev openmpi-bin "
+                   "for multi-process training, docs/DISTRIBUTED.md)")
+  endif()
+else()
+  message(STATUS "ENGINE_MPI=OFF: train_app runs as one process only (docs/DISTRIBUTED.md)")
+endif()

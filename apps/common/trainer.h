@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/data_parallel.h"
 #include "apps/common/metrics_csv.h"
 #include "apps/common/progress.h"
 #include "apps/common/run_directory.h"
@@ -64,7 +65,8 @@ class Trainer {
   struct PendingStep {
     int64_t step, images;
     double aux;
-    Tensor loss, correct;  // device scalars
+    Tensor loss, correct;  // device scalars (this rank's rows: their mean loss and hit count)
+    int64_t local_images;  // the rows of the batch this rank trained on
   };
   // The current epoch's running totals.
   struct EpochTally {
@@ -76,6 +78,12 @@ class Trainer {
   void build_optimizer();
   void print_summary();
   StepTensors forward_backward(const Tensor& x, const Tensor& y);
+  // Data parallel or ghost batch norm: this process's shards of the batch, one after
+  // the other, then the gradients combined (data_parallel.h). Returns the loss (mean
+  // over the local rows) and the local hit count in `correct`.
+  StepTensors sharded_step(const data::Batch& b, Tensor* correct, int64_t* local_rows);
+  // ENGINE_DIST_FAIL=<rank>:<step>:raise|kill makes that rank fail at that step (tests).
+  void fail_here_for_tests() const;
   void capture_graph(const Tensor& x, const Tensor& y);
   StepTensors replay_graph(const Tensor& x, const Tensor& y);
   void read_pending();
@@ -85,10 +93,14 @@ class Trainer {
   void add_epoch_images(metrics::EventFileBuilder& events) const;
 
   TrainConfig config_;
+  dist::Communicator& comm_;
   Device device_;
   Datasets data_;
   std::shared_ptr<nn::Module> model_;
   std::unique_ptr<MoeTracker> moe_;
+  // Several ranks on CUDA devices with NCCL: the gradients' communicator.
+  std::unique_ptr<dist::Communicator> nccl_;
+  std::unique_ptr<DataParallel> dp_;
   std::unique_ptr<data::BatchSource> loader_;
   int64_t steps_per_epoch_ = 0, total_steps_ = 0;
   std::unique_ptr<optim::Optimizer> opt_;

@@ -73,12 +73,14 @@ std::pair<Tensor, Tensor> BatchNorm2d::running_stats_for_forward() {
 
 Variable BatchNorm2d::forward_impl(const Variable& x) {
   auto [rm, rv] = running_stats_for_forward();
+  if (is_training() && training_forward) return training_forward(x, Variable(), false, rm, rv);
   return ag::batchnorm2d(x, weight, bias, rm, rv, is_training(), momentum, eps);
 }
 
 Variable BatchNorm2d::forward_act(const Variable& x, const Variable& residual, bool relu) {
   check_input(x);
   auto [rm, rv] = running_stats_for_forward();
+  if (is_training() && training_forward) return training_forward(x, residual, relu, rm, rv);
   return ag::batchnorm2d_act(x, residual, weight, bias, rm, rv, relu, is_training(), momentum, eps);
 }
 

@@ -41,6 +41,12 @@ class BatchNorm2d : public Module {
   Variable forward_act(const Variable& x, const Variable& residual, bool relu);
   Variable weight, bias;  // gamma, beta
   Tensor *running_mean, *running_var, *num_batches_tracked;
+  // When set, training computes act(BN(x) + residual) through it instead of the batch
+  // norm ops, with the running statistics to update (synchronised batch norm over the
+  // processes of a run, engine/dist/sync_batchnorm.h); residual may be undefined.
+  using TrainingForward = std::function<Variable(const Variable& x, const Variable& residual, bool relu,
+                                                 Tensor& running_mean, Tensor& running_var)>;
+  TrainingForward training_forward;
   int64_t channels;
   double momentum, eps;
 

@@ -40,6 +40,10 @@ ShellRun run_shell(const std::string& command);
 // Rows of a CSV file (no quoting), the header included.
 std::vector<std::vector<std::string>> read_csv(const std::string& path);
 
+// A run directory's metrics.csv without its timing columns (img_per_s, wall_s): what two
+// runs of the same training must share.
+std::vector<std::vector<std::string>> metrics_without_timing(const std::string& run_dir);
+
 // Exits the test process with code 77 (ctest: skipped) when no CUDA device is usable.
 void require_cuda();
 

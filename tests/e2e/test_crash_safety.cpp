@@ -70,21 +70,11 @@ void check_same_tensors(const std::string& a, const std::string& b) {
   }
 }
 
-// metrics.csv without the img/s and wall-seconds columns.
-std::vector<std::vector<std::string>> metrics_without_timing(const std::string& run) {
-  auto rows = testing::read_csv(run + "/metrics.csv");
-  for (auto& r : rows) {
-    REQUIRE(r.size() > 9);
-    r.erase(r.begin() + 8, r.begin() + 10);
-  }
-  return rows;
-}
-
 void check_like_reference(const std::string& run, const std::string& ref, bool moe) {
   for (const char* f :
        {"checkpoints/last.safetensors", "checkpoints/last_optim.safetensors", "checkpoints/best.safetensors"})
     check_same_tensors(ref + "/" + f, run + "/" + f);
-  CHECK(metrics_without_timing(run) == metrics_without_timing(ref));
+  CHECK(testing::metrics_without_timing(run) == testing::metrics_without_timing(ref));
   std::vector<std::string> names, ref_names;
   for (const auto& e : fs::recursive_directory_iterator(run)) names.push_back(fs::relative(e.path(), run).string());
   for (const auto& e : fs::recursive_directory_iterator(ref)) ref_names.push_back(fs::relative(e.path(), ref).string());

@@ -1,0 +1,65 @@
+#pragma once
+// Data parallel training (docs/DISTRIBUTED.md). Every rank reads the same seeded global
+// batch and trains on its rows [r B/N, (r+1) B/N); after backward the gradients,
+// weighted by each shard's share of the batch, are summed over the ranks in buckets in
+// parameter order (the same order whatever the timing), and the batch norm running
+// statistics (float buffers) are averaged, so every rank holds the same model.
+//
+// Synchronised batch norm (dist.sync_batchnorm) takes the statistics over every rank's
+// rows instead (engine/dist/sync_batchnorm.h): the run then equals one process on the
+// whole batch.
+//
+// Ghost batch norm (dist.ghost_batchnorm = k, one process) runs the same arithmetic in
+// one process: forward and backward per shard of k, each from the step's starting
+// buffers, gradients and buffers combined as k ranks would. A 1-process ghost run
+// therefore equals a k-rank run with per-rank batch norm.
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "apps/common/train_config.h"
+#include "engine/dist/communicator.h"
+#include "engine/nn/module.h"
+
+namespace engine::app {
+
+class DataParallel {
+ public:
+  DataParallel(const TrainConfig& config, dist::Communicator& comm, nn::Module& model);
+
+  // Whether steps are split at all (several ranks, or ghost batch norm).
+  bool active() const { return comm_.size() > 1 || local_shards_ > 1; }
+  int ranks() const { return comm_.size(); }
+  // Shards this process trains one after the other in a step (ghost batch norm: k; else 1).
+  int local_shards() const { return local_shards_; }
+  // Rows [begin, end) of a global batch of `batch` rows that local shard `s` takes.
+  std::pair<int64_t, int64_t> shard_rows(int64_t batch, int s) const;
+
+  // Rank 0's parameters and buffers on every rank.
+  void broadcast_model();
+  // Before the step's first shard: keeps the buffers to start every shard from.
+  void begin_step();
+  // After a shard's backward: adds its gradients, weighted by rows / batch, and its
+  // buffers to the step's sums; restores the starting buffers for the next shard.
+  void end_shard(int64_t rows, int64_t batch);
+  // After the last shard: the sums over ranks become the gradients and (averaged) the buffers.
+  void finish_step();
+  // Seconds spent summing over the ranks since the last call (wall clock, on this rank;
+  // the summing starts after backward, so none of it overlaps computation).
+  double take_comm_seconds();
+
+ private:
+  void reduce_in_buckets(std::vector<Tensor*>& tensors);
+
+  dist::Communicator& comm_;
+  nn::Module& model_;
+  int local_shards_ = 1;
+  double bucket_bytes_ = 0;
+  std::vector<Variable> params_;
+  std::vector<Tensor*> buffers_;  // the float ones (running statistics)
+  std::vector<Tensor> start_buffers_, buffer_sum_, grad_sum_;
+  std::vector<double> has_grad_;
+  double comm_seconds_ = 0;
+};
+
+}  // namespace engine::app
