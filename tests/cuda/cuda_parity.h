@@ -7,9 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "engine/autograd/functions.h"
 #include "engine/backends/cuda/context.h"
 #include "engine/core/backend.h"
 #include "engine/core/dispatch.h"
+#include "engine/nn/module.h"
+#include "engine/optim/optimizer.h"
 #include "opcases/op_cases.h"
 #include "test_util.h"
 
@@ -75,6 +78,27 @@ inline void check_exact(const Tensor& got, const Tensor& want, const std::string
                           std::to_string(w[first])
                     : std::string()));
   CHECK(bad == 0);
+}
+
+// The same model on both devices, each with its optimizer.
+struct TwinModels {
+  nn::Module &cpu, &cuda;
+  optim::Optimizer &cpu_opt, &cuda_opt;
+};
+
+struct TwinLosses {
+  Variable cpu, cuda;
+};
+
+// Zeroes both models' gradients, then runs the cross-entropy loss of (x, y), both on the
+// CPU, forward and backward on each device.
+inline TwinLosses cross_entropy_backward(const TwinModels& m, const Tensor& x, const Tensor& y) {
+  m.cpu_opt.zero_grad();
+  m.cuda_opt.zero_grad();
+  TwinLosses l{ag::cross_entropy(m.cpu(Variable(x)), y), ag::cross_entropy(m.cuda(Variable(on_gpu(x))), on_gpu(y))};
+  l.cpu.backward();
+  l.cuda.backward();
+  return l;
 }
 
 }  // namespace engine::testing
