@@ -15,6 +15,7 @@
 #include "apps/common/corruption_eval.h"
 #include "apps/common/evaluation.h"
 #include "apps/common/model_card.h"
+#include "apps/common/multimodal_plots.h"
 #include "apps/common/run_plots.h"
 #include "apps/common/trainer.h"
 #include "engine/io/atomic_file.h"
@@ -360,6 +361,13 @@ std::vector<std::string> make_plots(const EvalRun& r, const Options& opt, const 
   }
   plot_samples(r, test, probs, opt.seed, save);
   plot_moe_test(r, moe_test, save);
+  if (auto* mm = dynamic_cast<models::MultimodalMoE*>(r.model.get())) {
+    std::vector<int64_t> rows = data::random_permutation(test.size(), data::derive_seed(opt.seed, 0x3A7));
+    rows.resize(size_t(std::min<int64_t>(16, test.size())));
+    for (const auto& p : app::plot_multimodal(*mm, r.ds.test, rows, r.cfg, r.device,
+                                              app::class_descriptions(r.cfg, r.ds.train), plot_dir))
+      plots.push_back(p);
+  }
   for (const auto& p : app::plot_moe_files(r.run_dir, plot_dir, r.ds.test.class_names)) plots.push_back(p);
   return plots;
 }
@@ -419,6 +427,20 @@ int run(const Options& opt) {
             << ", NLL " << s.nll << ", ECE (" << opt.bins << " bins) " << s.ece << ", MCE " << s.mce << ", Brier "
             << s.brier << std::endl;
   io::Json moe_json = moe_eval_report(r, moe_test);
+  io::Json zero_shot_json;
+  if (!r.ds.holdout_classes.empty()) {
+    const app::ZeroShotSummary z = app::zero_shot_summary(test, r.ds.holdout_classes);
+    std::cout << app::describe(z) << std::endl;
+    zero_shot_json = {{"heldout_classes", r.ds.holdout_classes},
+                      {"seen_images", z.seen_images},
+                      {"heldout_images", z.heldout_images},
+                      {"seen_accuracy", z.seen_accuracy},
+                      {"heldout_accuracy", z.heldout_accuracy},
+                      {"harmonic_mean", z.harmonic_mean},
+                      {"heldout_accuracy_among_heldout", z.heldout_accuracy_among_heldout},
+                      {"chance_all", z.chance_all},
+                      {"chance_among_heldout", z.chance_among_heldout}};
+  }
   TemperatureResult t = temperature_scaling(r, test, opt);
 
   std::string out_path = opt.out_path.empty() ? r.run_dir + "/predictions.csv" : opt.out_path;
@@ -431,6 +453,7 @@ int run(const Options& opt) {
   io::Json j = eval_json(r, opt, ms, test, s, t);
   if (!records_json.is_null()) j["records"] = records_json;
   if (!moe_json.is_null()) j["moe_eval"] = moe_json;
+  if (!zero_shot_json.is_null()) j["zero_shot"] = zero_shot_json;
   if (opt.corruptions)
     j["corruptions"] =
         app::run_corruptions(*r.model, r.ds.test, r.cfg, r.device, corruption_options(opt), s, r.run_dir, &plots);

@@ -115,8 +115,17 @@ Run load_run(const std::string& dir) {
     for (const auto& p : e["placement"]) where += (where.empty() ? "" : "+") + p.get<std::string>();
     m << ", MoE " << e.value("num_experts", 0) << " experts top-" << e.value("top_k", 0) << " in " << where;
   }
+  const bool multimodal = arch == "multimodal_moe";
+  if (multimodal) {
+    const io::Json& e = c.contains("moe") ? c["moe"] : io::Json::object();
+    const io::Json& mm = c.contains("multimodal") ? c["multimodal"] : io::Json::object();
+    m << ", " << mm.value("blocks", 1) << " fusion block(s), MoE " << e.value("num_experts", 0) << " experts top-"
+      << e.value("top_k", 0) << ", " << mm.value("head", std::string("similarity")) << " head";
+    if (c.contains("data") && c["data"].contains("holdout_classes") && !c["data"]["holdout_classes"].empty())
+      m << ", held out: " << c["data"]["holdout_classes"].dump();
+  }
   double params = json_number(r.eval, {"model", "params"}), active = json_number(r.eval, {"model", "active_params"});
-  r.kind = moe || (std::isfinite(active) && active < params) ? "MoE" : "Dense";
+  r.kind = multimodal ? "Multimodal MoE" : moe || (std::isfinite(active) && active < params) ? "MoE" : "Dense";
   r.model = m.str();
   return r;
 }

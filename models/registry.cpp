@@ -13,6 +13,13 @@ std::vector<std::pair<std::string, ModelFactory>>& factories() {
   static std::vector<std::pair<std::string, ModelFactory>> list = {
       {"resnet18", [](const ModelSpec& s) { return std::make_shared<ResNet>(s.resnet); }},
       {"resnet18_moe", [](const ModelSpec& s) { return std::make_shared<ResNetMoE>(s); }},
+      {"multimodal_moe",
+       [](const ModelSpec& s) {
+         MultimodalConfig c = s.multimodal;
+         c.resnet = s.resnet;
+         c.moe = s.moe;
+         return std::make_shared<MultimodalMoE>(c);
+       }},
   };
   return list;
 }

@@ -77,6 +77,52 @@ EvalOutput select_rows(const EvalOutput& e, const std::vector<int64_t>& rows) {
   return out;
 }
 
+ZeroShotSummary zero_shot_summary(const EvalOutput& e, const std::vector<int64_t>& heldout) {
+  const int64_t c = e.classes();
+  std::vector<char> is_heldout(size_t(c), 0);
+  for (int64_t k : heldout) {
+    ENGINE_CHECK(k >= 0 && k < c, "zero_shot_summary: held-out class " << k << " outside [0, " << c << ")");
+    is_heldout[size_t(k)] = 1;
+  }
+  ZeroShotSummary z;
+  int64_t seen_right = 0, heldout_right = 0, among_right = 0;
+  for (int64_t i = 0; i < e.size(); ++i) {
+    const float* row = e.logit_data() + i * c;
+    int64_t best = 0, best_heldout = -1;
+    for (int64_t k = 0; k < c; ++k) {
+      if (row[k] > row[best]) best = k;
+      if (is_heldout[size_t(k)] && (best_heldout < 0 || row[k] > row[best_heldout])) best_heldout = k;
+    }
+    const int64_t label = e.labels[size_t(i)];
+    if (is_heldout[size_t(label)]) {
+      ++z.heldout_images;
+      heldout_right += best == label;
+      among_right += best_heldout == label;
+    } else {
+      ++z.seen_images;
+      seen_right += best == label;
+    }
+  }
+  z.seen_accuracy = double(seen_right) / double(std::max<int64_t>(z.seen_images, 1));
+  z.heldout_accuracy = double(heldout_right) / double(std::max<int64_t>(z.heldout_images, 1));
+  z.heldout_accuracy_among_heldout = double(among_right) / double(std::max<int64_t>(z.heldout_images, 1));
+  const double sum = z.seen_accuracy + z.heldout_accuracy;
+  z.harmonic_mean = sum > 0 ? 2 * z.seen_accuracy * z.heldout_accuracy / sum : 0.0;
+  z.chance_all = 1.0 / double(std::max<int64_t>(c, 1));
+  z.chance_among_heldout = 1.0 / double(std::max<size_t>(heldout.size(), 1));
+  return z;
+}
+
+std::string describe(const ZeroShotSummary& z) {
+  std::ostringstream o;
+  o << "zero-shot: seen classes " << fixed_point(z.seen_accuracy) << " (" << z.seen_images
+    << " images), held-out classes " << fixed_point(z.heldout_accuracy) << " (" << z.heldout_images
+    << " images; chance " << fixed_point(z.chance_all) << "), harmonic mean " << fixed_point(z.harmonic_mean)
+    << "; held-out among held-out only " << fixed_point(z.heldout_accuracy_among_heldout) << " (chance "
+    << fixed_point(z.chance_among_heldout) << ")";
+  return o.str();
+}
+
 std::string fixed_point(double v, int digits) {
   std::ostringstream o;
   o << std::fixed << std::setprecision(digits) << v;

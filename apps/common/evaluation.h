@@ -47,6 +47,18 @@ EvalSummary summarize(const EvalOutput& e, int bins, double temperature = 1.0);
 // the temperature on and a part to report on).
 EvalOutput select_rows(const EvalOutput& e, const std::vector<int64_t>& rows);
 
+// Generalised zero-shot figures of a model trained without the `heldout` classes (data.
+// holdout_classes): top-1 accuracy over all classes on the images of seen classes and on
+// those of held-out classes, their harmonic mean, and the held-out images' accuracy when
+// only the held-out classes are scored (classic zero-shot), each beside its chance level.
+struct ZeroShotSummary {
+  int64_t seen_images = 0, heldout_images = 0;
+  double seen_accuracy = 0, heldout_accuracy = 0, harmonic_mean = 0, heldout_accuracy_among_heldout = 0;
+  double chance_all = 0, chance_among_heldout = 0;
+};
+ZeroShotSummary zero_shot_summary(const EvalOutput& e, const std::vector<int64_t>& heldout);
+std::string describe(const ZeroShotSummary& z);  // one line for logs and eval_app
+
 // A metric as the evaluation tables and messages print it: fixed, `digits` decimals.
 std::string fixed_point(double v, int digits = 4);
 

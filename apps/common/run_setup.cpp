@@ -1,5 +1,8 @@
 #include "apps/common/run_setup.h"
 
+#include <cstdlib>
+#include <filesystem>
+
 #include "apps/common/moe_tracker.h"
 #include "data/class_descriptions.h"
 #include "data/loader.h"
@@ -56,7 +59,51 @@ Tensor model_input(const Tensor& images, const TrainConfig& c) {
   return c.model.channels_last ? images.contiguous(MemoryFormat::ChannelsLast) : images;
 }
 
-std::string model_name(const TrainConfig& c) { return c.moe.enabled() ? c.model.arch + "_moe" : c.model.arch; }
+std::string model_name(const TrainConfig& c) {
+  if (c.multimodal_model()) return c.model.arch;
+  return c.moe.enabled() ? c.model.arch + "_moe" : c.model.arch;
+}
+
+namespace {
+
+// The folder of the running executable ("" when unknown).
+std::string executable_dir() {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : p.parent_path().string();
+}
+
+// `relative` under the working directory, else under a folder above the executable's
+// (the source tree of a build/ folder), else as given (for the message).
+std::string find_project_file(const std::string& relative) {
+  if (std::filesystem::exists(relative)) return relative;
+  const std::string exe = executable_dir();
+  if (!exe.empty()) {
+    std::filesystem::path dir = std::filesystem::path(exe).parent_path();
+    for (int up = 0; up < 3 && !dir.empty(); ++up, dir = dir.parent_path())
+      if (std::filesystem::exists(dir / relative)) return (dir / relative).string();
+  }
+  return relative;
+}
+
+}  // namespace
+
+std::string descriptions_path(const TrainConfig& c) {
+  if (!c.multimodal.descriptions.empty()) return c.multimodal.descriptions;
+  return find_project_file("configs/labels/" + data::class_descriptions_stem(dataset_spec(c)) + ".json");
+}
+
+std::string text_encoder_dir(const TrainConfig& c) {
+  if (!c.multimodal.text_encoder.empty()) return c.multimodal.text_encoder;
+  if (const char* env = std::getenv("ENGINE_TEXT_ENCODER_DIR"); env != nullptr && *env != '\0') return env;
+  return find_project_file("build/text_encoder");
+}
+
+data::ClassDescriptions class_descriptions(const TrainConfig& c, const data::Dataset& train) {
+  data::ClassDescriptions d = data::load_class_descriptions(descriptions_path(c));
+  data::check_classes(d, train.class_names);
+  return d;
+}
 
 std::shared_ptr<nn::Module> build_model(const TrainConfig& c, const data::Dataset& train) {
   models::ModelSpec spec;
@@ -70,6 +117,23 @@ std::shared_ptr<nn::Module> build_model(const TrainConfig& c, const data::Datase
     spec.placement = c.moe.placement;
     spec.hidden_mult = c.moe.hidden_mult;
     spec.moe = moe_options(c.moe);
+  }
+  if (c.multimodal_model()) {
+    spec.moe = moe_options(c.moe);
+    models::MultimodalConfig& m = spec.multimodal;
+    m.token_stage = c.multimodal.token_stage;
+    m.dim = c.multimodal.dim;
+    m.num_blocks = c.multimodal.blocks;
+    m.heads = c.multimodal.heads;
+    m.hidden_mult = c.multimodal.hidden_mult;
+    m.text_through_experts = c.multimodal.text_through_experts;
+    m.head = c.multimodal.head;
+    m.logit_scale = c.multimodal.logit_scale;
+    m.entropy_local_coef = c.multimodal.entropy_local_coef;
+    m.entropy_global_coef = c.multimodal.entropy_global_coef;
+    const data::ClassDescriptions d = class_descriptions(c, train);
+    for (int64_t k = 0; k < d.num_classes(); ++k)
+      m.text_classes.insert(m.text_classes.end(), d.descriptions[size_t(k)].size(), k);
   }
   return models::build_model(model_name(c), spec);
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "apps/common/train_config.h"
+#include "data/class_descriptions.h"
 #include "data/dataset.h"
 #include "data/registry.h"
 #include "engine/nn/module.h"
@@ -24,6 +25,15 @@ data::DatasetSpec dataset_spec(const TrainConfig& config);
 // data.val_size applied, in that order.
 Datasets load_datasets(const TrainConfig& config);
 Device resolve_device(const std::string& name);
+
+// The multimodal model's class descriptions (multimodal.descriptions, or the dataset's
+// file under configs/labels/ found from the working directory or beside the build
+// folder), checked against the training set's classes.
+std::string descriptions_path(const TrainConfig& config);
+data::ClassDescriptions class_descriptions(const TrainConfig& config, const data::Dataset& train);
+// The text encoder's folder: multimodal.text_encoder, $ENGINE_TEXT_ENCODER_DIR, or
+// build/text_encoder (from the working directory or beside the executable).
+std::string text_encoder_dir(const TrainConfig& config);
 
 // The registry name of the config's model: model.arch, with "_moe" when moe.placement
 // is not empty.

@@ -145,6 +145,34 @@ void parse_moe(const io::Json& me, TrainConfig& c) {
   RANGE(mo.importance_coef >= 0, "moe.importance_coef", mo.importance_coef);
 }
 
+void parse_multimodal(const io::Json& m, TrainConfig& c) {
+  auto& mm = c.multimodal;
+  mm.token_stage = int_key(m["token_stage"], "multimodal.token_stage");
+  RANGE(mm.token_stage >= 1 && mm.token_stage <= 4, "multimodal.token_stage", mm.token_stage);
+  mm.heads = int_key(m["heads"], "multimodal.heads");
+  RANGE(mm.heads >= 1 && mm.heads <= 64, "multimodal.heads", mm.heads);
+  mm.dim = int_key(m["dim"], "multimodal.dim");
+  RANGE(mm.dim >= 1 && mm.dim <= 4096 && mm.dim % mm.heads == 0, "multimodal.dim", mm.dim);
+  mm.blocks = int_key(m["blocks"], "multimodal.blocks");
+  RANGE(mm.blocks >= 1 && mm.blocks <= 16, "multimodal.blocks", mm.blocks);
+  mm.hidden_mult = m["hidden_mult"];
+  RANGE(mm.hidden_mult > 0 && mm.hidden_mult <= 16, "multimodal.hidden_mult", mm.hidden_mult);
+  mm.text_through_experts = m["text_through_experts"];
+  mm.head = m["head"];
+  check_one_of("multimodal.head", mm.head);
+  mm.logit_scale = m["logit_scale"];
+  RANGE(mm.logit_scale > 0 && mm.logit_scale <= 1000, "multimodal.logit_scale", mm.logit_scale);
+  mm.entropy_local_coef = m["entropy_local_coef"];
+  RANGE(mm.entropy_local_coef >= 0, "multimodal.entropy_local_coef", mm.entropy_local_coef);
+  mm.entropy_global_coef = m["entropy_global_coef"];
+  RANGE(mm.entropy_global_coef >= 0, "multimodal.entropy_global_coef", mm.entropy_global_coef);
+  mm.descriptions = m["descriptions"];
+  mm.text_encoder = m["text_encoder"];
+  ENGINE_CONFIG_CHECK(!c.multimodal_model() || c.moe.placement.empty(),
+                      "config key 'moe.placement' places MoE blocks in a ResNet; model.arch = \"multimodal_moe\" has "
+                      "its own (multimodal.blocks): leave moe.placement empty");
+}
+
 void parse_loss_scale(const io::Json& ls, TrainConfig& c) {
   auto& tr = c.training;
   tr.loss_scale_init = ls["init"];
@@ -253,6 +281,7 @@ TrainConfig parse_train_config(const io::Json& j) {
   parse_data(j["data"], c);
   parse_model(j["model"], c);
   parse_moe(j["moe"], c);
+  parse_multimodal(j["multimodal"], c);
   parse_training(j["training"], c);
   parse_dist(j["dist"], c);
   parse_output(j["output"], c);

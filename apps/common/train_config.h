@@ -50,6 +50,16 @@ struct TrainConfig {
     bool enabled() const { return !placement.empty(); }
   } moe;
 
+  // The multimodal model (models/multimodal_moe.h), with model.arch = "multimodal_moe";
+  // its MoE layers take the moe.* options other than moe.placement.
+  struct Multimodal {
+    int64_t token_stage = 3, dim = 128, blocks = 1, heads = 4;
+    double hidden_mult = 2.0, logit_scale = 10.0, entropy_local_coef = 0, entropy_global_coef = 0;
+    bool text_through_experts = true;
+    std::string head, descriptions, text_encoder;
+  } multimodal;
+  bool multimodal_model() const { return model.arch == "multimodal_moe"; }
+
   struct Training {
     int64_t epochs = 1, batch_size = 128, max_steps = 0, eval_batch_size = 500;
     std::string optimizer, schedule;

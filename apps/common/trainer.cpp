@@ -10,8 +10,10 @@
 #include <iomanip>
 #include <sstream>
 
+#include "apps/common/evaluation.h"
 #include "apps/common/model_card.h"
 #include "apps/common/moe_tracker.h"
+#include "apps/common/multimodal_setup.h"
 #include "engine/autograd/autocast.h"
 #include "engine/backends/cuda/graph.h"
 #include "engine/core/backend.h"
@@ -87,6 +89,7 @@ Trainer::Trainer(const TrainConfig& config, const std::string& resume_dir, std::
   manual_seed(config_.seed);
   model_ = build_model(config_, data_.train);
   model_->to(device_);
+  prepare_multimodal(*model_, config_, data_, /*encode_text=*/resume_dir.empty(), out);
   moe_ = std::make_unique<MoeTracker>(*model_);
   // On CUDA devices gradients travel over NCCL when the build has it (else through
   // host memory over MPI).
@@ -432,6 +435,9 @@ void Trainer::read_pending() {
 MetricsRow Trainer::epoch_row(double train_seconds) {
   metrics::ClassificationStats ts = evaluate(*model_, data_.test, config_, device_);
   test_bins_ = ts.bins();
+  if (!data_.holdout_classes.empty())
+    run_->say(
+        describe(zero_shot_summary(evaluate_logits(*model_, data_.test, config_, device_), data_.holdout_classes)));
   double val_acc = NAN, val_nll = NAN;
   if (data_.val.size() > 0) {
     metrics::ClassificationStats vs = evaluate(*model_, data_.val, config_, device_);

@@ -131,7 +131,7 @@ TEST_CASE("select_classes keeps or drops classes in the original order", "[data]
   CHECK_THROWS_WITH(select_classes(d, {4}, false), Contains("class 4 out of range [0, 4)"));
 }
 
-TEST_CASE("data.holdout_classes: no held-out image is trained or validated on; the test set keeps them", "[data]") {
+TEST_CASE("data.holdout_classes: no held-out image is trained or validated on, the test set keeps them", "[data]") {
   io::Json j = app::default_train_config();
   j["data"]["dataset"] = "fashion_mnist";
   j["data"]["train_limit"] = 3000;

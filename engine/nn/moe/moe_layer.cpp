@@ -136,6 +136,8 @@ MoEForward moe_forward(const Variable& x, const MoEParams& p, const MoEOptions& 
 
   MoEForward f;
   f.y = ag::index_add(zeros, 0, d.row_token, combined);
+  f.probs = r.probs;
+  f.experts = r.experts;
   f.lb_loss = load_balance_loss(r.probs, d.counts);
   f.z_loss = router_z_loss(r.logits);
   Variable gates = ag::scatter_add(Variable(Tensor::zeros({T, E}, x.dtype(), x.device())), 1, r.experts, r.weights);
@@ -200,6 +202,21 @@ Variable MoELayer::forward_impl(const Variable& x) {
   }
   last_ = moe_forward(x, params, opt_, is_training(), token_labels, num_classes_);
   return last_.y;
+}
+
+Variable MoELayer::forward_tokens(const Variable& x, const Tensor& token_labels) {
+  check_input(x);
+  ENGINE_CHECK(!token_labels.defined() || token_labels.numel() == x.size(0),
+               "MoELayer: " << token_labels.numel() << " token labels for " << x.size(0) << " tokens");
+  last_ =
+      moe_forward(x, params, opt_, is_training(), token_labels.defined() ? token_labels.to(Device::cpu()) : Tensor(),
+                  token_labels.defined() ? num_classes_ : 0);
+  return last_.y;
+}
+
+void MoELayer::add_aux_loss(const Variable& term) {
+  ENGINE_CHECK(last_.aux_loss.defined(), "MoELayer: add_aux_loss before any forward pass");
+  last_.aux_loss = ag::add(last_.aux_loss, term);
 }
 
 int64_t MoELayer::expert_parameters() const {

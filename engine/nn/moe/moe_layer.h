@@ -75,6 +75,8 @@ struct MoEParams {
 
 struct MoEForward {
   Variable y;                                 // [T, C]
+  Variable probs;                             // [T, E] router probabilities (for per-group losses)
+  Tensor experts;                             // [T, k] i64 chosen experts in rank order
   Variable lb_loss, z_loss, importance_loss;  // scalars
   Variable aux_loss;                          // lb_coef * lb + z_coef * z + importance_coef * importance
   MoEStats stats;
@@ -98,6 +100,16 @@ class MoELayer : public Module {
   // Labels of the images of the next forward pass (i64 [N], any device); token t of
   // T belongs to image t / (T / N). Cleared by passing an undefined tensor.
   void set_labels(const Tensor& image_labels, int64_t num_classes);
+  // The forward pass with explicit labels per token (i64 [T] on the CPU, or undefined),
+  // for callers whose tokens do not come T / N per image (text tokens beside image ones).
+  Variable forward_tokens(const Variable& x, const Tensor& token_labels);
+  // The image labels of set_labels (undefined when none) and their class count.
+  const Tensor& image_labels() const { return labels_; }
+  int64_t label_classes() const { return num_classes_; }
+  // Adds a term to the last pass's aux loss (a caller's own routing losses).
+  void add_aux_loss(const Variable& term);
+  // The last forward pass: output, router probabilities, choices, losses, statistics.
+  const MoEForward& last_forward() const { return last_; }
   // The last forward pass's weighted aux loss (a scalar in the graph) and statistics.
   const Variable& aux_loss() const { return last_.aux_loss; }
   const MoEStats& last_stats() const { return last_.stats; }

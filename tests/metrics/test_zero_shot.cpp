@@ -1,0 +1,33 @@
+// Generalised zero-shot figures (apps/common/evaluation.h) on hand-made logits.
+#include "apps/common/evaluation.h"
+#include "test_util.h"
+
+using namespace engine;
+
+TEST_CASE("zero_shot_summary splits accuracy by seen and held-out classes", "[metrics]") {
+  // 4 classes, 2 and 3 held out. Rows: label, then logits.
+  const std::vector<std::pair<int64_t, std::vector<float>>> rows = {
+      {0, {5, 1, 0, 0}},  // seen, right
+      {1, {5, 1, 0, 0}},  // seen, wrong
+      {2, {0, 0, 3, 1}},  // held out, right
+      {3, {4, 0, 1, 2}},  // held out, wrong over all classes, right among held-out ones
+      {3, {4, 0, 3, 2}},  // held out, wrong either way
+  };
+  app::EvalOutput e;
+  e.logits = Tensor::empty({int64_t(rows.size()), 4}, DType::f32);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    e.labels.push_back(rows[i].first);
+    for (int64_t k = 0; k < 4; ++k) e.logits.data<float>()[i * 4 + size_t(k)] = rows[i].second[size_t(k)];
+  }
+  const app::ZeroShotSummary z = app::zero_shot_summary(e, {2, 3});
+  CHECK(z.seen_images == 2);
+  CHECK(z.heldout_images == 3);
+  CHECK(z.seen_accuracy == Approx(0.5));
+  CHECK(z.heldout_accuracy == Approx(1.0 / 3));
+  CHECK(z.heldout_accuracy_among_heldout == Approx(2.0 / 3));
+  CHECK(z.harmonic_mean == Approx(2 * 0.5 * (1.0 / 3) / (0.5 + 1.0 / 3)));
+  CHECK(z.chance_all == Approx(0.25));
+  CHECK(z.chance_among_heldout == Approx(0.5));
+  CHECK_THAT(app::describe(z), Catch::Contains("held-out classes 0.3333 (3 images; chance 0.2500)"));
+  CHECK_THROWS_WITH(app::zero_shot_summary(e, {4}), Catch::Contains("held-out class 4 outside [0, 4)"));
+}
