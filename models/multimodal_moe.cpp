@@ -116,7 +116,8 @@ void FusionBlock::run(Variable& image, Variable& text, const Tensor& text_classe
   for (int64_t t = N * P; t < T; ++t) modality_ids[size_t(t)] = 1;
   Tensor ids = Tensor::from_data(modality_ids.data(), {T}, image.device());
   Variable z = ag::add(layer_norm(tokens, ln_moe_w, ln_moe_b), ag::index_select(modality, 0, ids));
-  Variable y = ag::add(tokens, moe->forward_tokens(z, token_labels(N, P, text_classes)));
+  Variable y = ag::add(tokens, moe->forward_tokens(z, token_labels(N, P, text_classes),
+                                                   Tensor::from_data(modality_ids.data(), {T}), {"image", "text"}));
 
   const nn::moe::MoEForward& f = moe->last_forward();
   Variable p_image = ag::slice(f.probs, 0, 0, N * P);

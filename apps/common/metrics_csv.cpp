@@ -7,7 +7,6 @@
 #include <iomanip>
 #include <sstream>
 
-#include "apps/common/moe_tracker.h"
 #include "base/check.h"
 
 namespace engine::app {
@@ -32,12 +31,11 @@ std::string csv_number(double v) {
   return o.str();
 }
 
-std::string metrics_csv(const std::vector<MetricsRow>& rows, bool moe, bool amp) {
+std::string metrics_csv(const std::vector<MetricsRow>& rows, const std::vector<std::string>& moe_columns, bool amp) {
   const std::vector<std::string>& amp_columns = amp_metric_columns();
   std::ostringstream o;
   o << kMetricsHeader;
-  if (moe)
-    for (const std::string& c : MoeTracker::metric_columns()) o << "," << c;
+  for (const std::string& c : moe_columns) o << "," << c;
   if (amp)
     for (const std::string& c : amp_columns) o << "," << c;
   o << "\n" << std::setprecision(6);
@@ -45,9 +43,7 @@ std::string metrics_csv(const std::vector<MetricsRow>& rows, bool moe, bool amp)
     o << r.epoch << "," << r.lr << "," << r.train_loss << "," << r.train_acc << "," << r.test_loss << "," << r.test_acc
       << "," << r.test_nll << "," << r.test_ece << "," << r.img_per_s << "," << r.wall_s << "," << csv_number(r.val_acc)
       << "," << csv_number(r.val_nll);
-    if (moe)
-      for (size_t i = 0; i < MoeTracker::metric_columns().size(); ++i)
-        o << "," << csv_number(i < r.moe.size() ? r.moe[i] : NAN);
+    for (size_t i = 0; i < moe_columns.size(); ++i) o << "," << csv_number(i < r.moe.size() ? r.moe[i] : NAN);
     if (amp)
       for (size_t i = 0; i < amp_columns.size(); ++i) o << "," << csv_number(i < r.amp.size() ? r.amp[i] : NAN);
     o << "\n";

@@ -20,8 +20,9 @@ struct MetricsRow {
 // Cumulative skipped steps (inf/NaN gradients) and the loss scale at the end of the epoch.
 const std::vector<std::string>& amp_metric_columns();
 
-// The file's text; `moe` and `amp` select the optional column groups.
-std::string metrics_csv(const std::vector<MetricsRow>& rows, bool moe, bool amp);
+// The file's text: the fixed columns, `moe_columns` (empty without MoE layers;
+// MoeTracker::columns()), and the loss-scaling columns with `amp`.
+std::string metrics_csv(const std::vector<MetricsRow>& rows, const std::vector<std::string>& moe_columns, bool amp);
 // The rows of an existing file up to and including `up_to_epoch` (what a resumed run
 // keeps); empty cells read as NaN.
 std::vector<MetricsRow> read_metrics(const std::string& path, int64_t up_to_epoch);

@@ -95,14 +95,45 @@ std::vector<double> MoeTracker::epoch_metrics() const {
     slots += double(s.slots);
   }
   double n = double(std::max<size_t>(epoch_.size(), 1));
-  return {steps_ > 0 ? aux_sum_ / double(steps_) : 0.0,
-          lb / n,
-          z / n,
-          max_frac,
-          util / n,
-          slots > 0 ? dropped / slots : 0.0,
-          entropy / n,
-          top1 / n};
+  std::vector<double> v = {steps_ > 0 ? aux_sum_ / double(steps_) : 0.0,
+                           lb / n,
+                           z / n,
+                           max_frac,
+                           util / n,
+                           slots > 0 ? dropped / slots : 0.0,
+                           entropy / n,
+                           top1 / n};
+  // Per token group: the means over the layers that keep that group.
+  for (const std::string& g : group_names()) {
+    double u = 0, h = 0, layers = 0;
+    for (const auto& s : epoch_)
+      for (size_t i = 0; i < s.group_names.size(); ++i)
+        if (s.group_names[i] == g) {
+          u += s.group_utilisation(i);
+          h += s.group_gate_entropy(i);
+          layers += 1;
+        }
+    v.push_back(layers > 0 ? u / layers : NAN);
+    v.push_back(layers > 0 ? h / layers : NAN);
+  }
+  return v;
+}
+
+std::vector<std::string> MoeTracker::group_names() const {
+  std::vector<std::string> names;
+  for (const auto& s : epoch_)
+    for (const std::string& g : s.group_names)
+      if (std::find(names.begin(), names.end(), g) == names.end()) names.push_back(g);
+  return names;
+}
+
+std::vector<std::string> MoeTracker::columns() const {
+  std::vector<std::string> cols = metric_columns();
+  for (const std::string& g : group_names()) {
+    cols.push_back("moe_" + g + "_utilisation");
+    cols.push_back("moe_" + g + "_gate_entropy");
+  }
+  return cols;
 }
 
 std::string MoeTracker::expert_class_csv() const {

@@ -41,6 +41,11 @@ class MoeTracker {
   // moe_dropped_frac (dropped slots / all slots, all layers), moe_gate_entropy and
   // moe_top1_prob (mean over tokens, then over layers).
   static const std::vector<std::string>& metric_columns();
+  // metric_columns(), then for each group of tokens the layers keep apart (the multimodal
+  // model's "image" and "text"): moe_<group>_utilisation and moe_<group>_gate_entropy,
+  // over that group's tokens (means over the layers). epoch_metrics() in that order.
+  std::vector<std::string> columns() const;
+  std::vector<std::string> group_names() const;  // in the order first seen
   std::vector<double> epoch_metrics() const;
   const std::vector<nn::moe::MoEStats>& epoch_stats() const { return epoch_; }
 

@@ -171,7 +171,9 @@ void replace_link(const std::string& folder, const std::string& link, const std:
   io::crash_point("link '" + dst + "' -> '" + target + "' published");
 }
 
-std::vector<std::pair<std::string, double>> event_scalars(const MetricsRow& r) {
+// The MoE values among them under moe/all/<column without "moe_">.
+std::vector<std::pair<std::string, double>> event_scalars(const MetricsRow& r,
+                                                          const std::vector<std::string>& moe_columns) {
   std::vector<std::pair<std::string, double>> s;
   for (const auto& [tag, v] : std::vector<std::pair<const char*, double>>{{"lr", r.lr},
                                                                           {"train/loss", r.train_loss},
@@ -184,8 +186,8 @@ std::vector<std::pair<std::string, double>> event_scalars(const MetricsRow& r) {
                                                                           {"val/nll", r.val_nll},
                                                                           {"perf/img_per_s", r.img_per_s}})
     if (!std::isnan(v)) s.emplace_back(tag, v);
-  for (size_t i = 0; i < r.moe.size() && i < MoeTracker::metric_columns().size(); ++i)
-    s.emplace_back("moe/all/" + MoeTracker::metric_columns()[i].substr(4), r.moe[i]);
+  for (size_t i = 0; i < r.moe.size() && i < moe_columns.size(); ++i)
+    if (!std::isnan(r.moe[i])) s.emplace_back("moe/all/" + moe_columns[i].substr(4), r.moe[i]);
   return s;
 }
 
@@ -326,7 +328,8 @@ std::string RunDirectory::last_checkpoint_or_none() const {
 void RunDirectory::add_epoch(const MetricsRow& r) { rows_.push_back(r); }
 
 void RunDirectory::save_epoch(int64_t step, nn::Module& model, const optim::Optimizer& opt,
-                              const optim::GradScaler& scaler, bool moe_columns, const EpochFiles& extra) {
+                              const optim::GradScaler& scaler, const std::vector<std::string>& moe_columns,
+                              const EpochFiles& extra) {
   ENGINE_CHECK(!rows_.empty(), "RunDirectory::save_epoch without add_epoch");
   if (!writer_) return;
   std::string name = numbered(kEpochPrefix, rows_.back().epoch);
@@ -339,8 +342,8 @@ void RunDirectory::save_epoch(int64_t step, nn::Module& model, const optim::Opti
 }
 
 void RunDirectory::write_epoch_folder(const std::string& dir, int64_t step, nn::Module& model,
-                                      const optim::Optimizer& opt, const optim::GradScaler& scaler, bool moe_columns,
-                                      const EpochFiles& extra) {
+                                      const optim::Optimizer& opt, const optim::GradScaler& scaler,
+                                      const std::vector<std::string>& moe_columns, const EpochFiles& extra) {
   const MetricsRow& r = rows_.back();
   bool improved = r.test_acc > best_test_acc_;
   double best = improved ? r.test_acc : best_test_acc_;
@@ -362,7 +365,7 @@ void RunDirectory::write_epoch_folder(const std::string& dir, int64_t step, nn::
   io::crash_point("'" + best_dst + "' linked");
   io::write_file_atomic(dir + "/" + kMetrics, metrics_csv(rows_, moe_columns, scaler.enabled()));
   metrics::EventFileBuilder events(r.epoch);
-  for (const auto& [tag, v] : event_scalars(r)) events.add_scalar(tag, v);
+  for (const auto& [tag, v] : event_scalars(r, moe_columns)) events.add_scalar(tag, v);
   if (extra.events) extra.events(events);
   io::write_file_atomic(dir + "/" + kEpochEvents, events.bytes());
   for (const EpochFiles::Own& f : extra.own) io::write_file_atomic(dir + "/" + f.name, f.text);
@@ -412,7 +415,9 @@ void RunDirectory::tidy() {
     std::string events = path_ + "/" + numbered(kEventsPrefix, r.epoch), kept = published_dir() + "/" + kEpochEvents;
     if (fs::exists(events)) continue;
     bool own = r.epoch == int64_t(rows_.size()) && fs::exists(kept);
-    io::write_file_atomic(events, own ? io::read_file(kept) : metrics::scalar_event_file(r.epoch, event_scalars(r)));
+    io::write_file_atomic(events,
+                          own ? io::read_file(kept)
+                              : metrics::scalar_event_file(r.epoch, event_scalars(r, MoeTracker::metric_columns())));
   }
   std::string own = kExpertClassPrefix + std::to_string(rows_.size()) + ".csv";
   if (fs::exists(published_dir() + "/" + own) && !fs::exists(path_ + "/" + own))

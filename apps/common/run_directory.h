@@ -114,9 +114,10 @@ class RunDirectory {
   void add_epoch(const MetricsRow& row);
   // Publishes the epoch of the last add_epoch: the optimizer state, the model (also as
   // best when its test accuracy is above every earlier epoch's), metrics.csv and `extra`.
-  // `moe_columns`: the model has MoE layers (their columns go into metrics.csv).
+  // `moe_columns`: the MoE columns of metrics.csv (MoeTracker::columns(); empty for a
+  // model without MoE layers).
   void save_epoch(int64_t step, nn::Module& model, const optim::Optimizer& opt, const optim::GradScaler& scaler,
-                  bool moe_columns, const EpochFiles& extra = {});
+                  const std::vector<std::string>& moe_columns, const EpochFiles& extra = {});
 
  private:
   std::string checkpoints() const { return path_ + "/checkpoints"; }
@@ -124,7 +125,8 @@ class RunDirectory {
   void lock();
   void open_log();
   void write_epoch_folder(const std::string& dir, int64_t step, nn::Module& model, const optim::Optimizer& opt,
-                          const optim::GradScaler& scaler, bool moe_columns, const EpochFiles& extra);
+                          const optim::GradScaler& scaler, const std::vector<std::string>& moe_columns,
+                          const EpochFiles& extra);
   void publish(const std::string& epoch_dir_name);
   // After a commit or on resume: the links, the event files and top-level MoE files of
   // the published epochs, and no folder or file of an unpublished one.

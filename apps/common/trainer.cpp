@@ -230,7 +230,8 @@ TrainResult Trainer::run(int64_t stop_after_epochs) {
       report_epoch(r);
       EpochFiles files = moe_epoch_files(*moe_, r.epoch);
       files.events = [&](metrics::EventFileBuilder& events) { add_epoch_images(events); };
-      run_->save_epoch(step_, *model_, *opt_, *scaler_, moe_->active(), files);
+      run_->save_epoch(step_, *model_, *opt_, *scaler_, moe_->active() ? moe_->columns() : std::vector<std::string>{},
+                       files);
       start_epoch_ = r.epoch;
     }
   } catch (const std::exception& e) {

@@ -42,6 +42,20 @@ TEST_CASE("multimodal quickstart learns, and resumes to the same metrics", "[e2e
   CHECK(out.str().find("class descriptions: 50 from") != std::string::npos);
   auto rows = testing::read_csv(a.run_dir + "/metrics.csv");
   REQUIRE(rows.size() == 3);
+  // The MoE columns, then utilisation and gate entropy per modality.
+  const size_t moe_end = 12 + app::MoeTracker::metric_columns().size();
+  REQUIRE(rows[0].size() == moe_end + 4);
+  CHECK(rows[0][moe_end] == "moe_image_utilisation");
+  CHECK(rows[0][moe_end + 1] == "moe_image_gate_entropy");
+  CHECK(rows[0][moe_end + 2] == "moe_text_utilisation");
+  CHECK(rows[0][moe_end + 3] == "moe_text_gate_entropy");
+  for (size_t i = 1; i < rows.size(); ++i)
+    for (size_t col : {moe_end, moe_end + 2}) {
+      CHECK(std::stod(rows[i][col]) >= 0.25);  // at least one of 4 experts used
+      CHECK(std::stod(rows[i][col]) <= 1.0);
+      CHECK(std::stod(rows[i][col + 1]) > 0.0);
+      CHECK(std::stod(rows[i][col + 1]) <= std::log(4.0) + 1e-6);
+    }
   // Chance is 10% and a loss of log(10) = 2.30; 30 steps (measured: train loss 1.73 in
   // epoch 2, test accuracy 0.38) get well past both.
   CHECK(std::stod(rows[2][2]) < 2.0);  // train loss of epoch 2

@@ -61,9 +61,9 @@ TEST_CASE("RunDirectory writes the run's files and resumes from its last checkpo
     CHECK(run.last_checkpoint_or_none() == "(none yet)");
     run.say("hello");
     run.add_epoch(row(1, 0.5));
-    run.save_epoch(10, model, opt, scaler, false);
+    run.save_epoch(10, model, opt, scaler, {});
     run.add_epoch(row(2, 0.4));  // worse: best.safetensors stays epoch 1's
-    run.save_epoch(20, model, opt, scaler, false);
+    run.save_epoch(20, model, opt, scaler, {});
     CHECK(run.last_checkpoint_or_none() == path + "/checkpoints/last.safetensors");
     // The published epoch is one folder; best is a second name of epoch 1's model.
     CHECK(fs::read_symlink(path + "/checkpoints/last") == "epoch-000002");
@@ -173,7 +173,7 @@ TEST_CASE("a resume that does not fit the checkpoint changes nothing in the run 
     path = run.path();
     run.say("first");
     run.add_epoch(row(1, 0.5));
-    run.save_epoch(10, model, opt, scaler, false);
+    run.save_epoch(10, model, opt, scaler, {});
   }
   auto before = snapshot(path);
   // Another model shape (as a --set model.width_mult would give) and another config.
@@ -226,7 +226,7 @@ TEST_CASE("resuming removes what no published epoch owns and restores what the p
     app::RunDirectory run(c, "", out);
     path = run.path();
     run.add_epoch(row(1, 0.5));
-    run.save_epoch(10, model, opt, scaler, false, moe);
+    run.save_epoch(10, model, opt, scaler, {}, moe);
   }
   auto published = snapshot(path);
   // What a kill during epoch 2 leaves, and a derived file of epoch 1 lost after its commit.
@@ -290,7 +290,7 @@ TEST_CASE("a run whose published link was removed or copied as a folder is refus
     path = run.path();
     for (int e = 1; e <= 2; ++e) {
       run.add_epoch(row(e, 0.5));
-      run.save_epoch(10 * e, model, opt, scaler, false);
+      run.save_epoch(10 * e, model, opt, scaler, {});
     }
   }
   std::string last = path + "/checkpoints/last";
@@ -320,7 +320,7 @@ TEST_CASE("report_app's run list tells running, finished, failed and interrupted
     auto run = std::make_unique<app::RunDirectory>(app::parse_train_config(j), "", out);
     for (int e = 1; e <= epochs; ++e) {
       run->add_epoch(row(e, 0.1 * e));
-      run->save_epoch(10 * e, model, opt, scaler, false);
+      run->save_epoch(10 * e, model, opt, scaler, {});
     }
     return run;
   };

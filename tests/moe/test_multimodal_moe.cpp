@@ -96,6 +96,23 @@ TEST_CASE("multimodal MoE: logits, trace and parameter names", "[moe][multimodal
   CHECK(t.image_experts[0].shape() == Shape{4, P});
   CHECK(t.text_experts[0].shape() == Shape{5});
   CHECK(t.image_probs[0].shape() == Shape{4 * P, 3});
+  // The MoE layer keeps its statistics per modality: every token counted once (top-1).
+  const nn::moe::MoEStats& s = m.blocks[0]->moe->last_stats();
+  REQUIRE(s.group_names == std::vector<std::string>{"image", "text"});
+  CHECK(s.group_tokens == std::vector<int64_t>{4 * P, 5});
+  int64_t image_slots = 0, text_slots = 0;
+  for (int64_t e = 0; e < 3; ++e) {
+    image_slots += s.group_counts[size_t(e)];
+    text_slots += s.group_counts[size_t(3 + e)];
+  }
+  CHECK(image_slots == 4 * P);
+  CHECK(text_slots == 5);
+  for (size_t g = 0; g < 2; ++g) {
+    CHECK(s.group_utilisation(g) > 1.0 / 3 - 1e-12);
+    CHECK(s.group_utilisation(g) <= 1.0 + 1e-12);
+    CHECK(s.group_gate_entropy(g) >= 0.0);
+    CHECK(s.group_gate_entropy(g) <= std::log(3.0) + 1e-9);
+  }
   // Logits are a scaled cosine: |logit| <= exp(logit_scale) = 10 at initialisation.
   for (int64_t i = 0; i < 12; ++i) CHECK(std::abs(logits.data().data<float>()[i]) <= 10.0f + 1e-4f);
   // The state dict carries the text side, so a checkpoint is self-contained.

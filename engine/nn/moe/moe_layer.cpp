@@ -75,6 +75,20 @@ void MoEStats::add(const MoEStats& s) {
     counts[e] += s.counts[e];
     kept_counts[e] += s.kept_counts[e];
   }
+  if (!s.group_names.empty()) {
+    if (group_names.empty()) {
+      group_names = s.group_names;
+      group_tokens.assign(s.group_tokens.size(), 0);
+      group_counts.assign(s.group_counts.size(), 0);
+      group_entropy_sum.assign(s.group_entropy_sum.size(), 0.0);
+    }
+    ENGINE_CHECK(group_names == s.group_names, "MoEStats::add: token groups differ");
+    for (size_t g = 0; g < group_tokens.size(); ++g) {
+      group_tokens[g] += s.group_tokens[g];
+      group_entropy_sum[g] += s.group_entropy_sum[g];
+    }
+    for (size_t i = 0; i < group_counts.size(); ++i) group_counts[i] += s.group_counts[i];
+  }
   entropy_sum += s.entropy_sum;
   top1_sum += s.top1_sum;
   lb_sum += s.lb_sum;
@@ -98,6 +112,23 @@ double MoEStats::utilisation() const {
     if (f > 0) h -= f * std::log(f);
   }
   return std::exp(h) / double(counts.size());
+}
+
+double MoEStats::group_utilisation(size_t g) const {
+  const size_t E = counts.size();
+  int64_t slots_g = 0;
+  for (size_t e = 0; e < E; ++e) slots_g += group_counts.at(g * E + e);
+  if (E == 0 || slots_g == 0) return 0.0;
+  double h = 0;
+  for (size_t e = 0; e < E; ++e) {
+    double f = double(group_counts[g * E + e]) / double(slots_g);
+    if (f > 0) h -= f * std::log(f);
+  }
+  return std::exp(h) / double(E);
+}
+
+double MoEStats::group_gate_entropy(size_t g) const {
+  return safe_div(group_entropy_sum.at(g), double(group_tokens.at(g)));
 }
 
 double MoEStats::dropped_fraction() const { return safe_div(double(dropped), double(slots)); }
@@ -204,13 +235,44 @@ Variable MoELayer::forward_impl(const Variable& x) {
   return last_.y;
 }
 
-Variable MoELayer::forward_tokens(const Variable& x, const Tensor& token_labels) {
+namespace {
+
+// The statistics of each group of tokens: tokens, entropy of their routing, slots per expert.
+void add_group_stats(MoEStats& s, const MoEForward& f, const Tensor& groups, const std::vector<std::string>& names) {
+  const int64_t T = f.probs.size(0), E = f.probs.size(1), k = f.experts.size(1), G = int64_t(names.size());
+  ENGINE_CHECK(groups.numel() == T, "MoELayer: " << groups.numel() << " token groups for " << T << " tokens");
+  const std::vector<int64_t> g = groups.to(Device::cpu()).to_vector_as<int64_t>();
+  const std::vector<double> p = f.probs.data().to(Device::cpu()).to_vector();
+  const std::vector<int64_t> experts = f.experts.to(Device::cpu()).to_vector_as<int64_t>();
+  s.group_names = names;
+  s.group_tokens.assign(size_t(G), 0);
+  s.group_entropy_sum.assign(size_t(G), 0.0);
+  s.group_counts.assign(size_t(G * E), 0);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t grp = g[size_t(t)];
+    ENGINE_CHECK(grp >= 0 && grp < G, "MoELayer: token group " << grp << " outside [0, " << G << ")");
+    ++s.group_tokens[size_t(grp)];
+    double h = 0;
+    for (int64_t e = 0; e < E; ++e) {
+      const double q = p[size_t(t * E + e)];
+      if (q > 0) h -= q * std::log(q);
+    }
+    s.group_entropy_sum[size_t(grp)] += h;
+    for (int64_t j = 0; j < k; ++j) ++s.group_counts[size_t(grp * E + experts[size_t(t * k + j)])];
+  }
+}
+
+}  // namespace
+
+Variable MoELayer::forward_tokens(const Variable& x, const Tensor& token_labels, const Tensor& groups,
+                                  const std::vector<std::string>& group_names) {
   check_input(x);
   ENGINE_CHECK(!token_labels.defined() || token_labels.numel() == x.size(0),
                "MoELayer: " << token_labels.numel() << " token labels for " << x.size(0) << " tokens");
   last_ =
       moe_forward(x, params, opt_, is_training(), token_labels.defined() ? token_labels.to(Device::cpu()) : Tensor(),
                   token_labels.defined() ? num_classes_ : 0);
+  if (groups.defined()) add_group_stats(last_.stats, last_, groups, group_names);
   return last_.y;
 }
 

@@ -56,6 +56,12 @@ struct MoEStats {
   double lb_sum = 0, z_sum = 0, importance_sum = 0;  // loss values summed over steps
   int64_t num_classes = 0;
   std::vector<int64_t> expert_class;  // [E, num_classes] row-major: slots per (expert, token label)
+  // Per named group of tokens (the multimodal model's image and text tokens), when the
+  // caller gave groups (MoELayer::forward_tokens): tokens, routing entropy summed over
+  // them, and slots per expert [G, E] row-major.
+  std::vector<std::string> group_names;
+  std::vector<int64_t> group_tokens, group_counts;
+  std::vector<double> group_entropy_sum;
 
   void add(const MoEStats& s);
   double token_fraction(int64_t e) const;  // counts[e] / slots
@@ -66,6 +72,9 @@ struct MoEStats {
   double gate_entropy() const;  // mean over tokens
   double mean_top1() const;
   double lb_loss() const, z_loss() const, importance_loss() const;  // means over steps
+  // As utilisation() and gate_entropy(), over group g's tokens only.
+  double group_utilisation(size_t g) const;
+  double group_gate_entropy(size_t g) const;
 };
 
 struct MoEParams {
@@ -102,7 +111,10 @@ class MoELayer : public Module {
   void set_labels(const Tensor& image_labels, int64_t num_classes);
   // The forward pass with explicit labels per token (i64 [T] on the CPU, or undefined),
   // for callers whose tokens do not come T / N per image (text tokens beside image ones).
-  Variable forward_tokens(const Variable& x, const Tensor& token_labels);
+  // With groups (i64 [T] in [0, group_names.size())), the statistics are also kept per
+  // group (MoEStats::group_*).
+  Variable forward_tokens(const Variable& x, const Tensor& token_labels, const Tensor& groups = Tensor(),
+                          const std::vector<std::string>& group_names = {});
   // The image labels of set_labels (undefined when none) and their class count.
   const Tensor& image_labels() const { return labels_; }
   int64_t label_classes() const { return num_classes_; }
