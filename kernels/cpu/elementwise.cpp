@@ -134,14 +134,31 @@ INSTANTIATE(double)
 
 namespace {
 
+// The length of the rows both layouts walk with one stride each: their last dimension
+// when they share it, else single elements.
+int64_t shared_row(const StridedLayout& ld, const StridedLayout& ls, int64_t n) {
+  if (ld.ndim == 0 || ls.ndim == 0 || ld.shape[ld.ndim - 1] != ls.shape[ls.ndim - 1]) return 1;
+  const int64_t w = ld.shape[ld.ndim - 1];
+  return w > 0 && n % w == 0 ? w : 1;
+}
+
+// Row by row: one strided offset per row of each layout (not one per element), then a
+// strided walk along the row.
 template <class D, class S>
 void copy_typed(D* dst, const StridedLayout& ld, const S* src, const StridedLayout& ls, int64_t n) {
+  const int64_t w = shared_row(ld, ls, n), rows = n / w;
+  auto step = [w](const StridedLayout& l) { return w == 1 ? 0 : l.contiguous ? 1 : l.strides[l.ndim - 1]; };
+  const int64_t sd = step(ld), ss = step(ls);
 #pragma omp parallel for if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    if constexpr (std::is_same_v<D, S>) {
-      dst[off(ld, i)] = src[off(ls, i)];
-    } else {
-      dst[off(ld, i)] = from_f64<D>(to_f64<S>(src[off(ls, i)]));
+  for (int64_t r = 0; r < rows; ++r) {
+    D* d = dst + off(ld, r * w);
+    const S* s = src + off(ls, r * w);
+    for (int64_t j = 0; j < w; ++j) {
+      if constexpr (std::is_same_v<D, S>) {
+        d[j * sd] = s[j * ss];
+      } else {
+        d[j * sd] = from_f64<D>(to_f64<S>(s[j * ss]));
+      }
     }
   }
 }
