@@ -19,19 +19,26 @@ void layer_norm_fwd_cpu(T* y, T* mean, T* rstd, const T* x, const T* w, const T*
     const T* xr = x + r * D;
     T* yr = y + r * D;
     double s = 0;
+#pragma omp simd reduction(+ : s)
     for (int64_t j = 0; j < D; ++j) s += double(xr[j]);
     const double mu = s / double(D);
     double ss = 0;
+#pragma omp simd reduction(+ : ss)
     for (int64_t j = 0; j < D; ++j) {
       const double c = double(xr[j]) - mu;
       ss += c * c;
     }
     const double rs = 1.0 / std::sqrt(ss / double(D) + eps);
-    for (int64_t j = 0; j < D; ++j) {
-      double v = (double(xr[j]) - mu) * rs;
-      if (w) v *= double(w[j]);
-      if (b) v += double(b[j]);
-      yr[j] = T(v);
+    if (w && b) {
+#pragma omp simd
+      for (int64_t j = 0; j < D; ++j) yr[j] = T((double(xr[j]) - mu) * rs * double(w[j]) + double(b[j]));
+    } else {
+      for (int64_t j = 0; j < D; ++j) {
+        double v = (double(xr[j]) - mu) * rs;
+        if (w) v *= double(w[j]);
+        if (b) v += double(b[j]);
+        yr[j] = T(v);
+      }
     }
     mean[r] = T(mu);
     rstd[r] = T(rs);
