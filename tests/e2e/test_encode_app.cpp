@@ -1,6 +1,7 @@
 // encode_app run as a user would: embeddings to .npy and .csv files, texts from a file,
 // the similarity matrix, and the errors (exit codes 1 and 2) for a missing model, no
-// texts and bad options. Needs all-MiniLM-L6-v2 (text_test_util.h).
+// texts and bad options. Needs all-MiniLM-L6-v2 (tests/common/text_test_util.h). In e2e: it runs
+// the encode_app executable, which sanitizer builds leave out.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
