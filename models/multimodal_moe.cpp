@@ -183,6 +183,16 @@ MultimodalMoE::MultimodalMoE(const MultimodalConfig& cfg) : cfg_(cfg) {
   } else {
     fc = register_module("fc", std::make_shared<nn::Linear>(d, r.num_classes));
   }
+  // The [K, M] matrix that averages the description rows of each class (derived from
+  // text_classes, so not part of the state).
+  std::vector<int64_t> count(size_t(r.num_classes), 0);
+  for (int64_t k : cfg.text_classes) ++count[size_t(k)];
+  std::vector<double> avg(size_t(r.num_classes * M), 0.0);
+  for (int64_t m = 0; m < M; ++m) {
+    const int64_t k = cfg.text_classes[size_t(m)];
+    avg[size_t(k * M + m)] = 1.0 / double(count[size_t(k)]);
+  }
+  class_average_ = Tensor::from_vector(avg, {r.num_classes, M});
   class_text_ = &register_buffer("text.embeddings", Tensor::zeros({M, cfg.text_dim}, DType::f32));
   text_classes_ = &register_buffer("text.classes", Tensor::from_data(cfg.text_classes.data(), {M}));
 }
@@ -215,21 +225,6 @@ void MultimodalMoE::check_input(const Variable& x) const {
 
 namespace {
 
-// The mean of rows of x [M, d] per class: [K, d], through a [K, M] averaging matrix.
-Variable class_means(const Variable& x, const Tensor& classes, int64_t K) {
-  const int64_t M = classes.numel();
-  std::vector<int64_t> count(size_t(K), 0);
-  const Tensor cl = classes.to(Device::cpu());
-  for (int64_t m = 0; m < M; ++m) ++count[size_t(cl.data<int64_t>()[m])];
-  std::vector<double> avg(size_t(K * M), 0.0);
-  for (int64_t m = 0; m < M; ++m) {
-    const int64_t k = cl.data<int64_t>()[m];
-    avg[size_t(k * M + m)] = 1.0 / double(count[size_t(k)]);
-  }
-  Tensor a = Tensor::from_vector(avg, {K, M}).to(x.device()).to(x.dtype());
-  return ag::matmul(Variable(a), x);
-}
-
 Variable l2_normalize(const Variable& x) {
   Variable n = ag::sqrt(ag::add(ag::sum(ag::mul(x, x), {1}, /*keepdim=*/true), 1e-12));
   return ag::div(x, n);
@@ -238,11 +233,14 @@ Variable l2_normalize(const Variable& x) {
 }  // namespace
 
 Variable MultimodalMoE::head_logits(const Variable& image, const Variable& text, int64_t N, int64_t P) {
-  const int64_t d = cfg_.dim, K = cfg_.resnet.num_classes;
+  const int64_t d = cfg_.dim;
   Variable pooled = ag::mean(ag::reshape(image, {N, P, d}), {1});  // [N, d]
   Variable e = (*image_out)(layer_norm(pooled, ln_image_w, ln_image_b));
   if (cfg_.head == "linear") return (*fc)(e);
-  Variable t = (*text_out)(layer_norm(class_means(text, *text_classes_, K), ln_text_w, ln_text_b));
+  if (class_average_.device() != text.device() || class_average_.dtype() != text.dtype())
+    class_average_ = class_average_.to(text.device()).to(text.dtype());  // once per device and dtype
+  Variable means = ag::matmul(Variable(class_average_), text);           // [K, d]
+  Variable t = (*text_out)(layer_norm(means, ln_text_w, ln_text_b));
   Variable cos = ag::matmul(l2_normalize(e), ag::permute(l2_normalize(t), {1, 0}));  // [N, K]
   return ag::mul(cos, ag::exp(logit_scale));
 }

@@ -132,6 +132,7 @@ class MultimodalMoE : public nn::Module {
   Tensor* class_text_ = nullptr;
   Tensor* text_classes_ = nullptr;  // i64 [M] buffer "text.classes"
   Tensor seen_mask_;                // [K] f32: 0 seen, large negative unseen (training only)
+  Tensor class_average_;            // [K, M]: averages each class's description rows
   bool keep_trace_ = false;
   MultimodalTrace trace_;
 };

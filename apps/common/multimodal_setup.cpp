@@ -35,7 +35,9 @@ void encode_descriptions(models::MultimodalMoE& m, const TrainConfig& c, const D
   const auto start = std::chrono::steady_clock::now();
   TextEncoder encoder(o);
   data::check_token_lengths(
-      desc, [&](const std::string& s) { return int64_t(encoder.tokenizer().encode(s).ids.size()); }, o.max_length);
+      desc,
+      [&](const std::string& s) { return int64_t(encoder.tokenizer().piece_ids(s).size()) + 2; },  // + [CLS], [SEP]
+      o.max_length);
   std::vector<std::string> texts;
   for (const auto& per_class : desc.descriptions) texts.insert(texts.end(), per_class.begin(), per_class.end());
   m.set_class_text(encoder.encode(texts));
