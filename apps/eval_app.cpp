@@ -439,7 +439,12 @@ int run(const Options& opt) {
                       {"harmonic_mean", z.harmonic_mean},
                       {"heldout_accuracy_among_heldout", z.heldout_accuracy_among_heldout},
                       {"chance_all", z.chance_all},
-                      {"chance_among_heldout", z.chance_among_heldout}};
+                      {"chance_among_heldout", z.chance_among_heldout},
+                      {"calibration_shift", z.calibration_shift},
+                      {"heldout_prediction_share", z.heldout_prediction_share},
+                      {"calibrated_seen_accuracy", z.calibrated_seen_accuracy},
+                      {"calibrated_heldout_accuracy", z.calibrated_heldout_accuracy},
+                      {"calibrated_harmonic_mean", z.calibrated_harmonic_mean}};
   }
   TemperatureResult t = temperature_scaling(r, test, opt);
 
