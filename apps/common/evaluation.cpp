@@ -145,15 +145,55 @@ void shifted_accuracies(const std::vector<ZeroShotRow>& rows, const std::vector<
   *harmonic = *seen + *heldout > 0 ? 2 * *seen * *heldout / (*seen + *heldout) : 0.0;
 }
 
+std::vector<char> heldout_mask(int64_t classes, const std::vector<int64_t>& heldout) {
+  std::vector<char> is_heldout(size_t(classes), 0);
+  for (int64_t k : heldout) {
+    ENGINE_CHECK(k >= 0 && k < classes, "zero_shot_summary: held-out class " << k << " outside [0, " << classes << ")");
+    is_heldout[size_t(k)] = 1;
+  }
+  return is_heldout;
+}
+
 }  // namespace
+
+ZeroShotCurve zero_shot_curve(const EvalOutput& e, const std::vector<int64_t>& heldout) {
+  const std::vector<char> is_heldout = heldout_mask(e.classes(), heldout);
+  const std::vector<ZeroShotRow> rows = zero_shot_rows(e, is_heldout);
+  // Rows by margin: a shift just above a row's margin sends it to its best held-out class.
+  std::vector<std::pair<double, size_t>> order;
+  int64_t seen_n = 0, heldout_n = 0, seen_right = 0, heldout_right = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const ZeroShotRow& r = rows[i];
+    order.push_back({double(r.seen_logit) - double(r.heldout_logit), i});
+    const bool held = is_heldout[size_t(r.label)];
+    (held ? heldout_n : seen_n) += 1;
+    if (r.best_seen >= 0 && r.best_seen == r.label) ++seen_right;  // every row starts seen
+  }
+  std::sort(order.begin(), order.end());
+  ZeroShotCurve c;
+  auto push = [&](double shift) {
+    c.points.push_back({shift, double(seen_right) / double(std::max<int64_t>(seen_n, 1)),
+                        double(heldout_right) / double(std::max<int64_t>(heldout_n, 1))});
+  };
+  push(order.empty() ? 0.0 : order.front().first - 1.0);
+  for (size_t j = 0; j < order.size(); ++j) {
+    const ZeroShotRow& r = rows[order[j].second];
+    if (r.best_seen >= 0 && r.best_seen == r.label) --seen_right;
+    if (r.best_heldout >= 0 && r.best_heldout == r.label) ++heldout_right;
+    // One point per distinct margin: rows that tie switch together.
+    if (j + 1 == order.size() || order[j + 1].first > order[j].first)
+      push(j + 1 == order.size() ? order[j].first + 1.0 : 0.5 * (order[j].first + order[j + 1].first));
+  }
+  for (size_t i = 1; i < c.points.size(); ++i) {
+    const ZeroShotPoint &a = c.points[i - 1], &b = c.points[i];
+    c.area += 0.5 * (a.seen_accuracy + b.seen_accuracy) * (b.heldout_accuracy - a.heldout_accuracy);
+  }
+  return c;
+}
 
 ZeroShotSummary zero_shot_summary(const EvalOutput& e, const std::vector<int64_t>& heldout) {
   const int64_t c = e.classes();
-  std::vector<char> is_heldout(size_t(c), 0);
-  for (int64_t k : heldout) {
-    ENGINE_CHECK(k >= 0 && k < c, "zero_shot_summary: held-out class " << k << " outside [0, " << c << ")");
-    is_heldout[size_t(k)] = 1;
-  }
+  const std::vector<char> is_heldout = heldout_mask(c, heldout);
   const std::vector<ZeroShotRow> rows = zero_shot_rows(e, is_heldout);
   ZeroShotSummary z;
   int64_t among_right = 0;

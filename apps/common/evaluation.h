@@ -69,6 +69,19 @@ struct ZeroShotSummary {
 ZeroShotSummary zero_shot_summary(const EvalOutput& e, const std::vector<int64_t>& heldout);
 std::string describe(const ZeroShotSummary& z);  // one line for logs and eval_app
 
+// The whole trade-off behind calibrated stacking: seen and held-out accuracy over all
+// classes at every shift where a prediction changes (ascending shifts, from everything
+// predicted seen to everything predicted held out), and the area under the seen-unseen
+// accuracy curve (AUSUC, trapezoids over held-out accuracy; 1 = perfect).
+struct ZeroShotPoint {
+  double shift = 0, seen_accuracy = 0, heldout_accuracy = 0;
+};
+struct ZeroShotCurve {
+  std::vector<ZeroShotPoint> points;
+  double area = 0;
+};
+ZeroShotCurve zero_shot_curve(const EvalOutput& e, const std::vector<int64_t>& heldout);
+
 // A metric as the evaluation tables and messages print it: fixed, `digits` decimals.
 std::string fixed_point(double v, int digits = 4);
 

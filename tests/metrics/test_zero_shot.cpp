@@ -38,6 +38,17 @@ TEST_CASE("zero_shot_summary splits accuracy by seen and held-out classes", "[me
   CHECK(z.calibrated_heldout_accuracy == Approx(2.0 / 3));  // rows 2, 3 right; row 4 picks 2
   CHECK(z.calibrated_harmonic_mean == Approx(2 * 0.5 * (2.0 / 3) / (0.5 + 2.0 / 3)));
   CHECK_THAT(app::describe(z), Catch::Contains("calibrated (seen logits - 3.5000"));
+  // The trade-off curve: margins -3, 1, 2, 5, 5 switch rows 2, 4, 3 and then 0 and 1
+  // together; (held-out, seen) accuracy goes (0, 1/2), (1/3, 1/2), (1/3, 1/2), (2/3, 1/2),
+  // (2/3, 0), so the area under it is 1/3.
+  const app::ZeroShotCurve curve = app::zero_shot_curve(e, {2, 3});
+  REQUIRE(curve.points.size() == 5);
+  CHECK(curve.points[0].seen_accuracy == Approx(0.5));
+  CHECK(curve.points[0].heldout_accuracy == Approx(0.0));
+  CHECK(curve.points[3].shift == Approx(3.5));
+  CHECK(curve.points[3].heldout_accuracy == Approx(z.calibrated_heldout_accuracy));
+  CHECK(curve.points[4].seen_accuracy == Approx(0.0));
+  CHECK(curve.area == Approx(1.0 / 3));
   CHECK_THROWS_WITH(app::zero_shot_summary(e, {4}), Catch::Contains("held-out class 4 outside [0, 4)"));
 }
 
