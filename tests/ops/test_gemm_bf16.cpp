@@ -21,16 +21,7 @@ Tensor bf16(const Shape& shape, uint64_t seed) { return randn64(shape, seed).to(
 // Runs fn under each setting: {onednn, widen}.
 template <class Fn>
 std::pair<Tensor, Tensor> both_paths(Fn fn) {
-  Tensor got, want;
-  {
-    opcases::EnvScope env({"ENGINE_CPU_BF16_GEMM=onednn"});
-    got = fn();
-  }
-  {
-    opcases::EnvScope env({"ENGINE_CPU_BF16_GEMM=widen"});
-    want = fn();
-  }
-  return {got, want};
+  return engine::testing::under_both("ENGINE_CPU_BF16_GEMM=onednn", "ENGINE_CPU_BF16_GEMM=widen", fn);
 }
 
 // Each element of got within one bf16 step of want (and of the f64 reference `exact`
