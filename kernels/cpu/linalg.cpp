@@ -114,9 +114,13 @@ void linear_fwd_cpu(T* y, const T* x, const T* w, const T* bias, int64_t N, int6
     b.resize(size_t(out));
     gemm_bf16_f32(false, true, N, out, in, x, in, w, in, acc.data(), out);
     bf16_to_f32_cpu(b.data(), bias, out);
+    // Plain pointers into the calling thread's buffers: a thread_local named inside the
+    // parallel loop would be each worker thread's own (empty) vector.
+    float* accp = acc.data();
+    const float* bp = b.data();
 #pragma omp parallel for if (N * out > (int64_t(1) << 15))
     for (int64_t i = 0; i < N; ++i)
-      for (int64_t j = 0; j < out; ++j) acc[size_t(i * out + j)] += b[size_t(j)];
+      for (int64_t j = 0; j < out; ++j) accp[i * out + j] += bp[j];
     f32_to_bf16_cpu(y, acc.data(), N * out);
   } else {
     T beta = T(0);

@@ -64,13 +64,16 @@ TEST_CASE("bf16 matmul on the CPU: oneDNN against the widened reference", "[ops]
 }
 
 TEST_CASE("bf16 linear on the CPU: oneDNN against the widened reference", "[ops][bf16]") {
-  Tensor x = bf16({33, 70}, 6), w = bf16({19, 70}, 7), bias = bf16({19}, 8);
-  for (bool with_bias : {true, false}) {
-    INFO("bias " << with_bias);
-    const Tensor bb = with_bias ? bias : Tensor();
-    auto [got, want] = both_paths([&] { return ops::linear(x, w, bb); });
-    check_close(got, want, ops::linear(x.to(DType::f64), w.to(DType::f64), with_bias ? bias.to(DType::f64) : Tensor()));
-  }
+  // A small case, and one whose bias pass is split over threads (N x out > 2^15).
+  for (auto [n, out] : {std::pair<int64_t, int64_t>{33, 19}, {300, 130}})
+    for (bool with_bias : {true, false}) {
+      Tensor x = bf16({n, 70}, 6), w = bf16({out, 70}, 7), bias = bf16({out}, 8);
+      INFO(n << " x " << out << ", bias " << with_bias);
+      const Tensor bb = with_bias ? bias : Tensor();
+      auto [got, want] = both_paths([&] { return ops::linear(x, w, bb); });
+      check_close(got, want,
+                  ops::linear(x.to(DType::f64), w.to(DType::f64), with_bias ? bias.to(DType::f64) : Tensor()));
+    }
 }
 
 TEST_CASE("bf16 grouped expert GEMMs on the CPU: oneDNN against the widened reference", "[ops][bf16][moe]") {
