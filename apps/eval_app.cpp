@@ -324,6 +324,45 @@ void plot_samples(const EvalRun& r, const app::EvalOutput& test, const std::vect
   if (!wrong.empty()) save(sample_grid(d, images, probs, c, wrong, "most confident mistakes"), "mistakes.png");
 }
 
+// A model trained without some classes: seen and held-out accuracy over all classes as
+// the shift taken off the seen classes' logits grows, beside the seen-unseen curve, with
+// the plain argmax (shift 0) and the label-free calibrated shift marked.
+plot::Figure zero_shot_tradeoff(const app::EvalOutput& test, const std::vector<int64_t>& heldout) {
+  const app::ZeroShotCurve c = app::zero_shot_curve(test, heldout);
+  const app::ZeroShotSummary z = app::zero_shot_summary(test, heldout);
+  plot::Series seen{"seen classes", {}, {}, plot::colors::blue}, held{"held-out classes", {}, {}, plot::colors::red};
+  plot::Series curve{"seen vs held-out", {}, {}, plot::colors::blue};
+  for (const app::ZeroShotPoint& p : c.points) {
+    seen.x.push_back(p.shift);
+    seen.y.push_back(p.seen_accuracy);
+    held.x.push_back(p.shift);
+    held.y.push_back(p.heldout_accuracy);
+    curve.x.push_back(p.heldout_accuracy);
+    curve.y.push_back(p.seen_accuracy);
+  }
+  auto mark = [](const std::string& name, double x, plot::Color color) {
+    return plot::Series{name, {x, x}, {0.0, 1.0}, color, true};
+  };
+  plot::LinePanel by_shift{
+      "accuracy over all classes vs shift",
+      "shift",
+      "accuracy",
+      {seen, held, mark("no shift", 0.0, plot::colors::black),
+       mark("calibrated " + app::fixed_point(z.calibration_shift, 2), z.calibration_shift, plot::colors::green)}};
+  by_shift.y_min = 0;
+  by_shift.y_max = 1;
+  plot::Series points{"calibrated",
+                      {z.calibrated_heldout_accuracy, z.calibrated_heldout_accuracy},
+                      {0.0, z.calibrated_seen_accuracy},
+                      plot::colors::green,
+                      true};
+  plot::LinePanel tradeoff{
+      "seen-unseen curve, area " + app::fixed_point(c.area, 3), "held-out accuracy", "seen accuracy", {curve, points}};
+  tradeoff.y_min = 0;
+  tradeoff.y_max = 1;
+  return plot::line_panels({by_shift, tradeoff}, 2);
+}
+
 // Per MoE layer, the slots its experts took per class of the test set.
 void plot_moe_test(const EvalRun& r, const std::vector<nn::moe::MoEStats>& moe_test,
                    const std::function<void(const plot::Figure&, const std::string&)>& save) {
@@ -361,6 +400,7 @@ std::vector<std::string> make_plots(const EvalRun& r, const Options& opt, const 
   }
   plot_samples(r, test, probs, opt.seed, save);
   plot_moe_test(r, moe_test, save);
+  if (!r.ds.holdout_classes.empty()) save(zero_shot_tradeoff(test, r.ds.holdout_classes), "zero_shot_tradeoff.png");
   if (auto* mm = dynamic_cast<models::MultimodalMoE*>(r.model.get())) {
     std::vector<int64_t> rows = data::random_permutation(test.size(), data::derive_seed(opt.seed, 0x3A7));
     rows.resize(size_t(std::min<int64_t>(16, test.size())));
@@ -439,7 +479,13 @@ int run(const Options& opt) {
                       {"harmonic_mean", z.harmonic_mean},
                       {"heldout_accuracy_among_heldout", z.heldout_accuracy_among_heldout},
                       {"chance_all", z.chance_all},
-                      {"chance_among_heldout", z.chance_among_heldout}};
+                      {"chance_among_heldout", z.chance_among_heldout},
+                      {"calibration_shift", z.calibration_shift},
+                      {"heldout_prediction_share", z.heldout_prediction_share},
+                      {"calibrated_seen_accuracy", z.calibrated_seen_accuracy},
+                      {"calibrated_heldout_accuracy", z.calibrated_heldout_accuracy},
+                      {"calibrated_harmonic_mean", z.calibrated_harmonic_mean},
+                      {"seen_unseen_area", app::zero_shot_curve(test, r.ds.holdout_classes).area}};
   }
   TemperatureResult t = temperature_scaling(r, test, opt);
 

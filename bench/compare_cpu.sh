@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ours and PyTorch's side by side, in one run on the CPU:
-#   bench/compare_cpu.sh [--quick] [--threads N] [--build DIR] [--baseline DIR]
+#   bench/compare_cpu.sh [--quick] [--threads N] [--build DIR] [--baseline DIR] [--sections LIST]
 # 1. ResNet-18 CIFAR training step (synthetic 3x32x32 images, 10 classes, SGD momentum 0.9,
 #    cross-entropy) at width 1 batch 32 and width 1/4 batch 128, each in f32 and bf16
 #    autocast, NCHW and channels-last: the engine's bench_train beside
@@ -18,8 +18,9 @@
 # only figure PyTorch's CPU allocator offers. Ratios are engine / PyTorch step time (above
 # 1: the engine is slower). --quick runs few iterations on small batches, to check the script.
 # --build DIR takes bench_train, bench_moe and bench_encode from DIR (default build/); --baseline DIR
-# adds a row per ResNet case from DIR/bench_train (another build of the engine, e.g. the
-# previous commit's), measured beside the others in the same run.
+# adds a row per case from DIR's bench_train, bench_moe and bench_encode (another build of
+# the engine, e.g. the previous commit's), measured beside the others in the same run.
+# --sections takes a comma list of resnet, moe, encode (default: all three).
 # Needs bench_train, bench_moe and bench_encode; the PyTorch rows need a python3 with torch
 # (PYTHON, default /usr/bin/python3 when it has torch, else python3). Prints markdown.
 set -euo pipefail
@@ -28,18 +29,24 @@ quick=0
 threads=$(nproc)
 build=$root/build
 baseline=
+sections=resnet,moe,encode
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --threads) threads=$2; shift ;;
     --build) build=$2; shift ;;
     --baseline) baseline=$2; shift ;;
-    -h | --help) sed -n '2,24s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --sections) sections=$2; shift ;;
+    -h | --help) sed -n '2,25s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "compare_cpu.sh: unexpected argument '$1'" >&2; exit 2 ;;
   esac
   shift
 done
 cfg="$root/configs/resnet18_cifar10.json"
+for sec in ${sections//,/ }; do
+  case $sec in resnet | moe | encode) ;; *) echo "compare_cpu.sh: --sections takes resnet, moe, encode; got '$sec'" >&2; exit 2 ;; esac
+done
+section() { [[ ",$sections," == *",$1,"* ]]; }
 for b in "$build/bench_train" "$build/bench_moe" ${baseline:+"$baseline/bench_train"}; do
   [ -x "$b" ] || { echo "compare_cpu.sh: $b not found (build it, or name the build folder with --build/--baseline)" >&2; exit 2; }
 done
@@ -101,6 +108,7 @@ echo
 ratios=()
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
+if section resnet; then
 echo "## ResNet-18 training step (CIFAR shape, synthetic data)"
 echo
 echo "| model | batch | precision | format | impl | warm-up + timed steps | step ms (median) | img/s | tensors peak MiB | max RSS MiB | engine conv GFLOP/s (forward) |"
@@ -150,21 +158,34 @@ for c in "${resnet_cases[@]}"; do
   done
 done
 
+fi
+
+if section moe; then
 echo
 echo "## MoE layer forward + backward"
 echo
 echo "| impl | T | C | E | H | k | warm-up + timed | ms (median) | tensors peak MiB | max RSS MiB |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
-for precision in f32 bf16; do
-  out=$(measured "$build/bench_moe" --device cpu --precision "$precision" "${moe_shape[@]}" \
+# One engine row of bench_moe: moe_row BINARY LABEL prints it and sets ms.
+moe_row() {
+  out=$(measured "$1" --device cpu --precision "$precision" "${moe_shape[@]}" \
     --warmup "${moe_steps[0]}" --iters "${moe_steps[1]}")
   rss=$(rss_mib)
   # | impl | T | C | E | H | k | ms | peak |
   row=$(echo "$out" | grep '^| engine')
   ms=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $8); print $8}')
-  echo "$row" | awk -F'|' -v s="${moe_steps[0]} + ${moe_steps[1]}" -v rss="$rss" 'BEGIN {OFS = "|"} {
+  echo "$row" | awk -F'|' -v s="${moe_steps[0]} + ${moe_steps[1]}" -v rss="$rss" -v label="$2" 'BEGIN {OFS = "|"} {
     for (i = 2; i <= 9; ++i) gsub(/^ +| +$/, "", $i)
+    sub(/^engine/, label, $2)
     print "| " $2 " | " $3 " | " $4 " | " $5 " | " $6 " | " $7 " | " s " | " $8 " | " $9 " | " rss " |"}'
+}
+for precision in f32 bf16; do
+  base_ms=
+  if [ -n "$baseline" ] && [ -x "$baseline/bench_moe" ]; then
+    moe_row "$baseline/bench_moe" "engine baseline"
+    base_ms=$ms
+  fi
+  moe_row "$build/bench_moe" engine
   if [ "$have_torch" = 1 ]; then
     row=$(measured "$PYTHON" "$root/bench/pytorch/moe_layer.py" --device cpu --impl loop --threads "$threads" \
       --precision "$precision" "${moe_shape[@]}" --warmup "${moe_steps[0]}" --iters "${moe_steps[1]}")
@@ -172,10 +193,12 @@ for precision in f32 bf16; do
     echo "$row" | awk -F'|' -v s="${moe_steps[0]} + ${moe_steps[1]}" '{
       for (i = 2; i <= 9; ++i) gsub(/^ +| +$/, "", $i)
       print "| " $2 " | " $3 " | " $4 " | " $5 " | " $6 " | " $7 " | " s " | " $8 " | n/a | " $9 " |"}'
-    ratios+=("| MoE layer $precision (pytorch expert loop) | $(ratio "$ms" "$tms") |${baseline:+ n/a |}")
+    ratios+=("| MoE layer $precision (pytorch expert loop) | $(ratio "$ms" "$tms") |${baseline:+ $(ratio "$base_ms" "$tms") |}")
   fi
 done
+fi
 
+if section encode; then
 echo
 echo "## Text encoder forward (all-MiniLM-L6-v2: encode, mean pooling, L2 norm)"
 echo
@@ -183,15 +206,25 @@ if [ -f "$text_encoder/model.safetensors" ]; then
   read -r ebatch etokens ewarm eiters <<<"${encode_case[*]}"
   echo "| impl | texts | tokens | warm-up + timed | ms per batch (median) | tensors peak MiB | max RSS MiB |"
   echo "|---|---|---|---|---|---|---|"
-  for precision in f32 bf16; do
+  # One engine row of bench_encode: encode_row BINARY LABEL prints it and sets ms.
+  encode_row() {
     # | impl | batch | tokens | ms | peak |
-    row=$(measured "$build/bench_encode" --model "$text_encoder" --precision "$precision" --batch "$ebatch" \
+    row=$(measured "$1" --model "$text_encoder" --precision "$precision" --batch "$ebatch" \
       --tokens "$etokens" --warmup "$ewarm" --iters "$eiters" | grep '^| engine')
     rss=$(rss_mib)
     ms=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $5); print $5}')
-    echo "$row" | awk -F'|' -v s="$ewarm + $eiters" -v rss="$rss" '{
+    echo "$row" | awk -F'|' -v s="$ewarm + $eiters" -v rss="$rss" -v label="$2" '{
       for (i = 2; i <= 6; ++i) gsub(/^ +| +$/, "", $i)
+      sub(/^engine/, label, $2)
       print "| " $2 " | " $3 " | " $4 " | " s " | " $5 " | " $6 " | " rss " |"}'
+  }
+  for precision in f32 bf16; do
+    base_ms=
+    if [ -n "$baseline" ] && [ -x "$baseline/bench_encode" ]; then
+      encode_row "$baseline/bench_encode" "engine baseline"
+      base_ms=$ms
+    fi
+    encode_row "$build/bench_encode" engine
     if [ "$have_torch" = 1 ]; then
       row=$(measured "$PYTHON" "$root/bench/pytorch/bert_encode.py" "$text_encoder" --threads "$threads" \
         --precision "$precision" --batch "$ebatch" --tokens "$etokens" --warmup "$ewarm" --iters "$eiters")
@@ -199,11 +232,12 @@ if [ -f "$text_encoder/model.safetensors" ]; then
       echo "$row" | awk -F'|' -v s="$ewarm + $eiters" '{
         for (i = 2; i <= 6; ++i) gsub(/^ +| +$/, "", $i)
         print "| " $2 " | " $3 " | " $4 " | " s " | " $5 " | n/a | " $6 " |"}'
-      ratios+=("| text encoder $ebatch x $etokens tokens $precision | $(ratio "$ms" "$tms") |")
+      ratios+=("| text encoder $ebatch x $etokens tokens $precision | $(ratio "$ms" "$tms") |${baseline:+ $(ratio "$base_ms" "$tms") |}")
     fi
   done
 else
   echo "No model at $text_encoder (scripts/fetch_text_encoder.sh $text_encoder fetches it): section skipped."
+fi
 fi
 
 if [ "${#ratios[@]}" -gt 0 ]; then

@@ -3,10 +3,11 @@
 #   bench/dist_cpu.sh [--images N] [--batch B]
 # train_app on the quickstart network (ResNet-18 x 1/8, Fashion-MNIST, global batch B,
 # default 64, one epoch over N training images, default 2048) as: 1 process on 1 thread,
-# 1 process on 2 threads, and `mpirun -np 2` with 1 thread per rank. Reports the epoch's
-# training img/s (train_app's figure, evaluation excluded) and, for 2 ranks, the time
-# summing gradients took (waiting for the slower rank included; nothing of it overlaps
-# backward, which ends before the sums start). Needs build/train_app built with MPI.
+# 1 process on 2 threads, and `mpirun -np 2` with 1 thread per rank, with the gradient
+# sums started during backward (dist.overlap, the default) and after it. Reports the
+# epoch's training img/s (train_app's figure, evaluation excluded) and, for 2 ranks, the
+# time spent on the sums after backward (waiting for the slower rank included; with
+# overlap, only what backward did not hide). Needs build/train_app built with MPI.
 # Prints markdown.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,7 +50,10 @@ echo "| 1 process | 1 x 1 | $batch | $ips | | | |"
 OMP_NUM_THREADS=2 "$app" "$cfg" "${sets[@]}" >"$out/two_threads.log" 2>&1
 read -r ips _ _ <<<"$(figures "$out/two_threads.log")"
 echo "| 1 process | 1 x 2 | $batch | $ips | | | |"
-OMP_NUM_THREADS=1 mpirun -np 2 --bind-to none "$app" "$cfg" "${sets[@]}" >"$out/ranks.log" 2>&1
-read -r ips comm train <<<"$(figures "$out/ranks.log")"
-share=$(awk -v c="$comm" -v t="$train" 'BEGIN { if (t > 0) printf "%.0f%%", 100 * c / t }')
-echo "| mpirun -np 2 | 2 x 1 | $batch | $ips | $comm | $train | $share |"
+for overlap in true false; do
+  OMP_NUM_THREADS=1 mpirun -np 2 --bind-to none "$app" "$cfg" "${sets[@]}" --set dist.overlap=$overlap \
+    >"$out/ranks.log" 2>&1
+  read -r ips comm train <<<"$(figures "$out/ranks.log")"
+  share=$(awk -v c="$comm" -v t="$train" 'BEGIN { if (t > 0) printf "%.0f%%", 100 * c / t }')
+  echo "| mpirun -np 2, dist.overlap=$overlap | 2 x 1 | $batch | $ips | $comm | $train | $share |"
+done

@@ -127,6 +127,9 @@ const RawKey kSchema[] = {
 
   {"dist.bucket_mb", "25.0", "", "> 0",
    "several ranks (mpirun): gradients are summed over the ranks in buckets of at most this many MiB, in parameter order"},
+  {"dist.overlap", "true", "", "",
+   "several ranks: start each bucket's sum during backward, as soon as its gradients are complete (false: after "
+   "backward)"},
   {"dist.sync_batchnorm", "false", "", "",
    "several ranks: batch norm statistics over the whole global batch (every rank's rows) instead of each rank's own"},
   {"dist.ghost_batchnorm", "0", "", "0 or 2..1024 (0 = off)",

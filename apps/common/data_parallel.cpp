@@ -44,6 +44,41 @@ DataParallel::DataParallel(const TrainConfig& config, dist::Communicator& comm, 
   params_ = model.parameters();
   for (auto& [name, t] : model.named_buffers())
     if (is_float(t->dtype())) buffers_.push_back(t);
+  // MPI has non-blocking collectives; NCCL's would need their own CUDA stream and events
+  // against the backward kernels (not built), so over NCCL the sums follow backward.
+  overlap_ = config.dist.overlap && comm.size() > 1 && local_shards_ == 1 && comm.backend() == "mpi";
+  if (overlap_) {
+    make_buckets();
+    for (size_t i = 0; i < params_.size(); ++i)
+      params_[i].set_grad_ready_hook([this, i] {
+        if (in_backward_) grad_ready(i);
+      });
+  }
+}
+
+DataParallel::~DataParallel() {
+  if (overlap_)
+    for (Variable& p : params_) p.set_grad_ready_hook({});
+}
+
+// Buckets of consecutive parameters of one dtype, up to dist.bucket_mb, over the
+// parameters in reverse order: backward completes the last layers' gradients first.
+void DataParallel::make_buckets() {
+  bucket_of_.assign(params_.size(), 0);
+  double bytes = 0;
+  for (size_t k = params_.size(); k-- > 0;) {
+    const Variable& p = params_[k];
+    const bool fits = !buckets_.empty() && params_[buckets_.back().params.front()].dtype() == p.dtype() &&
+                      bytes + double(p.data().nbytes()) <= bucket_bytes_;
+    if (!fits) {
+      buckets_.emplace_back();
+      bytes = 0;
+    }
+    buckets_.back().params.push_back(k);
+    buckets_.back().numel += p.numel();
+    bytes += double(p.data().nbytes());
+    bucket_of_[k] = buckets_.size() - 1;
+  }
 }
 
 std::pair<int64_t, int64_t> DataParallel::shard_rows(int64_t batch, int s) const {
@@ -58,6 +93,14 @@ void DataParallel::broadcast_model() {
 }
 
 void DataParallel::begin_step() {
+  if (overlap_) {
+    ready_in_bucket_.assign(buckets_.size(), 0);
+    param_ready_.assign(params_.size(), 0);
+    next_launch_ = 0;
+    flat_.assign(buckets_.size(), Tensor());
+    pending_.clear();
+    pending_.resize(buckets_.size());
+  }
   start_buffers_.clear();
   if (local_shards_ > 1)
     for (Tensor* b : buffers_) start_buffers_.push_back(b->clone());
@@ -66,7 +109,56 @@ void DataParallel::begin_step() {
   has_grad_.assign(params_.size(), 0.0);
 }
 
+void DataParallel::before_backward(int64_t rows, int64_t batch) {
+  shard_weight_ = double(rows) / double(batch);
+  in_backward_ = true;
+}
+
+// A parameter's gradient is complete: launch every bucket, in order, whose parameters
+// all are, and let the sums already started progress.
+void DataParallel::grad_ready(size_t i) {
+  if (param_ready_[i]) return;
+  param_ready_[i] = 1;
+  ++ready_in_bucket_[bucket_of_[i]];
+  while (next_launch_ < buckets_.size() && ready_in_bucket_[next_launch_] == buckets_[next_launch_].params.size())
+    launch(next_launch_++);
+  for (auto& p : pending_)
+    if (p) p->test();
+}
+
+// The bucket's gradients, weighted by the shard's share of the batch (zeros for a
+// parameter without one), copied into one flat tensor whose sum over the ranks starts.
+void DataParallel::launch(size_t b) {
+  const Bucket& bk = buckets_[b];
+  const Variable& first = params_[bk.params.front()];
+  Tensor flat = Tensor::empty({bk.numel}, first.dtype(), comm_.buffer_device());
+  int64_t off = 0;
+  for (size_t i : bk.params) {
+    Variable& p = params_[i];
+    Tensor part = flat.slice(0, off, off + p.numel());
+    if (p.has_grad()) {
+      part.copy_from(ops::mul(p.grad(), shard_weight_).contiguous().reshape({-1}).to(flat.device()));
+      has_grad_[i] = 1;
+    } else {
+      part.copy_from(Tensor::zeros({p.numel()}, p.dtype(), flat.device()));
+    }
+    off += p.numel();
+  }
+  flat_[b] = flat;
+  pending_[b] = comm_.start_all_reduce_sum(flat_[b]);
+}
+
 void DataParallel::end_shard(int64_t rows, int64_t batch) {
+  if (overlap_) {
+    // Parameters backward did not reach (an expert without tokens) join here, so that
+    // every bucket is launched, in order, before the step ends.
+    for (size_t i = 0; i < params_.size(); ++i) grad_ready(i);
+    in_backward_ = false;
+    for (Variable& p : params_) p.zero_grad();
+    for (size_t j = 0; j < buffers_.size(); ++j) buffer_sum_[j] = buffers_[j]->clone();
+    return;
+  }
+  in_backward_ = false;
   double w = double(rows) / double(batch);
   for (size_t i = 0; i < params_.size(); ++i) {
     Variable& p = params_[i];
@@ -82,7 +174,36 @@ void DataParallel::end_shard(int64_t rows, int64_t batch) {
   }
 }
 
+// After the overlapped backward: which parameters have a gradient anywhere, then the
+// bucket sums (started during backward) become the gradients.
+void DataParallel::finish_overlapped() {
+  auto t0 = std::chrono::steady_clock::now();
+  Tensor has = Tensor::from_data(has_grad_.data(), {int64_t(has_grad_.size())});
+  comm_.all_reduce_sum(has);
+  has_grad_ = has.to_vector();
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    pending_[b]->wait();
+    int64_t off = 0;
+    for (size_t i : buckets_[b].params) {
+      Variable& p = params_[i];
+      if (has_grad_[i] > 0)
+        p.set_grad(flat_[b].slice(0, off, off + p.numel()).reshape(p.shape()).to(p.device()).clone());
+      off += p.numel();
+    }
+  }
+  pending_.clear();
+  flat_.clear();
+  std::vector<Tensor*> bufs;
+  for (Tensor& b : buffer_sum_) bufs.push_back(&b);
+  reduce_in_buckets(bufs);
+  comm_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double inv = 1.0 / double(comm_.size());
+  for (size_t j = 0; j < buffers_.size(); ++j) buffers_[j]->copy_from(ops::mul(buffer_sum_[j], inv));
+  buffer_sum_.clear();
+}
+
 void DataParallel::finish_step() {
+  if (overlap_) return finish_overlapped();
   if (comm_.size() > 1) {
     auto t0 = std::chrono::steady_clock::now();
     // A parameter without a gradient here (an expert no token reached) takes part with

@@ -5,6 +5,12 @@
 // parameter order (the same order whatever the timing), and the batch norm running
 // statistics (float buffers) are averaged, so every rank holds the same model.
 //
+// With several ranks (one shard each) and dist.overlap, the sums start during backward:
+// the parameters are cut into the same buckets in reverse order (the order backward
+// completes them), and each bucket's non-blocking all-reduce starts as soon as its last
+// gradient is complete (Variable::set_grad_ready_hook), in bucket order on every rank;
+// finish_step() waits for them. The buckets, and so the sums, do not depend on timing.
+//
 // Synchronised batch norm (dist.sync_batchnorm) takes the statistics over every rank's
 // rows instead (engine/dist/sync_batchnorm.h): the run then equals one process on the
 // whole batch.
@@ -14,6 +20,7 @@
 // buffers, gradients and buffers combined as k ranks would. A 1-process ghost run
 // therefore equals a k-rank run with per-rank batch norm.
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -26,6 +33,9 @@ namespace engine::app {
 class DataParallel {
  public:
   DataParallel(const TrainConfig& config, dist::Communicator& comm, nn::Module& model);
+  ~DataParallel();
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
 
   // Whether steps are split at all (several ranks, or ghost batch norm).
   bool active() const { return comm_.size() > 1 || local_shards_ > 1; }
@@ -39,17 +49,29 @@ class DataParallel {
   void broadcast_model();
   // Before the step's first shard: keeps the buffers to start every shard from.
   void begin_step();
+  // Before a shard's backward: its rows of the batch (the weight of its gradients).
+  void before_backward(int64_t rows, int64_t batch);
   // After a shard's backward: adds its gradients, weighted by rows / batch, and its
   // buffers to the step's sums; restores the starting buffers for the next shard.
   void end_shard(int64_t rows, int64_t batch);
   // After the last shard: the sums over ranks become the gradients and (averaged) the buffers.
   void finish_step();
-  // Seconds spent summing over the ranks since the last call (wall clock, on this rank;
-  // the summing starts after backward, so none of it overlaps computation).
+  // Seconds spent after backward summing over the ranks (or waiting for the sums started
+  // during backward) since the last call: the communication that computation did not hide.
   double take_comm_seconds();
+  // Whether gradient sums start during backward (see above).
+  bool overlaps() const { return overlap_; }
 
  private:
+  struct Bucket {
+    std::vector<size_t> params;  // indices into params_
+    int64_t numel = 0;
+  };
   void reduce_in_buckets(std::vector<Tensor*>& tensors);
+  void make_buckets();
+  void grad_ready(size_t i);
+  void launch(size_t b);
+  void finish_overlapped();
 
   dist::Communicator& comm_;
   nn::Module& model_;
@@ -60,6 +82,16 @@ class DataParallel {
   std::vector<Tensor> start_buffers_, buffer_sum_, grad_sum_;
   std::vector<double> has_grad_;
   double comm_seconds_ = 0;
+  // Overlap: buckets in launch order, each parameter's bucket, the step's progress.
+  bool overlap_ = false, in_backward_ = false;
+  double shard_weight_ = 1;
+  std::vector<Bucket> buckets_;
+  std::vector<size_t> bucket_of_;
+  std::vector<size_t> ready_in_bucket_;
+  std::vector<char> param_ready_;
+  size_t next_launch_ = 0;
+  std::vector<Tensor> flat_;  // per bucket: the weighted gradients being summed
+  std::vector<std::unique_ptr<dist::Communicator::Pending>> pending_;
 };
 
 }  // namespace engine::app

@@ -51,13 +51,36 @@ EvalOutput select_rows(const EvalOutput& e, const std::vector<int64_t>& rows);
 // holdout_classes): top-1 accuracy over all classes on the images of seen classes and on
 // those of held-out classes, their harmonic mean, and the held-out images' accuracy when
 // only the held-out classes are scored (classic zero-shot), each beside its chance level.
+//
+// A model trained on the seen classes only scores them higher than any class it never
+// saw, so the same figures are also given after calibrated stacking (Chao et al., 2016):
+// a shift `calibration_shift` is subtracted from every seen class's logit. The shift is
+// chosen without labels, from the evaluated images' logits and the class prior alone: it
+// is the one that predicts a held-out class for the held-out classes' share of the
+// images (|held-out| / classes, the share on a balanced test set). Ties go to the seen
+// class.
 struct ZeroShotSummary {
   int64_t seen_images = 0, heldout_images = 0;
   double seen_accuracy = 0, heldout_accuracy = 0, harmonic_mean = 0, heldout_accuracy_among_heldout = 0;
   double chance_all = 0, chance_among_heldout = 0;
+  double calibration_shift = 0, heldout_prediction_share = 0;
+  double calibrated_seen_accuracy = 0, calibrated_heldout_accuracy = 0, calibrated_harmonic_mean = 0;
 };
 ZeroShotSummary zero_shot_summary(const EvalOutput& e, const std::vector<int64_t>& heldout);
 std::string describe(const ZeroShotSummary& z);  // one line for logs and eval_app
+
+// The whole trade-off behind calibrated stacking: seen and held-out accuracy over all
+// classes at every shift where a prediction changes (ascending shifts, from everything
+// predicted seen to everything predicted held out), and the area under the seen-unseen
+// accuracy curve (AUSUC, trapezoids over held-out accuracy; 1 = perfect).
+struct ZeroShotPoint {
+  double shift = 0, seen_accuracy = 0, heldout_accuracy = 0;
+};
+struct ZeroShotCurve {
+  std::vector<ZeroShotPoint> points;
+  double area = 0;
+};
+ZeroShotCurve zero_shot_curve(const EvalOutput& e, const std::vector<int64_t>& heldout);
 
 // A metric as the evaluation tables and messages print it: fixed, `digits` decimals.
 std::string fixed_point(double v, int digits = 4);

@@ -237,6 +237,7 @@ void parse_dist(const io::Json& d, TrainConfig& c) {
   c.dist.bucket_mb = d["bucket_mb"];
   RANGE(c.dist.bucket_mb > 0, "dist.bucket_mb", c.dist.bucket_mb);
   c.dist.sync_batchnorm = d["sync_batchnorm"];
+  c.dist.overlap = d["overlap"];
   c.dist.ghost_batchnorm = int_key(d["ghost_batchnorm"], "dist.ghost_batchnorm");
   RANGE(c.dist.ghost_batchnorm == 0 || (c.dist.ghost_batchnorm >= 2 && c.dist.ghost_batchnorm <= 1024),
         "dist.ghost_batchnorm", c.dist.ghost_batchnorm);

@@ -82,6 +82,7 @@ struct TrainConfig {
     double bucket_mb = 25.0;
     int64_t ghost_batchnorm = 0;  // one process: shards whose batch norm statistics are separate
     bool sync_batchnorm = false;  // several ranks: statistics over the global batch
+    bool overlap = true;          // several ranks: gradient sums start during backward
   } dist;
 
   struct Output {

@@ -197,7 +197,8 @@ void Trainer::print_summary() {
   o << "run " << run_->path() << "\n  device " << device_.str();
   if (comm_.size() > 1)
     o << " x " << comm_.size() << " ranks (" << comm_.backend() << (nccl_ ? ", gradients over nccl" : "")
-      << ", global batch " << c.training.batch_size << ")";
+      << ", global batch " << c.training.batch_size << ")"
+      << (dp_->overlaps() ? ", gradient sums overlap backward" : "");
   else if (dp_->local_shards() > 1)
     o << ", ghost batch norm over " << dp_->local_shards() << " shards of the batch";
   o << ", dataset " << c.data.dataset << " (" << train.size() << " train, " << data_.test.size() << " test), model "
@@ -335,6 +336,7 @@ Trainer::StepTensors Trainer::sharded_step(const data::Batch& b, Tensor* correct
     Tensor labels = b.labels.slice(0, lo, hi).contiguous();
     Tensor x = model_input(b.images.slice(0, lo, hi).contiguous().to(device_), config_), y = labels.to(device_);
     moe_->set_labels(labels, data_.train.num_classes);
+    dp_->before_backward(hi - lo, batch);
     StepTensors st = forward_backward(x, y);
     dp_->end_shard(hi - lo, batch);
     double share = double(hi - lo) / double(*local_rows);
@@ -486,7 +488,7 @@ void Trainer::report_epoch(const MetricsRow& r) {
     double comm = dp_->take_comm_seconds(), train = double(tally_.seen) / std::max(r.img_per_s, 1e-9);
     o << std::setprecision(2) << "\n  dist: summing gradients over " << comm_.size() << " ranks took " << comm
       << " s of " << train << " s of training (" << std::setprecision(1) << 100.0 * comm / std::max(train, 1e-9)
-      << "%, not overlapped with backward)";
+      << (dp_->overlaps() ? "%, after backward: what it did not hide)" : "%, not overlapped with backward)");
   }
   if (scaler_->enabled())
     o << std::setprecision(0) << "\n  f16: loss scale " << scaler_->get_scale() << ", skipped steps "

@@ -75,6 +75,23 @@ Variable Variable::make(Tensor data, OpKind op, std::vector<Variable> inputs, Ba
   return out;
 }
 
+namespace {
+// backward() calls running on this thread: a checkpoint's recomputation runs an inner one
+// inside the outer's, where a parameter it captured is not complete yet (the outer graph
+// lists it after the checkpoint), so leaf hooks fire from the outermost pass only.
+thread_local int g_backward_depth = 0;
+struct BackwardDepth {
+  BackwardDepth() { ++g_backward_depth; }
+  ~BackwardDepth() { --g_backward_depth; }
+};
+}  // namespace
+
+void Variable::set_grad_ready_hook(std::function<void()> hook) {
+  ENGINE_CHECK(defined(), "set_grad_ready_hook on an undefined variable");
+  ENGINE_CHECK(is_leaf(), "set_grad_ready_hook: only a leaf has a gradient that backward() completes");
+  impl_->grad_ready = std::move(hook);
+}
+
 void Variable::backward(const Tensor& grad_output, bool retain_graph) {
   ENGINE_CHECK(requires_grad(), "backward() on a variable that does not require a gradient");
   Tensor seed = grad_output;
@@ -99,10 +116,17 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) {
     }
   }
   add_grad(seed);
+  BackwardDepth depth;
+  const bool outermost = g_backward_depth == 1;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Variable& v = *it;
     auto fn = v.impl_->grad_fn;
-    if (!fn) continue;
+    if (!fn) {
+      // A leaf comes after every node that uses it (reverse post-order): its gradient
+      // of this pass is complete.
+      if (outermost && v.impl_->grad_ready && v.impl_->grad.defined()) v.impl_->grad_ready();
+      continue;
+    }
     Tensor g = v.impl_->grad;
     if (g.defined()) fn->backward(fn->inputs, g);
     // Non-leaf gradients are scratch: free them as soon as they have been passed on.

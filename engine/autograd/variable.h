@@ -50,6 +50,13 @@ class Variable {
   // element and the seed gradient is 1. The graph is freed unless retain_graph.
   void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false);
 
+  // A leaf's hook, called by backward() as soon as the leaf's gradient of that pass is
+  // complete (every op that used the leaf has passed its gradient on), while the rest of
+  // the graph is still to run; a leaf no gradient reached gets no call. Data parallel
+  // training starts summing gradients over the ranks from here. An empty function
+  // removes it.
+  void set_grad_ready_hook(std::function<void()> hook);
+
   Variable detach() const { return Variable(impl_->data, false); }
   const Shape& shape() const { return data().shape(); }
   int64_t dim() const { return data().dim(); }
@@ -74,6 +81,7 @@ class Variable {
     bool requires_grad = false;
     std::shared_ptr<GradFn> grad_fn;
     std::string name;
+    std::function<void()> grad_ready;
   };
   std::shared_ptr<Impl> impl_;
 };

@@ -72,6 +72,19 @@ void Communicator::all_reduce_sum(Tensor& t) {
   write_back(t, h);
 }
 
+namespace {
+class Finished final : public Communicator::Pending {
+ public:
+  bool test() override { return true; }
+  void wait() override {}
+};
+}  // namespace
+
+std::unique_ptr<Communicator::Pending> Communicator::start_all_reduce_sum(Tensor& t) {
+  all_reduce_sum(t);
+  return std::make_unique<Finished>();
+}
+
 void Communicator::broadcast(Tensor& t, int root) {
   check_defined(t, "broadcast");
   ENGINE_CHECK(root >= 0 && root < size(), "dist::broadcast: root " << root << " is not a rank of " << size());

@@ -31,6 +31,21 @@ class Communicator {
 
   // t = the sum of every rank's t, in place (f32, f64, i64).
   void all_reduce_sum(Tensor& t);
+  // A collective started without waiting (start_all_reduce_sum): test() lets it progress
+  // and says whether it has finished; wait() finishes it. Destroying an unfinished one
+  // waits for it.
+  class Pending {
+   public:
+    virtual ~Pending() = default;
+    virtual bool test() = 0;
+    virtual void wait() = 0;
+  };
+  // Starts t = the sum of every rank's t, in place, and returns at once where the
+  // transport has non-blocking collectives (MPI); t must be contiguous on
+  // buffer_device() and stay alive and untouched until the Pending has finished. Other
+  // transports sum before returning (an already finished Pending). As every collective,
+  // every rank starts the same ones in the same order.
+  virtual std::unique_ptr<Pending> start_all_reduce_sum(Tensor& t);
   // t = root's t, in place (any dtype).
   void broadcast(Tensor& t, int root);
   // Every rank's t, in rank order, concatenated along dimension 0.

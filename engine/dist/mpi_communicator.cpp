@@ -73,6 +73,40 @@ class Mpi final : public Communicator {
         MPI_Allreduce(MPI_IN_PLACE, data, as_int(count, "an all-reduce"), mpi_type(dtype), MPI_SUM, MPI_COMM_WORLD),
         "MPI_Allreduce");
   }
+  // MPI_Iallreduce in place; Open MPI moves non-blocking collectives on inside MPI
+  // calls, so the caller tests it now and then (DataParallel does, at every gradient
+  // that becomes ready).
+  class Request final : public Pending {
+   public:
+    explicit Request(MPI_Request r) : req_(r) {}
+    ~Request() override {
+      if (req_ != MPI_REQUEST_NULL) MPI_Wait(&req_, MPI_STATUS_IGNORE);
+    }
+    bool test() override {
+      if (req_ == MPI_REQUEST_NULL) return true;
+      int done = 0;
+      check_mpi(MPI_Test(&req_, &done, MPI_STATUS_IGNORE), "MPI_Test");
+      return done != 0;
+    }
+    void wait() override {
+      if (req_ != MPI_REQUEST_NULL) check_mpi(MPI_Wait(&req_, MPI_STATUS_IGNORE), "MPI_Wait");
+    }
+
+   private:
+    MPI_Request req_ = MPI_REQUEST_NULL;
+  };
+
+  std::unique_ptr<Pending> start_all_reduce_sum(Tensor& t) override {
+    ENGINE_CHECK(t.defined() && t.is_contiguous() && t.device() == buffer_device(),
+                 "dist::start_all_reduce_sum: needs a contiguous tensor in host memory, got "
+                     << (t.defined() ? t.header() : std::string("an undefined tensor")));
+    MPI_Request r = MPI_REQUEST_NULL;
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), as_int(t.numel(), "an all-reduce"), mpi_type(t.dtype()),
+                             MPI_SUM, MPI_COMM_WORLD, &r),
+              "MPI_Iallreduce");
+    return std::make_unique<Request>(r);
+  }
+
   void raw_broadcast(void* data, int64_t bytes, int root) override {
     check_mpi(MPI_Bcast(data, as_int(bytes, "a broadcast"), MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
   }

@@ -56,12 +56,64 @@ inline T apply_unary(UnaryOp op, T x, T alpha, T beta) {
 
 }  // namespace
 
+namespace {
+
+// Calls body(f) with f the scalar function of op, so that loops are compiled per op
+// (and vectorise) instead of switching per element.
+template <class T, class Body>
+void with_binary_op(BinaryOp op, Body&& body) {
+  switch (op) {
+    case BinaryOp::Add: return body([](T a, T b) { return a + b; });
+    case BinaryOp::Sub: return body([](T a, T b) { return a - b; });
+    case BinaryOp::Mul: return body([](T a, T b) { return a * b; });
+    case BinaryOp::Div: return body([](T a, T b) { return a / b; });
+    case BinaryOp::Pow: return body([](T a, T b) { return std::pow(a, b); });
+    case BinaryOp::Maximum: return body([](T a, T b) { return a >= b ? a : b; });
+  }
+}
+
+// Broadcasts row by row: one offset computation per row of the innermost dimension,
+// then a loop along it with each operand's stride there (1, or 0 for a broadcast
+// value), the common cases (a bias over rows, a scale per row) as unit-stride loops.
+template <class T, class F>
+void binary_rows(F f, T* y, const T* a, const StridedLayout& la, const T* b, const StridedLayout& lb, int64_t n) {
+  const int64_t inner = la.shape[la.ndim - 1], rows = n / inner;
+  const int64_t sa = la.contiguous ? 1 : la.strides[la.ndim - 1], sb = lb.contiguous ? 1 : lb.strides[lb.ndim - 1];
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* ar = a + off(la, r * inner);
+    const T* br = b + off(lb, r * inner);
+    T* yr = y + r * inner;
+    if (sa == 1 && sb == 1) {
+      for (int64_t j = 0; j < inner; ++j) yr[j] = f(ar[j], br[j]);
+    } else if (sa == 1 && sb == 0) {
+      const T bv = br[0];
+      for (int64_t j = 0; j < inner; ++j) yr[j] = f(ar[j], bv);
+    } else if (sa == 0 && sb == 1) {
+      const T av = ar[0];
+      for (int64_t j = 0; j < inner; ++j) yr[j] = f(av, br[j]);
+    } else {
+      for (int64_t j = 0; j < inner; ++j) yr[j] = f(ar[j * sa], br[j * sb]);
+    }
+  }
+}
+
+}  // namespace
+
 template <class T>
 void binary_fwd_cpu(BinaryOp op, T* y, const T* a, const StridedLayout& la, const T* b, const StridedLayout& lb,
                     int64_t n) {
   if (la.contiguous && lb.contiguous) {
+    with_binary_op<T>(op, [&](auto f) {
 #pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) y[i] = apply_binary(op, a[i], b[i]);
+      for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+    });
+    return;
+  }
+  // Rows long enough to amortise their offsets go row by row; both layouts carry the
+  // output's shape (broadcast operands are expanded views).
+  if (la.ndim >= 1 && la.ndim == lb.ndim && la.shape[la.ndim - 1] >= 8 && n > 0) {
+    with_binary_op<T>(op, [&](auto f) { binary_rows<T>(f, y, a, la, b, lb, n); });
     return;
   }
 #pragma omp parallel for if (n > kParallelMin)
@@ -128,8 +180,44 @@ void unary_fwd_cpu(UnaryOp op, double alpha, double beta, T* y, const T* x, cons
   for (int64_t i = 0; i < n; ++i) y[i] = apply_unary(op, x[off(lx, i)], al, be);
 }
 
+#if defined(ENGINE_HAS_LIBMVEC)
+// glibc's 4-lane SSE expf.
+extern "C" __m128 _ZGVbN4v_expf(__m128);
+#endif
+
+// GELU's backward of contiguous f32, gx = gy (Phi(x) + x phi(x)), four lanes of erf and
+// exp at a time where libmvec is present; false when the caller's loop must do it.
+template <class T>
+bool gelu_bwd_vector(T* gx, const T* gy, const T* x, int64_t n) {
+#if defined(ENGINE_HAS_LIBMVEC)
+  if constexpr (std::is_same_v<T, float>) {
+    const int64_t n4 = n / 4 * 4;
+#pragma omp parallel for if (n > kParallelMin)
+    for (int64_t i = 0; i < n4; i += 4) {
+      const __m128 v = _mm_loadu_ps(x + i);
+      const __m128 cdf =
+          _mm_mul_ps(_mm_set1_ps(0.5f),
+                     _mm_add_ps(_mm_set1_ps(1.0f), _ZGVbN4v_erff(_mm_mul_ps(v, _mm_set1_ps(0.70710678118654752440f)))));
+      const __m128 pdf = _mm_mul_ps(_ZGVbN4v_expf(_mm_mul_ps(_mm_set1_ps(-0.5f), _mm_mul_ps(v, v))),
+                                    _mm_set1_ps(0.39894228040143267794f));
+      _mm_storeu_ps(gx + i, _mm_mul_ps(_mm_loadu_ps(gy + i), _mm_add_ps(cdf, _mm_mul_ps(v, pdf))));
+    }
+    for (int64_t i = n4; i < n; ++i) {
+      const float v = x[i];
+      const float d =
+          0.5f * (1.0f + std::erf(v * 0.70710678118654752440f)) + v * std::exp(-0.5f * v * v) * 0.39894228040143267794f;
+      gx[i] = gy[i] * d;
+    }
+    return true;
+  }
+#endif
+  (void)gx, (void)gy, (void)x, (void)n;
+  return false;
+}
+
 template <class T>
 void activation_bwd_cpu(ActivationKind kind, T* gx, const T* gy, const T* v, int64_t n) {
+  if (kind == ActivationKind::Gelu && gelu_bwd_vector(gx, gy, v, n)) return;
 #pragma omp parallel for if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     T d = T(0);

@@ -4,6 +4,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/cpu/convert.h"
+#include "kernels/cpu/gemm_bf16.h"
 
 namespace engine::kernels {
 namespace {
@@ -76,29 +81,55 @@ void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alp
 }
 
 template <class T>
+void gemm_overwrite(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, const T* b,
+                    int64_t ldb, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, uint16_t>)
+    gemm_bf16(trans_a, trans_b, M, N, K, a, lda, b, ldb, c, ldc);
+  else
+    gemm_cpu<T>(trans_a, trans_b, M, N, K, T(1), a, lda, b, ldb, T(0), c, ldc);
+}
+
+template <class T>
 void matmul_fwd_cpu(T* c, const T* a, const T* b, const MatmulParams& p) {
   if (p.batch == 0 || p.M == 0 || p.N == 0) return;
   // A batch of row-major [M, K] matrices stacked back to back times one shared b is a
   // single [batch * M, K] GEMM: one call lets BLAS pick its blocking over the whole batch.
   if (p.batch > 1 && p.stride_b == 0 && !p.trans_a && p.lda == p.K && p.stride_a == p.M * p.K) {
-    gemm_cpu<T>(false, p.trans_b, p.batch * p.M, p.N, p.K, T(1), a, p.lda, b, p.ldb, T(0), c, p.N);
+    gemm_overwrite<T>(false, p.trans_b, p.batch * p.M, p.N, p.K, a, p.lda, b, p.ldb, c, p.N);
     return;
   }
-  // BLAS threads each call internally, so the batch loop stays serial.
+  // Each GEMM is threaded inside, so the batch loop stays serial.
   for (int64_t i = 0; i < p.batch; ++i)
-    gemm_cpu<T>(p.trans_a, p.trans_b, p.M, p.N, p.K, T(1), a + i * p.stride_a, p.lda, b + i * p.stride_b, p.ldb, T(0),
-                c + i * p.M * p.N, p.N);
+    gemm_overwrite<T>(p.trans_a, p.trans_b, p.M, p.N, p.K, a + i * p.stride_a, p.lda, b + i * p.stride_b, p.ldb,
+                      c + i * p.M * p.N, p.N);
 }
 
 template <class T>
 void linear_fwd_cpu(T* y, const T* x, const T* w, const T* bias, int64_t N, int64_t in, int64_t out) {
   if (N == 0 || out == 0) return;
-  T beta = T(0);
-  if (bias) {
-    for (int64_t i = 0; i < N; ++i) std::copy(bias, bias + out, y + i * out);
-    beta = T(1);
+  if constexpr (std::is_same_v<T, uint16_t>) {
+    if (!bias) return gemm_bf16(false, true, N, out, in, x, in, w, in, y, out);
+    thread_local std::vector<float> acc, b;  // kept between calls: no allocation per op
+    acc.resize(size_t(N * out));
+    b.resize(size_t(out));
+    gemm_bf16_f32(false, true, N, out, in, x, in, w, in, acc.data(), out);
+    bf16_to_f32_cpu(b.data(), bias, out);
+    // Plain pointers into the calling thread's buffers: a thread_local named inside the
+    // parallel loop would be each worker thread's own (empty) vector.
+    float* accp = acc.data();
+    const float* bp = b.data();
+#pragma omp parallel for if (N * out > (int64_t(1) << 15))
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t j = 0; j < out; ++j) accp[i * out + j] += bp[j];
+    f32_to_bf16_cpu(y, acc.data(), N * out);
+  } else {
+    T beta = T(0);
+    if (bias) {
+      for (int64_t i = 0; i < N; ++i) std::copy(bias, bias + out, y + i * out);
+      beta = T(1);
+    }
+    gemm_cpu<T>(false, true, N, out, in, T(1), x, in, w, in, beta, y, out);
   }
-  gemm_cpu<T>(false, true, N, out, in, T(1), x, in, w, in, beta, y, out);
 }
 
 template void gemm_cpu<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
@@ -109,5 +140,14 @@ template void matmul_fwd_cpu<float>(float*, const float*, const float*, const Ma
 template void matmul_fwd_cpu<double>(double*, const double*, const double*, const MatmulParams&);
 template void linear_fwd_cpu<float>(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t);
 template void linear_fwd_cpu<double>(double*, const double*, const double*, const double*, int64_t, int64_t, int64_t);
+template void gemm_overwrite<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
+                                    float*, int64_t);
+template void gemm_overwrite<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
+                                     int64_t, double*, int64_t);
+template void gemm_overwrite<uint16_t>(bool, bool, int64_t, int64_t, int64_t, const uint16_t*, int64_t, const uint16_t*,
+                                       int64_t, uint16_t*, int64_t);
+template void matmul_fwd_cpu<uint16_t>(uint16_t*, const uint16_t*, const uint16_t*, const MatmulParams&);
+template void linear_fwd_cpu<uint16_t>(uint16_t*, const uint16_t*, const uint16_t*, const uint16_t*, int64_t, int64_t,
+                                       int64_t);
 
 }  // namespace engine::kernels

@@ -88,8 +88,8 @@ void moe_grouped_matmul_fwd_cpu(T* y, const T* x, const T* w, const int64_t* off
   // BLAS threads each GEMM, so the loop over experts stays serial.
   for (int64_t e = 0; e < p.E; ++e) {
     int64_t r0 = offsets[e], n = offsets[e + 1] - r0;
-    gemm_cpu<T>(false, false, n, p.Cout, p.Cin, T(1), x + r0 * p.Cin, p.Cin, w + e * p.Cin * p.Cout, p.Cout, T(0),
-                y + r0 * p.Cout, p.Cout);
+    gemm_overwrite<T>(false, false, n, p.Cout, p.Cin, x + r0 * p.Cin, p.Cin, w + e * p.Cin * p.Cout, p.Cout,
+                      y + r0 * p.Cout, p.Cout);
   }
   zero_rows(y, offsets[p.E], p.R, p.Cout);
 }
@@ -100,8 +100,8 @@ void moe_grouped_matmul_bwd_data_cpu(T* gx, const T* gy, const T* w, const int64
   check_offsets("moe_grouped_matmul_bwd_data", offsets, p.E, p.R);
   for (int64_t e = 0; e < p.E; ++e) {
     int64_t r0 = offsets[e], n = offsets[e + 1] - r0;
-    gemm_cpu<T>(false, true, n, p.Cin, p.Cout, T(1), gy + r0 * p.Cout, p.Cout, w + e * p.Cin * p.Cout, p.Cout, T(0),
-                gx + r0 * p.Cin, p.Cin);
+    gemm_overwrite<T>(false, true, n, p.Cin, p.Cout, gy + r0 * p.Cout, p.Cout, w + e * p.Cin * p.Cout, p.Cout,
+                      gx + r0 * p.Cin, p.Cin);
   }
   zero_rows(gx, offsets[p.E], p.R, p.Cin);
 }
@@ -117,7 +117,7 @@ void moe_grouped_matmul_bwd_weight_cpu(T* gw, const T* x, const T* gy, const int
       zero_rows(g, 0, p.Cin, p.Cout);
       continue;
     }
-    gemm_cpu<T>(true, false, p.Cin, p.Cout, n, T(1), x + r0 * p.Cin, p.Cin, gy + r0 * p.Cout, p.Cout, T(0), g, p.Cout);
+    gemm_overwrite<T>(true, false, p.Cin, p.Cout, n, x + r0 * p.Cin, p.Cin, gy + r0 * p.Cout, p.Cout, g, p.Cout);
   }
 }
 
@@ -132,5 +132,12 @@ void moe_grouped_matmul_bwd_weight_cpu(T* gw, const T* x, const T* gy, const int
 ENGINE_MOE_INSTANTIATE(float)
 ENGINE_MOE_INSTANTIATE(double)
 #undef ENGINE_MOE_INSTANTIATE
+// bf16 bits: the grouped GEMMs only (routing runs on f32 priorities).
+template void moe_grouped_matmul_fwd_cpu<uint16_t>(uint16_t*, const uint16_t*, const uint16_t*, const int64_t*,
+                                                   const MoeGroupedMatmulParams&);
+template void moe_grouped_matmul_bwd_data_cpu<uint16_t>(uint16_t*, const uint16_t*, const uint16_t*, const int64_t*,
+                                                        const MoeGroupedMatmulParams&);
+template void moe_grouped_matmul_bwd_weight_cpu<uint16_t>(uint16_t*, const uint16_t*, const uint16_t*, const int64_t*,
+                                                          const MoeGroupedMatmulParams&);
 
 }  // namespace engine::kernels

@@ -20,6 +20,8 @@ template <class P>
 void moe_route_fwd_cpu(int64_t* row_token, int64_t* row_slot, int64_t* row_expert, int64_t* offsets, int64_t* counts,
                        const int64_t* expert_idx, const P* priority, const MoeRouteParams& p);
 
+// The grouped GEMMs take T = float, double, or uint16_t for bf16 bits (linalg.h's
+// gemm_overwrite: oneDNN, when gemm_bf16_native()).
 // y [R, Cout]: rows of expert e = x rows [R, Cin] of expert e times w[e] [Cin, Cout];
 // rows from offsets[E] on are zero. offsets must start at 0, never decrease and end <= R.
 template <class T>

@@ -21,6 +21,22 @@ using opcases::uniform64;
 // Max |a - b| / max(1, max|b|): the normalised error used by parity tests.
 double normalized_error(const Tensor& a, const Tensor& b);
 
+// fn() run under each of two environment settings ("NAME=value", opcases::EnvScope), as
+// {under a, under b}: a fast path beside its reference.
+template <class Fn>
+std::pair<Tensor, Tensor> under_both(const std::string& a, const std::string& b, Fn fn) {
+  Tensor first, second;
+  {
+    opcases::EnvScope env({a});
+    first = fn();
+  }
+  {
+    opcases::EnvScope env({b});
+    second = fn();
+  }
+  return {first, second};
+}
+
 // Ops covered by GRAD_TEST cases in this executable.
 std::set<OpKind>& grad_tested_ops();
 bool register_grad_test(OpKind op);

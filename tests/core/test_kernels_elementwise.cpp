@@ -54,6 +54,38 @@ TEST_CASE("binary ops broadcast like numpy", "[kernels]") {
   }
 }
 
+TEST_CASE("binary ops on long rows: each operand's broadcast and stride pattern", "[kernels]") {
+  // Rows of 37 (longer than the row-by-row path's minimum, not a multiple of a vector):
+  // a bias over rows (b stride 0 on rows), a value per row (stride 0 along the row), a
+  // transposed operand (stride != 1 along the row), and both operands broadcast.
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor full = uniform64({6, 37}, 11, 0.5, 2.0).to(dt);
+    Tensor row = uniform64({37}, 12, 0.5, 2.0).to(dt);
+    Tensor col = uniform64({6, 1}, 13, 0.5, 2.0).to(dt);
+    Tensor transposed = uniform64({37, 6}, 14, 0.5, 2.0).to(dt).transpose(0, 1);
+    const std::vector<std::pair<Tensor, Tensor>> pairs = {
+        {full, row}, {row, full}, {full, col}, {col, full}, {full, transposed}, {transposed, row}, {col, row}};
+    for (const auto& [a, b] : pairs)
+      for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum}) {
+        const std::vector<double> y = ops::binary(op, a, b).to_vector();
+        const std::vector<double> ae = a.expand({6, 37}).contiguous().to_vector();
+        const std::vector<double> be = b.expand({6, 37}).contiguous().to_vector();
+        REQUIRE(y.size() == 6 * 37);
+        for (size_t i = 0; i < y.size(); ++i) {
+          double r = 0;
+          switch (op) {
+            case BinaryOp::Add: r = ae[i] + be[i]; break;
+            case BinaryOp::Sub: r = ae[i] - be[i]; break;
+            case BinaryOp::Mul: r = ae[i] * be[i]; break;
+            case BinaryOp::Div: r = ae[i] / be[i]; break;
+            default: r = std::max(ae[i], be[i]); break;
+          }
+          CHECK(y[i] == Approx(r).epsilon(1e-6));
+        }
+      }
+  }
+}
+
 TEST_CASE("unary ops on a non-contiguous input", "[kernels]") {
   Tensor x = uniform64({6, 5}, 3, 0.1, 3.0).transpose(0, 1);
   std::vector<double> xv = x.to_vector();
@@ -91,6 +123,14 @@ TEST_CASE("activation backward matches derivatives", "[kernels]") {
     CHECK(gelu[i] == Approx(g[i] * dg).margin(1e-8));
     double s = 1 / (1 + std::exp(-v));
     CHECK(sig[i] == Approx(g[i] * s * (1 - s)).margin(1e-12));
+  }
+  // f32 (the vector path, with a tail of 2) against the f64 derivative.
+  std::vector<double> gelu32 =
+      ops::activation_bwd(ActivationKind::Gelu, gy.to(DType::f32), x.to(DType::f32)).to_vector();
+  for (size_t i = 0; i < xv.size(); ++i) {
+    const double v = double(float(xv[i])), gi = double(float(g[i]));
+    const double d = 0.5 * std::erfc(-v / std::sqrt(2.0)) + v * std::exp(-0.5 * v * v) / std::sqrt(2 * M_PI);
+    CHECK(gelu32[i] == Approx(gi * d).margin(1e-6));
   }
 }
 

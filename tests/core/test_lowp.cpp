@@ -33,6 +33,9 @@ void require_equal(const Tensor& lowp, const Tensor& ref_f32) {
 }  // namespace
 
 TEST_CASE("lowp cpu: conv2d, linear, matmul in bf16 and f16 equal the rounded f32 result", "[core][lowp]") {
+  // The widened paths (the native bf16 convolutions and GEMMs of a CPU with bf16
+  // arithmetic sum in another order: tests/ops/test_conv_onednn.cpp, test_gemm_bf16.cpp).
+  opcases::EnvScope env({"ENGINE_CPU_BF16_GEMM=widen", "ENGINE_CPU_CONV=im2col"});
   for (DType dt : {DType::bf16, DType::f16}) {
     INFO(dtype_name(dt));
     auto [x, x32] = rand_pair({2, 3, 7, 5}, 1, dt);

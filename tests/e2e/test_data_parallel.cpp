@@ -119,6 +119,23 @@ TEST_CASE("data parallel: 2 ranks with per-rank batch norm equal 1 process with 
   CHECK(rel_plain > 1e-3);
 }
 
+// With two ranks every element's sum is one addition, so the buckets (reverse order
+// during backward, or parameter order after it) cannot change a bit.
+TEST_CASE("data parallel: gradient sums started during backward equal sums after backward", "[mpi]") {
+  std::string root = scratch("overlap");
+  Run during = train_app(2, root + "/c.json" + out_set(root + "/during") + " --set dist.bucket_mb=0.01");
+  INFO(during.output);
+  REQUIRE(during.rc == 0);
+  CHECK(during.output.find("x 2 ranks (mpi, global batch 16), gradient sums overlap backward") != std::string::npos);
+  Run after = train_app(2, root + "/c.json" + out_set(root + "/after") + " --set dist.overlap=false");
+  INFO(after.output);
+  REQUIRE(after.rc == 0);
+  CHECK(after.output.find("gradient sums overlap backward") == std::string::npos);
+  std::string a = run_folder(root + "/during"), b = run_folder(root + "/after");
+  CHECK(worst_relative_difference(a, b) == 0.0);
+  CHECK(testing::metrics_without_timing(a) == testing::metrics_without_timing(b));
+}
+
 // This tiny network amplifies rounding differences about threefold per step at the
 // configs' learning rate 0.05 (two 1-process runs whose batch norm differ only in
 // summation order drift apart to O(1) in 20 steps), so runs that add in another order

@@ -88,6 +88,7 @@ TEST_CASE("multimodal holdout run: no held-out image is trained on, zero-shot fi
   app::TrainResult r = trainer.run();
   INFO(out.str());
   CHECK(out.str().find("zero-shot: seen classes") != std::string::npos);
+  CHECK(out.str().find("calibrated (seen logits - ") != std::string::npos);
   // The expert x class table counts the training tokens by label: held-out classes see
   // only their description tokens (5 per step), never an image token.
   auto t = testing::read_csv(r.run_dir + "/moe_expert_class_epoch1.csv");

@@ -53,16 +53,7 @@ Tensor f32(const Shape& shape, uint64_t seed) { return randn64(shape, seed).to(D
 // Runs `fn` once per path and returns {onednn, im2col}.
 template <class Fn>
 std::pair<Tensor, Tensor> both_paths(Fn fn) {
-  Tensor got, want;
-  {
-    opcases::EnvScope env({"ENGINE_CPU_CONV=onednn"});
-    got = fn();
-  }
-  {
-    opcases::EnvScope env({"ENGINE_CPU_CONV=im2col"});
-    want = fn();
-  }
-  return {got, want};
+  return engine::testing::under_both("ENGINE_CPU_CONV=onednn", "ENGINE_CPU_CONV=im2col", fn);
 }
 
 kernels::Conv2dParams params_of(const ConvShape& s, bool cl) {

@@ -26,5 +26,8 @@ void register_cpu_transformer();
 // Whether a convolution call runs its bf16 operands natively (oneDNN on a CPU with bf16
 // arithmetic), so that it skips the f32 stand-ins of lowp.h.
 bool cpu_conv_runs_bf16(const OpCall& c);
+// The same for the GEMM ops (MATMUL, LINEAR, the MoE grouped GEMMs): every floating
+// operand bf16, a CPU with bf16 arithmetic, and ENGINE_CPU_BF16_GEMM not "widen".
+bool cpu_gemm_runs_bf16(const OpCall& c);
 
 }  // namespace engine

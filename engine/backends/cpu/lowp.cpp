@@ -67,6 +67,13 @@ bool cpu_needs_lowp(const OpCall& call) {
     case OpKind::CONV2D_BWD_FILTER:
       if (cpu_conv_runs_bf16(call)) return false;
       break;
+    case OpKind::MATMUL:
+    case OpKind::LINEAR:
+    case OpKind::MOE_GROUPED_MATMUL:
+    case OpKind::MOE_GROUPED_MATMUL_BWD_DATA:
+    case OpKind::MOE_GROUPED_MATMUL_BWD_WEIGHT:
+      if (cpu_gemm_runs_bf16(call)) return false;
+      break;
     default: break;
   }
   for (const Tensor& t : call.in)
