@@ -37,6 +37,14 @@ inline T gelu(T x) {
   return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
 }
 
+// d gelu / dx = Phi(x) + x phi(x): the scalar form of every GELU backward loop here.
+template <class T>
+inline T gelu_grad(T x) {
+  const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
+  const T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);
+  return cdf + x * pdf;
+}
+
 template <class T>
 inline T apply_unary(UnaryOp op, T x, T alpha, T beta) {
   switch (op) {
@@ -202,12 +210,7 @@ bool gelu_bwd_vector(T* gx, const T* gy, const T* x, int64_t n) {
                                     _mm_set1_ps(0.39894228040143267794f));
       _mm_storeu_ps(gx + i, _mm_mul_ps(_mm_loadu_ps(gy + i), _mm_add_ps(cdf, _mm_mul_ps(v, pdf))));
     }
-    for (int64_t i = n4; i < n; ++i) {
-      const float v = x[i];
-      const float d =
-          0.5f * (1.0f + std::erf(v * 0.70710678118654752440f)) + v * std::exp(-0.5f * v * v) * 0.39894228040143267794f;
-      gx[i] = gy[i] * d;
-    }
+    for (int64_t i = n4; i < n; ++i) gx[i] = gy[i] * gelu_grad(x[i]);
     return true;
   }
 #endif
@@ -223,13 +226,7 @@ void activation_bwd_cpu(ActivationKind kind, T* gx, const T* gy, const T* v, int
     T d = T(0);
     switch (kind) {
       case ActivationKind::Relu: d = v[i] > T(0) ? T(1) : T(0); break;
-      case ActivationKind::Gelu: {
-        T x = v[i];
-        T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
-        T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);
-        d = cdf + x * pdf;
-        break;
-      }
+      case ActivationKind::Gelu: d = gelu_grad(v[i]); break;
       case ActivationKind::Sigmoid: d = v[i] * (T(1) - v[i]); break;
       case ActivationKind::Tanh: d = T(1) - v[i] * v[i]; break;
     }
