@@ -79,6 +79,9 @@ const RawKey kSchema[] = {
   {"moe.lb_coef", "0.01", "", ">= 0", "weight of the load-balancing loss"},
   {"moe.z_coef", "0.0", "", ">= 0", "weight of the router z-loss"},
   {"moe.importance_coef", "0.0", "", ">= 0", "weight of the importance loss"},
+  {"moe.expert_parallel", "false", "", "",
+   "several ranks: each holds moe.num_experts / ranks experts of every MoE block and tokens travel to them by "
+   "all-to-all (resnet18 with moe.placement)"},
 
   {"multimodal.token_stage", "3", "", "1..4", "image tokens: the ResNet feature map after this stage, one per position"},
   {"multimodal.dim", "128", "", "1..4096, a multiple of multimodal.heads", "the width d of image and text tokens"},

@@ -1,6 +1,7 @@
 #include "apps/common/data_parallel.h"
 
 #include <chrono>
+#include <set>
 
 #include "engine/dist/sync_batchnorm.h"
 #include "engine/io/config.h"
@@ -23,7 +24,38 @@ void synchronise_batchnorm(nn::Module& m, dist::Communicator& comm) {
   for (auto& [name, child] : m.named_children()) synchronise_batchnorm(*child, comm);
 }
 
+// The parameter of `names` that state entry `entry` belongs to, or null.
+const std::string* owner_of(const std::vector<std::string>& names, const std::string& entry) {
+  for (const std::string& n : names) {
+    if (entry == n) return &n;
+    // An optimizer slot: "<name>.<slot>" with no further dot.
+    if (entry.size() > n.size() + 1 && entry.compare(0, n.size(), n) == 0 && entry[n.size()] == '.' &&
+        entry.find('.', n.size() + 1) == std::string::npos)
+      return &n;
+  }
+  return nullptr;
+}
+
 }  // namespace
+
+io::NamedTensors gather_rank_local(dist::Communicator& comm, const std::vector<std::string>& names,
+                                   io::NamedTensors state) {
+  for (auto& [entry, t] : state)
+    if (owner_of(names, entry)) t = comm.all_gather(t.contiguous()).to(t.device());
+  return state;
+}
+
+io::NamedTensors slice_rank_local(const dist::Communicator& comm, const std::vector<std::string>& names,
+                                  io::NamedTensors state) {
+  const int64_t n = comm.size(), q = comm.rank();
+  for (auto& [entry, t] : state) {
+    if (!owner_of(names, entry)) continue;
+    const int64_t rows = t.size(0);
+    ENGINE_CHECK(rows % n == 0, "'" << entry << "' has " << rows << " rows, which do not split over " << n << " ranks");
+    t = t.slice(0, q * rows / n, (q + 1) * rows / n).contiguous().clone();
+  }
+  return state;
+}
 
 DataParallel::DataParallel(const TrainConfig& config, dist::Communicator& comm, nn::Module& model)
     : comm_(comm), model_(model), bucket_bytes_(config.dist.bucket_mb * 1024.0 * 1024.0) {
@@ -47,18 +79,45 @@ DataParallel::DataParallel(const TrainConfig& config, dist::Communicator& comm, 
   // MPI has non-blocking collectives; NCCL's would need their own CUDA stream and events
   // against the backward kernels (not built), so over NCCL the sums follow backward.
   overlap_ = config.dist.overlap && comm.size() > 1 && local_shards_ == 1 && comm.backend() == "mpi";
-  if (overlap_) {
-    make_buckets();
-    for (size_t i = 0; i < params_.size(); ++i)
-      params_[i].set_grad_ready_hook([this, i] {
-        if (in_backward_) grad_ready(i);
-      });
-  }
+  if (overlap_) install_hooks();
 }
 
 DataParallel::~DataParallel() {
   if (overlap_)
     for (Variable& p : params_) p.set_grad_ready_hook({});
+}
+
+void DataParallel::install_hooks() {
+  make_buckets();
+  for (size_t i = 0; i < params_.size(); ++i)
+    params_[i].set_grad_ready_hook([this, i] {
+      if (in_backward_) grad_ready(i);
+    });
+}
+
+void DataParallel::set_rank_local(const std::vector<std::string>& names) {
+  if (names.empty()) return;
+  ENGINE_CHECK(local_shards_ == 1, "DataParallel: rank-local parameters with ghost batch norm");
+  std::set<std::string> local(names.begin(), names.end());
+  if (overlap_)
+    for (Variable& p : params_) p.set_grad_ready_hook({});
+  params_.clear();
+  for (auto& [name, p] : model_.named_parameters()) {
+    (local.count(name) ? rank_local_ : params_).push_back(p);
+    local.erase(name);
+  }
+  ENGINE_CHECK(local.empty(), "DataParallel: no parameter is named '" << *local.begin() << "'");
+  if (overlap_) {
+    buckets_.clear();
+    install_hooks();
+  }
+}
+
+// The rank-local parameters' gradients, weighted as the summed ones are. One with no
+// gradient gets zeros, so that every rank's optimizer creates its state at the same step.
+void DataParallel::weigh_rank_local() {
+  for (Variable& p : rank_local_)
+    p.set_grad(p.has_grad() ? ops::mul(p.grad(), shard_weight_) : Tensor::zeros(p.shape(), p.dtype(), p.device()));
 }
 
 // Buckets of consecutive parameters of one dtype, up to dist.bucket_mb, over the
@@ -203,6 +262,7 @@ void DataParallel::finish_overlapped() {
 }
 
 void DataParallel::finish_step() {
+  weigh_rank_local();
   if (overlap_) return finish_overlapped();
   if (comm_.size() > 1) {
     auto t0 = std::chrono::steady_clock::now();

@@ -21,14 +21,27 @@
 // therefore equals a k-rank run with per-rank batch norm.
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "apps/common/train_config.h"
 #include "engine/dist/communicator.h"
+#include "engine/io/safetensors.h"
 #include "engine/nn/module.h"
 
 namespace engine::app {
+
+// Expert parallel checkpoints: the entries of a model or optimizer state that belong to
+// one of `names` (the parameter itself, or its optimizer slot "<name>.<slot>") hold this
+// rank's rows of the whole tensor, rank q of N rows [q R/N, (q+1) R/N).
+// gather_rank_local concatenates every rank's along dimension 0 (a collective: every
+// rank calls it with the same entries); slice_rank_local cuts this rank's rows out of
+// whole ones.
+io::NamedTensors gather_rank_local(dist::Communicator& comm, const std::vector<std::string>& names,
+                                   io::NamedTensors state);
+io::NamedTensors slice_rank_local(const dist::Communicator& comm, const std::vector<std::string>& names,
+                                  io::NamedTensors state);
 
 class DataParallel {
  public:
@@ -47,6 +60,11 @@ class DataParallel {
 
   // Rank 0's parameters and buffers on every rank.
   void broadcast_model();
+  // Expert parallel: the named parameters each rank holds its own part of. They are left
+  // out of the sums over the ranks; their gradients (the sum of every rank's losses'
+  // through the all-to-all) are weighted by the shard's share of the batch alone, as
+  // the summed ones are. Call after broadcast_model(), before the first step.
+  void set_rank_local(const std::vector<std::string>& names);
   // Before the step's first shard: keeps the buffers to start every shard from.
   void begin_step();
   // Before a shard's backward: its rows of the batch (the weight of its gradients).
@@ -72,12 +90,15 @@ class DataParallel {
   void grad_ready(size_t i);
   void launch(size_t b);
   void finish_overlapped();
+  void install_hooks();
+  void weigh_rank_local();
 
   dist::Communicator& comm_;
   nn::Module& model_;
   int local_shards_ = 1;
   double bucket_bytes_ = 0;
-  std::vector<Variable> params_;
+  std::vector<Variable> params_;  // summed over the ranks
+  std::vector<Variable> rank_local_;
   std::vector<Tensor*> buffers_;  // the float ones (running statistics)
   std::vector<Tensor> start_buffers_, buffer_sum_, grad_sum_;
   std::vector<double> has_grad_;

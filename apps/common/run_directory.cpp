@@ -331,29 +331,33 @@ void RunDirectory::save_epoch(int64_t step, nn::Module& model, const optim::Opti
                               const optim::GradScaler& scaler, const std::vector<std::string>& moe_columns,
                               const EpochFiles& extra) {
   ENGINE_CHECK(!rows_.empty(), "RunDirectory::save_epoch without add_epoch");
+  io::NamedTensors model_state = model.state_dict(), optimizer_state = opt.state_dict();
+  if (gather_) {
+    model_state = gather_(std::move(model_state));
+    optimizer_state = gather_(std::move(optimizer_state));
+  }
   if (!writer_) return;
   std::string name = numbered(kEpochPrefix, rows_.back().epoch);
   std::string dir = checkpoints() + "/" + name;
   // A folder of this name is left over from a publish that a kill cut short.
   if (fs::exists(dir)) remove_path(dir);
   ENGINE_CHECK(::mkdir(dir.c_str(), 0777) == 0, "cannot create '" << dir << "': " << std::strerror(errno));
-  write_epoch_folder(dir, step, model, opt, scaler, moe_columns, extra);
+  write_epoch_folder(dir, step, model_state, std::move(optimizer_state), scaler, moe_columns, extra);
   publish(name);
 }
 
-void RunDirectory::write_epoch_folder(const std::string& dir, int64_t step, nn::Module& model,
-                                      const optim::Optimizer& opt, const optim::GradScaler& scaler,
+void RunDirectory::write_epoch_folder(const std::string& dir, int64_t step, const io::NamedTensors& model_state,
+                                      io::NamedTensors ost, const optim::GradScaler& scaler,
                                       const std::vector<std::string>& moe_columns, const EpochFiles& extra) {
   const MetricsRow& r = rows_.back();
   bool improved = r.test_acc > best_test_acc_;
   double best = improved ? r.test_acc : best_test_acc_;
   auto meta = checkpoint_meta(r.epoch, step, best, arch_);
-  io::NamedTensors ost = opt.state_dict();
   if (scaler.enabled())
     for (auto& e : scaler.state_dict()) ost.push_back(e);
   io::save_safetensors(dir + "/" + kOptimizer, ost, meta);
   for (const auto& [k, v] : card_) meta.emplace(k, v);  // the run's own keys win
-  io::save_safetensors(dir + "/" + kModel, model.state_dict(), meta);
+  io::save_safetensors(dir + "/" + kModel, model_state, meta);
   // best.safetensors: this epoch's model, or a second name of the published epoch's best.
   std::string best_src = improved || published_.empty() ? dir + "/" + kModel : published_dir() + "/" + kBest;
   std::string best_dst = dir + "/" + kBest;

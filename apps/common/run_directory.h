@@ -36,6 +36,7 @@
 
 #include "apps/common/metrics_csv.h"
 #include "apps/common/train_config.h"
+#include "engine/io/safetensors.h"
 #include "engine/nn/module.h"
 #include "engine/optim/grad_scaler.h"
 #include "engine/optim/optimizer.h"
@@ -116,22 +117,29 @@ class RunDirectory {
   // best when its test accuracy is above every earlier epoch's), metrics.csv and `extra`.
   // `moe_columns`: the MoE columns of metrics.csv (MoeTracker::columns(); empty for a
   // model without MoE layers).
+  // Every rank calls it: with a state gatherer set, the state is gathered first.
   void save_epoch(int64_t step, nn::Module& model, const optim::Optimizer& opt, const optim::GradScaler& scaler,
                   const std::vector<std::string>& moe_columns, const EpochFiles& extra = {});
+  // Expert parallel: turns this rank's model or optimizer state into the whole one (a
+  // collective every rank runs in save_epoch), so that checkpoints are those of one
+  // process whatever the number of ranks.
+  using StateGatherer = std::function<io::NamedTensors(io::NamedTensors)>;
+  void set_state_gatherer(StateGatherer g) { gather_ = std::move(g); }
 
  private:
   std::string checkpoints() const { return path_ + "/checkpoints"; }
   std::string published_dir() const { return checkpoints() + "/" + published_; }
   void lock();
   void open_log();
-  void write_epoch_folder(const std::string& dir, int64_t step, nn::Module& model, const optim::Optimizer& opt,
-                          const optim::GradScaler& scaler, const std::vector<std::string>& moe_columns,
-                          const EpochFiles& extra);
+  void write_epoch_folder(const std::string& dir, int64_t step, const io::NamedTensors& model_state,
+                          io::NamedTensors optimizer_state, const optim::GradScaler& scaler,
+                          const std::vector<std::string>& moe_columns, const EpochFiles& extra);
   void publish(const std::string& epoch_dir_name);
   // After a commit or on resume: the links, the event files and top-level MoE files of
   // the published epochs, and no folder or file of an unpublished one.
   void tidy();
 
+  StateGatherer gather_;
   std::string arch_;  // model.arch, recorded in the checkpoints
   std::string config_text_;
   std::ostream& out_;

@@ -143,6 +143,7 @@ void parse_moe(const io::Json& me, TrainConfig& c) {
   RANGE(mo.z_coef >= 0, "moe.z_coef", mo.z_coef);
   mo.importance_coef = me["importance_coef"];
   RANGE(mo.importance_coef >= 0, "moe.importance_coef", mo.importance_coef);
+  mo.expert_parallel = me["expert_parallel"];
 }
 
 void parse_multimodal(const io::Json& m, TrainConfig& c) {
@@ -171,6 +172,10 @@ void parse_multimodal(const io::Json& m, TrainConfig& c) {
   ENGINE_CONFIG_CHECK(!c.multimodal_model() || c.moe.placement.empty(),
                       "config key 'moe.placement' places MoE blocks in a ResNet; model.arch = \"multimodal_moe\" has "
                       "its own (multimodal.blocks): leave moe.placement empty");
+  ENGINE_CONFIG_CHECK(!c.multimodal_model() || !c.moe.expert_parallel,
+                      "config key 'moe.expert_parallel' = true splits the experts of resnet18's MoE blocks "
+                      "(moe.placement); model.arch = \"multimodal_moe\" trains its MoE layers data parallel: set it "
+                      "false");
 }
 
 void parse_loss_scale(const io::Json& ls, TrainConfig& c) {

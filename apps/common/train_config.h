@@ -46,6 +46,8 @@ struct TrainConfig {
     double lb_coef = 0.01, z_coef = 0.0, importance_coef = 0.0;
     std::string router, drop_priority, activation;
     bool noisy = false, learned_noise = false, drop_tokens = false, renormalize = false;
+    // Several ranks: the experts split over them (engine/nn/moe/expert_parallel.h).
+    bool expert_parallel = false;
     std::optional<double> eval_capacity_factor;  // unset (null): dropless evaluation
     bool enabled() const { return !placement.empty(); }
   } moe;

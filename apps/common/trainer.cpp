@@ -100,6 +100,7 @@ Trainer::Trainer(const TrainConfig& config, const std::string& resume_dir, std::
   ENGINE_CONFIG_CHECK(!dp_->active() || !config_.training.cuda_graph,
                       "training.cuda_graph captures one whole step; with several ranks or dist.ghost_batchnorm "
                       "set it false");
+  check_expert_parallel_config();
   build_loader();
   build_optimizer();
   // Rank 0 alone prints and writes the run directory (the others only read a resumed
@@ -121,6 +122,7 @@ Trainer::Trainer(const TrainConfig& config, const std::string& resume_dir, std::
   }
   dp_->broadcast_model();
   print_summary();
+  distribute_moe();
   const TrainConfig::Output& o = config_.output;
   bool bar = o.progress == "bar" || (o.progress == "auto" && isatty(STDOUT_FILENO));
   progress_ = std::make_unique<Progress>(say_to, bar, o.log_every);
@@ -190,6 +192,42 @@ void Trainer::build_optimizer() {
   optim::validate_schedule(schedule_);
 }
 
+// Several ranks with MoE blocks: their training passes take the aux losses and
+// statistics over every rank's tokens; with moe.expert_parallel each rank keeps its
+// share of every block's experts (cut out of the whole model every rank holds after
+// broadcast_model, with the optimizer state a resumed run loaded), and checkpoints
+// gather them back, so that they are one process's whatever the number of ranks.
+void Trainer::check_expert_parallel_config() const {
+  const TrainConfig::Moe& m = config_.moe;
+  if (comm_.size() == 1 || !moe_->active() || !m.expert_parallel) return;
+  ENGINE_CONFIG_CHECK(m.num_experts % comm_.size() == 0,
+                      "config key 'moe.expert_parallel' = true splits moe.num_experts = "
+                          << m.num_experts << " experts over the " << comm_.size()
+                          << " ranks: it must be a multiple of the number of ranks");
+  ENGINE_CONFIG_CHECK(config_.training.grad_clip == 0,
+                      "config key 'training.grad_clip' > 0 with moe.expert_parallel: the gradient norm would "
+                      "need the experts of every rank (not built); set one of them off");
+  ENGINE_CONFIG_CHECK(config_.training.precision != "f16",
+                      "training.precision f16 with moe.expert_parallel: the loss scaler's skip decision would need "
+                      "the experts of every rank (not built); use bf16 or f32");
+}
+
+void Trainer::distribute_moe() {
+  if (comm_.size() == 1 || !moe_->active() || config_.multimodal_model()) return;
+  const TrainConfig::Moe& m = config_.moe;
+  dist::Communicator& comm = nccl_ ? *nccl_ : comm_;
+  std::vector<std::string> local;
+  for (auto& [name, layer] : nn::moe::find_moe_layers(*model_)) {
+    layer->distribute(comm, m.expert_parallel);
+    for (const std::string& p : layer->rank_local_parameters()) local.push_back(name + "." + p);
+  }
+  if (local.empty()) return;
+  opt_->load_state_dict(slice_rank_local(comm, local, opt_->state_dict()), opt_->steps());
+  dp_->set_rank_local(local);
+  run_->set_state_gatherer(
+      [&comm, local](io::NamedTensors state) { return gather_rank_local(comm, local, std::move(state)); });
+}
+
 void Trainer::print_summary() {
   const TrainConfig& c = config_;
   const data::Dataset& train = data_.train;
@@ -198,7 +236,11 @@ void Trainer::print_summary() {
   if (comm_.size() > 1)
     o << " x " << comm_.size() << " ranks (" << comm_.backend() << (nccl_ ? ", gradients over nccl" : "")
       << ", global batch " << c.training.batch_size << ")"
-      << (dp_->overlaps() ? ", gradient sums overlap backward" : "");
+      << (dp_->overlaps() ? ", gradient sums overlap backward" : "")
+      << (moe_->active() && c.moe.expert_parallel && !c.multimodal_model()
+              ? ", experts split over the ranks (" + std::to_string(c.moe.num_experts / comm_.size()) +
+                    " of each block's " + std::to_string(c.moe.num_experts) + " per rank)"
+              : "");
   else if (dp_->local_shards() > 1)
     o << ", ghost batch norm over " << dp_->local_shards() << " shards of the batch";
   o << ", dataset " << c.data.dataset << " (" << train.size() << " train, " << data_.test.size() << " test), model "

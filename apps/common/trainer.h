@@ -77,6 +77,8 @@ class Trainer {
   void build_loader();
   void build_optimizer();
   void print_summary();
+  void check_expert_parallel_config() const;
+  void distribute_moe();
   StepTensors forward_backward(const Tensor& x, const Tensor& y);
   // Data parallel or ghost batch norm: this process's shards of the batch, one after
   // the other, then the gradients combined (data_parallel.h). Returns the loss (mean

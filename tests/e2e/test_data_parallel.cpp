@@ -9,9 +9,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "engine/io/safetensors.h"
 #include "test_util.h"
@@ -163,6 +166,110 @@ TEST_CASE("data parallel: 2 ranks with synchronised batch norm equal 1 process o
   CHECK(rel <= 1e-5);
   CHECK(testing::metrics_without_timing(s) == testing::metrics_without_timing(o));
   CHECK(rel_per_rank > 1e-3);
+}
+
+// The MoE runs: MoE blocks after layer3 (spatial tokens) and on the pooled features, 4
+// experts, top 2, the three aux losses, synchronised batch norm, at the small learning
+// rate of the test above. A fresh router gives every token nearly equal probabilities,
+// so a rounding-level difference (the batch norm sums) can swap a token's second and
+// third choice, after which the runs train different models: with the router's
+// temperature at 1 that happened within 7 steps (relative differences of 1e-2 and more
+// by step 20). Temperature 0.2 keeps the choices apart for these runs (differences of
+// 3e-6 after 20 steps). Like the learning rate above, that is luck per kernel set.
+std::string moe_args(const std::string& root) {
+  return root +
+         "/c.json --set training.lr=0.0005 --set training.schedule='\"constant\"' --set dist.sync_batchnorm=true "
+         "--set 'moe.placement=[\"layer3\", \"head\"]' --set moe.num_experts=4 --set moe.top_k=2 "
+         "--set moe.temperature=0.2 --set moe.z_coef=0.001 --set moe.importance_coef=0.01";
+}
+
+// The MoE layers' table of a run.
+std::vector<std::vector<std::string>> moe_layers_csv(const std::string& run) {
+  return testing::read_csv(run + "/checkpoints/last/moe_layers.csv");
+}
+
+// Two tables of numbers alike to rounding: the MoE statistics are sums over the ranks'
+// tokens (in f64) where one process sums over the batch (in f32), which the printed six
+// digits can show.
+bool tables_close(const std::vector<std::vector<std::string>>& a, const std::vector<std::vector<std::string>>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].size() != b[i].size()) return false;
+    for (size_t j = 0; j < a[i].size(); ++j) {
+      if (a[i][j] == b[i][j]) continue;
+      char *ea = nullptr, *eb = nullptr;
+      double x = std::strtod(a[i][j].c_str(), &ea), y = std::strtod(b[i][j].c_str(), &eb);
+      if (*ea != '\0' || *eb != '\0' || a[i][j].empty() || b[i][j].empty()) return false;
+      if (std::fabs(x - y) > 2e-5 * std::max(std::fabs(x), std::fabs(y)) + 1e-7) return false;
+    }
+  }
+  return true;
+}
+
+// A run of `ranks` against 1 process, both with `args`: the largest relative weight
+// difference, with the metrics and MoE tables compared.
+double moe_against_one_process(const std::string& root, const std::string& args, const std::string& what) {
+  Run many = train_app(2, args + out_set(root + "/" + what + "_two"));
+  INFO(many.output);
+  REQUIRE(many.rc == 0);
+  Run one = train_app(1, args + out_set(root + "/" + what + "_one"));
+  INFO(one.output);
+  REQUIRE(one.rc == 0);
+  std::string m = run_folder(root + "/" + what + "_two"), o = run_folder(root + "/" + what + "_one");
+  double rel = worst_relative_difference(m, o);
+  std::cout << what << ", 2 ranks vs 1 process: weights within " << rel << "; " << many.seconds << " s" << std::endl;
+  CHECK(tables_close(testing::metrics_without_timing(m), testing::metrics_without_timing(o)));
+  CHECK(tables_close(moe_layers_csv(m), moe_layers_csv(o)));
+  return rel;
+}
+
+// Expert parallel: every rank holds 2 of each block's 4 experts, and the dispatch is the
+// one of the whole batch, so the run equals one process, also where experts drop tokens
+// (one epoch of 10 steps: with drops a swapped choice also moves the capacity cut).
+// Rank 0's checkpoint holds every expert, as one process's does (the comparison reads
+// the same tensor names and shapes).
+TEST_CASE("expert parallel: 2 ranks, each with half the experts, equal 1 process, capacity drops included", "[mpi]") {
+  std::string root = scratch("expert_parallel");
+  std::string ep = moe_args(root) + " --set moe.expert_parallel=true";
+  Run check = train_app(2, ep + " --set training.max_steps=1" + out_set(root + "/summary"));
+  INFO(check.output);
+  CHECK(check.output.find("experts split over the ranks (2 of each block's 4 per rank)") != std::string::npos);
+  CHECK(moe_against_one_process(root, ep, "dropless") <= 1e-5);
+  double drops = moe_against_one_process(
+      root, ep + " --set moe.drop_tokens=true --set moe.capacity_factor=1.0 --set training.max_steps=10", "drops");
+  CHECK(drops <= 1e-5);
+  CHECK(std::stod(moe_layers_csv(run_folder(root + "/drops_one"))[1][8]) > 0);  // dropped_frac
+}
+
+// Data parallel MoE (all experts on every rank, capacity per rank): dropless, the aux
+// losses and statistics over both ranks' tokens make it equal one process.
+TEST_CASE("data parallel: 2 ranks of a dropless MoE model equal 1 process, aux losses and statistics included",
+          "[mpi]") {
+  std::string root = scratch("moe_dp");
+  CHECK(moe_against_one_process(root, moe_args(root), "data_parallel") <= 1e-5);
+}
+
+// The checkpoint of an expert parallel run is one process's: a 2-rank run killed in
+// epoch 2 continues in 1 process as if it had been one all along.
+TEST_CASE("expert parallel: a 2-rank run continues in 1 process from its checkpoint", "[mpi]") {
+  std::string root = scratch("expert_parallel_resume");
+  std::string c = moe_args(root);
+  Run whole = train_app(1, c + out_set(root + "/whole"));
+  REQUIRE(whole.rc == 0);
+  Run first =
+      train_app(2, c + " --set moe.expert_parallel=true" + out_set(root + "/two_one"), "ENGINE_DIST_FAIL=0:10:kill");
+  INFO(first.output);
+  REQUIRE(first.rc != 0);
+  std::string two_one = run_folder(root + "/two_one");
+  Run rest = train_app(1, "--resume " + two_one);
+  INFO(rest.output);
+  REQUIRE(rest.rc == 0);
+  CHECK(rest.output.find("resuming " + two_one + " at epoch 1, step 10") != std::string::npos);
+  std::string w = run_folder(root + "/whole");
+  double rel = worst_relative_difference(two_one, w);
+  std::cout << "expert parallel resumed 2 -> 1: weights within " << rel << " of the uninterrupted run" << std::endl;
+  CHECK(rel <= 1e-5);
+  CHECK(tables_close(testing::metrics_without_timing(two_one), testing::metrics_without_timing(w)));
 }
 
 #if ENGINE_CUDA_SIM

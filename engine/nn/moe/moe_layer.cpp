@@ -5,8 +5,11 @@
 #include <functional>
 #include <utility>
 
+#include "engine/dist/communicator.h"
+#include "engine/dist/sync_batchnorm.h"
 #include "engine/nn/init.h"
 #include "engine/nn/moe/aux_losses.h"
+#include "engine/nn/moe/expert_parallel.h"
 
 namespace engine::nn::moe {
 namespace {
@@ -143,9 +146,33 @@ int64_t moe_layer_capacity(const MoEOptions& o, bool training, int64_t T) {
   return o.eval_capacity_factor ? ops::moe_capacity(*o.eval_capacity_factor, T, o.top_k, o.num_experts) : -1;
 }
 
+namespace {
+
+// Terms with a zero coefficient stay out of the graph, so backward does not visit them.
+void weigh_aux_losses(MoEForward& f, const MoEOptions& o, DType dtype, Device device) {
+  f.aux_loss = Variable(Tensor::zeros({}, dtype, device));
+  for (auto [loss, coef] : {std::make_pair(f.lb_loss, o.lb_coef), std::make_pair(f.z_loss, o.z_coef),
+                            std::make_pair(f.importance_loss, o.importance_coef)})
+    if (coef != 0.0) f.aux_loss = ag::add(f.aux_loss, ag::mul(loss, coef));
+}
+
+// Gate values per token and expert [T, E]: each token's combine weights at its experts.
+Variable token_gates(const RouterOutput& r, int64_t E, DType dtype, Device device) {
+  return ag::scatter_add(Variable(Tensor::zeros({r.experts.size(0), E}, dtype, device)), 1, r.experts, r.weights);
+}
+
+// x's value moved to `value`, its gradient unchanged.
+Variable with_value(const Variable& x, double value) {
+  return ag::add(x, Variable(Tensor::full({}, value - x.item(), x.dtype(), x.device())));
+}
+
+}  // namespace
+
 MoEForward moe_forward(const Variable& x, const MoEParams& p, const MoEOptions& o, bool training,
-                       const Tensor& token_labels, int64_t num_classes) {
+                       const Tensor& token_labels, int64_t num_classes, const MoEDist& dist) {
   ENGINE_CHECK(x.dim() == 2, "moe layer: expected tokens [T, C], got " << shape_str(x.shape()));
+  if (dist.expert_parallel && dist.several_ranks())
+    return moe_forward_expert_parallel(*dist.comm, x, p, o, training, token_labels, num_classes);
   const int64_t T = x.size(0), C = x.size(1), E = o.num_experts, k = o.top_k;
   RouterOptions ro = o.router;
   ro.num_experts = E;
@@ -169,20 +196,81 @@ MoEForward moe_forward(const Variable& x, const MoEParams& p, const MoEOptions& 
   f.y = ag::index_add(zeros, 0, d.row_token, combined);
   f.probs = r.probs;
   f.experts = r.experts;
+  if (training && dist.several_ranks()) {
+    distributed_losses_and_stats(*dist.comm, f, r, d, /*dispatch_is_global=*/false, o, token_labels, num_classes);
+    return f;
+  }
   f.lb_loss = load_balance_loss(r.probs, d.counts);
   f.z_loss = router_z_loss(r.logits);
-  Variable gates = ag::scatter_add(Variable(Tensor::zeros({T, E}, x.dtype(), x.device())), 1, r.experts, r.weights);
-  f.importance_loss = importance_loss(gates);
-  // Terms with a zero coefficient stay out of the graph, so backward does not visit them.
-  f.aux_loss = Variable(Tensor::zeros({}, x.dtype(), x.device()));
-  for (auto [loss, coef] : {std::make_pair(f.lb_loss, o.lb_coef), std::make_pair(f.z_loss, o.z_coef),
-                            std::make_pair(f.importance_loss, o.importance_coef)})
-    if (coef != 0.0) f.aux_loss = ag::add(f.aux_loss, ag::mul(loss, coef));
+  f.importance_loss = importance_loss(token_gates(r, E, x.dtype(), x.device()));
+  weigh_aux_losses(f, o, x.dtype(), x.device());
   fill_stats(f.stats, r, d, token_labels, num_classes, T, k, E);
   f.stats.lb_sum = f.lb_loss.item();
   f.stats.z_sum = f.z_loss.item();
   f.stats.importance_sum = f.importance_loss.item();
   return f;
+}
+
+bool MoEDist::several_ranks() const { return comm != nullptr && comm->size() > 1; }
+
+// The load balance and z-losses are means over tokens of per-token terms (the former
+// with the slot fractions of all tokens): their value over all tokens is the
+// token-weighted mean of the ranks' values, and with as many tokens on every rank the
+// mean over the ranks of their gradients is its gradient. The importance loss is not a
+// mean: it is taken of the importance summed over the ranks, whose backward sums the
+// gradients over the ranks in turn.
+void distributed_losses_and_stats(dist::Communicator& comm, MoEForward& f, const RouterOutput& r,
+                                  const ops::MoeRouteOutput& d, bool dispatch_is_global, const MoEOptions& o,
+                                  const Tensor& token_labels, int64_t num_classes) {
+  const int64_t T = r.probs.size(0), E = o.num_experts, k = o.top_k;
+  const DType dt = r.weights.dtype();
+  const Device dev = r.probs.device();
+  ops::MoeRouteOutput all = d;  // counts, kept counts and drops of every rank's tokens
+  if (!dispatch_is_global) {
+    std::vector<int64_t> counts = d.counts.to(Device::cpu()).to_vector_as<int64_t>();
+    std::vector<int64_t> off = d.offsets.to(Device::cpu()).to_vector_as<int64_t>();
+    for (int64_t e = 0; e < E; ++e) counts.push_back(off[size_t(e) + 1] - off[size_t(e)]);
+    counts.push_back(d.dropped);
+    Tensor summed = Tensor::from_data(counts.data(), {2 * E + 1});
+    comm.all_reduce_sum(summed);
+    counts = summed.to_vector_as<int64_t>();
+    all.counts = Tensor::from_data(counts.data(), {E}, dev);
+    std::vector<int64_t> offsets{0};
+    for (int64_t e = 0; e < E; ++e) offsets.push_back(offsets.back() + counts[size_t(E + e)]);
+    all.offsets = Tensor::from_data(offsets.data(), {E + 1});
+    all.dropped = counts[size_t(2 * E)];
+  }
+  const bool any = T > 0;  // an evaluation pass's share of the tokens can be empty
+  if (any) {
+    f.lb_loss = load_balance_loss(r.probs, all.counts);
+    f.z_loss = router_z_loss(r.logits);
+  }
+  f.importance_loss = importance_loss(dist::all_reduce_sum(comm, ag::sum(token_gates(r, E, dt, dev), {0}, true)));
+
+  MoEStats& s = f.stats;
+  fill_stats(s, r, all, token_labels, num_classes, T, k, E);
+  std::vector<double> v{double(T),
+                        double(T * k),
+                        s.entropy_sum,
+                        s.top1_sum,
+                        any ? double(T) * f.lb_loss.item() : 0.0,
+                        any ? double(T) * f.z_loss.item() : 0.0};
+  for (int64_t c : s.expert_class) v.push_back(double(c));
+  Tensor sums = Tensor::from_data(v.data(), {int64_t(v.size())});
+  comm.all_reduce_sum(sums);
+  v = sums.to_vector();
+  s.tokens = int64_t(v[0]);
+  s.slots = int64_t(v[1]);
+  s.entropy_sum = v[2];
+  s.top1_sum = v[3];
+  for (size_t i = 0; i < s.expert_class.size(); ++i) s.expert_class[i] = int64_t(v[6 + i]);
+  s.lb_sum = s.tokens > 0 ? v[4] / double(s.tokens) : 0.0;
+  s.z_sum = s.tokens > 0 ? v[5] / double(s.tokens) : 0.0;
+  s.importance_sum = f.importance_loss.item();
+  auto constant = [&](double value) { return Variable(Tensor::full({}, value, dt, dev)); };
+  f.lb_loss = any ? with_value(f.lb_loss, s.lb_sum) : constant(s.lb_sum);
+  f.z_loss = any ? with_value(f.z_loss, s.z_sum) : constant(s.z_sum);
+  weigh_aux_losses(f, o, dt, dev);
 }
 
 MoELayer::MoELayer(const MoEOptions& o) : opt_(o) {
@@ -231,8 +319,28 @@ Variable MoELayer::forward_impl(const Variable& x) {
     ENGINE_CHECK(N > 0 && T % N == 0, "MoELayer: " << T << " tokens do not split evenly over " << N << " images");
     token_labels = labels_.reshape({N, 1}).expand({N, T / N}).reshape({T});
   }
-  last_ = moe_forward(x, params, opt_, is_training(), token_labels, num_classes_);
+  last_ = moe_forward(x, params, opt_, is_training(), token_labels, num_classes_, dist_);
   return last_.y;
+}
+
+void MoELayer::distribute(dist::Communicator& comm, bool expert_parallel) {
+  ENGINE_CHECK(!dist_.comm, "MoELayer::distribute: the layer is distributed already");
+  dist_.comm = &comm;
+  dist_.expert_parallel = expert_parallel && comm.size() > 1;
+  if (!dist_.expert_parallel) return;
+  const int64_t E = opt_.num_experts, n = comm.size(), q = comm.rank();
+  ENGINE_CHECK(E % n == 0, "MoELayer: " << E << " experts do not split evenly over " << n << " ranks");
+  ENGINE_CHECK(params.w1.size(0) == E,
+               "MoELayer::distribute: the layer holds " << params.w1.size(0) << " of its " << E << " experts");
+  // The parameters' data are replaced in place, so that every holder of them (the
+  // module's list, an optimizer) sees this rank's part.
+  for (Variable* w : {&params.w1, &params.b1, &params.w2, &params.b2})
+    w->data() = w->data().slice(0, q * E / n, (q + 1) * E / n).contiguous().clone();
+}
+
+std::vector<std::string> MoELayer::rank_local_parameters() const {
+  if (!dist_.expert_parallel) return {};
+  return {"experts.fc1.weight", "experts.fc1.bias", "experts.fc2.weight", "experts.fc2.bias"};
 }
 
 namespace {
@@ -271,7 +379,7 @@ Variable MoELayer::forward_tokens(const Variable& x, const Tensor& token_labels,
                "MoELayer: " << token_labels.numel() << " token labels for " << x.size(0) << " tokens");
   last_ =
       moe_forward(x, params, opt_, is_training(), token_labels.defined() ? token_labels.to(Device::cpu()) : Tensor(),
-                  token_labels.defined() ? num_classes_ : 0);
+                  token_labels.defined() ? num_classes_ : 0, dist_);
   if (groups.defined()) add_group_stats(last_.stats, last_, groups, group_names);
   return last_.y;
 }

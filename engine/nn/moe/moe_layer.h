@@ -25,6 +25,11 @@
 
 #include "engine/nn/module.h"
 #include "engine/nn/moe/router.h"
+#include "engine/ops/functional.h"
+
+namespace engine::dist {
+class Communicator;
+}
 
 namespace engine::nn::moe {
 
@@ -94,10 +99,32 @@ struct MoEForward {
 // The most slots an expert keeps in this mode (training or evaluation), or -1: dropless.
 int64_t moe_layer_capacity(const MoEOptions& o, bool training, int64_t T);
 
+// The layer in a run of several ranks (docs/DISTRIBUTED.md), each training on its own
+// tokens. Data parallel (comm set, expert_parallel false): every rank holds all experts
+// and dispatches its own tokens (capacity per rank); a training pass's aux losses and
+// statistics are those of every rank's tokens together: the load balance loss takes the
+// slot fractions over all tokens, and each rank's loss value is the one of all tokens
+// while its gradient is the rank's share of that loss's (data parallel averages the
+// gradients). Expert parallel: see expert_parallel.h. An evaluation pass of a data
+// parallel layer is the single-process one (every rank evaluates the same tokens).
+struct MoEDist {
+  dist::Communicator* comm = nullptr;
+  bool expert_parallel = false;
+  bool several_ranks() const;
+};
+
 // The layer as a function of its parameters. token_labels: i64 [T] on the CPU (or
 // undefined) for the expert x class counts.
 MoEForward moe_forward(const Variable& x, const MoEParams& p, const MoEOptions& o, bool training,
-                       const Tensor& token_labels = Tensor(), int64_t num_classes = 0);
+                       const Tensor& token_labels = Tensor(), int64_t num_classes = 0, const MoEDist& dist = {});
+
+// The aux losses and statistics of a pass over several ranks' tokens (each rank its own,
+// as many on every rank in training), given this rank's routing r and the dispatch d:
+// of every rank's tokens (dispatch_is_global, expert parallel) or of this rank's (data
+// parallel). Fills f's losses, aux_loss and stats (see MoEDist).
+void distributed_losses_and_stats(dist::Communicator& comm, MoEForward& f, const RouterOutput& r,
+                                  const ops::MoeRouteOutput& d, bool dispatch_is_global, const MoEOptions& o,
+                                  const Tensor& token_labels, int64_t num_classes);
 
 class MoELayer : public Module {
  public:
@@ -118,6 +145,14 @@ class MoELayer : public Module {
   // The image labels of set_labels (undefined when none) and their class count.
   const Tensor& image_labels() const { return labels_; }
   int64_t label_classes() const { return num_classes_; }
+  // Several ranks (MoEDist): training passes take their aux losses and statistics over
+  // every rank's tokens; with expert_parallel this rank keeps only its experts [rank E/N,
+  // (rank + 1) E/N) of the E it holds now (all ranks must hold the same ones) and tokens
+  // travel to them (expert_parallel.h). comm must outlive the layer's passes.
+  void distribute(dist::Communicator& comm, bool expert_parallel);
+  // The parameters (names under this layer) of which this rank holds its own part along
+  // dimension 0: the experts' under expert parallelism, else none.
+  std::vector<std::string> rank_local_parameters() const;
   // Adds a term to the last pass's aux loss (a caller's own routing losses).
   void add_aux_loss(const Variable& term);
   // The last forward pass: output, router probabilities, choices, losses, statistics.
@@ -136,6 +171,7 @@ class MoELayer : public Module {
 
  private:
   MoEOptions opt_;
+  MoEDist dist_;
   Tensor labels_;
   int64_t num_classes_ = 0;
   MoEForward last_;
