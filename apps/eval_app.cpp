@@ -33,7 +33,8 @@ const char* kUsage =
     "usage: eval_app <run_dir | checkpoint.safetensors> [--config config.json] [--data DIR] [--device D]\n"
     "                [--bins N] [--out predictions.csv] [--seed S] [--no-plots] [--layers]\n"
     "                [--corruptions] [--corruption-images N] [--records A:B] [--set key.path=value ...]\n"
-    "                [--allow-non-finite]\n"
+    "                [--tta-hflip] [--allow-non-finite]\n"
+    "--tta-hflip averages each test image's class probabilities with its mirror image's.\n"
     "A checkpoint holding NaN or inf is refused unless --allow-non-finite is given.\n";
 
 struct Options {
@@ -41,6 +42,7 @@ struct Options {
   int bins = 15;
   uint64_t seed = 0;
   bool plots = true, layers = false, corruptions = false, allow_non_finite = false;
+  bool tta_hflip = false;         // test-time augmentation: mean probabilities of the image and its mirror image
   int64_t corruption_images = 0;  // 0: the whole test set
   // Test records [begin, end) reported on their own as well (e.g. 0:1000 for the
   // records of a test set that are known to be unaltered); begin < 0: none.
@@ -168,7 +170,9 @@ std::string run_dir_of(const std::string& checkpoint) {
   return "";
 }
 
-// A run directory's best checkpoint (else its last), or a checkpoint file of a run.
+// A run directory's last checkpoint, or a checkpoint file of a run. The default is not
+// best.safetensors: that is the epoch of the highest test accuracy, and evaluating it on
+// the test set would report a figure chosen on the test set.
 EvalRun open_run(const Options& opt) {
   EvalRun r;
   r.ckpt = opt.target;
@@ -176,8 +180,7 @@ EvalRun open_run(const Options& opt) {
                                                   << "checkpoint.safetensors file");
   if (fs::is_directory(opt.target)) {
     r.run_dir = opt.target;
-    r.ckpt = r.run_dir + "/checkpoints/best.safetensors";
-    if (!fs::exists(r.ckpt)) r.ckpt = r.run_dir + "/checkpoints/last.safetensors";
+    r.ckpt = r.run_dir + "/checkpoints/last.safetensors";
     ENGINE_CHECK(!fs::exists(r.run_dir + "/config.json") || fs::exists(r.ckpt),
                  "the run directory '" << r.run_dir << "' has no published checkpoint yet (its first epoch has not "
                                        << "ended): nothing to evaluate");
@@ -256,7 +259,7 @@ TemperatureResult temperature_scaling(const EvalRun& r, const app::EvalOutput& t
   TemperatureResult t;
   app::EvalOutput fit_set, report_set;
   if (r.ds.val.size() > 0) {
-    fit_set = app::evaluate_logits(*r.model, r.ds.val, r.cfg, r.device);
+    fit_set = app::evaluate_logits(*r.model, r.ds.val, r.cfg, r.device, {}, opt.tta_hflip);
     report_set = test;
     t.fit_on = "the validation split";
     t.report_on = "the test set";
@@ -459,8 +462,10 @@ int run(const Options& opt) {
   std::vector<nn::moe::MoEStats> moe_test;
   app::EvalOutput test = app::evaluate_logits(
       *r.model, r.ds.test, r.cfg, r.device,
-      r.moe.empty() ? app::EvalHooks{} : moe_hooks(r.moe, &moe_test, r.ds.test.num_classes, false));
+      r.moe.empty() ? app::EvalHooks{} : moe_hooks(r.moe, &moe_test, r.ds.test.num_classes, false), opt.tta_hflip);
   for (const auto& [name, l] : r.moe) l->set_labels(Tensor(), 0);
+  if (opt.tta_hflip)
+    std::cout << "test-time augmentation: each image's class probabilities averaged with its mirror image's\n";
   app::EvalSummary s = app::summarize(test, opt.bins);
   io::Json records_json = report_records(test, opt);
   std::cout << std::fixed << std::setprecision(4) << "test images " << s.images << ": accuracy " << s.accuracy
@@ -498,6 +503,7 @@ int run(const Options& opt) {
   if (opt.plots) plots = make_plots(r, opt, test, probs, s, t, moe_test);
   io::Json j = eval_json(r, opt, ms, test, s, t);
   if (!records_json.is_null()) j["records"] = records_json;
+  j["tta"] = opt.tta_hflip ? io::Json("hflip") : io::Json();
   if (!moe_json.is_null()) j["moe_eval"] = moe_json;
   if (!zero_shot_json.is_null()) j["zero_shot"] = zero_shot_json;
   if (opt.corruptions)
@@ -554,6 +560,8 @@ int parse_options(int argc, char** argv, Options& opt) {
       opt.layers = true;
     else if (a == "--allow-non-finite")
       opt.allow_non_finite = true;
+    else if (a == "--tta-hflip")
+      opt.tta_hflip = true;
     else if (a == "--corruptions")
       opt.corruptions = true;
     else if (a == "--corruption-images")

@@ -140,7 +140,7 @@ std::string row(const Run& r, bool with_corruptions, bool* test_half_note) {
   std::vector<double> acc = r.metrics.numbers("test_acc"), nll = r.metrics.numbers("test_nll"),
                       ece = r.metrics.numbers("test_ece"), ips = r.metrics.numbers("img_per_s"),
                       wall = r.metrics.numbers("wall_s"), epochs = r.metrics.numbers("epoch");
-  // eval_app's numbers are for the checkpoint it evaluated (the best one); without
+  // eval_app's numbers are for the checkpoint it evaluated (the last one); without
   // eval.json the last epoch of metrics.csv stands in.
   double a = have ? json_number(e, {"test", "accuracy"}) : last_finite(acc);
   double n = have ? json_number(e, {"test", "nll"}) : last_finite(nll);

@@ -13,8 +13,26 @@
 
 namespace engine::app {
 
+namespace {
+
+// log((softmax(a) + softmax(b)) / 2) per row, on the CPU in f32.
+Tensor log_mean_probabilities(const Tensor& a, const Tensor& b) {
+  Tensor mean = ops::mul(ops::add(ops::softmax(a, 1), ops::softmax(b, 1)), 0.5);
+  return ops::log(ops::clamp(mean, 1e-30, 1.0)).contiguous();
+}
+
+// images [N, C, H, W] mirrored left to right.
+Tensor mirrored(const Tensor& images) {
+  const int64_t W = images.size(3);
+  std::vector<int64_t> reversed(static_cast<size_t>(W));
+  for (int64_t i = 0; i < W; ++i) reversed[size_t(i)] = W - 1 - i;
+  return ops::index_select(images, 3, Tensor::from_data(reversed.data(), {W}, images.device())).contiguous();
+}
+
+}  // namespace
+
 EvalOutput evaluate_logits(nn::Module& model, const data::Dataset& d, const TrainConfig& c, Device device,
-                           const EvalHooks& hooks) {
+                           const EvalHooks& hooks, bool average_hflip) {
   auto t0 = std::chrono::steady_clock::now();
   NoGradGuard ng;
   bool was_training = model.is_training();
@@ -31,8 +49,13 @@ EvalOutput evaluate_logits(nn::Module& model, const data::Dataset& d, const Trai
     data::Batch b;
     while (loader.next(b)) {
       if (hooks.before_batch) hooks.before_batch(b.labels, b.indices);
-      Tensor logits = model(Variable(b.images.to(device))).data().to(Device::cpu()).to(DType::f32).contiguous();
+      auto forward = [&](const Tensor& images) {
+        return model(Variable(images)).data().to(Device::cpu()).to(DType::f32).contiguous();
+      };
+      Tensor images = b.images.to(device);
+      Tensor logits = forward(images);
       if (hooks.after_batch) hooks.after_batch(logits);
+      if (average_hflip) logits = log_mean_probabilities(logits, forward(mirrored(images)));
       parts.push_back(logits);
       const int64_t* l = b.labels.data<int64_t>();
       out.labels.insert(out.labels.end(), l, l + b.size());

@@ -31,9 +31,11 @@ struct EvalHooks {
 };
 
 // Runs the model in eval mode over the dataset with the config's normalisation and
-// eval batch size; the model is left in the mode it was in.
+// eval batch size; the model is left in the mode it was in. average_hflip: test-time
+// augmentation, each image's logits are the log of the mean of its and its mirror
+// image's class probabilities (the hooks see the plain pass).
 EvalOutput evaluate_logits(nn::Module& model, const data::Dataset& d, const TrainConfig& config, Device device,
-                           const EvalHooks& hooks = {});
+                           const EvalHooks& hooks = {}, bool average_hflip = false);
 
 // The metrics of one evaluation at a temperature (1 = as trained).
 struct EvalSummary {

@@ -48,7 +48,7 @@ TEST_CASE("a dense checkpoint alone evaluates in eval_app and in PyTorch to the 
   CHECK(list.rc == 0);
   CHECK(list.output.find("finished") != std::string::npos);
   std::string ckpt = dir + "/alone/model.safetensors";
-  fs::copy_file(run + "/checkpoints/best.safetensors", ckpt);
+  fs::copy_file(run + "/checkpoints/last.safetensors", ckpt);
 
   testing::ShellRun ours = testing::run_shell(bin + "/eval_app " + ckpt + " --records 0:1000 --no-plots");
   INFO(ours.output);

@@ -64,7 +64,7 @@ TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of st
   io::SafetensorsData ck = io::load_safetensors(r.run_dir + "/checkpoints/last.safetensors");
   CHECK(ck.contains("layer2.0.downsample.0.weight"));
   CHECK(ck.metadata.at("step") == "250");
-  // eval_app reproduces the test accuracy from the best checkpoint and writes one
+  // eval_app reproduces the test accuracy from the last checkpoint and writes one
   // prediction row per test image.
   std::string cmd = std::string(ENGINE_BINARY_DIR) + "/eval_app " + r.run_dir + " > " + dir + "/eval.txt 2>&1";
   REQUIRE(std::system(cmd.c_str()) == 0);
