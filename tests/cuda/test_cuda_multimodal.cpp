@@ -4,31 +4,16 @@
 #include "cuda_parity.h"
 #include "engine/core/generator.h"
 #include "models/multimodal_moe.h"
+#include "multimodal_test_config.h"
 
 using namespace engine;
 using namespace engine::testing;
 
 namespace {
 
+// Top 2 (two experts per token), the default expert width.
 models::MultimodalConfig small_config() {
-  models::MultimodalConfig c;
-  c.resnet.in_channels = 1;
-  c.resnet.num_classes = 3;
-  c.resnet.width_mult = 0.125;
-  c.token_stage = 2;
-  c.dim = 8;
-  c.heads = 2;
-  c.text_dim = 6;
-  c.text_classes = {0, 1, 1, 2, 0};
-  c.moe.num_experts = 3;
-  c.moe.top_k = 2;
-  c.moe.router.kind = nn::moe::RouterKind::Attentive;
-  c.moe.router_dim = 4;
-  c.moe.lb_coef = 0.1;
-  c.moe.z_coef = 0.01;
-  c.entropy_local_coef = 0.3;
-  c.entropy_global_coef = 0.2;
-  return c;
+  return testing::small_multimodal_config(2, models::MultimodalConfig().hidden_mult);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // similarity head.
 #include "engine/core/generator.h"
 #include "models/multimodal_moe.h"
+#include "multimodal_test_config.h"
 #include "test_util.h"
 
 using namespace engine;
@@ -15,27 +16,8 @@ using Vars = std::vector<Variable>;
 
 namespace {
 
-MultimodalConfig small_config() {
-  MultimodalConfig c;
-  c.resnet.in_channels = 1;
-  c.resnet.num_classes = 3;
-  c.resnet.width_mult = 0.125;
-  c.token_stage = 2;
-  c.dim = 8;
-  c.heads = 2;
-  c.hidden_mult = 1.5;
-  c.text_dim = 6;
-  c.text_classes = {0, 1, 1, 2, 0};
-  c.moe.num_experts = 3;
-  c.moe.top_k = 1;
-  c.moe.router.kind = nn::moe::RouterKind::Attentive;
-  c.moe.router_dim = 4;
-  c.moe.lb_coef = 0.1;
-  c.moe.z_coef = 0.01;
-  c.entropy_local_coef = 0.3;
-  c.entropy_global_coef = 0.2;
-  return c;
-}
+// Top 1, experts 1.5 times as wide as the tokens.
+MultimodalConfig small_config() { return testing::small_multimodal_config(1, 1.5); }
 
 Tensor images(int64_t n, uint64_t seed) { return randn64({n, 1, 12, 12}, seed).to(DType::f32); }
 
