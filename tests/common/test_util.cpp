@@ -68,6 +68,13 @@ bool register_grad_test(OpKind op) {
   return true;
 }
 
+std::string fresh_scratch_dir(const std::string& name) {
+  std::string d = std::string(ENGINE_BINARY_DIR) + "/e2e_scratch/" + name;
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
+}
+
 std::vector<std::vector<std::string>> read_csv(const std::string& path) {
   std::vector<std::vector<std::string>> rows;
   std::ifstream f(path);

@@ -53,6 +53,10 @@ struct ShellRun {
 };
 ShellRun run_shell(const std::string& command);
 
+// An empty folder <build dir>/e2e_scratch/<name> for a test's files (an old one of
+// that name is removed first).
+std::string fresh_scratch_dir(const std::string& name);
+
 // Rows of a CSV file (no quoting), the header included.
 std::vector<std::vector<std::string>> read_csv(const std::string& path);
 

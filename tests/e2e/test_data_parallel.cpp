@@ -46,9 +46,7 @@ Run train_app(int ranks, const std::string& args, const std::string& env = "") {
 }
 
 std::string scratch(const std::string& name) {
-  std::string root = std::string(ENGINE_BINARY_DIR) + "/e2e_scratch/dist_" + name;
-  fs::remove_all(root);
-  fs::create_directories(root);
+  std::string root = testing::fresh_scratch_dir("dist_" + name);
   std::ofstream(root + "/c.json") << R"({"name": "dp", "device": "cpu", "seed": 5,
     "data": {"dataset": "fashion_mnist", "train_limit": 160, "test_limit": 64, "prefetch": false},
     "model": {"arch": "resnet18", "width_mult": 0.0625},

@@ -15,9 +15,7 @@ namespace fs = std::filesystem;
 namespace {
 
 app::TrainResult run(const std::string& name, std::vector<std::string> sets) {
-  std::string dir = std::string(ENGINE_BINARY_DIR) + "/e2e_scratch/" + name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  std::string dir = testing::fresh_scratch_dir(name);
   std::ofstream(dir + "/config.json") << R"({"device": "cpu", "output": {"dir": ")" << dir
                                       << R"(/runs", "log_every": 1000}})";
   for (const char* s :

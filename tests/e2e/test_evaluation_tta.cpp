@@ -22,13 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string scratch(const std::string& name) {
-  std::string d = std::string(ENGINE_BINARY_DIR) + "/e2e_scratch/" + name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   return ops::max(ops::maximum(ops::sub(a, b), ops::sub(b, a))).item();
 }
@@ -49,7 +42,7 @@ data::Dataset mirrored(const data::Dataset& d) {
 }  // namespace
 
 TEST_CASE("evaluation with mirror-image averaging cannot tell an image from its mirror image", "[e2e]") {
-  std::string dir = scratch("evaluation_tta");
+  std::string dir = testing::fresh_scratch_dir("evaluation_tta");
   std::ofstream(dir + "/c.json") << R"({"device": "cpu", "seed": 3,
     "data": {"dataset": "fashion_mnist", "train_limit": 64, "test_limit": 64, "prefetch": false},
     "model": {"arch": "resnet18", "width_mult": 0.0625}, "training": {"eval_batch_size": 24}})";

@@ -14,12 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string scratch(const std::string& name) {
-  std::string d = std::string(ENGINE_BINARY_DIR) + "/e2e_scratch/amp_" + name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+std::string scratch(const std::string& name) { return testing::fresh_scratch_dir("amp_" + name); }
 
 app::TrainConfig amp_config(const std::string& out_dir, const std::string& precision,
                             std::vector<std::string> extra = {}) {

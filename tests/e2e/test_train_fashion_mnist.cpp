@@ -17,13 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string scratch(const std::string& name) {
-  std::string d = std::string(ENGINE_BINARY_DIR) + "/e2e_scratch/" + name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 app::TrainConfig small_config(const std::string& out_dir, const std::vector<std::string>& sets) {
   std::string path = out_dir + "/config.json";
   std::ofstream(path) << R"({"device": "cpu", "output": {"dir": ")" << out_dir << R"(/runs", "log_every": 1000}})";
@@ -39,7 +32,7 @@ int run_app(const std::string& args, const std::string& log) {
 }  // namespace
 
 TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of steps", "[e2e]") {
-  std::string dir = scratch("accuracy");
+  std::string dir = testing::fresh_scratch_dir("accuracy");
   app::TrainConfig c = small_config(
       dir, {"data.train_limit=16000", "data.test_limit=2000", "model.width_mult=0.125", "training.epochs=1",
             "training.batch_size=64", "training.lr=0.05", "training.schedule=\"onecycle\"", "name=\"e2e\""});
@@ -79,7 +72,7 @@ TEST_CASE("a small ResNet reaches 85% on Fashion-MNIST in a bounded number of st
 TEST_CASE("a resumed run's metrics equal the uninterrupted run's", "[e2e]") {
   std::vector<std::string> sets{"data.train_limit=896",    "data.val_size=128", "data.test_limit=256",
                                 "model.width_mult=0.0625", "training.epochs=3", "training.batch_size=64"};
-  std::string da = scratch("resume_a"), db = scratch("resume_b");
+  std::string da = testing::fresh_scratch_dir("resume_a"), db = testing::fresh_scratch_dir("resume_b");
   std::ostringstream out;
   app::TrainResult a = app::Trainer(small_config(da, sets), "", out).run();
   app::TrainResult b1 = app::Trainer(small_config(db, sets), "", out).run(1);
@@ -102,7 +95,7 @@ TEST_CASE("a resumed run's metrics equal the uninterrupted run's", "[e2e]") {
 }
 
 TEST_CASE("a corrupt dataset file stops train_app with a message naming it and writes nothing", "[e2e]") {
-  std::string dir = scratch("corrupt");
+  std::string dir = testing::fresh_scratch_dir("corrupt");
   std::string src = "/usr/share/datasets/fashion-mnist";
   for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
                         "t10k-labels-idx1-ubyte.gz"})
@@ -125,7 +118,7 @@ TEST_CASE("a corrupt dataset file stops train_app with a message naming it and w
 }
 
 TEST_CASE("bad configs exit with code 2 before writing anything", "[e2e]") {
-  std::string dir = scratch("badcfg");
+  std::string dir = testing::fresh_scratch_dir("badcfg");
   const char* bad[] = {R"({"trainig": {}})",
                        R"({"training": {"lr": 0}})",
                        R"({"training": {"batch_size": "x"}})",
