@@ -1,9 +1,6 @@
 #include "kernels/cpu/elementwise.h"
 
 #include <cmath>
-#if defined(ENGINE_HAS_LIBMVEC)
-#include <immintrin.h>
-#endif
 #include <cstring>
 #include <utility>
 
@@ -11,6 +8,7 @@
 #include "base/convert.h"
 #include "base/rng.h"
 #include "kernels/cpu/convert.h"
+#include "kernels/cpu/gelu_f32.h"
 
 namespace engine::kernels {
 namespace {
@@ -154,28 +152,15 @@ void where_fwd_cpu(T* y, const uint8_t* c, const StridedLayout& lc, const T* a, 
   for (int64_t i = 0; i < n; ++i) y[i] = c[off(lc, i)] ? a[off(la, i)] : b[off(lb, i)];
 }
 
-#if defined(ENGINE_HAS_LIBMVEC)
-// glibc's 4-lane SSE erff (libmvec, x86-64 vector ABI name).
-extern "C" __m128 _ZGVbN4v_erff(__m128);
-#endif
-
-// GELU of contiguous f32, four lanes of erf at a time where libmvec is present; false
-// when the caller's element loop must do it.
+// GELU of contiguous f32 through the vector kernel; false when the caller's element loop
+// must do it.
 template <class T>
 bool gelu_vector(T* y, const T* x, const StridedLayout& lx, int64_t n) {
-#if defined(ENGINE_HAS_LIBMVEC)
   if constexpr (std::is_same_v<T, float>) {
     if (!lx.contiguous) return false;
-    const int64_t n4 = n / 4 * 4;
-#pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n4; i += 4) {
-      const __m128 v = _mm_loadu_ps(x + i), e = _ZGVbN4v_erff(_mm_mul_ps(v, _mm_set1_ps(0.70710678118654752440f)));
-      _mm_storeu_ps(y + i, _mm_mul_ps(_mm_mul_ps(_mm_set1_ps(0.5f), v), _mm_add_ps(_mm_set1_ps(1.0f), e)));
-    }
-    for (int64_t i = n4; i < n; ++i) y[i] = gelu(x[i]);
+    gelu_f32_cpu(y, x, n);
     return true;
   }
-#endif
   (void)y, (void)x, (void)lx, (void)n;
   return false;
 }
@@ -188,32 +173,14 @@ void unary_fwd_cpu(UnaryOp op, double alpha, double beta, T* y, const T* x, cons
   for (int64_t i = 0; i < n; ++i) y[i] = apply_unary(op, x[off(lx, i)], al, be);
 }
 
-#if defined(ENGINE_HAS_LIBMVEC)
-// glibc's 4-lane SSE expf.
-extern "C" __m128 _ZGVbN4v_expf(__m128);
-#endif
-
-// GELU's backward of contiguous f32, gx = gy (Phi(x) + x phi(x)), four lanes of erf and
-// exp at a time where libmvec is present; false when the caller's loop must do it.
+// GELU's backward of contiguous f32, gx = gy (Phi(x) + x phi(x)), through the vector
+// kernel; false when the caller's loop must do it.
 template <class T>
 bool gelu_bwd_vector(T* gx, const T* gy, const T* x, int64_t n) {
-#if defined(ENGINE_HAS_LIBMVEC)
   if constexpr (std::is_same_v<T, float>) {
-    const int64_t n4 = n / 4 * 4;
-#pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n4; i += 4) {
-      const __m128 v = _mm_loadu_ps(x + i);
-      const __m128 cdf =
-          _mm_mul_ps(_mm_set1_ps(0.5f),
-                     _mm_add_ps(_mm_set1_ps(1.0f), _ZGVbN4v_erff(_mm_mul_ps(v, _mm_set1_ps(0.70710678118654752440f)))));
-      const __m128 pdf = _mm_mul_ps(_ZGVbN4v_expf(_mm_mul_ps(_mm_set1_ps(-0.5f), _mm_mul_ps(v, v))),
-                                    _mm_set1_ps(0.39894228040143267794f));
-      _mm_storeu_ps(gx + i, _mm_mul_ps(_mm_loadu_ps(gy + i), _mm_add_ps(cdf, _mm_mul_ps(v, pdf))));
-    }
-    for (int64_t i = n4; i < n; ++i) gx[i] = gy[i] * gelu_grad(x[i]);
+    gelu_bwd_f32_cpu(gx, gy, x, n);
     return true;
   }
-#endif
   (void)gx, (void)gy, (void)x, (void)n;
   return false;
 }

@@ -4,10 +4,38 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/target_clones.h"
+
 namespace engine::kernels {
 namespace {
 
 constexpr int64_t kParallelMin = 1 << 14;
+
+// sum_i a_i b_i in f64, vectorised (the order of the sum is the vector lanes').
+ENGINE_CLONES double dot_f64(const float* a, const float* b, int64_t n) {
+  double acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += double(a[i]) * double(b[i]);
+  return acc;
+}
+
+ENGINE_CLONES double dot_f64(const double* a, const double* b, int64_t n) {
+  double acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
+}
+
+// acc_i += s x_i in f64.
+ENGINE_CLONES void axpy_f64(double* acc, double s, const float* x, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) acc[i] += s * double(x[i]);
+}
+
+ENGINE_CLONES void axpy_f64(double* acc, double s, const double* x, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) acc[i] += s * x[i];
+}
 
 // Gradient of the raw scores x w^T of one token (already divided by the temperature).
 template <class T>
@@ -51,9 +79,7 @@ void moe_router_fwd_cpu(T* logits, T* probs, int64_t* top_idx, T* top_probs, T* 
     T *zt = logits + t * E, *pt = probs + t * E;
     double mx = -INFINITY;
     for (int64_t e = 0; e < E; ++e) {
-      double acc = 0;
-      for (int64_t c = 0; c < C; ++c) acc += double(xt[c]) * double(w[e * C + c]);
-      zt[e] = T(acc * inv_temp);
+      zt[e] = T(dot_f64(xt, w + e * C, C) * inv_temp);
       mx = std::max(mx, double(zt[e]));
     }
     double sum = 0;
@@ -85,26 +111,25 @@ void moe_router_bwd_cpu(T* gx, T* gw, const T* x, const T* w, const T* probs, co
   const int64_t Tn = p.T, C = p.C, E = p.E, k = p.k;
   std::vector<double> g(static_cast<size_t>(Tn * E));
   const bool big = Tn * C * E > kParallelMin;
-#pragma omp parallel for if (big)
-  for (int64_t t = 0; t < Tn; ++t) {
-    token_score_grad(g.data() + t * E, probs + t * E, top_idx + t * k, top_probs + t * k,
-                     g_logits ? g_logits + t * E : nullptr, g_probs ? g_probs + t * E : nullptr,
-                     g_weights ? g_weights + t * k : nullptr, p);
-    for (int64_t c = 0; c < C; ++c) {
-      double acc = 0;
-      for (int64_t e = 0; e < E; ++e) acc += g[size_t(t * E + e)] * double(w[e * C + c]);
-      gx[t * C + c] = T(acc);
+  // Each token's row of gx summed over the experts in order, a row of C at a time.
+#pragma omp parallel if (big)
+  {
+    std::vector<double> acc(static_cast<size_t>(C));
+#pragma omp for
+    for (int64_t t = 0; t < Tn; ++t) {
+      token_score_grad(g.data() + t * E, probs + t * E, top_idx + t * k, top_probs + t * k,
+                       g_logits ? g_logits + t * E : nullptr, g_probs ? g_probs + t * E : nullptr,
+                       g_weights ? g_weights + t * k : nullptr, p);
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t e = 0; e < E; ++e) axpy_f64(acc.data(), g[size_t(t * E + e)], w + e * C, C);
+      for (int64_t c = 0; c < C; ++c) gx[t * C + c] = T(acc[size_t(c)]);
     }
   }
   // One expert's row at a time, tokens in order: contiguous reads of x.
 #pragma omp parallel for if (big)
   for (int64_t e = 0; e < E; ++e) {
     std::vector<double> acc(static_cast<size_t>(C), 0.0);
-    for (int64_t t = 0; t < Tn; ++t) {
-      const double ge = g[size_t(t * E + e)];
-      const T* xt = x + t * C;
-      for (int64_t c = 0; c < C; ++c) acc[size_t(c)] += ge * double(xt[c]);
-    }
+    for (int64_t t = 0; t < Tn; ++t) axpy_f64(acc.data(), g[size_t(t * E + e)], x + t * C, C);
     for (int64_t c = 0; c < C; ++c) gw[e * C + c] = T(acc[size_t(c)]);
   }
 }
