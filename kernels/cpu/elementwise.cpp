@@ -152,42 +152,20 @@ void where_fwd_cpu(T* y, const uint8_t* c, const StridedLayout& lc, const T* a, 
   for (int64_t i = 0; i < n; ++i) y[i] = c[off(lc, i)] ? a[off(la, i)] : b[off(lb, i)];
 }
 
-// GELU of contiguous f32 through the vector kernel; false when the caller's element loop
-// must do it.
-template <class T>
-bool gelu_vector(T* y, const T* x, const StridedLayout& lx, int64_t n) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (!lx.contiguous) return false;
-    gelu_f32_cpu(y, x, n);
-    return true;
-  }
-  (void)y, (void)x, (void)lx, (void)n;
-  return false;
-}
-
 template <class T>
 void unary_fwd_cpu(UnaryOp op, double alpha, double beta, T* y, const T* x, const StridedLayout& lx, int64_t n) {
-  if (op == UnaryOp::Gelu && gelu_vector(y, x, lx, n)) return;
+  // Contiguous f32 GELU: the vector kernel (kernels/cpu/gelu_f32.h).
+  if constexpr (std::is_same_v<T, float>)
+    if (op == UnaryOp::Gelu && lx.contiguous) return gelu_f32_cpu(y, x, n);
   T al = T(alpha), be = T(beta);
 #pragma omp parallel for if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = apply_unary(op, x[off(lx, i)], al, be);
 }
 
-// GELU's backward of contiguous f32, gx = gy (Phi(x) + x phi(x)), through the vector
-// kernel; false when the caller's loop must do it.
-template <class T>
-bool gelu_bwd_vector(T* gx, const T* gy, const T* x, int64_t n) {
-  if constexpr (std::is_same_v<T, float>) {
-    gelu_bwd_f32_cpu(gx, gy, x, n);
-    return true;
-  }
-  (void)gx, (void)gy, (void)x, (void)n;
-  return false;
-}
-
 template <class T>
 void activation_bwd_cpu(ActivationKind kind, T* gx, const T* gy, const T* v, int64_t n) {
-  if (kind == ActivationKind::Gelu && gelu_bwd_vector(gx, gy, v, n)) return;
+  if constexpr (std::is_same_v<T, float>)
+    if (kind == ActivationKind::Gelu) return gelu_bwd_f32_cpu(gx, gy, v, n);
 #pragma omp parallel for if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     T d = T(0);
