@@ -41,4 +41,7 @@ void bf16_to_f32_cpu(float* dst, const uint16_t* src, int64_t n) {
   for (int64_t b = 0; b < n; b += kChunk) to_f32(dst + b, src + b, std::min(kChunk, n - b));
 }
 
+void f32_to_bf16_serial(uint16_t* dst, const float* src, int64_t n) { to_bf16(dst, src, n); }
+void bf16_to_f32_serial(float* dst, const uint16_t* src, int64_t n) { to_f32(dst, src, n); }
+
 }  // namespace engine::kernels

@@ -9,4 +9,9 @@ namespace engine::kernels {
 void f32_to_bf16_cpu(uint16_t* dst, const float* src, int64_t n);
 void bf16_to_f32_cpu(float* dst, const uint16_t* src, int64_t n);
 
+// The same on the calling thread only, for blocks that kernels stage through a cache-sized
+// f32 buffer (norm_act_f32.cpp).
+void f32_to_bf16_serial(uint16_t* dst, const float* src, int64_t n);
+void bf16_to_f32_serial(float* dst, const uint16_t* src, int64_t n);
+
 }  // namespace engine::kernels

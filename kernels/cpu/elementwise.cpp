@@ -1,5 +1,6 @@
 #include "kernels/cpu/elementwise.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <utility>
@@ -124,6 +125,21 @@ void binary_fwd_cpu(BinaryOp op, T* y, const T* a, const StridedLayout& la, cons
   }
 #pragma omp parallel for if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = apply_binary(op, a[off(la, i)], b[off(lb, i)]);
+}
+
+void binary_bf16_dense_cpu(BinaryOp op, uint16_t* y, const uint16_t* a, const uint16_t* b, int64_t n) {
+  constexpr int64_t kBlock = 2048;
+  with_binary_op<float>(op, [&](auto f) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+    for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+      const int64_t m = std::min(kBlock, n - i0);
+      float fa[kBlock], fb[kBlock];
+      bf16_to_f32_serial(fa, a + i0, m);
+      bf16_to_f32_serial(fb, b + i0, m);
+      for (int64_t i = 0; i < m; ++i) fa[i] = f(fa[i], fb[i]);
+      f32_to_bf16_serial(y + i0, fa, m);
+    }
+  });
 }
 
 template <class T>

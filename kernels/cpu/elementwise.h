@@ -11,6 +11,10 @@ namespace engine::kernels {
 template <class T>
 void binary_fwd_cpu(BinaryOp op, T* y, const T* a, const StridedLayout& la, const T* b, const StridedLayout& lb,
                     int64_t n);
+// The same on n contiguous bf16 elements (bits) of a, b and y: computed in f32 on the
+// widened values and rounded once (to nearest even), as the f32 kernel would on widened
+// copies, in cache-sized blocks.
+void binary_bf16_dense_cpu(BinaryOp op, uint16_t* y, const uint16_t* a, const uint16_t* b, int64_t n);
 template <class T>
 void compare_fwd_cpu(CompareOp op, uint8_t* y, const T* a, const StridedLayout& la, const T* b, const StridedLayout& lb,
                      int64_t n);

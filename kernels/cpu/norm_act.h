@@ -40,4 +40,14 @@ void batchnorm2d_act_bwd_f32(const BatchNormActParams& p, float* gx, float* ggam
                              const float* gy, const float* y, const float* x, const float* gamma,
                              const float* save_mean, const float* save_invstd);
 
+// bf16 activations (x, residual, y, gy, gx, gresidual as bf16 bits) with f32 parameters,
+// statistics and parameter gradients: the f32 kernels above on cache-sized blocks widened
+// on the fly, each result rounded to bf16 once (norm_act_f32.cpp). Any N * H * W.
+void batchnorm2d_act_fwd_bf16(const BatchNormActParams& p, uint16_t* y, float* save_mean, float* save_invstd,
+                              const uint16_t* x, const uint16_t* residual, const float* gamma, const float* beta,
+                              float* running_mean, float* running_var);
+void batchnorm2d_act_bwd_bf16(const BatchNormActParams& p, uint16_t* gx, float* ggamma, float* gbeta,
+                              uint16_t* gresidual, const uint16_t* gy, const uint16_t* y, const uint16_t* x,
+                              const float* gamma, const float* save_mean, const float* save_invstd);
+
 }  // namespace engine::kernels

@@ -1,4 +1,5 @@
-// The f32 batch norm with fused epilogue, the fast path of batchnorm2d_act_{fwd,bwd}_cpu:
+// The f32 batch norm with fused epilogue, the fast path of batchnorm2d_act_{fwd,bwd}_cpu,
+// and its bf16-activation form (the same leaves on blocks staged in f32, see below):
 // vectorised and threaded in both layouts, each direction two passes over memory.
 // NCHW works on contiguous (n, c) planes; channels-last on rows of C channels, where
 // every thread keeps its own per-channel sums (combined in a fixed order), so that memory
@@ -11,8 +12,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/convert.h"
 #include "kernels/cpu/norm_act.h"
 #include "kernels/cpu/target_clones.h"
 
@@ -221,75 +224,177 @@ void for_each_block(const BatchNormActParams& p, Plane plane, Rows rows) {
   for (int64_t r = 0; r < M; r += kRowBlock) rows(r, std::min(kRowBlock, M - r));
 }
 
-}  // namespace
+// ---- bf16 activations: f32 blocks staged in cache ----
+// The bf16 entry points run the f32 leaves on blocks of at most kStageElems elements,
+// widened into per-thread f32 buffers; what a leaf writes is rounded back to bf16 (to
+// nearest even) block by block. Memory sees bf16 only, and each block's arithmetic is
+// that of the f32 path on the widened tensor (the channels-last sums run over the rows
+// in the same order; the NCHW plane sums add per-block partial sums).
+constexpr int64_t kStageElems = 4096;
 
-void batchnorm2d_act_fwd_f32(const BatchNormActParams& p, float* y, float* save_mean, float* save_invstd,
-                             const float* x, const float* residual, const float* gamma, const float* beta,
-                             float* running_mean, float* running_var) {
-  const int64_t C = p.C, HW = p.HW, M = p.N * p.HW;
-  std::vector<float> scale(C), shift(C);
-  if (p.training) {
-    // k: the channel's first element, the shift of the sums.
-    std::vector<float> k(C);
-    for (int64_t c = 0; c < C; ++c) k[c] = p.channels_last ? x[c] : x[c * HW];
-    std::vector<double> s1, s2;
-    channel_sums(
-        p, s1, s2,
-        [&](int64_t c, int64_t n, double* a, double* b) { plane_sums(x + (n * C + c) * HW, HW, k[c], a, b); },
-        [&](int64_t r, int64_t rows, double* a1, double* a2) { rows_sums(x + r * C, rows, C, k.data(), a1, a2); });
-    for (int64_t c = 0; c < C; ++c) {
-      const double m1 = s1[c] / double(M);
-      const double var = std::max(0.0, s2[c] / double(M) - m1 * m1);
-      const double mean = double(k[c]) + m1, invstd = 1.0 / std::sqrt(var + p.eps);
-      if (running_mean) running_mean[c] = float((1 - p.momentum) * double(running_mean[c]) + p.momentum * mean);
-      if (running_var) {
-        const double unbiased = M > 1 ? var * double(M) / double(M - 1) : var;
-        running_var[c] = float((1 - p.momentum) * double(running_var[c]) + p.momentum * unbiased);
-      }
-      save_mean[c] = float(mean);
-      save_invstd[c] = float(invstd);
-    }
+float* stage(int slot, int64_t n) {
+  thread_local std::vector<float> buf[4];
+  std::vector<float>& b = buf[slot];
+  if (b.size() < size_t(n)) b.resize(size_t(n));
+  return b.data();
+}
+inline float widen_one(float v) { return v; }
+inline float widen_one(uint16_t v) {
+  const uint32_t u = uint32_t(v) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// The f32 view of n elements at p (null stays null), in stage `slot` for bf16.
+inline const float* load(const float* p, int64_t, int) { return p; }
+inline const float* load(const uint16_t* p, int64_t n, int slot) {
+  if (!p) return nullptr;
+  float* b = stage(slot, n);
+  bf16_to_f32_serial(b, p, n);
+  return b;
+}
+// Where a leaf writes n elements meant for p, and the rounding back of what it wrote.
+inline float* target(float* p, int64_t, int) { return p; }
+inline float* target(uint16_t* p, int64_t n, int slot) { return p ? stage(slot, n) : nullptr; }
+inline void store(float*, const float*, int64_t) {}
+inline void store(uint16_t* p, const float* b, int64_t n) {
+  if (p) f32_to_bf16_serial(p, b, n);
+}
+
+// f(i, m) over [0, n) in steps of whole units of `unit` elements: one step for f32,
+// steps of at most kStageElems elements (at least one unit) for bf16.
+template <class S, class F>
+void for_chunks(int64_t n, int64_t unit, F f) {
+  if constexpr (std::is_same_v<S, float>) {
+    f(int64_t(0), n);
   } else {
+    const int64_t step = std::max<int64_t>(1, kStageElems / std::max<int64_t>(unit, 1));
+    for (int64_t i = 0; i < n; i += step) f(i, std::min(step, n - i));
+  }
+}
+
+template <class S>
+const S* offset(const S* p, int64_t o) {
+  return p ? p + o : nullptr;
+}
+template <class S>
+S* offset(S* p, int64_t o) {
+  return p ? p + o : nullptr;
+}
+
+// Per-channel mean and 1/std of the batch (training; running statistics updated) or of
+// the running statistics (evaluation).
+template <class S>
+void forward_statistics(const BatchNormActParams& p, const S* x, float* save_mean, float* save_invstd,
+                        float* running_mean, float* running_var) {
+  const int64_t C = p.C, HW = p.HW, M = p.N * p.HW;
+  if (!p.training) {
     for (int64_t c = 0; c < C; ++c) {
       save_mean[c] = running_mean[c];
       save_invstd[c] = float(1.0 / std::sqrt(double(running_var[c]) + p.eps));
     }
+    return;
   }
+  // k: the channel's first element, the shift of the sums.
+  std::vector<float> k(C);
+  for (int64_t c = 0; c < C && M > 0; ++c) k[c] = widen_one(p.channels_last ? x[c] : x[c * HW]);
+  std::vector<double> s1, s2;
+  channel_sums(
+      p, s1, s2,
+      [&](int64_t c, int64_t n, double* a, double* b) {
+        const S* xp = x + (n * C + c) * HW;
+        for_chunks<S>(HW, 1, [&](int64_t i, int64_t m) { plane_sums(load(xp + i, m, 0), m, k[c], a, b); });
+      },
+      [&](int64_t r, int64_t rows, double* a1, double* a2) {
+        for_chunks<S>(
+            rows, C, [&](int64_t i, int64_t m) { rows_sums(load(x + (r + i) * C, m * C, 0), m, C, k.data(), a1, a2); });
+      });
   for (int64_t c = 0; c < C; ++c) {
-    const double sc = (gamma ? double(gamma[c]) : 1.0) * double(save_invstd[c]);
-    scale[c] = float(sc);
+    const double m1 = s1[c] / double(M);
+    const double var = std::max(0.0, s2[c] / double(M) - m1 * m1);
+    const double mean = double(k[c]) + m1, invstd = 1.0 / std::sqrt(var + p.eps);
+    if (running_mean) running_mean[c] = float((1 - p.momentum) * double(running_mean[c]) + p.momentum * mean);
+    if (running_var) {
+      const double unbiased = M > 1 ? var * double(M) / double(M - 1) : var;
+      running_var[c] = float((1 - p.momentum) * double(running_var[c]) + p.momentum * unbiased);
+    }
+    save_mean[c] = float(mean);
+    save_invstd[c] = float(invstd);
+  }
+}
+
+template <class S>
+void bn_act_fwd(const BatchNormActParams& p, S* y, float* save_mean, float* save_invstd, const S* x, const S* residual,
+                const float* gamma, const float* beta, float* running_mean, float* running_var) {
+  const int64_t C = p.C, HW = p.HW;
+  forward_statistics(p, x, save_mean, save_invstd, running_mean, running_var);
+  std::vector<float> scale(C), shift(C);
+  for (int64_t c = 0; c < C; ++c) {
+    scale[c] = float((gamma ? double(gamma[c]) : 1.0) * double(save_invstd[c]));
     shift[c] = beta ? beta[c] : 0.f;
   }
+  // y = act((x - mean) * scale + shift [+ residual]) on m elements (or rows) at offset o.
+  auto apply = [&](int64_t o, int64_t m, int64_t len, auto leaf) {
+    float* yt = target(y + o, len, 0);
+    leaf(yt, load(x + o, len, 1), load(offset(residual, o), len, 2), m);
+    store(y + o, yt, len);
+  };
   for_each_block(
       p,
       [&](int64_t n, int64_t c) {
         const int64_t o = (n * C + c) * HW;
-        plane_apply(y + o, x + o, residual ? residual + o : nullptr, HW, save_mean[c], scale[c], shift[c], p.relu);
+        for_chunks<S>(HW, 1, [&](int64_t i, int64_t m) {
+          apply(o + i, m, m, [&](float* yt, const float* xt, const float* rt, int64_t len) {
+            plane_apply(yt, xt, rt, len, save_mean[c], scale[c], shift[c], p.relu);
+          });
+        });
       },
       [&](int64_t r, int64_t rows) {
-        rows_apply(y + r * C, x + r * C, residual ? residual + r * C : nullptr, rows, C, save_mean, scale.data(),
-                   shift.data(), p.relu);
+        for_chunks<S>(rows, C, [&](int64_t i, int64_t m) {
+          apply((r + i) * C, m, m * C, [&](float* yt, const float* xt, const float* rt, int64_t mr) {
+            rows_apply(yt, xt, rt, mr, C, save_mean, scale.data(), shift.data(), p.relu);
+          });
+        });
       });
 }
 
-void batchnorm2d_act_bwd_f32(const BatchNormActParams& p, float* gx, float* ggamma, float* gbeta, float* gresidual,
-                             const float* gy, const float* y, const float* x, const float* gamma,
-                             const float* save_mean, const float* save_invstd) {
-  const int64_t C = p.C, HW = p.HW, M = p.N * p.HW;
-  const float* ym = p.relu ? y : nullptr;  // the mask's source
-  std::vector<double> sg, sgx;
+// The per-channel sums of the backward: sg = sum g, sgx = sum g * (x - mean), with g the
+// masked gradient (also written to gresidual when given).
+template <class S>
+void backward_sums(const BatchNormActParams& p, std::vector<double>& sg, std::vector<double>& sgx, S* gresidual,
+                   const S* gy, const S* ym, const S* x, const float* save_mean) {
+  const int64_t C = p.C, HW = p.HW;
+  auto sums = [&](int64_t o, int64_t len, auto leaf) {
+    float* gt = target(offset(gresidual, o), len, 3);
+    leaf(load(gy + o, len, 0), load(offset(ym, o), len, 1), load(x + o, len, 2), gt);
+    store(offset(gresidual, o), gt, len);
+  };
   channel_sums(
       p, sg, sgx,
       [&](int64_t c, int64_t n, double* a, double* b) {
         const int64_t o = (n * C + c) * HW;
-        plane_grad_sums(gy + o, ym ? ym + o : nullptr, x + o, gresidual ? gresidual + o : nullptr, HW, save_mean[c], a,
-                        b);
+        for_chunks<S>(HW, 1, [&](int64_t i, int64_t m) {
+          sums(o + i, m, [&](const float* g, const float* yt, const float* xt, float* gt) {
+            plane_grad_sums(g, yt, xt, gt, m, save_mean[c], a, b);
+          });
+        });
       },
       [&](int64_t r, int64_t rows, double* a1, double* a2) {
-        const int64_t o = r * C;
-        rows_grad_sums(gy + o, ym ? ym + o : nullptr, x + o, gresidual ? gresidual + o : nullptr, rows, C, save_mean,
-                       a1, a2);
+        for_chunks<S>(rows, C, [&](int64_t i, int64_t m) {
+          sums((r + i) * C, m * C, [&](const float* g, const float* yt, const float* xt, float* gt) {
+            rows_grad_sums(g, yt, xt, gt, m, C, save_mean, a1, a2);
+          });
+        });
       });
+}
+
+template <class S>
+void bn_act_bwd(const BatchNormActParams& p, S* gx, float* ggamma, float* gbeta, S* gresidual, const S* gy, const S* y,
+                const S* x, const float* gamma, const float* save_mean, const float* save_invstd) {
+  const int64_t C = p.C, HW = p.HW, M = p.N * p.HW;
+  const S* ym = p.relu ? y : nullptr;  // the mask's source
+  std::vector<double> sg, sgx;
+  backward_sums(p, sg, sgx, gresidual, gy, ym, x, save_mean);
   std::vector<float> A(C), B(C), D(C);
   for (int64_t c = 0; c < C; ++c) {
     const double invstd = double(save_invstd[c]), sgxhat = sgx[c] * invstd;
@@ -304,16 +409,54 @@ void batchnorm2d_act_bwd_f32(const BatchNormActParams& p, float* gx, float* ggam
     D[c] = float(-gi * mg);
   }
   if (!gx) return;
+  auto apply = [&](int64_t o, int64_t len, auto leaf) {
+    float* gt = target(gx + o, len, 3);
+    leaf(gt, load(gy + o, len, 0), load(offset(ym, o), len, 1), load(x + o, len, 2));
+    store(gx + o, gt, len);
+  };
   for_each_block(
       p,
       [&](int64_t n, int64_t c) {
         const int64_t o = (n * C + c) * HW;
-        plane_grad_apply(gx + o, gy + o, ym ? ym + o : nullptr, x + o, HW, save_mean[c], A[c], B[c], D[c]);
+        for_chunks<S>(HW, 1, [&](int64_t i, int64_t m) {
+          apply(o + i, m, [&](float* gt, const float* g, const float* yt, const float* xt) {
+            plane_grad_apply(gt, g, yt, xt, m, save_mean[c], A[c], B[c], D[c]);
+          });
+        });
       },
       [&](int64_t r, int64_t rows) {
-        const int64_t o = r * C;
-        rows_grad_apply(gx + o, gy + o, ym ? ym + o : nullptr, x + o, rows, C, save_mean, A.data(), B.data(), D.data());
+        for_chunks<S>(rows, C, [&](int64_t i, int64_t m) {
+          apply((r + i) * C, m * C, [&](float* gt, const float* g, const float* yt, const float* xt) {
+            rows_grad_apply(gt, g, yt, xt, m, C, save_mean, A.data(), B.data(), D.data());
+          });
+        });
       });
+}
+
+}  // namespace
+
+void batchnorm2d_act_fwd_f32(const BatchNormActParams& p, float* y, float* save_mean, float* save_invstd,
+                             const float* x, const float* residual, const float* gamma, const float* beta,
+                             float* running_mean, float* running_var) {
+  bn_act_fwd(p, y, save_mean, save_invstd, x, residual, gamma, beta, running_mean, running_var);
+}
+
+void batchnorm2d_act_bwd_f32(const BatchNormActParams& p, float* gx, float* ggamma, float* gbeta, float* gresidual,
+                             const float* gy, const float* y, const float* x, const float* gamma,
+                             const float* save_mean, const float* save_invstd) {
+  bn_act_bwd(p, gx, ggamma, gbeta, gresidual, gy, y, x, gamma, save_mean, save_invstd);
+}
+
+void batchnorm2d_act_fwd_bf16(const BatchNormActParams& p, uint16_t* y, float* save_mean, float* save_invstd,
+                              const uint16_t* x, const uint16_t* residual, const float* gamma, const float* beta,
+                              float* running_mean, float* running_var) {
+  bn_act_fwd(p, y, save_mean, save_invstd, x, residual, gamma, beta, running_mean, running_var);
+}
+
+void batchnorm2d_act_bwd_bf16(const BatchNormActParams& p, uint16_t* gx, float* ggamma, float* gbeta,
+                              uint16_t* gresidual, const uint16_t* gy, const uint16_t* y, const uint16_t* x,
+                              const float* gamma, const float* save_mean, const float* save_invstd) {
+  bn_act_bwd(p, gx, ggamma, gbeta, gresidual, gy, y, x, gamma, save_mean, save_invstd);
 }
 
 }  // namespace engine::kernels

@@ -59,7 +59,7 @@ std::string describe(const Case& s, const Flags& f) {
 // rounds inputs, statistics and outputs to f32 and sums in blocks.
 constexpr double kTol = 2e-5;
 
-void check_case(const Case& s, const Flags& f, uint64_t seed) {
+kernels::BatchNormActParams params_of(const Case& s, const Flags& f) {
   kernels::BatchNormActParams p;
   p.N = s.N;
   p.C = s.C;
@@ -67,6 +67,11 @@ void check_case(const Case& s, const Flags& f, uint64_t seed) {
   p.training = f.training;
   p.relu = f.relu;
   p.channels_last = f.cl;
+  return p;
+}
+
+void check_case(const Case& s, const Flags& f, uint64_t seed) {
+  const kernels::BatchNormActParams p = params_of(s, f);
   const size_t n = size_t(p.N * p.C * p.HW), C = size_t(p.C);
   const Vec x = random_vec(n, seed, s.mean, 1.5), res = random_vec(n, seed + 1, 0.0, 1.0),
             gamma = random_vec(C, seed + 2, 1.0, 0.3), beta = random_vec(C, seed + 3, 0.0, 0.5),
@@ -151,4 +156,99 @@ TEST_CASE("f32 batch norm: the gradient wrt x sums to zero per channel in traini
       CHECK(std::abs(s) < 1e-4 * scale * double(p.N * p.HW));
     }
   }
+}
+
+namespace {
+
+std::vector<uint16_t> to_bf16_bits(const Vec& v) {
+  std::vector<uint16_t> b(v.size());
+  for (size_t i = 0; i < v.size(); ++i) b[i] = float_to_bf16(float(v[i])).bits;
+  return b;
+}
+std::vector<float> widened(const std::vector<uint16_t>& b) {
+  std::vector<float> f(b.size());
+  for (size_t i = 0; i < b.size(); ++i) f[i] = bf16_to_float(bf16_t{b[i]});
+  return f;
+}
+// How many bf16 steps apart a and b are at most (both finite).
+int max_ulps(const std::vector<uint16_t>& a, const std::vector<uint16_t>& b) {
+  auto ordered = [](uint16_t v) { return (v & 0x8000) ? -int(v & 0x7fff) : int(v); };
+  int m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(ordered(a[i]) - ordered(b[i])));
+  return m;
+}
+double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  return norm_err(a, Vec(b.begin(), b.end()));
+}
+
+// The bf16-activation kernels against the f32 kernels on the widened values, rounded to
+// bf16: channels-last sums run over the rows in the same order, so every output is
+// bit-identical; NCHW planes add per-block partial sums, so statistics may differ in the
+// last f32 bits and a rounded output by one bf16 step.
+void check_bf16_case(const Case& s, const Flags& f, uint64_t seed) {
+  const kernels::BatchNormActParams p = params_of(s, f);
+  const size_t n = size_t(p.N * p.C * p.HW), C = size_t(p.C);
+  const auto x = to_bf16_bits(random_vec(n, seed, s.mean, 1.5)), res = to_bf16_bits(random_vec(n, seed + 1, 0.0, 1.0)),
+             gy = to_bf16_bits(random_vec(n, seed + 4, 0.0, 1.0));
+  const auto gamma = to_f32(random_vec(C, seed + 2, 1.0, 0.3)), beta = to_f32(random_vec(C, seed + 3, 0.0, 0.5));
+  const auto rm0 = to_f32(random_vec(C, seed + 5, s.mean, 0.1));
+  std::vector<float> rv0(C);
+  for (size_t c = 0; c < C; ++c) rv0[c] = 2.0f + 0.1f * float(c % 7);
+  const float* g = f.affine ? gamma.data() : nullptr;
+  const float* b = f.affine ? beta.data() : nullptr;
+  // bf16 kernels.
+  std::vector<uint16_t> y(n), gx(n), gr(n);
+  std::vector<float> sm(C), si(C), rm = rm0, rv = rv0, gg(C), gb(C);
+  kernels::batchnorm2d_act_fwd_bf16(p, y.data(), sm.data(), si.data(), x.data(), f.residual ? res.data() : nullptr, g,
+                                    b, rm.data(), rv.data());
+  kernels::batchnorm2d_act_bwd_bf16(p, gx.data(), gg.data(), gb.data(), f.residual ? gr.data() : nullptr, gy.data(),
+                                    y.data(), x.data(), g, sm.data(), si.data());
+  // f32 kernels on the widened values (the backward reads the bf16 forward's y, as the
+  // op does), rounded.
+  const auto xf = widened(x), resf = widened(res), gyf = widened(gy), yw = widened(y);
+  std::vector<float> yf(n), gxf(n), grf(n), smf(C), sif(C), rmf = rm0, rvf = rv0, ggf(C), gbf(C);
+  kernels::batchnorm2d_act_fwd_f32(p, yf.data(), smf.data(), sif.data(), xf.data(), f.residual ? resf.data() : nullptr,
+                                   g, b, rmf.data(), rvf.data());
+  kernels::batchnorm2d_act_bwd_f32(p, gxf.data(), ggf.data(), gbf.data(), f.residual ? grf.data() : nullptr, gyf.data(),
+                                   yw.data(), xf.data(), g, smf.data(), sif.data());
+  auto rounded = [](const std::vector<float>& v) { return to_bf16_bits(Vec(v.begin(), v.end())); };
+  INFO("bf16 " << describe(s, f));
+  if (f.cl) {
+    CHECK(y == rounded(yf));
+    CHECK(sm == smf);
+    CHECK(si == sif);
+    CHECK(rm == rmf);
+    CHECK(rv == rvf);
+    CHECK(gx == rounded(gxf));
+    CHECK(gg == ggf);
+    CHECK(gb == gbf);
+    if (f.residual) CHECK(gr == rounded(grf));
+    return;
+  }
+  CHECK(max_ulps(y, rounded(yf)) <= 1);
+  CHECK(rel_err(sm, smf) < 1e-6);
+  CHECK(rel_err(si, sif) < 1e-6);
+  CHECK(rel_err(rm, rmf) < 1e-6);
+  CHECK(rel_err(rv, rvf) < 1e-6);
+  CHECK(rel_err(widened(gx), widened(rounded(gxf))) < 1e-2);
+  CHECK(rel_err(gg, ggf) < 1e-5);
+  CHECK(rel_err(gb, gbf) < 1e-5);
+  if (f.residual) CHECK(gr == rounded(grf));  // the masked gradient is gy itself or 0
+}
+
+}  // namespace
+
+TEST_CASE("bf16 batch norm + act kernels equal the f32 kernels on the widened values", "[ops][norm_act]") {
+  // The same shapes: H*W above the 4096-element staging blocks (NCHW), rows of C channels
+  // spanning several blocks (channels-last), threaded sizes, far-off means.
+  const std::vector<Case> cases = {{2, 3, 5, 7},        {4, 16, 9, 9, 3.0}, {3, 5, 70, 70},       {64, 32, 4, 4, 100.0},
+                                   {33, 17, 3, 5, -20}, {1, 1, 1, 2},       {2, 40, 31, 33, 0.5}, {4, 5000, 1, 3}};
+  uint64_t seed = 911;
+  for (const Case& s : cases)
+    for (bool cl : {false, true})
+      for (bool training : {true, false})
+        for (int mode = 0; mode < 3; ++mode) {
+          Flags f{cl, training, mode != 1, mode == 2, mode != 0};
+          check_bf16_case(s, f, seed += 10);
+        }
 }

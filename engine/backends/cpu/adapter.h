@@ -29,5 +29,11 @@ bool cpu_conv_runs_bf16(const OpCall& c);
 // The same for the GEMM ops (MATMUL, LINEAR, the MoE grouped GEMMs): every floating
 // operand bf16, a CPU with bf16 arithmetic, and ENGINE_CPU_BF16_GEMM not "widen".
 bool cpu_gemm_runs_bf16(const OpCall& c);
+// Batch norm + activation (forward or backward) with bf16 activations and f32 parameters,
+// statistics and parameter gradients: bf16 kernels on any CPU (f32 arithmetic).
+bool cpu_norm_act_runs_bf16(const OpCall& c);
+// The binary arithmetic ops on bf16 operands that are all dense in one order (a gradient
+// sum, a residual add): widened and rounded in cache-sized blocks, on any CPU.
+bool cpu_binary_runs_bf16(const OpCall& c);
 
 }  // namespace engine

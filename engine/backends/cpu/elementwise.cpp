@@ -9,8 +9,14 @@ namespace engine {
 namespace {
 using namespace kernels;
 
+uint16_t* bits(const Tensor& t) { return static_cast<uint16_t*>(t.data_ptr()); }
+
 void binary_cpu(const OpCall& c) {
   const Tensor &a = c.in[0], &b = c.in[1], &y = c.out[0];
+  if (y.dtype() == DType::bf16) {  // dense bf16 operands (cpu_binary_runs_bf16)
+    binary_bf16_dense_cpu(c.get<BinaryAttrs>().op, bits(y), bits(a), bits(b), y.numel());
+    return;
+  }
   ENGINE_DISPATCH_FLOAT(y.dtype(), c.op,
                         binary_fwd_cpu<scalar_t>(c.get<BinaryAttrs>().op, y.data<scalar_t>(), a.data<scalar_t>(),
                                                  layout_of(a), b.data<scalar_t>(), layout_of(b), y.numel()));
@@ -47,6 +53,21 @@ void activation_bwd_cpu_adapter(const OpCall& c) {
 }
 
 }  // namespace
+
+bool cpu_binary_runs_bf16(const OpCall& c) {
+  switch (c.op) {
+    case OpKind::ADD:
+    case OpKind::SUB:
+    case OpKind::MUL:
+    case OpKind::DIV:
+    case OpKind::POW:
+    case OpKind::MAXIMUM: break;
+    default: return false;
+  }
+  for (const Tensor* t : {&c.in[0], &c.in[1], &c.out[0]})
+    if (t->dtype() != DType::bf16 || !layout_of(*t).contiguous) return false;
+  return true;
+}
 
 void register_cpu_elementwise() {
   for (OpKind op : {OpKind::ADD, OpKind::SUB, OpKind::MUL, OpKind::DIV, OpKind::POW, OpKind::MAXIMUM})

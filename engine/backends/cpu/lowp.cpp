@@ -67,6 +67,18 @@ bool cpu_needs_lowp(const OpCall& call) {
     case OpKind::CONV2D_BWD_FILTER:
       if (cpu_conv_runs_bf16(call)) return false;
       break;
+    case OpKind::ADD:
+    case OpKind::SUB:
+    case OpKind::MUL:
+    case OpKind::DIV:
+    case OpKind::POW:
+    case OpKind::MAXIMUM:
+      if (cpu_binary_runs_bf16(call)) return false;
+      break;
+    case OpKind::BATCHNORM2D_ACT:
+    case OpKind::BATCHNORM2D_ACT_BWD:
+      if (cpu_norm_act_runs_bf16(call)) return false;
+      break;
     case OpKind::MATMUL:
     case OpKind::LINEAR:
     case OpKind::MOE_GROUPED_MATMUL:
