@@ -1,6 +1,7 @@
 #include "kernels/cpu/conv_onednn.h"
 
 #include "base/check.h"
+#include "kernels/cpu/conv_wgrad_gemm.h"
 
 #if ENGINE_HAS_ONEDNN
 
@@ -285,6 +286,11 @@ void conv2d_bwd_data_onednn(void* gx, const void* gy, const void* w, const Conv2
 }
 
 void conv2d_bwd_filter_onednn(void* gw, const void* gy, const void* x, const Conv2dParams& p, ConvDType dt) {
+  if (dt == ConvDType::bf16 && conv2d_wgrad_gemm_fits(p)) {
+    conv2d_bwd_filter_bf16_gemm(static_cast<uint16_t*>(gw), static_cast<const uint16_t*>(gy),
+                                static_cast<const uint16_t*>(x), p);
+    return;
+  }
   const Entry& e = entry(ConvDirection::BackwardFilter, p, false, dt);
   run(e, ConvDirection::BackwardFilter, {const_cast<void*>(x), const_cast<void*>(gy), gw, nullptr});
 }
@@ -298,6 +304,15 @@ bool conv2d_onednn_bf16_native() {
     return (isa & bf16) == bf16;
   }();
   return native;
+}
+
+bool conv2d_onednn_amx() {
+  static const bool amx = [] {
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto want = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_amx);
+    return (isa & want) == want;
+  }();
+  return amx;
 }
 
 size_t conv2d_onednn_cache_size() {
@@ -328,6 +343,7 @@ namespace {
 
 bool conv2d_onednn_built() { return false; }
 bool conv2d_onednn_bf16_native() { return false; }
+bool conv2d_onednn_amx() { return false; }
 void conv2d_fwd_onednn(void*, const void*, const void*, const void*, const Conv2dParams&, ConvDType) { not_built(); }
 void conv2d_bwd_data_onednn(void*, const void*, const void*, const Conv2dParams&, ConvDType) { not_built(); }
 void conv2d_bwd_filter_onednn(void*, const void*, const void*, const Conv2dParams&, ConvDType) { not_built(); }

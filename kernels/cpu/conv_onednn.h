@@ -24,6 +24,9 @@ bool conv2d_onednn_built();
 // time; the bf16 functions below work elsewhere too (oneDNN emulates), but the callers
 // take the f32 path there.
 bool conv2d_onednn_bf16_native();
+// Whether oneDNN runs on AMX tiles here (avx512_core_amx): its bf16 backward-filter
+// kernels are fast only there (see engine/backends/cpu/conv.cpp).
+bool conv2d_onednn_amx();
 
 // y = conv(x, w) + bias; bias may be null.
 void conv2d_fwd_onednn(void* y, const void* x, const void* w, const void* bias, const Conv2dParams& p,
@@ -31,7 +34,8 @@ void conv2d_fwd_onednn(void* y, const void* x, const void* w, const void* bias, 
 // gx = the gradient with respect to x, given gy.
 void conv2d_bwd_data_onednn(void* gx, const void* gy, const void* w, const Conv2dParams& p,
                             ConvDType dt = ConvDType::f32);
-// gw = the gradient with respect to w (overwritten, not accumulated).
+// gw = the gradient with respect to w (overwritten, not accumulated). bf16 shapes that
+// conv2d_wgrad_gemm_fits run as one GEMM (conv_wgrad_gemm.h) instead of oneDNN's kernel.
 void conv2d_bwd_filter_onednn(void* gw, const void* gy, const void* x, const Conv2dParams& p,
                               ConvDType dt = ConvDType::f32);
 

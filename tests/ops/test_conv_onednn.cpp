@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "kernels/cpu/conv_onednn.h"
+#include "kernels/cpu/conv_wgrad_gemm.h"
+#include "kernels/cpu/gemm_bf16.h"
 #include "test_util.h"
 
 using namespace engine;
@@ -186,11 +188,13 @@ TEST_CASE("bf16 convolutions on the CPU match the f32 reference and are adjoint"
       auto [gw, gw_ref] = both_paths([&] { return ops::conv2d_bwd_filter(gy, x, w.shape(), o); });
       CHECK(gw.dtype() == DType::bf16);
       CHECK(normalized_error(gw, gw_ref) <= kBf16Tol);
-      // Backward-filter runs f32 oneDNN on the widened operands (engine/backends/cpu/conv.cpp).
+      // Backward-filter runs in bf16 on AMX only, f32 oneDNN on the widened operands
+      // elsewhere (engine/backends/cpu/conv.cpp); none of these shapes takes the GEMM path.
       CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::BackwardData, p, false, kernels::ConvDType::bf16) !=
             nullptr);
-      CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::BackwardFilter, p, false, kernels::ConvDType::bf16) ==
-            nullptr);
+      CHECK(!kernels::conv2d_wgrad_gemm_fits(p));
+      CHECK((kernels::conv2d_onednn_cached(kernels::ConvDirection::BackwardFilter, p, false,
+                                           kernels::ConvDType::bf16) != nullptr) == kernels::conv2d_onednn_amx());
       // The three directions are one linear map and its adjoints:
       // <gy, conv(x, w)> = <bwd_data(gy, w), x> = <bwd_filter(gy, x), w>.
       opcases::EnvScope env({"ENGINE_CPU_CONV=onednn"});
@@ -202,4 +206,41 @@ TEST_CASE("bf16 convolutions on the CPU match the f32 reference and are adjoint"
       CHECK(std::abs(a - b) <= kBf16Tol * scale);
       CHECK(std::abs(a - c) <= kBf16Tol * scale);
     }
+}
+
+TEST_CASE("bf16 backward-filter as one GEMM matches the f32 reference", "[ops][conv][onednn]") {
+  // Shapes with at most 16 output pixels per image (the GEMM path's domain): ResNet's last
+  // stage (3x3 and 1x1 stride 2 onto 4x4), odd sizes, padding 0-2, dilation, N = 1..5.
+  const std::vector<ConvShape> shapes = {{2, 32, 4, 4, 24, 3, 3, 1, 1},   {3, 16, 8, 8, 32, 3, 3, 2, 1},
+                                         {2, 16, 8, 8, 32, 1, 1, 2, 0},   {5, 7, 3, 5, 9, 3, 3, 1, 1},
+                                         {1, 12, 6, 5, 8, 3, 3, 1, 1, 2}, {4, 20, 6, 6, 3, 5, 5, 2, 2}};
+  uint64_t seed = 900;
+  for (const ConvShape& s : shapes) {
+    INFO(describe(s, true) << ", bf16");
+    const ops::Conv2dOptions o = options(s);
+    const kernels::Conv2dParams p = params_of(s, true);
+    REQUIRE(p.P * p.Q <= 16);
+    CHECK(kernels::conv2d_wgrad_gemm_fits(p) == kernels::gemm_bf16_native());
+    CHECK(!kernels::conv2d_wgrad_gemm_fits(params_of(s, false)));  // NCHW stays on oneDNN's kernels
+    if (!kernels::gemm_bf16_native()) continue;
+    const Tensor x = f32({s.N, s.C, s.H, s.W}, ++seed).to(DType::bf16).contiguous(kCL);
+    const Tensor gy = f32({s.N, s.K, p.P, p.Q}, ++seed).to(DType::bf16).contiguous(kCL);
+    // The reference: im2col in f32 on the bf16 values, rounded to bf16.
+    Tensor ref;
+    {
+      opcases::EnvScope env({"ENGINE_CPU_CONV=im2col"});
+      ref = ops::conv2d_bwd_filter(gy, x, {s.K, s.C, s.R, s.S}, o);
+    }
+    // The kernel itself (any CPU with a native bf16 GEMM), and the op (AMX: this path).
+    Tensor gw = Tensor::empty({s.K, s.C, s.R, s.S}, DType::bf16, Device::cpu());
+    kernels::conv2d_bwd_filter_bf16_gemm(static_cast<uint16_t*>(gw.data_ptr()),
+                                         static_cast<const uint16_t*>(gy.data_ptr()),
+                                         static_cast<const uint16_t*>(x.data_ptr()), p);
+    CHECK(normalized_error(gw, ref) <= kBf16Tol);
+    opcases::EnvScope env({"ENGINE_CPU_CONV=onednn"});
+    const Tensor gw_op = ops::conv2d_bwd_filter(gy, x, {s.K, s.C, s.R, s.S}, o);
+    CHECK(normalized_error(gw_op, ref) <= kBf16Tol);
+    CHECK(kernels::conv2d_onednn_cached(kernels::ConvDirection::BackwardFilter, p, false, kernels::ConvDType::bf16) ==
+          nullptr);
+  }
 }

@@ -1,8 +1,8 @@
 // CPU adapters for the convolution family. f32 runs through oneDNN when the build has it
 // (NCHW or channels-last in place), and so does bf16 (all operands bf16, f32
 // accumulation) forward and backward-data on a CPU with bf16 arithmetic (AVX-512 BF16 or
-// AMX, asked at run time); elsewhere, and for backward-filter, bf16 takes the f32
-// stand-ins of lowp.h (f32 oneDNN on the widened operands). ENGINE_CPU_CONV=im2col forces the
+// AMX, asked at run time), backward-filter too where that is AMX; elsewhere bf16 takes
+// the f32 stand-ins of lowp.h (f32 oneDNN on the widened operands). ENGINE_CPU_CONV=im2col forces the
 // im2col kernels (bf16 through the stand-ins), which are also the path of f64 and of
 // builds without oneDNN. Those kernels are NCHW
 // only: channels-last operands go through row-major copies (the simple path; they are
@@ -102,10 +102,15 @@ void conv2d_bwd_filter_cpu_adapter(const OpCall& c) {
 
 }  // namespace
 
-// Backward-filter stays on the f32 stand-ins: oneDNN 2.x's bf16 backward-filter kernels
-// took 5-20x the f32 ones' time at ResNet's stride-2 3x3 shapes (measured on AVX-512 BF16).
+// Backward-filter runs in bf16 on AMX only: oneDNN 2.x's bf16 backward-filter kernels for
+// AVX-512 BF16 without AMX took 5-20x the f32 ones' time at ResNet's stride-2 3x3 shapes,
+// so there it stays on the f32 stand-ins. (On AMX they reach 1.9 TFLOP/s at 64 channels
+// 32x32, batch 32; the shapes with few output pixels go through one GEMM instead,
+// conv_wgrad_gemm.h.)
 bool cpu_conv_runs_bf16(const OpCall& c) {
-  if (c.op != OpKind::CONV2D && c.op != OpKind::CONV2D_BWD_DATA) return false;
+  if (c.op != OpKind::CONV2D && c.op != OpKind::CONV2D_BWD_DATA &&
+      !(c.op == OpKind::CONV2D_BWD_FILTER && conv2d_onednn_amx()))
+    return false;
   for (const Tensor& t : c.in)
     if (t.defined() && t.dtype() != DType::bf16) return false;
   for (const Tensor& t : c.out)
