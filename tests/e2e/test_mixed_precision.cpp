@@ -34,34 +34,55 @@ app::TrainConfig amp_config(const std::string& out_dir, const std::string& preci
 }  // namespace
 
 TEST_CASE("bf16 and f16 training reach a loss close to f32's", "[e2e][amp]") {
+  // Two epochs of 20 steps from the same initialisation and batch order, per seed: low
+  // precision moves the trajectory, not the outcome. One run's final loss is a noisy
+  // outcome: on an AMX machine single seeds put bf16 0.003-0.16 off f32, in either
+  // direction (f32 itself ends 0.02 apart between oneDNN and im2col convolutions, and
+  // 0.3 apart between seeds); so the claim is on the mean difference over three seeds,
+  // with a loose bound per run that a broken precision would still break.
   std::ostringstream out;
-  std::map<std::string, std::vector<std::vector<std::string>>> rows;
-  for (const char* p : {"f32", "bf16", "f16"}) {
-    app::TrainResult r = app::Trainer(amp_config(scratch(p), p), "", out).run();
-    CHECK(r.steps == 40);
-    rows[p] = testing::read_csv(r.run_dir + "/metrics.csv");
-    REQUIRE(rows[p].size() == 3);
-  }
+  const char* precisions[] = {"f32", "bf16", "f16"};
+  const int seeds = 3;
+  std::map<std::string, std::vector<std::vector<std::vector<std::string>>>> rows;  // [precision][seed]
+  for (int seed = 0; seed < seeds; ++seed)
+    for (const char* p : precisions) {
+      const std::string name = std::string(p) + "_" + std::to_string(seed);
+      app::TrainResult r = app::Trainer(amp_config(scratch(name), p, {"seed=" + std::to_string(seed)}), "", out).run();
+      CHECK(r.steps == 40);
+      rows[p].push_back(testing::read_csv(r.run_dir + "/metrics.csv"));
+      REQUIRE(rows[p].back().size() == 3);
+    }
   INFO(out.str());
-  auto train_loss = [&](const char* p) { return std::stod(rows[p][2][2]); };
-  auto test_loss = [&](const char* p) { return std::stod(rows[p][2][4]); };
-  // Two epochs of 20 steps from the same initialisation and batch order: low precision
-  // moves the trajectory a little, not the outcome (measured: below 0.04).
+  auto train_loss = [&](const char* p, int s) { return std::stod(rows[p][size_t(s)][2][2]); };
+  auto test_loss = [&](const char* p, int s) { return std::stod(rows[p][size_t(s)][2][4]); };
   for (const char* p : {"bf16", "f16"}) {
-    INFO(p << ": train loss " << train_loss(p) << " vs " << train_loss("f32") << ", test loss " << test_loss(p)
-           << " vs " << test_loss("f32"));
-    CHECK(std::abs(train_loss(p) - train_loss("f32")) < 0.1);
-    CHECK(std::abs(test_loss(p) - test_loss("f32")) < 0.1);
-    CHECK(train_loss(p) < std::stod(rows[p][1][2]));  // it learns
+    double mean_train = 0, mean_test = 0;
+    for (int s = 0; s < seeds; ++s) {
+      const double dtrain = train_loss(p, s) - train_loss("f32", s), dtest = test_loss(p, s) - test_loss("f32", s);
+      INFO(p << " seed " << s << ": train loss " << train_loss(p, s) << " vs " << train_loss("f32", s) << ", test loss "
+             << test_loss(p, s) << " vs " << test_loss("f32", s));
+      CHECK(std::abs(dtrain) < 0.3);
+      CHECK(std::abs(dtest) < 0.3);
+      CHECK(train_loss(p, s) < std::stod(rows[p][size_t(s)][1][2]));  // it learns
+      mean_train += dtrain / seeds;
+      mean_test += dtest / seeds;
+    }
+    INFO(p << ": mean difference from f32 over " << seeds << " seeds: train loss " << mean_train << ", test loss "
+           << mean_test);
+    CHECK(std::abs(mean_train) < 0.1);
+    CHECK(std::abs(mean_test) < 0.1);
   }
   // Only f16 scales the loss: its two extra columns, no skipped step at these sizes.
-  CHECK(rows["f32"][0].size() == 12);
-  CHECK(rows["bf16"][0].size() == 12);
-  REQUIRE(rows["f16"][0].size() == 14);
-  CHECK(rows["f16"][0][12] == "skipped_steps");
-  CHECK(rows["f16"][0][13] == "loss_scale");
-  CHECK(std::stod(rows["f16"][2][12]) >= 0);
-  CHECK(std::stod(rows["f16"][2][13]) > 0);
+  const auto& f32_rows = rows["f32"][0];
+  const auto& bf16_rows = rows["bf16"][0];
+  const auto& f16_rows = rows["f16"][0];
+  CHECK(f32_rows[0].size() == 12);
+  CHECK(bf16_rows[0].size() == 12);
+  REQUIRE(f16_rows[0].size() == 14);
+  CHECK(f16_rows[0][12] == "skipped_steps");
+  CHECK(f16_rows[0][13] == "loss_scale");
+  CHECK(std::stod(f16_rows[2][12]) >= 0);
+  CHECK(std::stod(f16_rows[2][13]) > 0);
 }
 
 TEST_CASE("f16 with a tiny growth interval: the scale moves, skipped steps are logged, resume is exact", "[e2e][amp]") {
