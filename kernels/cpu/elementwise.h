@@ -26,6 +26,10 @@ template <class T>
 void unary_fwd_cpu(UnaryOp op, double alpha, double beta, T* y, const T* x, const StridedLayout& lx, int64_t n);
 template <class T>
 void activation_bwd_cpu(ActivationKind kind, T* gx, const T* gy, const T* x_or_y, int64_t n);
+// The two above on n contiguous bf16 elements (bits) of every operand, computed in f32 on
+// cache-sized blocks widened on the fly and rounded once: the f32 kernels' values, rounded.
+void unary_bf16_dense_cpu(UnaryOp op, double alpha, double beta, uint16_t* y, const uint16_t* x, int64_t n);
+void activation_bwd_bf16_cpu(ActivationKind kind, uint16_t* gx, const uint16_t* gy, const uint16_t* x_or_y, int64_t n);
 
 // dst (strided) = src (strided) converted between any two dtypes.
 void copy_cpu(void* dst, DType dst_dtype, const StridedLayout& ld, const void* src, DType src_dtype,

@@ -151,5 +151,8 @@ void topk_fwd_cpu(T* values, int64_t* indices, const T* x, int64_t outer, int64_
 INSTANTIATE(float)
 INSTANTIATE(double)
 #undef INSTANTIATE
+// Row copies move bits: one instantiation serves bf16 and f16.
+template void index_select_fwd_cpu<uint16_t>(uint16_t*, const uint16_t*, const int64_t*, int64_t, int64_t, int64_t,
+                                             int64_t);
 
 }  // namespace engine::kernels

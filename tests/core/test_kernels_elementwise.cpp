@@ -168,7 +168,7 @@ TEST_CASE("f32 gelu and its backward against the f64 formulas", "[kernels]") {
   CHECK(std::isnan(ops::activation_bwd(ActivationKind::Gelu, Tensor::ones({2}, DType::f32), xn).to_vector()[0]));
 }
 
-TEST_CASE("bf16 binary ops on dense operands equal the f32 op on the widened values, rounded", "[kernels]") {
+TEST_CASE("bf16 elementwise ops on dense operands equal the f32 ops on the widened values, rounded", "[kernels]") {
   // Past the threading threshold and not a multiple of the 2048-element blocks; NaN,
   // infinities and zeros of both signs among the values.
   const int64_t n = 70001;
@@ -207,6 +207,38 @@ TEST_CASE("bf16 binary ops on dense operands equal the f32 op on the widened val
       CHECK(std::memcmp(y.data_ptr(), got.data(), size_t(n) * 2) == 0);
     }
   }
+  // Unary ops and activation backward likewise (Clamp to [-0.5, 0.5]).
+  for (UnaryOp op : {UnaryOp::Neg, UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Rsqrt, UnaryOp::Relu,
+                     UnaryOp::Gelu, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Clamp}) {
+    INFO("unary op " << int(op));
+    std::vector<float> want(static_cast<size_t>(n));
+    unary_fwd_cpu<float>(op, -0.5, 0.5, want.data(), wa.data(), dense, n);
+    std::vector<uint16_t> got(static_cast<size_t>(n));
+    unary_bf16_dense_cpu(op, -0.5, 0.5, got.data(), static_cast<const uint16_t*>(a.data_ptr()), n);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < n; ++i) differ += got[size_t(i)] != float_to_bf16(want[size_t(i)]).bits;
+    CHECK(differ == 0);
+  }
+  for (ActivationKind kind :
+       {ActivationKind::Relu, ActivationKind::Gelu, ActivationKind::Sigmoid, ActivationKind::Tanh}) {
+    INFO("activation backward " << int(kind));
+    std::vector<float> want(static_cast<size_t>(n));
+    activation_bwd_cpu<float>(kind, want.data(), wb.data(), wa.data(), n);
+    std::vector<uint16_t> got(static_cast<size_t>(n));
+    activation_bwd_bf16_cpu(kind, got.data(), static_cast<const uint16_t*>(b.data_ptr()),
+                            static_cast<const uint16_t*>(a.data_ptr()), n);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < n; ++i) differ += got[size_t(i)] != float_to_bf16(want[size_t(i)]).bits;
+    CHECK(differ == 0);
+    if (kind == ActivationKind::Gelu) {  // through the op
+      const Tensor gx = ops::activation_bwd(kind, b, a);
+      CHECK(std::memcmp(gx.data_ptr(), got.data(), size_t(n) * 2) == 0);
+    }
+  }
+  const Tensor g = ops::gelu(a);
+  std::vector<uint16_t> got(static_cast<size_t>(n));
+  unary_bf16_dense_cpu(UnaryOp::Gelu, 0, 0, got.data(), static_cast<const uint16_t*>(a.data_ptr()), n);
+  CHECK(std::memcmp(g.data_ptr(), got.data(), size_t(n) * 2) == 0);
 }
 
 TEST_CASE("reductions over any axes against loops", "[kernels]") {

@@ -282,6 +282,30 @@ TEST_CASE("gather and index_select through the functional API on strided inputs"
   CHECK(a.to_vector() == std::vector<double>{0, 0, 3.5});
 }
 
+TEST_CASE("index_select copies bf16 and f16 rows as they are", "[kernels][index]") {
+  // Rows picked along axis 1 of a [2, 5, 3] tensor, repeats included, NaN and -0 among
+  // the values: the 16-bit bits of the picked rows, unchanged.
+  std::vector<double> v(30);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = 0.37 * double(i) - 4.1;
+  v[4] = std::nan("");
+  v[7] = -0.0;
+  const Tensor x64 = Tensor::from_vector(v, {2, 5, 3}, DType::f64);
+  const Tensor idx = Tensor::from_vector({4, 0, 4, 2}, {4}, DType::i64);
+  for (DType dt : {DType::bf16, DType::f16}) {
+    INFO(dtype_name(dt));
+    const Tensor x = x64.to(dt);
+    const Tensor got = ops::index_select(x, 1, idx);
+    REQUIRE(got.dtype() == dt);
+    REQUIRE(got.shape() == Shape{2, 4, 3});
+    const uint16_t* xb = static_cast<const uint16_t*>(x.data_ptr());
+    const uint16_t* gb = static_cast<const uint16_t*>(got.data_ptr());
+    const int64_t picks[] = {4, 0, 4, 2};
+    for (int64_t o = 0; o < 2; ++o)
+      for (int64_t j = 0; j < 4; ++j)
+        for (int64_t i = 0; i < 3; ++i) CHECK(gb[(o * 4 + j) * 3 + i] == xb[(o * 5 + picks[j]) * 3 + i]);
+  }
+}
+
 TEST_CASE("concat matches naive loops, split returns covering views", "[kernels][index]") {
   // Three [2, k, 3] blocks along axis 1 (k = 1, 0, 2), i64 to exercise the byte copy.
   std::vector<int64_t> a(6), c(12);

@@ -32,8 +32,9 @@ bool cpu_gemm_runs_bf16(const OpCall& c);
 // Batch norm + activation (forward or backward) with bf16 activations and f32 parameters,
 // statistics and parameter gradients: bf16 kernels on any CPU (f32 arithmetic).
 bool cpu_norm_act_runs_bf16(const OpCall& c);
-// The binary arithmetic ops on bf16 operands that are all dense in one order (a gradient
-// sum, a residual add): widened and rounded in cache-sized blocks, on any CPU.
-bool cpu_binary_runs_bf16(const OpCall& c);
+// The binary arithmetic, unary and activation-backward ops on bf16 operands that are all
+// dense in one order (a gradient sum, a residual add, GELU): widened and rounded in
+// cache-sized blocks, on any CPU.
+bool cpu_elementwise_runs_bf16(const OpCall& c);
 
 }  // namespace engine

@@ -13,7 +13,7 @@ uint16_t* bits(const Tensor& t) { return static_cast<uint16_t*>(t.data_ptr()); }
 
 void binary_cpu(const OpCall& c) {
   const Tensor &a = c.in[0], &b = c.in[1], &y = c.out[0];
-  if (y.dtype() == DType::bf16) {  // dense bf16 operands (cpu_binary_runs_bf16)
+  if (y.dtype() == DType::bf16) {  // dense bf16 operands (cpu_elementwise_runs_bf16)
     binary_bf16_dense_cpu(c.get<BinaryAttrs>().op, bits(y), bits(a), bits(b), y.numel());
     return;
   }
@@ -40,6 +40,10 @@ void where_cpu(const OpCall& c) {
 void unary_cpu(const OpCall& c) {
   const Tensor &x = c.in[0], &y = c.out[0];
   const auto& at = c.get<UnaryAttrs>();
+  if (y.dtype() == DType::bf16) {  // dense bf16 (cpu_elementwise_runs_bf16)
+    unary_bf16_dense_cpu(at.op, at.alpha, at.beta, bits(y), bits(x), y.numel());
+    return;
+  }
   ENGINE_DISPATCH_FLOAT(y.dtype(), c.op,
                         unary_fwd_cpu<scalar_t>(at.op, at.alpha, at.beta, y.data<scalar_t>(), x.data<scalar_t>(),
                                                 layout_of(x), y.numel()));
@@ -47,6 +51,10 @@ void unary_cpu(const OpCall& c) {
 
 void activation_bwd_cpu_adapter(const OpCall& c) {
   const Tensor &gy = c.in[0], &v = c.in[1], &gx = c.out[0];
+  if (gx.dtype() == DType::bf16) {  // dense bf16 (cpu_elementwise_runs_bf16)
+    activation_bwd_bf16_cpu(c.get<ActivationBwdAttrs>().kind, bits(gx), bits(gy), bits(v), gx.numel());
+    return;
+  }
   ENGINE_DISPATCH_FLOAT(gx.dtype(), c.op,
                         activation_bwd_cpu<scalar_t>(c.get<ActivationBwdAttrs>().kind, gx.data<scalar_t>(),
                                                      gy.data<scalar_t>(), v.data<scalar_t>(), gx.numel()));
@@ -54,18 +62,30 @@ void activation_bwd_cpu_adapter(const OpCall& c) {
 
 }  // namespace
 
-bool cpu_binary_runs_bf16(const OpCall& c) {
+bool cpu_elementwise_runs_bf16(const OpCall& c) {
   switch (c.op) {
     case OpKind::ADD:
     case OpKind::SUB:
     case OpKind::MUL:
     case OpKind::DIV:
     case OpKind::POW:
-    case OpKind::MAXIMUM: break;
+    case OpKind::MAXIMUM:
+    case OpKind::NEG:
+    case OpKind::EXP:
+    case OpKind::LOG:
+    case OpKind::SQRT:
+    case OpKind::RSQRT:
+    case OpKind::RELU:
+    case OpKind::GELU:
+    case OpKind::SIGMOID:
+    case OpKind::TANH:
+    case OpKind::CLAMP:
+    case OpKind::ACTIVATION_BWD: break;
     default: return false;
   }
-  for (const Tensor* t : {&c.in[0], &c.in[1], &c.out[0]})
-    if (t->dtype() != DType::bf16 || !layout_of(*t).contiguous) return false;
+  for (const std::vector<Tensor>* ts : {&c.in, &c.out})
+    for (const Tensor& t : *ts)
+      if (t.dtype() != DType::bf16 || !layout_of(t).contiguous) return false;
   return true;
 }
 

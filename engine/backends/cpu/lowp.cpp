@@ -61,19 +61,12 @@ bool cpu_needs_lowp(const OpCall& call) {
     case OpKind::COPY:
     case OpKind::FILL:
     case OpKind::RNG_UNIFORM:
-    case OpKind::RNG_NORMAL: return false;
+    case OpKind::RNG_NORMAL:
+    case OpKind::INDEX_SELECT: return false;  // copies rows of any dtype (bf16, f16 as bits)
     case OpKind::CONV2D:
     case OpKind::CONV2D_BWD_DATA:
     case OpKind::CONV2D_BWD_FILTER:
       if (cpu_conv_runs_bf16(call)) return false;
-      break;
-    case OpKind::ADD:
-    case OpKind::SUB:
-    case OpKind::MUL:
-    case OpKind::DIV:
-    case OpKind::POW:
-    case OpKind::MAXIMUM:
-      if (cpu_binary_runs_bf16(call)) return false;
       break;
     case OpKind::BATCHNORM2D_ACT:
     case OpKind::BATCHNORM2D_ACT_BWD:
@@ -86,7 +79,9 @@ bool cpu_needs_lowp(const OpCall& call) {
     case OpKind::MOE_GROUPED_MATMUL_BWD_WEIGHT:
       if (cpu_gemm_runs_bf16(call)) return false;
       break;
-    default: break;
+    default:  // the elementwise ops on dense bf16
+      if (cpu_elementwise_runs_bf16(call)) return false;
+      break;
   }
   for (const Tensor& t : call.in)
     if (t.defined() && is_low_precision(t.dtype())) return true;

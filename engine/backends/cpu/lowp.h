@@ -10,11 +10,11 @@ namespace engine {
 
 bool is_low_precision(DType d);
 // True when the CPU call holds a bf16/f16 tensor and its kernel is f32/f64 only
-// (copies, fills and random fills handle every dtype themselves, and so do convolutions
+// (copies, fills, random fills and index_select handle every dtype themselves, and so do convolutions
 // whose operands are all bf16 on a CPU with bf16 arithmetic: cpu_conv_runs_bf16, and
 // the GEMM ops likewise: cpu_gemm_runs_bf16, and batch norm + activation with bf16
-// activations and f32 channels: cpu_norm_act_runs_bf16, and dense bf16 binary arithmetic:
-// cpu_binary_runs_bf16).
+// activations and f32 channels: cpu_norm_act_runs_bf16, and dense bf16 binary, unary and
+// activation-backward ops: cpu_elementwise_runs_bf16).
 bool cpu_needs_lowp(const OpCall& call);
 void run_cpu_lowp(const OpCall& call, KernelFn fn);
 
