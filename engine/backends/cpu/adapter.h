@@ -8,6 +8,10 @@
 
 namespace engine {
 
+// A 16-bit (bf16/f16) tensor's elements as raw bits, for the kernels that take them so;
+// null for an undefined tensor (an optional operand).
+inline uint16_t* bits16(const Tensor& t) { return t.defined() ? static_cast<uint16_t*>(t.data_ptr()) : nullptr; }
+
 void register_cpu_elementwise();
 void register_cpu_reduce();
 void register_cpu_linalg();

@@ -9,12 +9,10 @@ namespace engine {
 namespace {
 using namespace kernels;
 
-uint16_t* bits(const Tensor& t) { return static_cast<uint16_t*>(t.data_ptr()); }
-
 void binary_cpu(const OpCall& c) {
   const Tensor &a = c.in[0], &b = c.in[1], &y = c.out[0];
   if (y.dtype() == DType::bf16) {  // dense bf16 operands (cpu_elementwise_runs_bf16)
-    binary_bf16_dense_cpu(c.get<BinaryAttrs>().op, bits(y), bits(a), bits(b), y.numel());
+    binary_bf16_dense_cpu(c.get<BinaryAttrs>().op, bits16(y), bits16(a), bits16(b), y.numel());
     return;
   }
   ENGINE_DISPATCH_FLOAT(y.dtype(), c.op,
@@ -41,7 +39,7 @@ void unary_cpu(const OpCall& c) {
   const Tensor &x = c.in[0], &y = c.out[0];
   const auto& at = c.get<UnaryAttrs>();
   if (y.dtype() == DType::bf16) {  // dense bf16 (cpu_elementwise_runs_bf16)
-    unary_bf16_dense_cpu(at.op, at.alpha, at.beta, bits(y), bits(x), y.numel());
+    unary_bf16_dense_cpu(at.op, at.alpha, at.beta, bits16(y), bits16(x), y.numel());
     return;
   }
   ENGINE_DISPATCH_FLOAT(y.dtype(), c.op,
@@ -52,7 +50,7 @@ void unary_cpu(const OpCall& c) {
 void activation_bwd_cpu_adapter(const OpCall& c) {
   const Tensor &gy = c.in[0], &v = c.in[1], &gx = c.out[0];
   if (gx.dtype() == DType::bf16) {  // dense bf16 (cpu_elementwise_runs_bf16)
-    activation_bwd_bf16_cpu(c.get<ActivationBwdAttrs>().kind, bits(gx), bits(gy), bits(v), gx.numel());
+    activation_bwd_bf16_cpu(c.get<ActivationBwdAttrs>().kind, bits16(gx), bits16(gy), bits16(v), gx.numel());
     return;
   }
   ENGINE_DISPATCH_FLOAT(gx.dtype(), c.op,

@@ -30,8 +30,7 @@ void index_select_cpu(const OpCall& c) {
   const Tensor &x = c.in[0], &idx = c.in[1], &y = c.out[0];
   const auto& a = c.get<IndexAttrs>();
   if (y.dtype() == DType::bf16 || y.dtype() == DType::f16) {  // rows of 16-bit values, copied as bits
-    index_select_fwd_cpu<uint16_t>(static_cast<uint16_t*>(y.data_ptr()), static_cast<const uint16_t*>(x.data_ptr()),
-                                   idx.data<int64_t>(), a.outer, a.n_x, a.n_idx, a.inner);
+    index_select_fwd_cpu<uint16_t>(bits16(y), bits16(x), idx.data<int64_t>(), a.outer, a.n_x, a.n_idx, a.inner);
     return;
   }
   ENGINE_DISPATCH_FLOAT(y.dtype(), c.op,

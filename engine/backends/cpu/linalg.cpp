@@ -13,13 +13,10 @@ namespace engine {
 namespace {
 using namespace kernels;
 
-// A bf16 tensor's elements as raw bits (the bf16 GEMMs of gemm_bf16.h).
-const uint16_t* bits(const Tensor& t) { return static_cast<const uint16_t*>(t.data_ptr()); }
-uint16_t* bits_out(const Tensor& t) { return static_cast<uint16_t*>(t.data_ptr()); }
-
 void matmul_cpu(const OpCall& c) {
   const Tensor &a = c.in[0], &b = c.in[1], &y = c.out[0];
-  if (y.dtype() == DType::bf16) return matmul_fwd_cpu<uint16_t>(bits_out(y), bits(a), bits(b), c.get<MatmulAttrs>().p);
+  if (y.dtype() == DType::bf16)
+    return matmul_fwd_cpu<uint16_t>(bits16(y), bits16(a), bits16(b), c.get<MatmulAttrs>().p);
   ENGINE_DISPATCH_FLOAT(
       y.dtype(), c.op,
       matmul_fwd_cpu<scalar_t>(y.data<scalar_t>(), a.data<scalar_t>(), b.data<scalar_t>(), c.get<MatmulAttrs>().p));
@@ -28,8 +25,7 @@ void matmul_cpu(const OpCall& c) {
 void linear_cpu(const OpCall& c) {
   const Tensor &x = c.in[0], &w = c.in[1], &bias = c.in[2], &y = c.out[0];
   if (y.dtype() == DType::bf16)
-    return linear_fwd_cpu<uint16_t>(bits_out(y), bits(x), bits(w), bias.defined() ? bits(bias) : nullptr, x.size(0),
-                                    x.size(1), w.size(0));
+    return linear_fwd_cpu<uint16_t>(bits16(y), bits16(x), bits16(w), bits16(bias), x.size(0), x.size(1), w.size(0));
   ENGINE_DISPATCH_FLOAT(
       y.dtype(), c.op,
       linear_fwd_cpu<scalar_t>(y.data<scalar_t>(), x.data<scalar_t>(), w.data<scalar_t>(),

@@ -25,14 +25,10 @@ void moe_route_cpu(const OpCall& c) {
                                                     idx.data<int64_t>(), prio.data<scalar_t>(), a.p));
 }
 
-// A bf16 tensor's elements as raw bits (the bf16 grouped GEMMs, cpu_gemm_runs_bf16).
-const uint16_t* bits(const Tensor& t) { return static_cast<const uint16_t*>(t.data_ptr()); }
-uint16_t* bits_out(const Tensor& t) { return static_cast<uint16_t*>(t.data_ptr()); }
-
 void moe_grouped_matmul_cpu(const OpCall& c) {
   const Tensor &x = c.in[0], &w = c.in[1], &offsets = c.in[2], &y = c.out[0];
   if (y.dtype() == DType::bf16)
-    return moe_grouped_matmul_fwd_cpu<uint16_t>(bits_out(y), bits(x), bits(w), offsets.data<int64_t>(),
+    return moe_grouped_matmul_fwd_cpu<uint16_t>(bits16(y), bits16(x), bits16(w), offsets.data<int64_t>(),
                                                 c.get<MoeGroupedMatmulAttrs>().p);
   ENGINE_DISPATCH_FLOAT(
       y.dtype(), c.op,
@@ -43,7 +39,7 @@ void moe_grouped_matmul_cpu(const OpCall& c) {
 void moe_grouped_matmul_bwd_data_cpu_adapter(const OpCall& c) {
   const Tensor &gy = c.in[0], &w = c.in[1], &offsets = c.in[2], &gx = c.out[0];
   if (gx.dtype() == DType::bf16)
-    return moe_grouped_matmul_bwd_data_cpu<uint16_t>(bits_out(gx), bits(gy), bits(w), offsets.data<int64_t>(),
+    return moe_grouped_matmul_bwd_data_cpu<uint16_t>(bits16(gx), bits16(gy), bits16(w), offsets.data<int64_t>(),
                                                      c.get<MoeGroupedMatmulAttrs>().p);
   ENGINE_DISPATCH_FLOAT(
       gx.dtype(), c.op,
@@ -54,7 +50,7 @@ void moe_grouped_matmul_bwd_data_cpu_adapter(const OpCall& c) {
 void moe_grouped_matmul_bwd_weight_cpu_adapter(const OpCall& c) {
   const Tensor &x = c.in[0], &gy = c.in[1], &offsets = c.in[2], &gw = c.out[0];
   if (gw.dtype() == DType::bf16)
-    return moe_grouped_matmul_bwd_weight_cpu<uint16_t>(bits_out(gw), bits(x), bits(gy), offsets.data<int64_t>(),
+    return moe_grouped_matmul_bwd_weight_cpu<uint16_t>(bits16(gw), bits16(x), bits16(gy), offsets.data<int64_t>(),
                                                        c.get<MoeGroupedMatmulAttrs>().p);
   ENGINE_DISPATCH_FLOAT(
       gw.dtype(), c.op,

@@ -19,8 +19,6 @@ T* opt(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
-uint16_t* bits(const Tensor& t) { return t.defined() ? static_cast<uint16_t*>(t.data_ptr()) : nullptr; }
-
 // The tensors of a call that hold activations (shaped like x); the rest are per-channel.
 bool is_activation(OpKind op, bool out, size_t i) {
   if (op == OpKind::BATCHNORM2D_ACT) return out ? i == 0 : i <= 1;  // y; x, residual
@@ -31,8 +29,9 @@ void batchnorm2d_act_cpu(const OpCall& c) {
   const auto& p = c.get<BatchNormActAttrs>().p;
   const Tensor& x = c.in[0];
   if (x.dtype() == DType::bf16) {  // bf16 activations, f32 channels (cpu_norm_act_runs_bf16)
-    batchnorm2d_act_fwd_bf16(p, bits(c.out[0]), c.out[1].data<float>(), c.out[2].data<float>(), bits(x), bits(c.in[1]),
-                             opt<float>(c.in[2]), opt<float>(c.in[3]), opt<float>(c.in[4]), opt<float>(c.in[5]));
+    batchnorm2d_act_fwd_bf16(p, bits16(c.out[0]), c.out[1].data<float>(), c.out[2].data<float>(), bits16(x),
+                             bits16(c.in[1]), opt<float>(c.in[2]), opt<float>(c.in[3]), opt<float>(c.in[4]),
+                             opt<float>(c.in[5]));
     return;
   }
   ENGINE_DISPATCH_FLOAT(x.dtype(), c.op,
@@ -46,8 +45,8 @@ void batchnorm2d_act_bwd_cpu_adapter(const OpCall& c) {
   const auto& p = c.get<BatchNormActAttrs>().p;
   const Tensor& x = c.in[2];
   if (x.dtype() == DType::bf16) {
-    batchnorm2d_act_bwd_bf16(p, bits(c.out[0]), opt<float>(c.out[1]), opt<float>(c.out[2]), bits(c.out[3]),
-                             bits(c.in[0]), bits(c.in[1]), bits(x), opt<float>(c.in[3]), c.in[4].data<float>(),
+    batchnorm2d_act_bwd_bf16(p, bits16(c.out[0]), opt<float>(c.out[1]), opt<float>(c.out[2]), bits16(c.out[3]),
+                             bits16(c.in[0]), bits16(c.in[1]), bits16(x), opt<float>(c.in[3]), c.in[4].data<float>(),
                              c.in[5].data<float>());
     return;
   }
