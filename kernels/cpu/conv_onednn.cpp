@@ -295,23 +295,23 @@ void conv2d_bwd_filter_onednn(void* gw, const void* gy, const void* x, const Con
   run(e, ConvDirection::BackwardFilter, {const_cast<void*>(x), const_cast<void*>(gy), gw, nullptr});
 }
 
+namespace {
+// Whether oneDNN's effective ISA (what the CPU has, capped by ONEDNN_MAX_CPU_ISA /
+// DNNL_MAX_CPU_ISA) includes every feature bit of `want`.
+bool effective_isa_has(dnnl::cpu_isa want) {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa()), bits = static_cast<unsigned>(want);
+  return (isa & bits) == bits;
+}
+}  // namespace
+
+// avx512_core_bf16 (AVX-512 BF16) or avx512_core_amx (AMX) carry the bf16 instructions.
 bool conv2d_onednn_bf16_native() {
-  // oneDNN's effective ISA: what the CPU has, capped by ONEDNN_MAX_CPU_ISA/DNNL_MAX_CPU_ISA.
-  // avx512_core_bf16 (AVX-512 BF16) or avx512_core_amx (AMX) carry the bf16 instructions.
-  static const bool native = [] {
-    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-    const auto bf16 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_bf16);
-    return (isa & bf16) == bf16;
-  }();
+  static const bool native = effective_isa_has(dnnl::cpu_isa::avx512_core_bf16);
   return native;
 }
 
 bool conv2d_onednn_amx() {
-  static const bool amx = [] {
-    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-    const auto want = static_cast<unsigned>(dnnl::cpu_isa::avx512_core_amx);
-    return (isa & want) == want;
-  }();
+  static const bool amx = effective_isa_has(dnnl::cpu_isa::avx512_core_amx);
   return amx;
 }
 

@@ -48,17 +48,15 @@ void conv2d_bwd_filter_bf16_gemm(uint16_t* gw, const uint16_t* gy, const uint16_
   gemm_bf16_f32(/*trans_a=*/true, /*trans_b=*/false, p.K, width, rows, gy, p.K, patches.data(), width, acc.data(),
                 width);
   const float* sums = acc.data();  // thread_local: the team's threads see the pointer only
-#pragma omp parallel
-  {
-    std::vector<uint16_t> rounded(static_cast<size_t>(width));  // one filter's [R*S, C], rounded
-#pragma omp for schedule(static)
-    for (int64_t k = 0; k < p.K; ++k) {
-      f32_to_bf16_serial(rounded.data(), sums + k * width, width);
-      uint16_t* g = gw + k * p.C * RS;
-      for (int64_t rs = 0; rs < RS; ++rs) {
-        const uint16_t* from = rounded.data() + rs * p.C;
-        for (int64_t c = 0; c < p.C; ++c) g[c * RS + rs] = from[c];
-      }
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < p.K; ++k) {
+    thread_local std::vector<uint16_t> rounded;  // one filter's [R*S, C], rounded; each thread's own
+    rounded.resize(size_t(width));
+    f32_to_bf16_serial(rounded.data(), sums + k * width, width);
+    uint16_t* g = gw + k * p.C * RS;
+    for (int64_t rs = 0; rs < RS; ++rs) {
+      const uint16_t* from = rounded.data() + rs * p.C;
+      for (int64_t c = 0; c < p.C; ++c) g[c * RS + rs] = from[c];
     }
   }
 }

@@ -130,20 +130,21 @@ void binary_fwd_cpu(BinaryOp op, T* y, const T* a, const StridedLayout& la, cons
 namespace {
 constexpr int64_t kBf16Block = 2048;  // elements per staged block (8 KiB of f32 per operand)
 
-// f(i0, m, a, b, c): the f32 work on block [i0, i0 + m), threaded over blocks.
+// f(i0, m, a, b): the f32 work on block [i0, i0 + m) with two block buffers, threaded
+// over blocks.
 template <class F>
 void for_bf16_blocks(int64_t n, F f) {
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t i0 = 0; i0 < n; i0 += kBf16Block) {
-    float a[kBf16Block], b[kBf16Block], c[kBf16Block];
-    f(i0, std::min(kBf16Block, n - i0), a, b, c);
+    float a[kBf16Block], b[kBf16Block];
+    f(i0, std::min(kBf16Block, n - i0), a, b);
   }
 }
 }  // namespace
 
 void binary_bf16_dense_cpu(BinaryOp op, uint16_t* y, const uint16_t* a, const uint16_t* b, int64_t n) {
   with_binary_op<float>(op, [&](auto f) {
-    for_bf16_blocks(n, [&](int64_t i0, int64_t m, float* fa, float* fb, float*) {
+    for_bf16_blocks(n, [&](int64_t i0, int64_t m, float* fa, float* fb) {
       bf16_to_f32_serial(fa, a + i0, m);
       bf16_to_f32_serial(fb, b + i0, m);
       for (int64_t i = 0; i < m; ++i) fa[i] = f(fa[i], fb[i]);
@@ -153,7 +154,7 @@ void binary_bf16_dense_cpu(BinaryOp op, uint16_t* y, const uint16_t* a, const ui
 }
 
 void unary_bf16_dense_cpu(UnaryOp op, double alpha, double beta, uint16_t* y, const uint16_t* x, int64_t n) {
-  for_bf16_blocks(n, [&](int64_t i0, int64_t m, float* fx, float* fy, float*) {
+  for_bf16_blocks(n, [&](int64_t i0, int64_t m, float* fx, float* fy) {
     StridedLayout dense;
     dense.ndim = 1;
     dense.shape[0] = m;
@@ -165,11 +166,11 @@ void unary_bf16_dense_cpu(UnaryOp op, double alpha, double beta, uint16_t* y, co
 }
 
 void activation_bwd_bf16_cpu(ActivationKind kind, uint16_t* gx, const uint16_t* gy, const uint16_t* x_or_y, int64_t n) {
-  for_bf16_blocks(n, [&](int64_t i0, int64_t m, float* fg, float* fv, float* fo) {
+  for_bf16_blocks(n, [&](int64_t i0, int64_t m, float* fg, float* fv) {
     bf16_to_f32_serial(fg, gy + i0, m);
     bf16_to_f32_serial(fv, x_or_y + i0, m);
-    activation_bwd_cpu<float>(kind, fo, fg, fv, m);
-    f32_to_bf16_serial(gx + i0, fo, m);
+    activation_bwd_cpu<float>(kind, fg, fg, fv, m);  // in place: every kernel reads gy[i] before it writes gx[i]
+    f32_to_bf16_serial(gx + i0, fg, m);
   });
 }
 
