@@ -168,6 +168,15 @@ TEST_CASE("f32 gelu and its backward against the f64 formulas", "[kernels]") {
   CHECK(std::isnan(ops::activation_bwd(ActivationKind::Gelu, Tensor::ones({2}, DType::f32), xn).to_vector()[0]));
 }
 
+namespace {
+// How many bf16 results differ from the f32 results rounded to nearest even.
+int64_t rounded_mismatches(const std::vector<uint16_t>& got, const std::vector<float>& want) {
+  int64_t differ = 0;
+  for (size_t i = 0; i < want.size(); ++i) differ += got[i] != float_to_bf16(want[i]).bits;
+  return differ;
+}
+}  // namespace
+
 TEST_CASE("bf16 elementwise ops on dense operands equal the f32 ops on the widened values, rounded", "[kernels]") {
   // Past the threading threshold and not a multiple of the 2048-element blocks; NaN,
   // infinities and zeros of both signs among the values.
@@ -198,9 +207,7 @@ TEST_CASE("bf16 elementwise ops on dense operands equal the f32 ops on the widen
     std::vector<uint16_t> got(static_cast<size_t>(n));
     binary_bf16_dense_cpu(op, got.data(), static_cast<const uint16_t*>(a.data_ptr()),
                           static_cast<const uint16_t*>(b.data_ptr()), n);
-    int64_t differ = 0;
-    for (int64_t i = 0; i < n; ++i) differ += got[size_t(i)] != float_to_bf16(want[size_t(i)]).bits;
-    CHECK(differ == 0);
+    CHECK(rounded_mismatches(got, want) == 0);
     // Through the op (dense bf16 operands skip the widened copies) the same bits.
     if (op == BinaryOp::Add) {
       const Tensor y = ops::add(a, b);
@@ -215,9 +222,7 @@ TEST_CASE("bf16 elementwise ops on dense operands equal the f32 ops on the widen
     unary_fwd_cpu<float>(op, -0.5, 0.5, want.data(), wa.data(), dense, n);
     std::vector<uint16_t> got(static_cast<size_t>(n));
     unary_bf16_dense_cpu(op, -0.5, 0.5, got.data(), static_cast<const uint16_t*>(a.data_ptr()), n);
-    int64_t differ = 0;
-    for (int64_t i = 0; i < n; ++i) differ += got[size_t(i)] != float_to_bf16(want[size_t(i)]).bits;
-    CHECK(differ == 0);
+    CHECK(rounded_mismatches(got, want) == 0);
   }
   for (ActivationKind kind :
        {ActivationKind::Relu, ActivationKind::Gelu, ActivationKind::Sigmoid, ActivationKind::Tanh}) {
@@ -227,9 +232,7 @@ TEST_CASE("bf16 elementwise ops on dense operands equal the f32 ops on the widen
     std::vector<uint16_t> got(static_cast<size_t>(n));
     activation_bwd_bf16_cpu(kind, got.data(), static_cast<const uint16_t*>(b.data_ptr()),
                             static_cast<const uint16_t*>(a.data_ptr()), n);
-    int64_t differ = 0;
-    for (int64_t i = 0; i < n; ++i) differ += got[size_t(i)] != float_to_bf16(want[size_t(i)]).bits;
-    CHECK(differ == 0);
+    CHECK(rounded_mismatches(got, want) == 0);
     if (kind == ActivationKind::Gelu) {  // through the op
       const Tensor gx = ops::activation_bwd(kind, b, a);
       CHECK(std::memcmp(gx.data_ptr(), got.data(), size_t(n) * 2) == 0);

@@ -59,6 +59,21 @@ std::string describe(const Case& s, const Flags& f) {
 // rounds inputs, statistics and outputs to f32 and sums in blocks.
 constexpr double kTol = 2e-5;
 
+// Odd sizes; N*C*H*W above 2^15 (threaded); H*W above 4096 (NCHW blocks) and N*H*W
+// rows that are not a multiple of 64 (channels-last blocks); means far from 0.
+const std::vector<Case> kCases = {{2, 3, 5, 7},        {4, 16, 9, 9, 3.0}, {3, 5, 70, 70},      {64, 32, 4, 4, 100.0},
+                                  {33, 17, 3, 5, -20}, {1, 1, 1, 2},       {2, 40, 31, 33, 0.5}};
+
+// check(case, flags, seed) for every case in both layouts, training and eval, and the
+// three modes: no affine (relu), affine without relu, affine + relu + residual.
+template <class Check>
+void for_each_case(const std::vector<Case>& cases, uint64_t seed, Check check) {
+  for (const Case& s : cases)
+    for (bool cl : {false, true})
+      for (bool training : {true, false})
+        for (int mode = 0; mode < 3; ++mode) check(s, Flags{cl, training, mode != 1, mode == 2, mode != 0}, seed += 10);
+}
+
 kernels::BatchNormActParams params_of(const Case& s, const Flags& f) {
   kernels::BatchNormActParams p;
   p.N = s.N;
@@ -115,18 +130,7 @@ void check_case(const Case& s, const Flags& f, uint64_t seed) {
 }  // namespace
 
 TEST_CASE("f32 batch norm + act kernels match the double reference", "[ops][norm_act]") {
-  // Odd sizes; N*C*H*W above 2^15 (threaded); H*W above 4096 (NCHW blocks) and N*H*W
-  // rows that are not a multiple of 64 (channels-last blocks); means far from 0.
-  const std::vector<Case> cases = {{2, 3, 5, 7},        {4, 16, 9, 9, 3.0}, {3, 5, 70, 70},      {64, 32, 4, 4, 100.0},
-                                   {33, 17, 3, 5, -20}, {1, 1, 1, 2},       {2, 40, 31, 33, 0.5}};
-  uint64_t seed = 11;
-  for (const Case& s : cases)
-    for (bool cl : {false, true})
-      for (bool training : {true, false})
-        for (int mode = 0; mode < 3; ++mode) {
-          Flags f{cl, training, mode != 1, mode == 2, mode != 0};
-          check_case(s, f, seed += 10);
-        }
+  for_each_case(kCases, 11, check_case);
 }
 
 TEST_CASE("f32 batch norm: the gradient wrt x sums to zero per channel in training", "[ops][norm_act]") {
@@ -241,14 +245,7 @@ void check_bf16_case(const Case& s, const Flags& f, uint64_t seed) {
 TEST_CASE("bf16 batch norm + act kernels equal the f32 kernels on the widened values", "[ops][norm_act]") {
   // The same shapes: H*W above the 4096-element staging blocks (NCHW), rows of C channels
   // spanning several blocks (channels-last), threaded sizes, far-off means.
-  const std::vector<Case> cases = {{2, 3, 5, 7},        {4, 16, 9, 9, 3.0}, {3, 5, 70, 70},       {64, 32, 4, 4, 100.0},
-                                   {33, 17, 3, 5, -20}, {1, 1, 1, 2},       {2, 40, 31, 33, 0.5}, {4, 5000, 1, 3}};
-  uint64_t seed = 911;
-  for (const Case& s : cases)
-    for (bool cl : {false, true})
-      for (bool training : {true, false})
-        for (int mode = 0; mode < 3; ++mode) {
-          Flags f{cl, training, mode != 1, mode == 2, mode != 0};
-          check_bf16_case(s, f, seed += 10);
-        }
+  std::vector<Case> cases = kCases;
+  cases.push_back({4, 5000, 1, 3});  // rows of more channels than a staging block holds
+  for_each_case(cases, 911, check_bf16_case);
 }
